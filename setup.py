@@ -1,0 +1,38 @@
+"""pg2_tf: Pose Guided Person Image Generation (PG2) on TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+# TensorFlow is chosen through an extra so that the CPU and CUDA wheels never land side by side
+# (both install the same `tensorflow` package): `[cpu]` for tests/CI/laptops, `[gpu]` for CUDA.
+TF_VERSION = "2.21.*"
+
+setup(
+    name="pg2_tf",
+    version="0.1.0",
+    description="TensorFlow 2 / Keras 3 port of Pose Guided Person Image Generation (PG2)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pg2_tf", "pg2_tf.*", "data_prep", "benchmarks"]),
+    install_requires=[
+        "absl-py>=2.0",
+        "numpy>=1.26",
+        "pillow>=10.0",
+        "scikit-image>=0.22",
+        "matplotlib>=3.7",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "cpu": [f"tensorflow-cpu=={TF_VERSION}"],
+        "gpu": [f"tensorflow[and-cuda]=={TF_VERSION}"],
+        "test": [f"tensorflow-cpu=={TF_VERSION}", "pytest>=8.0", "ruff>=0.6"],
+    },
+    entry_points={
+        "console_scripts": [
+            "pg2-main=pg2_tf.main:run",
+            "pg2-export=pg2_tf.export:run",
+            "pg2-generate=pg2_tf.generate:run",
+            "pg2-score=pg2_tf.score:run",
+        ]
+    },
+)

@@ -1,0 +1,37 @@
+"""Shared test helpers: fixture locations and quiet TensorFlow logging."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+TESTS_DIR = pathlib.Path(__file__).resolve().parent
+FIXTURES = TESTS_DIR / "fixtures"
+# ../shared beside the project root, present in CI, absent in a user's clone.
+SHARED_FIXTURES = TESTS_DIR.parent.parent / "shared" / "fixtures"
+
+MARKET_TF1 = FIXTURES / "market_tf1"
+MARKET_RAW = FIXTURES / "market_raw"
+
+
+@pytest.fixture(scope="session")
+def market_tf1_dir() -> pathlib.Path:
+    """The original graph's checkpoint, records and outputs (copied from ../shared/fixtures)."""
+    return MARKET_TF1
+
+
+@pytest.fixture(scope="session")
+def market_raw_dir() -> pathlib.Path:
+    """The raw Market layout and the original converter's records for it."""
+    return MARKET_RAW
+
+
+@pytest.fixture(scope="session")
+def reference_outputs(market_tf1_dir):
+    """The original graph's outputs on the 24 fixture records, as a dict of numpy arrays."""
+    import numpy as np
+
+    with np.load(market_tf1_dir / "reference_outputs.npz") as npz:
+        return {key: npz[key] for key in npz.files}
