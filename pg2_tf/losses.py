@@ -1,0 +1,78 @@
+"""PG2's losses, exactly as the original graph computes them (pure functions of tensors).
+
+Images are (N, H, W, 3) in [-1, 1] scale, masks (N, H, W, 1) in {0, 1}, logits (N,).
+SCE below is the mean sigmoid cross-entropy with logits.
+"""
+
+import tensorflow as tf
+
+# Weight of the L1 term in g_loss2: Market-1501 (model 1) and DeepFashion (model 11).
+L1_WEIGHT = {1: 10.0, 11: 50.0}
+
+
+def sigmoid_cross_entropy(logits, label: float):
+    """Mean sigmoid cross-entropy of ``logits`` (any shape) against a constant label 0 or 1."""
+    labels = tf.fill(tf.shape(logits), tf.cast(label, logits.dtype))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def pose_mask_loss(generated, x_target, mask_target):
+    """mean(|generated - x_target| * mask_target): the L1 error inside the target body mask."""
+    return tf.reduce_mean(tf.abs(generated - x_target) * mask_target)
+
+
+def masked_l1_loss(generated, x_target, mask_target):
+    """mean|generated - x_target| + pose_mask_loss: g_loss1 for G1, L1Loss2 for G2 (a scalar)."""
+    return tf.reduce_mean(tf.abs(generated - x_target)) + pose_mask_loss(
+        generated, x_target, mask_target
+    )
+
+
+def split_logits(model: int, logits):
+    """Splits D's logits on the triplet the trainer built with :func:`discriminator_batch`.
+
+    Returns a dict with ``pos`` (x_target), ``neg_x`` (x), ``neg_g2`` and, for Market, ``neg_g1``.
+    """
+    if model == 1:
+        pos, neg_x, neg_g1, neg_g2 = tf.split(logits, 4)
+        return {"pos": pos, "neg_x": neg_x, "neg_g1": neg_g1, "neg_g2": neg_g2}
+    pos, neg_g2, neg_x = tf.split(logits, 3)
+    return {"pos": pos, "neg_g2": neg_g2, "neg_x": neg_x}
+
+
+def discriminator_batch(model: int, x, x_target, g1, g2):
+    """The images D sees in one call: Market concat[x_target, x, G1, G2]; DeepFashion
+    concat[x_target, G2, x] (along the batch axis)."""
+    if model == 1:
+        return tf.concat([x_target, x, g1, g2], axis=0)
+    return tf.concat([x_target, g2, x], axis=0)
+
+
+def gan_losses(model: int, logits):
+    """The adversarial terms on D's logits of :func:`discriminator_batch`.
+
+    Returns ``(g_gan_loss, d_loss, g2_g1_loss)``; g2_g1_loss (Market only, logged only) is None for
+    DeepFashion.
+    Market:      g = SCE(neg_g2, 1); d = .25 SCE(neg_x, 0) + .25 SCE(neg_g2, 0) + .5 SCE(pos, 1);
+                 g2_g1 = SCE(neg_g2 - neg_g1, 1).
+    DeepFashion: neg = concat[neg_g2, neg_x]; g = SCE(neg, 1); d = (SCE(neg, 0) + SCE(pos, 1)) / 2.
+    """
+    parts = split_logits(model, logits)
+    if model == 1:
+        g_gan = sigmoid_cross_entropy(parts["neg_g2"], 1.0)
+        d_loss = (
+            0.25 * sigmoid_cross_entropy(parts["neg_x"], 0.0)
+            + 0.25 * sigmoid_cross_entropy(parts["neg_g2"], 0.0)
+            + 0.5 * sigmoid_cross_entropy(parts["pos"], 1.0)
+        )
+        g2_g1 = sigmoid_cross_entropy(parts["neg_g2"] - parts["neg_g1"], 1.0)
+        return g_gan, d_loss, g2_g1
+    negatives = tf.concat([parts["neg_g2"], parts["neg_x"]], axis=0)
+    g_gan = sigmoid_cross_entropy(negatives, 1.0)
+    d_loss = (sigmoid_cross_entropy(negatives, 0.0) + sigmoid_cross_entropy(parts["pos"], 1.0)) / 2
+    return g_gan, d_loss, None
+
+
+def generator2_loss(model: int, g_gan_loss, l1_loss2):
+    """g_loss2 = g_gan_loss + w * L1Loss2, w = 10 (Market) or 50 (DeepFashion)."""
+    return g_gan_loss + L1_WEIGHT[model] * l1_loss2

@@ -1,0 +1,326 @@
+"""The three PG2 networks as Keras 3 models: G1 (pose generator), G2 (refinement), D (DCGAN).
+
+Everything is NHWC float32 in the [-1, 1] image scale of the original:
+
+    g1, g2, d = build(model=1, img_H=128, img_W=64)
+    coarse = g1([x, pose_target])           # G1: (N, H, W, 3)
+    diff_map = g2([coarse, x])              # (N, H, W, 3)
+    refined = coarse + diff_map             # G2
+    logits = d(images)                      # (N,)
+
+Layer names follow the original TF1 variable names (``Conv``, ``Conv_1``, ... in the order the
+original graph created them; ``Discriminator.BN2``, ...), so that :mod:`pg2_tf.tf1_checkpoint` can
+map one onto the other by name. No layer here reads files or flags.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+MARKET = 1
+DEEPFASHION = 11
+MODELS = (MARKET, DEEPFASHION)
+# The smallest feature map of G1's encoder and of D has this many rows, whatever the image size.
+BOTTLENECK_ROWS = 8
+
+
+def repeat_num_for(img_H: int) -> int:
+    """G1's number of encoder/decoder blocks: log2(img_H) - 2 (5 for 128, 6 for 256)."""
+    return int(math.log2(img_H)) - 2
+
+
+def _tf_conv(filters: int, kernel_size: int, name: str, strides: int = 1, activation="relu"):
+    """A tf-slim ``conv2d``: SAME padding, with bias, glorot-uniform (Xavier) kernel, zero bias."""
+    return layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", activation=activation, name=name
+    )
+
+
+class _ConvNamer:
+    """Hands out tf-slim's automatic layer names in creation order: Conv, Conv_1, Conv_2, ..."""
+
+    def __init__(self, base: str = "Conv"):
+        self.base = base
+        self.count = 0
+
+    def __call__(self) -> str:
+        name = self.base if self.count == 0 else f"{self.base}_{self.count}"
+        self.count += 1
+        return name
+
+
+class PoseGenerator(keras.Model):
+    """G1: a residual U-Net with a fully connected bottleneck (original scope ``Pose_AE/G``).
+
+    Input: ``[x, pose_target]``, x (N, H, W, 3) in [-1, 1], pose_target (N, H, W, 18) in {-1, +1}.
+    Output: the coarse image G1, (N, H, W, 3), [-1, 1] scale (not clipped; no output activation).
+    """
+
+    def __init__(
+        self, img_H=128, img_W=64, conv_hidden_num=128, z_num=64, repeat_num=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.img_H, self.img_W = img_H, img_W
+        self.conv_hidden_num = hidden = conv_hidden_num
+        self.z_num = z_num
+        self.repeat_num = repeat_num = repeat_num or repeat_num_for(img_H)
+        downsampling = 2 ** (repeat_num - 1)
+        if img_H % downsampling or img_W % downsampling:
+            raise ValueError(
+                f"img_H={img_H}, img_W={img_W} must be multiples of {downsampling} for "
+                f"{repeat_num} encoder blocks"
+            )
+        self.bottleneck_shape = (img_H // downsampling, img_W // downsampling)
+        conv_name = _ConvNamer()
+
+        self.input_conv = _tf_conv(hidden, 3, conv_name())
+        self.encoder_blocks, self.downsamplers = [], []
+        for idx in range(repeat_num):
+            channels = hidden * (idx + 1)
+            self.encoder_blocks.append(
+                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
+            )
+            if idx < repeat_num - 1:
+                self.downsamplers.append(_tf_conv(hidden * (idx + 2), 3, conv_name(), strides=2))
+
+        self.flatten = layers.Flatten()
+        self.to_z = layers.Dense(z_num, name="fully_connected")
+        rows, cols = self.bottleneck_shape
+        self.from_z = layers.Dense(rows * cols * hidden, name="fully_connected_1")
+        self.unflatten = layers.Reshape((rows, cols, hidden))
+
+        self.decoder_blocks, self.upsamplers = [], []
+        channels = hidden
+        for idx in range(repeat_num):
+            channels += hidden * (repeat_num - idx)  # concatenated skip of encoder block -1-idx
+            self.decoder_blocks.append(
+                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
+            )
+            if idx < repeat_num - 1:
+                channels = hidden * (repeat_num - idx - 1)
+                self.upsamplers.append(
+                    [
+                        layers.UpSampling2D(2, interpolation="nearest"),
+                        _tf_conv(channels, 1, conv_name()),
+                    ]
+                )
+        self.output_conv = _tf_conv(3, 3, conv_name(), activation=None)
+
+    def call(self, inputs):
+        x, pose_target = inputs
+        h = self.input_conv(ops.concatenate([x, pose_target], axis=-1))
+
+        skips = []
+        for idx, (conv_a, conv_b) in enumerate(self.encoder_blocks):
+            h = h + conv_b(conv_a(h))
+            skips.append(h)
+            if idx < self.repeat_num - 1:
+                h = self.downsamplers[idx](h)
+
+        z = self.to_z(self.flatten(h))
+        h = self.unflatten(self.from_z(z))
+
+        for idx, (conv_a, conv_b) in enumerate(self.decoder_blocks):
+            h = ops.concatenate([h, skips[-1 - idx]], axis=-1)
+            h = h + conv_b(conv_a(h))
+            if idx < self.repeat_num - 1:
+                upsample, conv_1x1 = self.upsamplers[idx]
+                h = conv_1x1(upsample(h))
+        return self.output_conv(h)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "img_H": self.img_H,
+            "img_W": self.img_W,
+            "conv_hidden_num": self.conv_hidden_num,
+            "z_num": self.z_num,
+            "repeat_num": self.repeat_num,
+        }
+
+
+class RefineGenerator(keras.Model):
+    """G2: a fully convolutional U-Net predicting the difference map (original scope ``UAEnoFC/G``).
+
+    Input: ``[g1_output, x]``, both (N, H, W, 3) in [-1, 1] scale. Output: diff_map (N, H, W, 3);
+    the refined image is ``g1_output + diff_map``.
+
+    ``skip_first_block`` selects the original's two variants: Market's "After2Noise" links only
+    encoder blocks after the first (False), DeepFashion's "AfterNoise" links every block (True).
+    PG2 used no noise (noise_dim=0), so there is none here.
+    """
+
+    def __init__(self, conv_hidden_num=128, repeat_num=3, skip_first_block=False, **kwargs):
+        super().__init__(**kwargs)
+        self.conv_hidden_num = hidden = conv_hidden_num
+        self.repeat_num = repeat_num
+        self.skip_first_block = skip_first_block
+        conv_name = _ConvNamer()
+
+        self.input_conv = _tf_conv(hidden, 3, conv_name())
+        self.encoder_blocks, self.downsamplers = [], []
+        for idx in range(repeat_num):
+            channels = hidden * (idx + 1)
+            self.encoder_blocks.append(
+                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
+            )
+            if idx < repeat_num - 1:
+                self.downsamplers.append(_tf_conv(channels, 3, conv_name(), strides=2))
+
+        self.decoder_blocks = [
+            [_tf_conv(hidden, 3, conv_name()), _tf_conv(hidden, 3, conv_name())]
+            for _ in range(repeat_num)
+        ]
+        self.upsample = layers.UpSampling2D(2, interpolation="nearest")
+        self.output_conv = _tf_conv(3, 3, conv_name(), activation=None)
+
+    def call(self, inputs):
+        g1_output, x = inputs
+        h = self.input_conv(ops.concatenate([g1_output, x], axis=-1))
+
+        skips = []
+        for idx, (conv_a, conv_b) in enumerate(self.encoder_blocks):
+            h = conv_b(conv_a(h))
+            if self.skip_first_block or idx > 0:
+                skips.append(h)
+            if idx < self.repeat_num - 1:
+                h = self.downsamplers[idx](h)
+
+        for idx, (conv_a, conv_b) in enumerate(self.decoder_blocks):
+            if idx < len(skips):
+                h = ops.concatenate([h, skips[-1 - idx]], axis=-1)
+            h = conv_b(conv_a(h))
+            if idx < self.repeat_num - 1:
+                h = self.upsample(h)
+        return self.output_conv(h)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "conv_hidden_num": self.conv_hidden_num,
+            "repeat_num": self.repeat_num,
+            "skip_first_block": self.skip_first_block,
+        }
+
+
+class BatchStatsNormalization(layers.Layer):
+    """Batch normalisation that ALWAYS normalises with the statistics of the batch it is given.
+
+    The original D (tflib fused batch norm, is_training left unset) does this at training and test
+    time alike. ``moving_mean``/``moving_variance`` exist only so that original checkpoints
+    round-trip; they are never read or updated, as in the original.
+    Input (N, H, W, C); output same shape and dtype.
+    """
+
+    def __init__(self, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.scale = self.add_weight(name="scale", shape=(channels,), initializer="ones")
+        self.offset = self.add_weight(name="offset", shape=(channels,), initializer="zeros")
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=(channels,), initializer="zeros", trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=(channels,), initializer="ones", trainable=False
+        )
+
+    def call(self, inputs):
+        # The original's own op (fused, training mode), statistics in float32 under mixed precision.
+        normalized, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            ops.cast(self.scale, "float32"),
+            ops.cast(self.offset, "float32"),
+            epsilon=self.epsilon,
+            data_format="NHWC",
+            is_training=True,
+        )
+        return normalized
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+class Discriminator(keras.Model):
+    """D: the DCGAN discriminator of wgan_gp (5x5 stride-2 convs, LeakyReLU 0.2, batch-stat BN).
+
+    Input: images (N, H, W, 3) in [-1, 1] scale; the trainer passes the whole concatenated triplet
+    at once, so BN statistics are shared by real and fake samples as in the original.
+    Output: logits (N,).
+
+    The number of strided convs makes the last map BOTTLENECK_ROWS high: 4 for 128x64 (Market),
+    5 for 256x256 (DeepFashion, the extra conv keeps 8*dim channels).
+    """
+
+    def __init__(self, img_H=128, img_W=64, dim=64, **kwargs):
+        super().__init__(**kwargs)
+        self.img_H, self.img_W, self.dim = img_H, img_W, dim
+        num_convs = int(math.log2(img_H // BOTTLENECK_ROWS))
+        if img_H != BOTTLENECK_ROWS * 2**num_convs or img_W % 2**num_convs:
+            raise ValueError("Discriminator needs img_H = 8 * 2^k and img_W divisible by 2^k")
+        self.convs, self.norms = [], []
+        for idx in range(num_convs):
+            channels = dim * min(2**idx, 8)
+            self.convs.append(
+                layers.Conv2D(
+                    channels,
+                    5,
+                    strides=2,
+                    padding="same",
+                    name=f"Discriminator.{idx + 1}",
+                    kernel_initializer=_uniform_with_stddev(0.02),
+                )
+            )
+            self.norms.append(
+                None if idx == 0 else BatchStatsNormalization(name=f"Discriminator.BN{idx + 1}")
+            )
+        self.activation = layers.LeakyReLU(negative_slope=0.2)
+        self.flatten = layers.Flatten()
+        self.output_layer = layers.Dense(
+            1, name="Discriminator.Output", kernel_initializer=_uniform_with_stddev(0.02)
+        )
+
+    def call(self, images):
+        h = images
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            h = conv(h)
+            if norm is not None:
+                h = norm(h)
+            h = self.activation(h)
+        # The original flattened NCHW maps (channel-major): the order Discriminator.Output.W wants.
+        h = self.flatten(ops.transpose(h, (0, 3, 1, 2)))
+        return ops.reshape(self.output_layer(h), (-1,))
+
+    def get_config(self):
+        return {**super().get_config(), "img_H": self.img_H, "img_W": self.img_W, "dim": self.dim}
+
+
+def _uniform_with_stddev(stddev: float):
+    """tflib's initialiser under ``set_weights_stdev``: uniform with this standard deviation."""
+    limit = stddev * math.sqrt(3.0)
+    return keras.initializers.RandomUniform(-limit, limit)
+
+
+def build(model, img_H, img_W, conv_hidden_num=128, z_num=64, d_dim=64):
+    """Builds (g1, g2, d) for ``model`` 1 (Market-1501, 128x64) or 11 (DeepFashion, 256x256).
+
+    The networks are built (weights created) on float32 inputs of the given size, so they can be
+    loaded from a checkpoint at once. Raises ValueError for an unknown model or impossible size.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be 1 (Market-1501) or 11 (DeepFashion), got {model}")
+    repeat_num = repeat_num_for(img_H)
+    g1 = PoseGenerator(img_H, img_W, conv_hidden_num, z_num, repeat_num, name="Pose_AE")
+    g2 = RefineGenerator(
+        conv_hidden_num, repeat_num - 2, skip_first_block=(model == DEEPFASHION), name="UAEnoFC"
+    )
+    d = Discriminator(img_H, img_W, d_dim, name="Discriminator")
+    image_shape = (1, img_H, img_W, 3)
+    coarse = g1([ops.zeros(image_shape), ops.zeros((1, img_H, img_W, 18))])
+    g2([coarse, ops.zeros(image_shape)])
+    d(ops.zeros((2,) + image_shape[1:]))
+    return g1, g2, d

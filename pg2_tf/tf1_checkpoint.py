@@ -1,0 +1,290 @@
+"""Loading ORIGINAL TF1 PG2 checkpoints (the released pretrained models) into the Keras models.
+
+The name map, one rule per kind of variable (``<layer>`` is the Keras layer name, which
+:mod:`pg2_tf.models` sets to the original's):
+
+| Keras variable                                  | TF1 variable                                       |
+|-------------------------------------------------|----------------------------------------------------|
+| g1 ``<layer>/kernel``, ``<layer>/bias``         | ``Pose_AE/G/<layer>/weights``, ``.../biases``      |
+| g2 ``<layer>/kernel``, ``<layer>/bias``         | ``UAEnoFC/G/<layer>/weights``, ``.../biases``      |
+| d ``Discriminator.<i>/kernel``, ``/bias``       | ``Discriminator.<i>/Discriminator.<i>.Filters``,   |
+|                                                 | ``Discriminator.<i>/Discriminator.<i>.Biases``     |
+| d ``Discriminator.BN<i>/<v>``                   | ``Discriminator.BN<i>.<v>`` (scale, offset,        |
+|                                                 | moving_mean, moving_variance)                      |
+| d ``Discriminator.Output/kernel``, ``/bias``    | ``Discriminator.Output/Discriminator.Output.W``, ``.b`` |
+
+Conv kernels are HWIO in both, dense kernels (in, out) in both, so values are copied unchanged
+(D's NCHW flatten order is reproduced inside :class:`pg2_tf.models.Discriminator`).
+Each trained variable also has Adam slots ``<name>/Adam`` (first moment) and ``<name>/Adam_1``
+(second moment). The three optimisers' ``beta1_power``/``beta2_power`` accumulators are numbered in
+the order the original created the optimisers: no suffix for G1, ``_1`` for G2, ``_2`` for D.
+"""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pg2_tf.errors import CheckpointError
+
+G1_SCOPE = "Pose_AE/G"
+G2_SCOPE = "UAEnoFC/G"
+D_PREFIX = "Discriminator."
+ROLES = ("g1", "g2", "d")
+# Suffix of the beta power accumulators of each optimiser (creation order in the original).
+BETA_POWER_SUFFIX = {"g1": "", "g2": "_1", "d": "_2"}
+# The original optimisers were tf.train.AdamOptimizer(2e-5, beta1=0.5) with the default beta2.
+TF1_ADAM_BETA1 = 0.5
+TF1_ADAM_BETA2 = 0.999
+# repeat_num of G1 -> the flags of the configuration that has it.
+CONFIG_FLAGS_BY_REPEAT_NUM = {
+    5: "--model=1 --img_H=128 --img_W=64",
+    6: "--model=11 --img_H=256 --img_W=256",
+}
+
+
+def tf1_name(role: str, keras_variable) -> str:
+    """The original TF1 name of a Keras variable of g1, g2 or d (the table in the module doc)."""
+    layer_name, variable_name = keras_variable.path.split("/")[-2:]
+    if role in ("g1", "g2"):
+        scope = G1_SCOPE if role == "g1" else G2_SCOPE
+        suffix = {"kernel": "weights", "bias": "biases"}[variable_name]
+        return f"{scope}/{layer_name}/{suffix}"
+    if layer_name.startswith("Discriminator.BN"):
+        return f"{layer_name}.{variable_name}"
+    if layer_name == "Discriminator.Output":
+        suffix = {"kernel": "W", "bias": "b"}[variable_name]
+    else:
+        suffix = {"kernel": "Filters", "bias": "Biases"}[variable_name]
+    return f"{layer_name}/{layer_name}.{suffix}"
+
+
+def name_map(g1, g2, d=None) -> dict:
+    """Every variable of the given models keyed by its original TF1 name (insertion-ordered)."""
+    models = {"g1": g1, "g2": g2, "d": d}
+    mapping = {}
+    for role, model in models.items():
+        if model is None:
+            continue
+        for variable in model.weights:
+            mapping[tf1_name(role, variable)] = variable
+    return mapping
+
+
+def role_of(tf1_variable_name: str) -> str | None:
+    """'g1', 'g2' or 'd' for a model variable (or its Adam slot) of the original; None otherwise."""
+    if tf1_variable_name.startswith(G1_SCOPE + "/"):
+        return "g1"
+    if tf1_variable_name.startswith(G2_SCOPE + "/"):
+        return "g2"
+    if tf1_variable_name.startswith(D_PREFIX):
+        return "d"
+    return None
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A checkpoint prefix (``.../model.ckpt-12800``) from a prefix or a directory with a
+    ``checkpoint`` state file. Raises CheckpointError naming the path when there is none."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path)
+        if prefix is None:
+            raise CheckpointError(
+                f"{path} is a directory without a usable 'checkpoint' state file: pass the "
+                "checkpoint prefix itself, e.g. --pretrained_path=<dir>/model.ckpt-<step>"
+            )
+        return prefix
+    if os.path.exists(path + ".index"):
+        return path
+    if path.endswith((".index", ".meta")) or ".data-" in path:
+        stem = path.rsplit(".data-", 1)[0] if ".data-" in path else path.rsplit(".", 1)[0]
+        raise CheckpointError(
+            f"{path} is one file of a checkpoint; pass its prefix instead: {stem}"
+        )
+    raise CheckpointError(
+        f"no checkpoint at {path} (expected {path}.index and {path}.data-*): check the path "
+        "given to --pretrained_path / --ckpt_path"
+    )
+
+
+def _read_shapes(prefix: str) -> dict:
+    try:
+        return tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint {prefix}: {error}") from None
+
+
+def _configuration_hints(checkpoint_shapes: dict, mapping: dict) -> list[str]:
+    """Explains a mismatch in terms of the flags that describe the checkpoint's configuration."""
+    hints = []
+    g1_convs = [
+        name
+        for name in checkpoint_shapes
+        if name.startswith(G1_SCOPE + "/Conv") and "/Adam" not in name
+    ]
+    repeat_num = len([n for n in g1_convs if n.endswith("/weights")]) // 6
+    our_g1_convs = [
+        n for n in mapping if n.startswith(G1_SCOPE + "/Conv") and n.endswith("/weights")
+    ]
+    if g1_convs and our_g1_convs and repeat_num != len(our_g1_convs) // 6:
+        flags = CONFIG_FLAGS_BY_REPEAT_NUM.get(repeat_num, f"an img_H of {2 ** (repeat_num + 2)}")
+        hints.append(f"the checkpoint is of another image size / dataset: use {flags}")
+    first_conv = f"{G1_SCOPE}/Conv/weights"
+    if first_conv in checkpoint_shapes and first_conv in mapping:
+        theirs, ours = checkpoint_shapes[first_conv][-1], mapping[first_conv].shape[-1]
+        if theirs != ours:
+            hints.append(
+                f"the checkpoint has conv_hidden_num={theirs}: use --conv_hidden_num={theirs}"
+            )
+    fc_bias = f"{G1_SCOPE}/fully_connected/biases"
+    if fc_bias in checkpoint_shapes and fc_bias in mapping:
+        theirs, ours = checkpoint_shapes[fc_bias][0], mapping[fc_bias].shape[0]
+        if theirs != ours:
+            hints.append(f"the checkpoint has z_num={theirs}: use --z_num={theirs}")
+    d_first = "Discriminator.1/Discriminator.1.Filters"
+    if d_first in checkpoint_shapes and d_first in mapping:
+        theirs, ours = checkpoint_shapes[d_first][-1], mapping[d_first].shape[-1]
+        if theirs != ours:
+            hints.append(f"the checkpoint has a D of dim {theirs}: use --d_dim={theirs}")
+    return hints
+
+
+def check_compatible(prefix: str, mapping: dict) -> None:
+    """Raises one CheckpointError listing every missing, unexpected and mis-shaped variable."""
+    checkpoint_shapes = _read_shapes(prefix)
+    loaded_roles = {role_of(name) for name in mapping}
+    missing = [name for name in mapping if name not in checkpoint_shapes]
+    unexpected = sorted(
+        name
+        for name, shape in checkpoint_shapes.items()
+        if role_of(name) in loaded_roles and "/Adam" not in name and name not in mapping
+    )
+    mismatched = [
+        f"{name}: checkpoint {list(checkpoint_shapes[name])}, model {list(variable.shape)}"
+        for name, variable in mapping.items()
+        if name in checkpoint_shapes and list(checkpoint_shapes[name]) != list(variable.shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return
+    hints = _configuration_hints(checkpoint_shapes, mapping)
+    if not any(role_of(name) for name in checkpoint_shapes):
+        hints.append("it holds no PG2 variables (Pose_AE/G, UAEnoFC/G, Discriminator.*)")
+    lines = [f"checkpoint {prefix} does not fit the model built from the flags"]
+    lines += [f"  hint: {hint}" for hint in hints]
+    for title, names in (
+        ("missing from the checkpoint", missing),
+        ("in the checkpoint but not in the model", unexpected),
+        ("shape mismatch", mismatched),
+    ):
+        if names:
+            shown = names[:12] + ([f"... and {len(names) - 12} more"] if len(names) > 12 else [])
+            lines.append(f"  {title} ({len(names)}): " + "; ".join(shown))
+    raise CheckpointError("\n".join(lines))
+
+
+def load(path, g1, g2, d=None) -> str:
+    """Loads an original TF1 checkpoint into built Keras models; returns the checkpoint prefix used.
+
+    ``path``: a checkpoint prefix (``.../model.ckpt-12800``) or a directory with a ``checkpoint``
+    state file. With ``d`` None only the generators are loaded (like the original test's partial
+    restore of ``Pose_AE``/``UAEnoFC``). Every name and shape is checked before any variable is
+    assigned, so a failed load leaves the models as they were.
+    """
+    prefix = resolve_checkpoint(path)
+    mapping = name_map(g1, g2, d)
+    check_compatible(prefix, mapping)
+    reader = tf.train.load_checkpoint(prefix)
+    values = {name: reader.get_tensor(name) for name in mapping}
+    for name, variable in mapping.items():
+        variable.assign(values[name].astype(np.float32))
+    return prefix
+
+
+def _steps_from_power(power: float, beta: float) -> int:
+    """Number of Adam updates t, given the accumulator the original kept as beta^(t+1) in float32.
+
+    Replays the float32 product so the inversion is exact where beta^(t+1) is not representable in
+    closed form (beta2 = 0.999).
+    """
+    power = np.float32(power)
+    beta32 = np.float32(beta)
+    if power <= 0 or power > beta32:
+        raise ValueError(f"not an Adam power accumulator of beta {beta}: {power}")
+    estimate = max(0, round(math.log(float(power)) / math.log(float(beta32))) - 1)
+    accumulator = beta32
+    steps = 0
+    while steps < estimate + 64:
+        if accumulator == power:
+            return steps
+        accumulator = np.float32(accumulator * beta32)
+        steps += 1
+    return estimate
+
+
+@dataclasses.dataclass
+class AdamState:
+    """One original optimiser's state: ``steps`` taken and per-variable moments (TF1 names)."""
+
+    steps: int
+    first_moments: dict  # tf1 variable name -> np.ndarray (slot "Adam")
+    second_moments: dict  # tf1 variable name -> np.ndarray (slot "Adam_1")
+
+
+def read_adam_states(path) -> dict:
+    """The three original optimisers' states, ``{'g1': AdamState, 'g2': ..., 'd': ...}``.
+
+    The number of steps comes from ``beta1_power`` while it is exact in float32 (0.5^(t+1) down
+    to 2^-149) and from ``beta2_power`` after that. The original's ``step`` variable is not used:
+    its optimisers never incremented it.
+    """
+    prefix = resolve_checkpoint(path)
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    states = {}
+    for role in ROLES:
+        suffix = BETA_POWER_SUFFIX[role]
+        beta1_name, beta2_name = f"beta1_power{suffix}", f"beta2_power{suffix}"
+        if beta1_name not in shapes or beta2_name not in shapes:
+            raise CheckpointError(
+                f"checkpoint {prefix} has no Adam state ({beta1_name}/{beta2_name}): it is not an "
+                "original training checkpoint; load it with --pretrained_path instead of --ckpt_path"
+            )
+        beta1_power = float(reader.get_tensor(beta1_name))
+        if beta1_power > 2.0**-140:
+            steps = _steps_from_power(beta1_power, TF1_ADAM_BETA1)
+        else:
+            steps = _steps_from_power(float(reader.get_tensor(beta2_name)), TF1_ADAM_BETA2)
+        first, second = {}, {}
+        for name in shapes:
+            if role_of(name) != role:
+                continue
+            if name.endswith("/Adam"):
+                first[name[: -len("/Adam")]] = reader.get_tensor(name)
+            elif name.endswith("/Adam_1"):
+                second[name[: -len("/Adam_1")]] = reader.get_tensor(name)
+        states[role] = AdamState(steps, first, second)
+    return states
+
+
+def restore_adam(optimizer, variables_by_tf1_name: dict, state: AdamState) -> None:
+    """Sets a Keras Adam's step count and moments from an original optimiser's state.
+
+    ``variables_by_tf1_name``: the trainable variables this optimiser updates, keyed by TF1 name
+    (a subset of :func:`name_map`). The optimiser is built on them in that order. Keras' Adam
+    update equals TF1's (same epsilon-hat form), so training continues as the original would.
+    """
+    variables = list(variables_by_tf1_name.values())
+    missing = [name for name in variables_by_tf1_name if name not in state.first_moments]
+    if missing:
+        raise CheckpointError(
+            f"the checkpoint has no Adam slots for {len(missing)} variables, e.g. {missing[0]}"
+        )
+    if not optimizer.built:
+        optimizer.build(variables)
+    for name, variable in variables_by_tf1_name.items():
+        index = optimizer._get_variable_index(variable)
+        optimizer._momentums[index].assign(state.first_moments[name])
+        optimizer._velocities[index].assign(state.second_moments[name])
+    optimizer.iterations.assign(state.steps)
