@@ -13,7 +13,9 @@ def _shared_files():
     return sorted(p.relative_to(SHARED_FIXTURES) for p in SHARED_FIXTURES.rglob("*") if p.is_file())
 
 
-@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason="../shared/fixtures is absent (user clone)")
+@pytest.mark.skipif(
+    not SHARED_FIXTURES.is_dir(), reason="../shared/fixtures is absent (user clone)"
+)
 @pytest.mark.parametrize("relative_path", _shared_files(), ids=str)
 def test_fixture_copy_is_identical_to_shared(relative_path):
     local = FIXTURES / relative_path
