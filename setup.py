@@ -21,6 +21,7 @@ setup(
         "scikit-image>=0.22",
         "matplotlib>=3.7",
         "tqdm>=4.66",
+        "tensorboard>=2.16",  # tf.summary needs it; TF 2.21 no longer pulls it in
     ],
     extras_require={
         "cpu": [f"tensorflow-cpu=={TF_VERSION}"],

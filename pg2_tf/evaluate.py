@@ -1,0 +1,100 @@
+"""Test mode: run the test records once, in file order, and write the original's result folders.
+
+``model_dir/test_result/<folder>/%05d.png`` for folder in x, x_target, G, pose, pose_target,
+mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' score tools).
+Encodings are those of :mod:`pg2_tf.images` (G by truncation, pose (max + 1) * 127.5, mask * 255).
+"""
+
+import os
+
+import tensorflow as tf
+
+from pg2_tf import data, images, models, train
+
+RESULT_FOLDERS = (
+    "x",
+    "x_target",
+    "G",
+    "pose",
+    "pose_target",
+    "mask",
+    "mask_target",
+    "G1",
+    "DiffMap",
+)
+
+
+def _pictures(batch, g1_output, g2_output, diff_map) -> dict:
+    return {
+        "x": images.to_uint8_image(batch["x"]),
+        "x_target": images.to_uint8_image(batch["x_target"]),
+        "G": images.to_uint8_image(g2_output),
+        "pose": images.pose_to_uint8(batch["pose"]),
+        "pose_target": images.pose_to_uint8(batch["pose_target"]),
+        "mask": images.mask_to_uint8(batch["mask"]),
+        "mask_target": images.mask_to_uint8(batch["mask_target"]),
+        "G1": images.to_uint8_image(g1_output),
+        "DiffMap": images.to_uint8_image(diff_map),
+    }
+
+
+def write_test_results(
+    pretrained_path,
+    data_path,
+    model_dir,
+    *,
+    model,
+    img_H,
+    img_W,
+    conv_hidden_num=128,
+    z_num=64,
+    batch_size=16,
+    split="test",
+    xla=False,
+) -> int:
+    """Generates G for every test record and writes the result folders; returns the count.
+
+    ``pretrained_path``: generator weights, an original TF1 checkpoint or one of ours (prefix or
+    directory). Records are read from ``data_path`` (``<prefix>_<split>_*.tfrecord``) in file
+    order, each exactly once. Raises CheckpointError/DataError with a one-line message.
+    """
+    kind = "market" if model == models.MARKET else "deepfashion"
+    files = data.record_files(data_path, split, kind)
+    dataset = data.make_dataset(
+        data_path,
+        split,
+        kind=kind,
+        img_H=img_H,
+        img_W=img_W,
+        batch_size=batch_size,
+        is_train=False,
+    )
+    g1, g2, _ = models.build(model, img_H, img_W, conv_hidden_num, z_num, d_dim=8)
+    train.load_generators(pretrained_path, g1, g2)
+
+    @tf.function(jit_compile=xla or None)
+    def generate(x, pose_target):
+        g1_output = g1([x, pose_target])
+        diff_map = g2([g1_output, x])
+        return g1_output, g1_output + diff_map, diff_map
+
+    result_dir = os.path.join(model_dir, "test_result")
+    for folder in RESULT_FOLDERS:
+        os.makedirs(os.path.join(result_dir, folder), exist_ok=True)
+    count = 0
+    for batch in data.iterate(dataset, files=files, img_H=img_H, img_W=img_W):
+        outputs = [o.numpy() for o in generate(batch["x"], batch["pose_target"])]
+        pictures = _pictures({k: v.numpy() for k, v in batch.items()}, *outputs)
+        if count == 0:
+            for name in ("x", "x_target", "G", "pose", "pose_target", "mask", "mask_target"):
+                images.save_png(
+                    images.grid(pictures[name]), os.path.join(result_dir, f"{name}_fixed.png")
+                )
+        for index in range(outputs[0].shape[0]):
+            for folder in RESULT_FOLDERS:
+                images.save_png(
+                    pictures[folder][index],
+                    os.path.join(result_dir, folder, f"{count + index:05d}.png"),
+                )
+        count += outputs[0].shape[0]
+    return count

@@ -1,0 +1,57 @@
+"""Turning network tensors into the pictures the original wrote (numpy + Pillow, no TensorFlow).
+
+Encodings, as in the original trainer's test():
+- images: clip((v + 1) * 127.5, 0, 255) then truncation to uint8 (``astype``, not rounding);
+- pose maps (-1/+1, 18 channels): (max over channels + 1) * 127.5, truncated to uint8;
+- masks (0/1): mask * 255.
+"""
+
+import math
+import os
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8_image(values) -> np.ndarray:
+    """[-1, 1]-scale images (..., H, W, 3) -> uint8 0..255 by clipping and truncation."""
+    return np.clip((np.asarray(values, np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+
+
+def pose_to_uint8(pose) -> np.ndarray:
+    """Pose maps (..., H, W, 18) in {-1, +1} -> (..., H, W) uint8 (255 on any keypoint disc)."""
+    return ((np.max(np.asarray(pose, np.float32), axis=-1) + 1.0) * 127.5).astype(np.uint8)
+
+
+def mask_to_uint8(mask) -> np.ndarray:
+    """Masks (..., H, W, 1) in {0, 1} -> (..., H, W) uint8 in {0, 255}."""
+    return (np.asarray(mask, np.float32)[..., 0] * 255).astype(np.uint8)
+
+
+def save_png(array: np.ndarray, path: str) -> None:
+    """Writes a uint8 (H, W) or (H, W, 3) array as PNG, atomically (temporary name, then rename)."""
+    temporary = f"{path}.tmp.png"
+    Image.fromarray(array).save(temporary)
+    os.replace(temporary, path)
+
+
+def grid(images: np.ndarray, columns: int = 8, padding: int = 2) -> np.ndarray:
+    """Tiles uint8 images (N, H, W[, C]) into one picture with ``padding`` black pixels between.
+
+    Up to ``columns`` images a row, like the original's sample grids.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    count, height, width, channels = images.shape
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    canvas = np.zeros(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+        np.uint8,
+    )
+    for index, image in enumerate(images):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        canvas[top : top + height, left : left + width] = image
+    return canvas[..., 0] if channels == 1 else canvas
