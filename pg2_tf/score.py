@@ -29,21 +29,26 @@ IMAGE_SUFFIXES = (".png", ".jpg")
 DEFAULT_MASK_FOLDER = "mask"
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("result_dir", None, "Test-mode output folder holding G/ and x_target/.")
-flags.DEFINE_bool(
-    "mask", False, "Score masked images (both multiplied by mask/255), write score_mask.txt."
-)
-flags.DEFINE_string(
-    "mask_folder",
-    DEFAULT_MASK_FOLDER,
-    "Sub-folder of result_dir with the mask images used by --mask ('mask' as the original "
-    "score_mask.py; 'mask_target' for the target's own mask).",
-)
-flags.DEFINE_string(
-    "inception_graph",
-    None,
-    f"inception-2015-12-05.tgz or its classify_image_graph_def.pb (default: ${INCEPTION_GRAPH_ENV}).",
-)
+
+
+def define_flags() -> None:
+    """Defines this command's flags; only its own entry point does, so that importing the
+    library functions never clashes with the flags of ``pg2_tf.main``."""
+    flags.DEFINE_string("result_dir", None, "Test-mode output folder holding G/ and x_target/.")
+    flags.DEFINE_bool(
+        "mask", False, "Score masked images (both multiplied by mask/255), write score_mask.txt."
+    )
+    flags.DEFINE_string(
+        "mask_folder",
+        DEFAULT_MASK_FOLDER,
+        "Sub-folder of result_dir with the mask images used by --mask ('mask' as the original "
+        "score_mask.py; 'mask_target' for the target's own mask).",
+    )
+    flags.DEFINE_string(
+        "inception_graph",
+        None,
+        f"inception-2015-12-05.tgz or its classify_image_graph_def.pb (default: ${INCEPTION_GRAPH_ENV}).",
+    )
 
 
 def missing_inception_message() -> str:
@@ -274,6 +279,7 @@ def main(argv: list[str]) -> None:
 def run() -> None:
     """Console-script entry point (``pg2-score``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
     cli.run_main(main)
 
 
