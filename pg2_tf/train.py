@@ -28,6 +28,8 @@ from pg2_tf.errors import CheckpointError, DataError, Pg2Error
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
 CHECKPOINT_NAME = "model.ckpt"
+# What fetching a batch raises for bad records (data.explain_read_error locates them).
+READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
 
 
 class TrainingDiverged(Pg2Error):
@@ -333,13 +335,25 @@ def _input_pipeline(trainer, dataset, config):
     return iterator, manager
 
 
-def _restore_input_pipeline(manager, step) -> None:
+def _restore_input_pipeline(manager, step) -> bool:
+    """Restores the iterator's position saved at ``step``; False if a restore was tried and
+    failed (the iterator is then unusable and must be made again)."""
     latest = manager.latest_checkpoint
     if latest and _step_of(latest) == step:
-        manager.checkpoint.restore(latest).assert_consumed()
-        logging.info("input pipeline resumed at the batch after step %d", step)
-    elif step:
+        try:
+            manager.checkpoint.restore(latest).assert_consumed()
+            logging.info("input pipeline resumed at the batch after step %d", step)
+            return True
+        except (tf.errors.OpError, AssertionError, ValueError) as error:
+            # Another dataset definition (batch size, files, ...): its position does not apply.
+            logging.warning(
+                "input pipeline position not restored, the batch order starts afresh (%s)",
+                _first_line(error),
+            )
+            return False
+    if step:
         logging.info("no input-pipeline position for step %d: the batch order starts afresh", step)
+    return True
 
 
 def _save(manager, trainer, pipeline_manager=None) -> str:
@@ -439,12 +453,16 @@ def train(config: TrainConfig, dataset=None, strategy=None) -> TrainResult:
         checkpoint_name=CHECKPOINT_NAME,
     )
     logging.info(_restore_or_initialise(trainer, manager, config))
-    fixed_batch = next(iter(dataset.take(1)))
+    try:
+        fixed_batch = next(iter(dataset.take(1)))
+    except READ_ERRORS as error:
+        raise _data_error(error, files, config) from error
     fixed_batch = {k: v[: config.num_log_samples] for k, v in fixed_batch.items()}
     _write_fixed_inputs(fixed_batch, config.model_dir)
     writer = tf.summary.create_file_writer(config.model_dir)
     iterator, pipeline_manager = _input_pipeline(trainer, dataset, config)
-    _restore_input_pipeline(pipeline_manager, int(trainer.step.numpy()))
+    if not _restore_input_pipeline(pipeline_manager, int(trainer.step.numpy())):
+        iterator, pipeline_manager = _input_pipeline(trainer, dataset, config)
 
     step = int(trainer.step.numpy())
     save_every = 30 * config.log_step
@@ -456,11 +474,7 @@ def train(config: TrainConfig, dataset=None, strategy=None) -> TrainResult:
         while step < config.max_step and stop.signal_name is None:
             try:
                 batch = next(iterator)
-            except (
-                tf.errors.DataLossError,
-                tf.errors.InvalidArgumentError,
-                tf.errors.NotFoundError,
-            ) as error:
+            except READ_ERRORS as error:
                 if step > int(_step_of(last_checkpoint)):
                     last_checkpoint = _save(manager, trainer, pipeline_manager)
                 raise _data_error(error, files, config) from error
