@@ -1,0 +1,185 @@
+"""Shared pieces of the converters: pose pickles, image files, pair lists, the original's shuffle.
+
+Everything that reads user files turns a problem into a one-line :class:`pg2_tf.errors.DataError`
+naming the file and the fix.
+"""
+
+import bisect
+import io
+import os
+import pickle
+import random
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pg2_tf.errors import ConfigError, DataError, Pg2Error
+
+# The original scripts seed Python's module-level generator once, at import time.
+ORIGINAL_RANDOM_SEED = 0
+# Pickles are written with protocol 2 so that Python 2 tools (the original code) can read them.
+PICKLE_PROTOCOL = 2
+# The original keeps one negative pair out of this many candidates ("j % 2000 == 0").
+NEGATIVE_PAIR_STRIDE = 2000
+
+
+def require_dir(path: Path, what: str, fix: str) -> Path:
+    """Returns ``path`` if it is a folder, else raises DataError('<what> <path> is missing; <fix>')."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"{what} {path} is missing; {fix}")
+    return path
+
+
+def load_python2_pickle(path: Path, fix: str):
+    """Loads a pickle written by Python 2 (numpy arrays inside need ``encoding='latin1'``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} is missing; {fix}")
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except Exception as error:  # unpickling raises many types; all mean "not a readable pickle"
+        raise DataError(f"{path} is not a readable pickle ({error}); {fix}") from error
+
+
+def load_pose_dictionaries(peaks_path: Path, subsets_path: Path, fix: str) -> tuple[dict, dict]:
+    """Loads an OpenPose result pair: {image name: all_peaks} and {image name: subsets}.
+
+    all_peaks is 18 lists of (x, y, score, id) peaks; subsets an array [N, 20] per image.
+    """
+    all_peaks = load_python2_pickle(peaks_path, fix)
+    subsets = load_python2_pickle(subsets_path, fix)
+    _check_pose_dictionary(peaks_path, all_peaks, _looks_like_peaks, fix)
+    _check_pose_dictionary(subsets_path, subsets, _looks_like_subsets, fix)
+    return all_peaks, subsets
+
+
+def _check_pose_dictionary(path, value, looks_right: Callable, fix: str) -> None:
+    sample = next(iter(value.values()), None) if isinstance(value, dict) else None
+    if not isinstance(value, dict) or (sample is not None and not looks_right(sample)):
+        raise DataError(
+            f"{path} is not an OpenPose pose dictionary ({{image name: peaks or subsets}}); {fix}"
+        )
+
+
+def _looks_like_peaks(sample) -> bool:
+    try:
+        return len(sample) == 18 and all(len(peak) == 4 for joint in sample for peak in joint)
+    except TypeError:
+        return False
+
+
+def _looks_like_subsets(sample) -> bool:
+    array = np.asarray(sample)
+    return array.size == 0 or (array.ndim == 2 and array.shape[1] == 20)
+
+
+def image_file_list(folder: Path, skip_first: int = 0) -> list[str]:
+    """Sorted names of the .jpg/.png files of ``folder``, as the original ``_get_image_file_list``.
+
+    ``skip_first`` drops that many entries of the sorted listing BEFORE the extension filter (the
+    original skips Market's 6617 junk test detections that way).
+    """
+    names = sorted(os.listdir(folder))[skip_first:]
+    return [name for name in names if name.endswith(".jpg") or name.endswith(".png")]
+
+
+def same_identity_pairs(
+    filelist: Sequence[str], identity: Callable[[str], str], add_switched: bool = True
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Pairs of the original 'same_diff_cam' mode, in the original's order.
+
+    Args:
+        filelist: sorted image names.
+        identity: name -> person identity (Market: name[0:4]; DeepFashion: text before '_').
+        add_switched: also add (j, i) right after each (i, j).
+
+    Returns:
+        ``(positive_pairs, negative_pairs)``: for i < j, [name_i, name_j] (and [name_j, name_i])
+        when the identities match; [name_i, name_j] when they differ and j is a multiple of 2000.
+    """
+    identities = [identity(name) for name in filelist]
+    indices_of = defaultdict(list)
+    for index, person in enumerate(identities):
+        indices_of[person].append(index)
+    positive_pairs, negative_pairs = [], []
+    for i, name_i in enumerate(filelist):
+        same = indices_of[identities[i]]
+        for j in same[bisect.bisect_right(same, i) :]:
+            positive_pairs.append([name_i, filelist[j]])
+            if add_switched:
+                positive_pairs.append([filelist[j], name_i])
+        first_j = (i // NEGATIVE_PAIR_STRIDE + 1) * NEGATIVE_PAIR_STRIDE
+        for j in range(first_j, len(filelist), NEGATIVE_PAIR_STRIDE):
+            if identities[j] != identities[i]:
+                negative_pairs.append([name_i, filelist[j]])
+    return positive_pairs, negative_pairs
+
+
+def python2_shuffle(items: list, rng: random.Random) -> None:
+    """Shuffles in place exactly as Python 2.7's ``random.shuffle`` did with the same generator.
+
+    Python 3 changed the algorithm (``_randbelow``); seeding ``random.Random(0)`` and drawing
+    ``int(random() * (i + 1))`` reproduces the original converters' orders.
+    """
+    for i in reversed(range(1, len(items))):
+        j = int(rng.random() * (i + 1))
+        items[i], items[j] = items[j], items[i]
+
+
+def identity_map(pairs: Sequence[Sequence[str]], identity: Callable[[str], str]) -> dict[str, int]:
+    """Person identity -> 0, 1, ... in order of first appearance in ``pairs`` (name 0 then 1)."""
+    mapping: dict[str, int] = {}
+    for name_0, name_1 in pairs:
+        for name in (name_0, name_1):
+            mapping.setdefault(identity(name), len(mapping))
+    return mapping
+
+
+def dump_pickle(value, path: Path) -> None:
+    """Writes ``value`` with pickle protocol 2 (readable by Python 2 and 3)."""
+    with open(path, "wb") as f:
+        pickle.dump(value, f, protocol=PICKLE_PROTOCOL)
+
+
+def read_image(path: Path) -> tuple[bytes, int, int]:
+    """Returns (file bytes, height, width) of an image, fully decoded once to check it.
+
+    Raises:
+        DataError: missing or undecodable file.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise DataError(f"cannot read image {path} ({error.strerror}); restore the file") from error
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            return data, image.height, image.width
+    except Exception as error:  # PIL raises several types for corrupt data
+        raise DataError(
+            f"image {path} is not a readable JPEG/PNG ({error}); replace or delete the file"
+        ) from error
+
+
+def default_workers(workers: int | None) -> int:
+    """The number of worker processes: ``workers`` or every core."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+def run_cli(main: Callable[[], None]) -> None:
+    """Runs a command-line ``main``; a user error becomes one ``error:`` line and exit status 2."""
+    try:
+        main()
+    except Pg2Error as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,227 @@
+"""Converts the raw Market-1501 data of PG2 into pair tf-records equal to the original converter's.
+
+Usage (as the original ``datasets/run_convert_market.sh``)::
+
+    python data_prep/convert_market.py <raw_dir> train|test|test_samples [--out DIR]
+        [--workers N] [--records_per_shard N] [--no_flip] [--quiet]
+
+``<raw_dir>`` is the unzipped ``Market1501_img_pose_attr_seg`` folder (or the folder holding it):
+
+* ``bounding_box_{train,train_flip,test,test_samples}/*.jpg``: person images (128 x 64);
+* ``Market-1501_PoseFiltered/{all_peaks_dic,subsets_dic}_Market-1501_<set>.p``: OpenPose results
+  (Python 2 pickles) for <set> = train, train_Flip, test_clean, test_samples;
+* optionally ``Market-1501_Attribute/market_attribute.mat`` and ``.../word2vec/*_att_wordvec_dim*.mat``
+  (attribute features; written empty without them).
+
+The output folder (default ``<raw_dir>/Market_<split>_data``) receives
+``Market1501_<train|test>_<i>-of-<n>.tfrecord``, ``p_pairs_<tag>.p``, ``n_pairs_<tag>.p``,
+``pn_pairs_num_<tag>.p`` (tag: train, train_flip, test) and ``tf_record_pair_num.txt``.
+
+What the original does and this keeps:
+
+* Pairs ('same_diff_cam'): every two images of one identity, in both orders; the first 6617 files
+  of the sorted ``bounding_box_test`` are junk detections and skipped (with the ``test_clean``
+  poses); train also converts the mirrored copies (``bounding_box_train_flip``, written first).
+* Order: train and test pairs are shuffled by ``random.seed(0)`` + Python 2's shuffle, reproduced
+  exactly; test_samples keeps the generated order. Test stops after 12800 records.
+* Identities ``id_k`` count from 0 in order of first appearance in the (shuffled) pair list.
+* A pair is skipped when an image has no pose. Where the original crashed on an image (no person
+  row in its subsets), its pairs are skipped too and counted in the summary.
+"""
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data_prep import common  # noqa: E402
+from data_prep.converter import SplitSource, convert_pairs, generate_pairs  # noqa: E402
+from data_prep.record_features import MARKET  # noqa: E402
+from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+
+RAW_FOLDER = "Market1501_img_pose_attr_seg"
+POSE_FOLDER = "Market-1501_PoseFiltered"
+ATTRIBUTE_FOLDER = "Market-1501_Attribute"
+SPLITS = ("train", "test", "test_samples")
+JUNK_TEST_DETECTIONS = 6617
+TEST_RECORD_LIMIT = 12800
+_FIX = "unzip Market1501_img_pose_attr_seg.zip of the original PG2 release there"
+
+# image set -> (image folder, pose pickle suffix, sorted entries to skip)
+_SOURCES = {
+    "train": ("bounding_box_train", "train", 0),
+    "train_flip": ("bounding_box_train_flip", "train_Flip", 0),
+    "test": ("bounding_box_test", "test_clean", JUNK_TEST_DETECTIONS),
+    "test_samples": ("bounding_box_test_samples", "test_samples", 0),
+}
+
+
+def market_identity(name: str) -> str:
+    """Person identity of a Market image name (its first 4 characters)."""
+    return name[0:4]
+
+
+def market_camera(name: str) -> int:
+    """Camera number of a Market image name (its 7th character)."""
+    if len(name) < 7 or not name[6].isdigit():
+        raise DataError(
+            f"image name {name!r} is not a Market-1501 name (PPPP_cC...); rename the file"
+        )
+    return int(name[6])
+
+
+def resolve_raw_dir(raw_dir: Path) -> Path:
+    """The folder holding bounding_box_* (``raw_dir`` or its Market1501_img_pose_attr_seg)."""
+    raw_dir = Path(raw_dir)
+    if (raw_dir / RAW_FOLDER).is_dir() and not (raw_dir / POSE_FOLDER).is_dir():
+        raw_dir = raw_dir / RAW_FOLDER
+    return common.require_dir(raw_dir, "Market raw folder", _FIX)
+
+
+def split_source(raw_dir: Path, image_set: str) -> SplitSource:
+    """Images and OpenPose pickles of train, train_flip, test or test_samples."""
+    folder, pickle_suffix, skip = _SOURCES[image_set]
+    pose_dir = raw_dir / POSE_FOLDER
+    return SplitSource(
+        raw_dir / folder,
+        pose_dir / f"all_peaks_dic_Market-1501_{pickle_suffix}.p",
+        pose_dir / f"subsets_dic_Market-1501_{pickle_suffix}.p",
+        skip,
+    )
+
+
+def load_attributes(raw_dir: Path, split: str) -> dict[str, dict[str, list]]:
+    """Market attribute features per identity (empty when the attribute folder is absent).
+
+    As the original: identities are numbered in order of the split's sorted image list; the
+    one-hot attributes come from ``market_attribute.mat`` (train or test part), the word vectors
+    from ``word2vec/{train,test}_att_wordvec_dim{25,50,100,150}.mat``.
+    """
+    attribute_dir = raw_dir / ATTRIBUTE_FOLDER
+    onehot_path = attribute_dir / "market_attribute.mat"
+    word2vec_dir = attribute_dir / "word2vec"
+    if not onehot_path.is_file() and not word2vec_dir.is_dir():
+        return {}
+    import scipy.io  # only needed with attribute files
+
+    source = split_source(raw_dir, split)
+    identities = []
+    for name in common.image_file_list(source.folder, skip_first=source.skip_first):
+        if market_identity(name) not in identities:
+            identities.append(market_identity(name))
+    part = "train" if split == "train" else "test"
+    columns: dict[str, list[list]] = {}
+    try:
+        if onehot_path.is_file():
+            table = scipy.io.loadmat(onehot_path)["market_attribute"][part][0][0]
+            columns["attrs"] = [
+                [table[field][0][0][0][index] for field in table.dtype.names]
+                for index in range(len(identities))
+            ]
+        for size in (25, 50, 100, 150):
+            path = word2vec_dir / f"{part}_att_wordvec_dim{size}.mat"
+            if path.is_file():
+                vectors = scipy.io.loadmat(path)[f"{part}_att"]
+                columns[f"attrs_w2v{size}"] = [
+                    sum((vectors[0][i][index].tolist() for i in range(vectors[0].shape[0])), [])
+                    for index in range(len(identities))
+                ]
+    except (KeyError, IndexError, ValueError, TypeError) as error:
+        raise DataError(
+            f"{attribute_dir} does not hold the Market-1501 attribute files the original read"
+            f" ({error!r}); remove the folder to convert without attributes"
+        ) from error
+    return {
+        identity: {key: values[index] for key, values in columns.items()}
+        for index, identity in enumerate(identities)
+    }
+
+
+def convert(
+    raw_dir: Path,
+    split: str,
+    out_dir: Path | None = None,
+    workers: int | None = None,
+    records_per_shard: int = 1000,
+    flip: bool = True,
+    show_progress: bool = True,
+) -> Path:
+    """Converts one split; returns the output folder (see the module docstring).
+
+    Raises:
+        ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
+        DataError: a missing folder or pickle, a pickle that is not a pose dictionary, an
+            unreadable image.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    workers = common.default_workers(workers)
+    raw_dir = resolve_raw_dir(raw_dir)
+    source = split_source(raw_dir, split)
+    flip_source = split_source(raw_dir, "train_flip") if split == "train" and flip else None
+    for checked in (source, flip_source):
+        if checked is not None:
+            common.require_dir(checked.folder, "image folder", _FIX)
+    out_dir = Path(out_dir) if out_dir else raw_dir / f"Market_{split}_data"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split_tag = split.split("_")[0]
+    rng = random.Random(common.ORIGINAL_RANDOM_SEED)
+
+    pairs = generate_pairs(source, market_identity, out_dir, split_tag, rng, _FIX)
+    if split != "test_samples":
+        common.python2_shuffle(pairs, rng)
+    parts = [("main", source, pairs)]
+    if flip_source is not None:
+        flip_pairs = generate_pairs(flip_source, market_identity, out_dir, "train_flip", rng, _FIX)
+        common.python2_shuffle(flip_pairs, rng)
+        parts.insert(0, ("flip", flip_source, flip_pairs))
+
+    attributes = load_attributes(raw_dir, split)
+    convert_pairs(
+        MARKET,
+        out_dir,
+        split_tag,
+        parts,
+        market_identity,
+        market_camera,
+        _FIX,
+        record_limit=TEST_RECORD_LIMIT if split == "test" else None,
+        attributes_of=lambda name: attributes.get(market_identity(name), {}),
+        workers=workers,
+        records_per_shard=records_per_shard,
+        show_progress=show_progress,
+    )
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("raw_dir", type=Path, help="Market1501_img_pose_attr_seg folder")
+    parser.add_argument("split", choices=SPLITS)
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default <raw_dir>/Market_<split>_data)"
+    )
+    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    parser.add_argument("--records_per_shard", type=int, default=1000)
+    parser.add_argument(
+        "--no_flip", action="store_true", help="train: leave out the mirrored copies"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    out_dir = convert(
+        args.raw_dir,
+        args.split,
+        args.out,
+        args.workers,
+        args.records_per_shard,
+        flip=not args.no_flip,
+        show_progress=not args.quiet,
+    )
+    print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
+
+
+if __name__ == "__main__":
+    common.run_cli(main)
