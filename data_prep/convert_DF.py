@@ -1,0 +1,179 @@
+"""Converts the raw DeepFashion data of PG2 into pair tf-records equal to the original converter's.
+
+Usage (as the original ``datasets/run_convert_DF.sh``)::
+
+    python data_prep/convert_DF.py <raw_dir> train|test|test_samples|test_seq [--out DIR]
+        [--workers N] [--records_per_shard N] [--no_flip] [--no_roi10_mask] [--quiet]
+
+``<raw_dir>`` is the unzipped ``DF_img_pose`` folder (or the folder holding it):
+
+* ``filted_up_{train,train_flip,test,test_samples,test_seq}/*.jpg``: 256 x 256 images named
+  ``<identity>_<anything>.jpg`` (the identity is the text before the first '_');
+* ``PoseFiltered/{all_peaks_dic,subsets_dic}_DeepFashion.p`` (every split) and
+  ``..._DeepFashion_Flip.p`` (the mirrored train images): OpenPose results, Python 2 pickles.
+
+The output folder (default ``<raw_dir>/DF_<split>_data``) receives
+``DeepFashion_<train|test>_<i>-of-<n>.tfrecord``, ``p_pairs_<tag>.p``, ``n_pairs_<tag>.p``,
+``pn_pairs_num_<tag>.p`` (tag: train, train_flip, test) and ``tf_record_pair_num.txt``.
+
+What the original does and this keeps:
+
+* Pairs: every two images of one identity in both orders (test_seq: every ordered pair, an
+  image with itself included); train also converts ``filted_up_train_flip`` (written first).
+* Order: train and test are shuffled by ``random.seed(0)`` + Python 2's shuffle, reproduced
+  exactly; test_samples and test_seq keep the generated order.
+* Keypoints: the FIRST candidate of every joint, whatever person it belongs to (the original
+  computes the best person's joints and then returns all peaks).
+* ``roi10_mask_k``: 10 x 256 x 256 region masks, about 1.3 MB per record (DeepFashion train is
+  then hundreds of GB); the original filled missing regions with unseeded random copies, here
+  seeded by the image name. ``--no_roi10_mask`` leaves the two features out (PG2 never reads
+  them).
+* A pair is skipped when an image has no pose; where the original crashed on an image (no person
+  in its subsets, no visible region for the masks), its pairs are skipped too and counted.
+"""
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data_prep import common  # noqa: E402
+from data_prep.converter import SplitSource, convert_pairs, generate_pairs  # noqa: E402
+from data_prep.record_features import DEEPFASHION  # noqa: E402
+from pg2_tf.errors import ConfigError  # noqa: E402
+
+RAW_FOLDER = "DF_img_pose"
+POSE_FOLDER = "PoseFiltered"
+SPLITS = ("train", "test", "test_samples", "test_seq")
+_FIX = "unzip DF_img_pose.zip of the original PG2 release there"
+
+
+def deepfashion_identity(name: str) -> str:
+    """Identity of a DeepFashion image name: the text before the first '_'."""
+    return name.split("_")[0]
+
+
+def deepfashion_camera(name: str) -> int:
+    """DeepFashion has no cameras: always -1."""
+    return -1
+
+
+def resolve_raw_dir(raw_dir: Path) -> Path:
+    """The folder holding filted_up_* (``raw_dir`` or its DF_img_pose)."""
+    raw_dir = Path(raw_dir)
+    if (raw_dir / RAW_FOLDER).is_dir() and not (raw_dir / POSE_FOLDER).is_dir():
+        raw_dir = raw_dir / RAW_FOLDER
+    return common.require_dir(raw_dir, "DeepFashion raw folder", _FIX)
+
+
+def split_source(raw_dir: Path, image_set: str) -> SplitSource:
+    """Images and OpenPose pickles of train, train_flip, test, test_samples or test_seq."""
+    pickle_suffix = "_Flip" if image_set == "train_flip" else ""
+    pose_dir = raw_dir / POSE_FOLDER
+    return SplitSource(
+        raw_dir / f"filted_up_{image_set}",
+        pose_dir / f"all_peaks_dic_DeepFashion{pickle_suffix}.p",
+        pose_dir / f"subsets_dic_DeepFashion{pickle_suffix}.p",
+    )
+
+
+def convert(
+    raw_dir: Path,
+    split: str,
+    out_dir: Path | None = None,
+    workers: int | None = None,
+    records_per_shard: int = 1000,
+    flip: bool = True,
+    with_roi10_mask: bool = True,
+    show_progress: bool = True,
+) -> Path:
+    """Converts one split; returns the output folder (see the module docstring).
+
+    Raises:
+        ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
+        DataError: a missing folder or pickle, a pickle that is not a pose dictionary, an
+            unreadable image.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    workers = common.default_workers(workers)
+    raw_dir = resolve_raw_dir(raw_dir)
+    sources = [("main", split_source(raw_dir, split))]
+    if split == "train" and flip:
+        sources.insert(0, ("flip", split_source(raw_dir, "train_flip")))
+    for _, source in sources:
+        common.require_dir(source.folder, "image folder", _FIX)
+    out_dir = Path(out_dir) if out_dir else raw_dir / f"DF_{split}_data"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split_tag = split.split("_")[0]
+    rng = random.Random(common.ORIGINAL_RANDOM_SEED)
+
+    parts = []
+    # The original generates (and shuffles) the main split's pairs before the mirrored ones.
+    for folder_key, source in sorted(sources, key=lambda item: item[0] != "main"):
+        pickle_tag = "train_flip" if folder_key == "flip" else split_tag
+        pairs = generate_pairs(
+            source,
+            deepfashion_identity,
+            out_dir,
+            pickle_tag,
+            rng,
+            _FIX,
+            every_pair=split == "test_seq",
+        )
+        if split in ("train", "test"):
+            common.python2_shuffle(pairs, rng)
+        parts.append((folder_key, source, pairs))
+    parts.sort(key=lambda part: part[0] != "flip")  # mirrored records are written first
+
+    convert_pairs(
+        DEEPFASHION,
+        out_dir,
+        split_tag,
+        parts,
+        deepfashion_identity,
+        deepfashion_camera,
+        _FIX,
+        with_roi10_mask=with_roi10_mask,
+        workers=workers,
+        records_per_shard=records_per_shard,
+        show_progress=show_progress,
+    )
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("raw_dir", type=Path, help="DF_img_pose folder")
+    parser.add_argument("split", choices=SPLITS)
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default <raw_dir>/DF_<split>_data)"
+    )
+    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    parser.add_argument("--records_per_shard", type=int, default=1000)
+    parser.add_argument(
+        "--no_flip", action="store_true", help="train: leave out the mirrored copies"
+    )
+    parser.add_argument(
+        "--no_roi10_mask", action="store_true", help="leave out roi10_mask_0/1 (~1.3 MB a record)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    out_dir = convert(
+        args.raw_dir,
+        args.split,
+        args.out,
+        args.workers,
+        args.records_per_shard,
+        flip=not args.no_flip,
+        with_roi10_mask=not args.no_roi10_mask,
+        show_progress=not args.quiet,
+    )
+    print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
+
+
+if __name__ == "__main__":
+    common.run_cli(main)
