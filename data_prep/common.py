@@ -178,6 +178,7 @@ def default_workers(workers: int | None) -> int:
 
 def run_cli(main: Callable[[], None]) -> None:
     """Runs a command-line ``main``; a user error becomes one ``error:`` line and exit status 2."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         main()
     except Pg2Error as error:

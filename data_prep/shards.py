@@ -95,6 +95,8 @@ def write_records(
             for chunk_start in range(start, end, CHUNK_SIZE):
                 yield index, list(records[chunk_start : min(chunk_start + CHUNK_SIZE, end)])
 
+    import tensorflow as tf  # only the parent process writes; imported before the progress bar
+
     progress = tqdm(
         total=len(records),
         initial=done_records,
@@ -105,12 +107,12 @@ def write_records(
     with progress:
         if workers <= 1 or todo_records <= SERIAL_LIMIT:
             results = (_serialize_with(builder, task) for task in chunks())
-            _write_in_order(results, paths, bounds, progress)
+            _write_in_order(tf, results, paths, bounds, progress)
         else:
             context = multiprocessing.get_context("spawn")
             with context.Pool(workers, initializer=_init_worker, initargs=(builder,)) as pool:
                 results = pool.imap(_serialize_chunk, chunks())
-                _write_in_order(results, paths, bounds, progress)
+                _write_in_order(tf, results, paths, bounds, progress)
     return paths
 
 
@@ -127,9 +129,7 @@ def _check_resumable(out_dir, prefix, split_tag, names, plan_path, digest) -> No
         )
 
 
-def _write_in_order(results, paths, bounds, progress) -> None:
-    import tensorflow as tf  # only the parent process writes (and needs TensorFlow)
-
+def _write_in_order(tf, results, paths, bounds, progress) -> None:
     writer, partial, current, written = None, None, None, 0
     try:
         for index, serialized in results:
