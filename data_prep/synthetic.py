@@ -140,8 +140,8 @@ def random_keypoints(rng: np.random.Generator, img_H: int, img_W: int) -> np.nda
     side_sign = 1 if width_scale >= 0 else -1
     for side, sign in (("right", -1), ("left", 1)):
         outward = sign * side_sign
-        upper = math.radians(rng.uniform(-5, 55))
-        lower = upper + math.radians(rng.uniform(-40, 70))
+        upper = math.radians(rng.uniform(-5, 40))
+        lower = upper + math.radians(rng.uniform(-40, 50))
         elbow = joints[f"{side}_shoulder"] + figure * _UPPER_ARM * np.array(
             [math.cos(upper), outward * math.sin(upper) * abs(width_scale) ** 0.5]
         )
