@@ -1,0 +1,457 @@
+"""Exporting trained generators as a self-contained TensorFlow SavedModel (for TF Serving).
+
+    python -m pg2_tf.export --pretrained_path=<checkpoint> --model=1 --img_H=128 --img_W=64 \
+        --conv_hidden_num=128 --export_dir=exported/market
+
+The checkpoint is either an ORIGINAL TF1 PG2 checkpoint (variables ``Pose_AE/G/...``) or one of
+ours (an object-graph ``tf.train.Checkpoint(g1=..., g2=..., ...)`` written by the trainer); a
+directory holding a ``checkpoint`` state file stands for its latest checkpoint.
+
+The SavedModel needs nothing but TensorFlow to run (no pg2_tf, no Keras). Signatures, for a model
+of size H x W (``N`` is any batch size):
+
+* ``serving_default``: ``image`` uint8 [N, H, W, 3] and ``pose_target`` float32 [N, H, W, 18]
+  ({-1, +1} pose map) -> ``G1``, ``G2``, ``diff_map`` uint8 [N, H, W, 3].
+* ``from_keypoints``: ``image`` uint8 [N, H, W, 3] and ``keypoints`` float32 [N, 18, 2]
+  ((row, col) in pixels, -1 for a missing joint) -> the same three outputs; the pose map is drawn
+  inside the graph exactly as :func:`pg2_tf.pose.render_pose_map` draws it.
+
+Outputs are encoded as the original test mode saved them: clip((v + 1) * 127.5, 0, 255), then
+truncation to uint8. ``assets/pg2_metadata.json`` records the configuration (model, img_H, img_W,
+conv_hidden_num, z_num); :func:`read_metadata` reads it.
+
+Writing is atomic: the SavedModel is written to a temporary folder beside ``export_dir`` and renamed
+at the end. An existing ``export_dir`` that holds a SavedModel (or nothing) is replaced only once the
+new export is complete; any other existing path is refused.
+"""
+
+import collections
+import json
+import os
+import shutil
+import uuid
+
+import tensorflow as tf
+from absl import flags, logging
+
+from pg2_tf import cli, models, tf1_checkpoint
+from pg2_tf.errors import CheckpointError, ConfigError
+
+NUM_KEYPOINTS = 18
+MISSING = -1.0
+POSE_RADIUS = 4
+METADATA_FILE = "pg2_metadata.json"
+SERVING_SIGNATURE = "serving_default"
+KEYPOINTS_SIGNATURE = "from_keypoints"
+OUTPUT_NAMES = ("G1", "G2", "diff_map")
+
+
+# ---- graph pieces (plain TensorFlow ops: they end up in the SavedModel) ----------------------
+
+
+def render_pose_maps(keypoints_rc, img_H: int, img_W: int, radius: int = POSE_RADIUS):
+    """Draws pose maps in TensorFlow, pixel for pixel as :func:`pg2_tf.pose.render_pose_map`.
+
+    Args:
+        keypoints_rc: float32 [N, 18, 2], (row, col) in pixels; a joint whose row or column is -1
+            is missing. Coordinates are truncated toward zero (Python ``int()``), as the original
+            converters did; joints outside the image draw only the part of their disc inside it.
+        img_H, img_W: size of the map.
+        radius: disc radius in pixels (4 for the model's input).
+
+    Returns:
+        float32 [N, img_H, img_W, 18] in {-1, +1}: +1 on the disc (d_row^2 + d_col^2 <= radius^2)
+        of every present joint, in its own channel; -1 elsewhere.
+    """
+    keypoints_rc = tf.convert_to_tensor(keypoints_rc, tf.float32)
+    missing = tf.reduce_any(tf.equal(keypoints_rc, MISSING), axis=-1)
+    finite = tf.reduce_all(tf.math.is_finite(keypoints_rc), axis=-1)
+    drawn = tf.logical_and(tf.logical_not(missing), finite)
+    # Clipping before the integer cast keeps far-away joints far away without int32 overflow.
+    margin = float(radius + 2)
+    limit = float(max(img_H, img_W)) + margin
+    centers = tf.cast(tf.clip_by_value(keypoints_rc, -margin, limit), tf.int32)  # toward zero
+    centers = tf.where(tf.math.is_finite(keypoints_rc), centers, 0)
+    d_row = tf.range(img_H)[None, None, :, None] - centers[:, :, 0, None, None]  # [N, 18, H, 1]
+    d_col = tf.range(img_W)[None, None, None, :] - centers[:, :, 1, None, None]  # [N, 18, 1, W]
+    on_disc = tf.logical_and(
+        d_row * d_row + d_col * d_col <= radius * radius, drawn[..., None, None]
+    )
+    pose = tf.where(on_disc, 1.0, -1.0)  # [N, 18, H, W]
+    return tf.transpose(pose, (0, 2, 3, 1))
+
+
+def to_uint8_images(values):
+    """[-1, 1]-scale float images -> uint8: clip((v + 1) * 127.5, 0, 255), then truncation.
+
+    The encoding of the original test mode's ``G/%05d.png`` (``astype(uint8)``, not rounding).
+    Any shape; float32 in, uint8 out.
+    """
+    scaled = tf.clip_by_value((tf.cast(values, tf.float32) + 1.0) * 127.5, 0.0, 255.0)
+    return tf.cast(scaled, tf.uint8)  # float -> integer casts truncate
+
+
+def _generate(g1, g2, image, pose_target):
+    x = tf.cast(image, tf.float32) / 127.5 - 1.0
+    coarse = g1([x, pose_target])
+    diff_map = g2([coarse, x])
+    return {
+        "G1": to_uint8_images(coarse),
+        "G2": to_uint8_images(coarse + diff_map),
+        "diff_map": to_uint8_images(diff_map),
+    }
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def model_number(g2) -> int:
+    """1 (Market-1501) or 11 (DeepFashion), from G2's variant (skip links on every block: 11)."""
+    return models.DEEPFASHION if g2.skip_first_block else models.MARKET
+
+
+def export_saved_model(g1, g2, export_dir, img_H: int, img_W: int) -> str:
+    """Writes built generators as a SavedModel with the signatures of the module doc.
+
+    Args:
+        g1, g2: built :class:`pg2_tf.models.PoseGenerator` / :class:`RefineGenerator` (weights
+            loaded), for images of img_H x img_W.
+        export_dir: the SavedModel folder to create (or to replace, when it holds a SavedModel or
+            is empty). Parent folders are created.
+        img_H, img_W: image size of the signatures' inputs and outputs.
+
+    Returns:
+        The absolute path of export_dir.
+
+    Raises:
+        ConfigError: export_dir exists and is neither a SavedModel nor an empty folder.
+    """
+    import keras  # only the export needs Keras; the SavedModel itself does not
+
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    check_export_dir(export_dir)
+    metadata = {
+        "model": model_number(g2),
+        "img_H": int(img_H),
+        "img_W": int(img_W),
+        "conv_hidden_num": int(g1.conv_hidden_num),
+        "z_num": int(g1.z_num),
+        "signatures": [SERVING_SIGNATURE, KEYPOINTS_SIGNATURE],
+        "outputs": list(OUTPUT_NAMES),
+        "output_encoding": "uint8 = trunc(clip((v + 1) * 127.5, 0, 255))",
+        "keypoints": "float32 [N, 18, 2] (row, col) pixels, -1 = missing, COCO-18 order",
+    }
+
+    image_spec = tf.TensorSpec([None, img_H, img_W, 3], tf.uint8, name="image")
+    pose_spec = tf.TensorSpec([None, img_H, img_W, NUM_KEYPOINTS], tf.float32, name="pose_target")
+    keypoints_spec = tf.TensorSpec([None, NUM_KEYPOINTS, 2], tf.float32, name="keypoints")
+
+    def serve(image, pose_target):
+        return _generate(g1, g2, image, pose_target)
+
+    def from_keypoints(image, keypoints):
+        return _generate(g1, g2, image, render_pose_maps(keypoints, img_H, img_W))
+
+    archive = keras.export.ExportArchive()
+    archive.track(g1)
+    archive.track(g2)
+    archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[image_spec, pose_spec])
+    archive.add_endpoint(
+        KEYPOINTS_SIGNATURE, from_keypoints, input_signature=[image_spec, keypoints_spec]
+    )
+
+    parent, name = os.path.split(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    staging = _unique_sibling(export_dir, "exporting")
+    os.mkdir(staging)
+    try:
+        archive.write_out(staging, verbose=False)
+        _write_metadata(staging, metadata)
+        _replace_dir(staging, export_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return export_dir
+
+
+def _write_metadata(saved_model_dir: str, metadata: dict) -> None:
+    os.makedirs(os.path.join(saved_model_dir, "assets"), exist_ok=True)
+    with open(os.path.join(saved_model_dir, "assets", METADATA_FILE), "w", encoding="utf-8") as f:
+        json.dump(metadata, f, indent=2)
+
+
+def check_export_dir(export_dir) -> None:
+    """Raises ConfigError unless export_dir is absent, an empty folder or a SavedModel folder."""
+    export_dir = os.fspath(export_dir)
+    if not os.path.lexists(export_dir):
+        return
+    if os.path.isdir(export_dir) and not os.path.islink(export_dir):
+        if not os.listdir(export_dir) or _is_saved_model(export_dir):
+            return
+    raise ConfigError(
+        f"--export_dir={export_dir} exists and is not a SavedModel folder; it is only replaced "
+        "when it holds a previous export: choose a new path or remove it"
+    )
+
+
+def _is_saved_model(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
+def _unique_sibling(path: str, purpose: str) -> str:
+    """A hidden, unused name beside path: ``<parent>/.<name>.<purpose>-<random>``."""
+    parent, name = os.path.split(path)
+    return os.path.join(parent, f".{name}.{purpose}-{uuid.uuid4().hex[:12]}")
+
+
+def _replace_dir(new_dir: str, target: str) -> None:
+    """Renames new_dir to target; a previous target is moved aside first and deleted after."""
+    if not os.path.lexists(target):
+        os.rename(new_dir, target)
+        return
+    previous = _unique_sibling(target, "previous")
+    os.rename(target, previous)
+    try:
+        os.rename(new_dir, target)
+    except BaseException:
+        os.rename(previous, target)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def read_metadata(export_dir) -> dict:
+    """The configuration saved with an export: model, img_H, img_W, conv_hidden_num, z_num, ...
+
+    Raises CheckpointError when export_dir has no ``assets/pg2_metadata.json`` (not an export of
+    this package, or an incomplete copy).
+    """
+    path = os.path.join(os.fspath(export_dir), "assets", METADATA_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"cannot read {path} ({error.__class__.__name__}): {export_dir} is not a complete "
+            "pg2_tf export; export it again with pg2-export"
+        ) from None
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+
+
+def load_generators(checkpoint_path, g1, g2) -> str:
+    """Loads G1/G2 weights from an original TF1 checkpoint or one of ours; returns the prefix.
+
+    Args:
+        checkpoint_path: a checkpoint prefix (``.../model.ckpt-12800``, ``.../model.ckpt-5``) or a
+            directory with a ``checkpoint`` state file (its latest checkpoint).
+        g1, g2: built generators of the checkpoint's configuration.
+
+    Raises:
+        CheckpointError: no checkpoint there, neither kind, or one of another configuration.
+        RuntimeError: the generators have weights tf.train.Checkpoint does not track (a bug of
+            :mod:`pg2_tf.models`, see :func:`unreachable_generator_variables`).
+    """
+    prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
+    try:
+        variable_names = [name for name, _ in tf.train.list_variables(prefix)]
+    except (tf.errors.OpError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint {prefix}: {_first_line(error)}") from None
+    if any(name.startswith(tf1_checkpoint.G1_SCOPE + "/") for name in variable_names):
+        return tf1_checkpoint.load(prefix, g1, g2)
+    if "_CHECKPOINTABLE_OBJECT_GRAPH" not in variable_names:
+        raise CheckpointError(
+            f"{prefix} is neither an original PG2 checkpoint (no Pose_AE/G variables) nor a "
+            "pg2_tf training checkpoint (no object graph): pass a PG2 model checkpoint"
+        )
+    _load_object_graph_checkpoint(prefix, g1, g2)
+    return prefix
+
+
+def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
+    """Restores ``tf.train.Checkpoint(g1=g1, g2=g2)`` from one of our training checkpoints.
+
+    Names and shapes are compared first, so that a checkpoint of another configuration fails
+    with one clear message before anything is assigned.
+    """
+    keys, unreachable = _object_graph_keys(g1, g2)
+    shapes = dict(tf.train.list_variables(prefix))
+    missing = [key for key in keys if key not in shapes]
+    mismatched = [
+        f"{key.split('/.ATTRIBUTES')[0]}: checkpoint {list(shapes[key])}, model {list(weight.shape)}"
+        for key, weight in keys.items()
+        if key in shapes and list(shapes[key]) != list(weight.shape)
+    ]
+    if missing or mismatched:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} generator variables missing, e.g. {missing[0]}")
+        if mismatched:
+            problems.append(f"{len(mismatched)} of another shape, e.g. {mismatched[0]}")
+        hints = _configuration_hints(shapes)
+        raise CheckpointError(
+            f"{prefix} does not fit the generators built from the flags ({'; '.join(problems)})"
+            f"{hints}: check --model, --img_H, --img_W, --conv_hidden_num and --z_num against "
+            "the params.json saved beside it"
+        )
+    if unreachable:
+        total = len(g1.weights) + len(g2.weights)
+        raise RuntimeError(
+            f"{len(unreachable)} of {total} generator variables (e.g. {unreachable[0]}) are not "
+            "tracked by tf.train.Checkpoint, so no object-graph checkpoint can restore them: "
+            "pg2_tf.models must make every layer an attribute (Keras 3 does not checkpoint "
+            "layers held in Python lists)"
+        )
+    status = tf.train.Checkpoint(g1=g1, g2=g2).read(prefix)
+    status.expect_partial().assert_existing_objects_matched()
+
+
+def _configuration_hints(shapes: dict) -> str:
+    """' (the checkpoint has conv_hidden_num=8, z_num=64)' read from G1's first layers, or ''."""
+    found = []
+    first_conv = shapes.get(f"g1/input_conv/{_KERNEL}/.ATTRIBUTES/VARIABLE_VALUE")
+    if first_conv:
+        found.append(f"conv_hidden_num={first_conv[-1]}")
+    bottleneck = shapes.get("g1/to_z/bias/.ATTRIBUTES/VARIABLE_VALUE")
+    if bottleneck:
+        found.append(f"z_num={bottleneck[0]}")
+    return f" (the checkpoint has {', '.join(found)})" if found else ""
+
+
+# Keras 3 checkpoints a layer's kernel under this attribute name.
+_KERNEL = "_kernel"
+
+
+def _object_graph_keys(g1, g2) -> tuple[dict, list]:
+    """Checkpoint keys of the generators' weights in ``tf.train.Checkpoint(g1=g1, g2=g2)``.
+
+    Walks the object graph breadth first, as TensorFlow does to name what it saves, so the keys
+    are ``g1/<attribute>/.../<variable>/.ATTRIBUTES/VARIABLE_VALUE``.
+
+    Returns:
+        ``({key: weight}, [paths of weights the object graph does not reach]})``.
+    """
+    root = tf.train.Checkpoint(g1=g1, g2=g2)
+    view = tf.train.TrackableView(root)
+    weights = {id(weight): weight for weight in g1.weights + g2.weights}
+    keys, seen = {}, {id(root)}
+    queue = collections.deque([(root, "")])
+    while queue:
+        parent, parent_path = queue.popleft()
+        for name, child in view.children(parent).items():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            escaped = name.replace(".", "..").replace("/", ".S")
+            path = f"{parent_path}/{escaped}" if parent_path else escaped
+            if id(child) in weights:
+                keys[f"{path}/.ATTRIBUTES/VARIABLE_VALUE"] = weights[id(child)]
+            queue.append((child, path))
+    reached = {id(weight) for weight in keys.values()}
+    unreachable = [weight.path for weight in g1.weights + g2.weights if id(weight) not in reached]
+    return keys, unreachable
+
+
+def unreachable_generator_variables(g1, g2) -> list[str]:
+    """Paths of the generators' weights that ``tf.train.Checkpoint(g1=g1, g2=g2)`` cannot reach
+    (and so neither writes nor restores); empty when the object graph covers them all."""
+    return _object_graph_keys(g1, g2)[1]
+
+
+def _first_line(error) -> str:
+    return str(error).strip().splitlines()[0][:300]
+
+
+def export_from_checkpoint(
+    checkpoint_path,
+    export_dir,
+    *,
+    model: int,
+    img_H: int,
+    img_W: int,
+    conv_hidden_num: int = 128,
+    z_num: int = 64,
+) -> str:
+    """Builds the generators, loads them from a checkpoint and exports them as a SavedModel.
+
+    Args:
+        checkpoint_path: original TF1 checkpoint or one of ours (see :func:`load_generators`).
+        export_dir: SavedModel folder to write (see :func:`export_saved_model`).
+        model: 1 (Market-1501) or 11 (DeepFashion); img_H, img_W, conv_hidden_num, z_num: the
+            configuration the checkpoint was trained with (the training flags of the same names).
+
+    Returns:
+        The absolute path of export_dir.
+
+    Raises:
+        ConfigError: impossible configuration or unusable export_dir (checked before loading).
+        CheckpointError: missing checkpoint or one of another configuration.
+        Nothing is left at export_dir (nor beside it) when an error is raised.
+    """
+    check_export_dir(export_dir)
+    try:
+        g1, g2, _ = models.build(model, img_H, img_W, conv_hidden_num, z_num, d_dim=8)
+    except ValueError as error:
+        raise ConfigError(
+            f"{error} (flags --model={model} --img_H={img_H} --img_W={img_W}); the released "
+            "models use --model=1 --img_H=128 --img_W=64 or --model=11 --img_H=256 --img_W=256"
+        ) from None
+    load_generators(checkpoint_path, g1, g2)
+    return export_saved_model(g1, g2, export_dir, img_H, img_W)
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Defines the export flags (names and meanings of the training flags), skipping any already
+    defined, so that importing this module never clashes with ``pg2_tf.main``'s flags."""
+    definitions = (
+        (flags.DEFINE_string, "pretrained_path", None,
+         "Checkpoint to export: an original TF1 PG2 checkpoint prefix (model.ckpt-<step>) or one "
+         "of ours (prefix, or the model_dir holding its 'checkpoint' file)."),
+        (flags.DEFINE_integer, "model", 1, "1: Market-1501 (128x64), 11: DeepFashion (256x256)."),
+        (flags.DEFINE_integer, "img_H", 128, "Image height the checkpoint was trained at."),
+        (flags.DEFINE_integer, "img_W", 64, "Image width the checkpoint was trained at."),
+        (flags.DEFINE_integer, "conv_hidden_num", 128, "Generator width (128 in the released models)."),
+        (flags.DEFINE_integer, "z_num", 64, "Size of G1's fully connected bottleneck."),
+        (flags.DEFINE_string, "export_dir", None, "SavedModel folder to write."),
+    )  # fmt: skip
+    for define, name, default, help_text in definitions:
+        if name not in flag_values:
+            define(name, default, help_text, flag_values=flag_values)
+
+
+def main(argv) -> None:
+    """Runs the export from the command-line flags."""
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    flag_values = flags.FLAGS
+    if not flag_values["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines about saving are noise
+    for required in ("pretrained_path", "export_dir"):
+        if not flag_values[required].value:
+            raise ConfigError(f"--{required} is required")
+    export_dir = export_from_checkpoint(
+        flag_values.pretrained_path,
+        flag_values.export_dir,
+        model=flag_values.model,
+        img_H=flag_values.img_H,
+        img_W=flag_values.img_W,
+        conv_hidden_num=flag_values.conv_hidden_num,
+        z_num=flag_values.z_num,
+    )
+    print(
+        f"exported SavedModel to {export_dir} (signatures {SERVING_SIGNATURE}, "
+        f"{KEYPOINTS_SIGNATURE}; images {flag_values.img_H}x{flag_values.img_W})"
+    )
+
+
+def run() -> None:
+    """Console entry point ``pg2-export``."""
+    define_flags()
+    cli.run_main(main)
+
+
+if __name__ == "__main__":
+    run()
