@@ -34,6 +34,8 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
+
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -96,9 +98,10 @@ def split_source(raw_dir: Path, image_set: str) -> SplitSource:
 def load_attributes(raw_dir: Path, split: str) -> dict[str, dict[str, list]]:
     """Market attribute features per identity (empty when the attribute folder is absent).
 
-    As the original: identities are numbered in order of the split's sorted image list; the
-    one-hot attributes come from ``market_attribute.mat`` (train or test part), the word vectors
-    from ``word2vec/{train,test}_att_wordvec_dim{25,50,100,150}.mat``.
+    As the original: identities are numbered in order of the split's sorted image list (for
+    test_samples too, although its attributes come from the test part); ``attrs`` holds the
+    numeric fields of ``market_attribute.mat`` (train or test part) in file order, and
+    ``attrs_w2v<n>`` the concatenated word vectors of ``word2vec/<part>_att_wordvec_dim<n>.mat``.
     """
     attribute_dir = raw_dir / ATTRIBUTE_FOLDER
     onehot_path = attribute_dir / "market_attribute.mat"
@@ -117,9 +120,12 @@ def load_attributes(raw_dir: Path, split: str) -> dict[str, dict[str, list]]:
     try:
         if onehot_path.is_file():
             table = scipy.io.loadmat(onehot_path)["market_attribute"][part][0][0]
+            rows = [table[field][0][0][0] for field in table.dtype.names]
+            # Later releases add 'image_index' (identity names), which the original could not
+            # have written as int64: only numeric fields are attributes.
+            rows = [row for row in rows if np.issubdtype(row.dtype, np.number)]
             columns["attrs"] = [
-                [table[field][0][0][0][index] for field in table.dtype.names]
-                for index in range(len(identities))
+                [int(row[index]) for row in rows] for index in range(len(identities))
             ]
         for size in (25, 50, 100, 150):
             path = word2vec_dir / f"{part}_att_wordvec_dim{size}.mat"

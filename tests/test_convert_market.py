@@ -4,6 +4,7 @@ import pickle
 import random
 import shutil
 
+import numpy as np
 import pytest
 from conftest import MARKET_RAW
 
@@ -206,3 +207,38 @@ def test_command_line_reports_user_errors_on_one_line(tmp_path, capsys):
         common.run_cli(lambda: convert_market.main([str(tmp_path / "absent"), "test_samples"]))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error: Market raw folder")
+
+
+def test_attribute_files_fill_the_attribute_features(synthetic_raw, tmp_path):
+    """market_attribute.mat / word2vec .mat in the layout of the Market-1501_Attribute release."""
+    scipy_io = pytest.importorskip("scipy.io")
+    raw = tmp_path / RAW_NAME
+    shutil.copytree(synthetic_raw, raw)
+    attribute_dir = raw / "Market-1501_Attribute"
+    (attribute_dir / "word2vec").mkdir(parents=True)
+    onehot = {
+        "age": np.array([[1, 2, 3]], np.uint8),
+        "backpack": np.array([[2, 1, 2]], np.uint8),
+        "image_index": np.array([["0001", "0002", "0003"]], dtype=object),
+    }
+    scipy_io.savemat(
+        attribute_dir / "market_attribute.mat",
+        {"market_attribute": {"train": onehot, "test": onehot}},
+    )
+    vectors = np.empty((1, 2), dtype=object)  # 2 attributes, a 3 x 25 matrix (identity rows) each
+    vectors[0, 0] = np.arange(75, dtype=np.float64).reshape(3, 25)
+    vectors[0, 1] = -np.arange(75, dtype=np.float64).reshape(3, 25)
+    scipy_io.savemat(
+        attribute_dir / "word2vec" / "train_att_wordvec_dim25.mat", {"train_att": vectors}
+    )
+
+    out = convert_market.convert(raw, "train", tmp_path / "out", 1, flip=False, show_progress=False)
+    for record in read_records(out):
+        identity = int(record["image_name_0"][0][:4]) - 1  # 0001.. -> row 0..
+        assert record["attrs_0"] == [
+            int(onehot["age"][0, identity]),
+            int(onehot["backpack"][0, identity]),
+        ]
+        expected = list(range(25 * identity, 25 * identity + 25))
+        assert record["attrs_w2v25_0"] == expected + [-v for v in expected]
+        assert record["attrs_w2v50_0"] == []
