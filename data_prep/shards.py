@@ -16,6 +16,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -25,8 +26,10 @@ from data_prep.record_features import PairRecord, RecordBuilder
 from pg2_tf.errors import ConfigError
 
 # Records per task sent to a worker; below SERIAL_LIMIT records no worker process is started.
-CHUNK_SIZE = 64
+CHUNK_SIZE = 16
 SERIAL_LIMIT = 256
+# Serialised records wait in memory until written: at most this many tasks per worker at a time.
+TASKS_IN_FLIGHT_PER_WORKER = 2
 
 _worker_builder: RecordBuilder | None = None
 
@@ -111,7 +114,7 @@ def write_records(
         else:
             context = multiprocessing.get_context("spawn")
             with context.Pool(workers, initializer=_init_worker, initargs=(builder,)) as pool:
-                results = pool.imap(_serialize_chunk, chunks())
+                results = _in_order(pool, chunks(), window=TASKS_IN_FLIGHT_PER_WORKER * workers)
                 _write_in_order(tf, results, paths, bounds, progress)
     return paths
 
@@ -150,6 +153,17 @@ def _write_in_order(tf, results, paths, bounds, progress) -> None:
         if writer is not None:
             writer.close()
             partial.unlink(missing_ok=True)
+
+
+def _in_order(pool, tasks, window: int):
+    """Results of ``tasks`` in order, with at most ``window`` tasks submitted and unwritten."""
+    pending = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(_serialize_chunk, (task,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
 
 
 def _init_worker(builder: RecordBuilder) -> None:
