@@ -38,17 +38,27 @@ def _tf_conv(filters: int, kernel_size: int, name: str, strides: int = 1, activa
     )
 
 
-class _ConvNamer:
-    """Hands out tf-slim's automatic layer names in creation order: Conv, Conv_1, Conv_2, ..."""
+def _track(model, layer):
+    """Makes ``layer`` an attribute of ``model`` (named like the layer) and returns it.
 
-    def __init__(self, base: str = "Conv"):
-        self.base = base
+    tf.train.Checkpoint follows attributes only, not layers kept in Python lists, so every layer
+    held in a list below is also registered here; checkpoints then read ``g1/Conv_7/...``.
+    """
+    setattr(model, layer.name.replace(".", "_"), layer)
+    return layer
+
+
+class _SlimConvs:
+    """Makes a model's tf-slim convs, named as tf-slim did in creation order: Conv, Conv_1, ..."""
+
+    def __init__(self, model):
+        self.model = model
         self.count = 0
 
-    def __call__(self) -> str:
-        name = self.base if self.count == 0 else f"{self.base}_{self.count}"
+    def __call__(self, filters, kernel_size, strides=1, activation="relu"):
+        name = "Conv" if self.count == 0 else f"Conv_{self.count}"
         self.count += 1
-        return name
+        return _track(self.model, _tf_conv(filters, kernel_size, name, strides, activation))
 
 
 class PoseGenerator(keras.Model):
@@ -73,17 +83,15 @@ class PoseGenerator(keras.Model):
                 f"{repeat_num} encoder blocks"
             )
         self.bottleneck_shape = (img_H // downsampling, img_W // downsampling)
-        conv_name = _ConvNamer()
+        conv = _SlimConvs(self)
 
-        self.input_conv = _tf_conv(hidden, 3, conv_name())
+        self.input_conv = conv(hidden, 3)
         self.encoder_blocks, self.downsamplers = [], []
         for idx in range(repeat_num):
             channels = hidden * (idx + 1)
-            self.encoder_blocks.append(
-                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
-            )
+            self.encoder_blocks.append([conv(channels, 3), conv(channels, 3)])
             if idx < repeat_num - 1:
-                self.downsamplers.append(_tf_conv(hidden * (idx + 2), 3, conv_name(), strides=2))
+                self.downsamplers.append(conv(hidden * (idx + 2), 3, strides=2))
 
         self.flatten = layers.Flatten()
         self.to_z = layers.Dense(z_num, name="fully_connected")
@@ -95,18 +103,16 @@ class PoseGenerator(keras.Model):
         channels = hidden
         for idx in range(repeat_num):
             channels += hidden * (repeat_num - idx)  # concatenated skip of encoder block -1-idx
-            self.decoder_blocks.append(
-                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
-            )
+            self.decoder_blocks.append([conv(channels, 3), conv(channels, 3)])
             if idx < repeat_num - 1:
                 channels = hidden * (repeat_num - idx - 1)
                 self.upsamplers.append(
                     [
                         layers.UpSampling2D(2, interpolation="nearest"),
-                        _tf_conv(channels, 1, conv_name()),
+                        conv(channels, 1),
                     ]
                 )
-        self.output_conv = _tf_conv(3, 3, conv_name(), activation=None)
+        self.output_conv = conv(3, 3, activation=None)
 
     def call(self, inputs):
         x, pose_target = inputs
@@ -157,24 +163,19 @@ class RefineGenerator(keras.Model):
         self.conv_hidden_num = hidden = conv_hidden_num
         self.repeat_num = repeat_num
         self.skip_first_block = skip_first_block
-        conv_name = _ConvNamer()
+        conv = _SlimConvs(self)
 
-        self.input_conv = _tf_conv(hidden, 3, conv_name())
+        self.input_conv = conv(hidden, 3)
         self.encoder_blocks, self.downsamplers = [], []
         for idx in range(repeat_num):
             channels = hidden * (idx + 1)
-            self.encoder_blocks.append(
-                [_tf_conv(channels, 3, conv_name()), _tf_conv(channels, 3, conv_name())]
-            )
+            self.encoder_blocks.append([conv(channels, 3), conv(channels, 3)])
             if idx < repeat_num - 1:
-                self.downsamplers.append(_tf_conv(channels, 3, conv_name(), strides=2))
+                self.downsamplers.append(conv(channels, 3, strides=2))
 
-        self.decoder_blocks = [
-            [_tf_conv(hidden, 3, conv_name()), _tf_conv(hidden, 3, conv_name())]
-            for _ in range(repeat_num)
-        ]
+        self.decoder_blocks = [[conv(hidden, 3), conv(hidden, 3)] for _ in range(repeat_num)]
         self.upsample = layers.UpSampling2D(2, interpolation="nearest")
-        self.output_conv = _tf_conv(3, 3, conv_name(), activation=None)
+        self.output_conv = conv(3, 3, activation=None)
 
     def call(self, inputs):
         g1_output, x = inputs
@@ -266,17 +267,22 @@ class Discriminator(keras.Model):
         for idx in range(num_convs):
             channels = dim * min(2**idx, 8)
             self.convs.append(
-                layers.Conv2D(
-                    channels,
-                    5,
-                    strides=2,
-                    padding="same",
-                    name=f"Discriminator.{idx + 1}",
-                    kernel_initializer=_uniform_with_stddev(0.02),
+                _track(
+                    self,
+                    layers.Conv2D(
+                        channels,
+                        5,
+                        strides=2,
+                        padding="same",
+                        name=f"Discriminator.{idx + 1}",
+                        kernel_initializer=_uniform_with_stddev(0.02),
+                    ),
                 )
             )
             self.norms.append(
-                None if idx == 0 else BatchStatsNormalization(name=f"Discriminator.BN{idx + 1}")
+                None
+                if idx == 0
+                else _track(self, BatchStatsNormalization(name=f"Discriminator.BN{idx + 1}"))
             )
         self.activation = layers.LeakyReLU(negative_slope=0.2)
         self.flatten = layers.Flatten()
