@@ -288,7 +288,7 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
             problems.append(f"{len(missing)} generator variables missing, e.g. {missing[0]}")
         if mismatched:
             problems.append(f"{len(mismatched)} of another shape, e.g. {mismatched[0]}")
-        hints = _configuration_hints(shapes)
+        hints = _configuration_hints(keys, shapes, g1)
         raise CheckpointError(
             f"{prefix} does not fit the generators built from the flags ({'; '.join(problems)})"
             f"{hints}: check --model, --img_H, --img_W, --conv_hidden_num and --z_num against "
@@ -306,20 +306,18 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
     status.expect_partial().assert_existing_objects_matched()
 
 
-def _configuration_hints(shapes: dict) -> str:
-    """' (the checkpoint has conv_hidden_num=8, z_num=64)' read from G1's first layers, or ''."""
+def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
+    """' (the checkpoint has conv_hidden_num=8, z_num=64)', read from the checkpoint's values for
+    G1's first conv kernel and bottleneck bias; '' when it has neither."""
+    key_of = {id(weight): key for key, weight in keys.items()}
     found = []
-    first_conv = shapes.get(f"g1/input_conv/{_KERNEL}/.ATTRIBUTES/VARIABLE_VALUE")
+    first_conv = shapes.get(key_of.get(id(g1.input_conv.kernel)))
     if first_conv:
         found.append(f"conv_hidden_num={first_conv[-1]}")
-    bottleneck = shapes.get("g1/to_z/bias/.ATTRIBUTES/VARIABLE_VALUE")
+    bottleneck = shapes.get(key_of.get(id(g1.to_z.bias)))
     if bottleneck:
         found.append(f"z_num={bottleneck[0]}")
     return f" (the checkpoint has {', '.join(found)})" if found else ""
-
-
-# Keras 3 checkpoints a layer's kernel under this attribute name.
-_KERNEL = "_kernel"
 
 
 def _object_graph_keys(g1, g2) -> tuple[dict, list]:

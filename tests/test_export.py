@@ -166,20 +166,6 @@ def test_from_keypoints_equals_serving_default_on_rendered_pose(tf1_export, refe
         np.testing.assert_array_equal(by_keypoints[name].numpy(), by_map[name].numpy())
 
 
-def _generators_fully_checkpointable() -> bool:
-    g1, g2, _ = models.build(1, 128, 64, conv_hidden_num=8, z_num=64, d_dim=8)
-    return not export.unreachable_generator_variables(g1, g2)
-
-
-# Keras 3 does not checkpoint layers held in Python lists; until pg2_tf.models exposes them as
-# attributes, tf.train.Checkpoint(g1=..., g2=...) holds only a few generator layers and the
-# export refuses such a checkpoint (RuntimeError) rather than serve half-initialised weights.
-@pytest.mark.xfail(
-    condition=not _generators_fully_checkpointable(),
-    reason="pg2_tf.models layers in lists are invisible to tf.train.Checkpoint",
-    raises=RuntimeError,
-    strict=True,
-)
 def test_export_from_our_object_graph_checkpoint(
     fixture_generators, market_tf1_dir, reference_outputs, tmp_path
 ):
