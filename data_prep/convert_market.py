@@ -3,7 +3,7 @@
 Usage (as the original ``datasets/run_convert_market.sh``)::
 
     python data_prep/convert_market.py <raw_dir> train|test|test_samples [--out DIR]
-        [--workers N] [--records_per_shard N] [--no_flip] [--quiet]
+        [--workers N] [--records_per_shard N] [--no_flip] [--junk_detections N] [--quiet]
 
 ``<raw_dir>`` is the unzipped ``Market1501_img_pose_attr_seg`` folder (or the folder holding it):
 
@@ -52,12 +52,12 @@ JUNK_TEST_DETECTIONS = 6617
 TEST_RECORD_LIMIT = 12800
 _FIX = "unzip Market1501_img_pose_attr_seg.zip of the original PG2 release there"
 
-# image set -> (image folder, pose pickle suffix, sorted entries to skip)
+# image set -> (image folder, pose pickle suffix)
 _SOURCES = {
-    "train": ("bounding_box_train", "train", 0),
-    "train_flip": ("bounding_box_train_flip", "train_Flip", 0),
-    "test": ("bounding_box_test", "test_clean", JUNK_TEST_DETECTIONS),
-    "test_samples": ("bounding_box_test_samples", "test_samples", 0),
+    "train": ("bounding_box_train", "train"),
+    "train_flip": ("bounding_box_train_flip", "train_Flip"),
+    "test": ("bounding_box_test", "test_clean"),
+    "test_samples": ("bounding_box_test_samples", "test_samples"),
 }
 
 
@@ -83,19 +83,27 @@ def resolve_raw_dir(raw_dir: Path) -> Path:
     return common.require_dir(raw_dir, "Market raw folder", _FIX)
 
 
-def split_source(raw_dir: Path, image_set: str) -> SplitSource:
-    """Images and OpenPose pickles of train, train_flip, test or test_samples."""
-    folder, pickle_suffix, skip = _SOURCES[image_set]
+def split_source(
+    raw_dir: Path, image_set: str, junk_detections: int = JUNK_TEST_DETECTIONS
+) -> SplitSource:
+    """Images and OpenPose pickles of train, train_flip, test or test_samples.
+
+    ``junk_detections``: sorted directory entries of the test folder to skip (6617 in the real
+    data).
+    """
+    folder, pickle_suffix = _SOURCES[image_set]
     pose_dir = raw_dir / POSE_FOLDER
     return SplitSource(
         raw_dir / folder,
         pose_dir / f"all_peaks_dic_Market-1501_{pickle_suffix}.p",
         pose_dir / f"subsets_dic_Market-1501_{pickle_suffix}.p",
-        skip,
+        junk_detections if image_set == "test" else 0,
     )
 
 
-def load_attributes(raw_dir: Path, split: str) -> dict[str, dict[str, list]]:
+def load_attributes(
+    raw_dir: Path, split: str, junk_detections: int = JUNK_TEST_DETECTIONS
+) -> dict[str, dict[str, list]]:
     """Market attribute features per identity (empty when the attribute folder is absent).
 
     As the original: identities are numbered in order of the split's sorted image list (for
@@ -110,7 +118,7 @@ def load_attributes(raw_dir: Path, split: str) -> dict[str, dict[str, list]]:
         return {}
     import scipy.io  # only needed with attribute files
 
-    source = split_source(raw_dir, split)
+    source = split_source(raw_dir, split, junk_detections)
     identities = []
     for name in common.image_file_list(source.folder, skip_first=source.skip_first):
         if market_identity(name) not in identities:
@@ -154,8 +162,12 @@ def convert(
     records_per_shard: int = 1000,
     flip: bool = True,
     show_progress: bool = True,
+    junk_detections: int = JUNK_TEST_DETECTIONS,
 ) -> Path:
     """Converts one split; returns the output folder (see the module docstring).
+
+    ``junk_detections``: how many sorted entries of ``bounding_box_test`` to skip (the real
+    data's 6617; 0 for a test folder without them, such as the synthetic one).
 
     Raises:
         ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
@@ -166,7 +178,9 @@ def convert(
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     workers = common.default_workers(workers)
     raw_dir = resolve_raw_dir(raw_dir)
-    source = split_source(raw_dir, split)
+    if junk_detections < 0:
+        raise ConfigError(f"--junk_detections must be 0 or more, got {junk_detections}")
+    source = split_source(raw_dir, split, junk_detections)
     flip_source = split_source(raw_dir, "train_flip") if split == "train" and flip else None
     for checked in (source, flip_source):
         if checked is not None:
@@ -185,7 +199,7 @@ def convert(
         common.python2_shuffle(flip_pairs, rng)
         parts.insert(0, ("flip", flip_source, flip_pairs))
 
-    attributes = load_attributes(raw_dir, split)
+    attributes = load_attributes(raw_dir, split, junk_detections)
     convert_pairs(
         MARKET,
         out_dir,
@@ -215,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no_flip", action="store_true", help="train: leave out the mirrored copies"
     )
+    parser.add_argument(
+        "--junk_detections",
+        type=int,
+        default=JUNK_TEST_DETECTIONS,
+        help="test: sorted files of bounding_box_test to skip (the real data's junk detections)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     out_dir = convert(
@@ -225,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         args.records_per_shard,
         flip=not args.no_flip,
         show_progress=not args.quiet,
+        junk_detections=args.junk_detections,
     )
     print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
 

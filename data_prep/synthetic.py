@@ -8,7 +8,9 @@ person's row first) are laid out as the original zips, so the converters run on 
 
 * ``kind="market"``: ``<out>/Market1501_img_pose_attr_seg/bounding_box_<set>/PPPP_cCs1_FFFFFF_00.jpg``
   (128 x 64) and ``Market-1501_PoseFiltered/{all_peaks_dic,subsets_dic}_Market-1501_<set>.p``;
-  the ``test`` set starts with 6617 empty junk files, as the real one (the converter skips them).
+  with ``junk_test_files=True`` the ``test`` folder starts with 6617 empty files, as the real one
+  starts with its junk detections (the converter skips that many; without them the synthetic
+  records are made with ``junk_detections=0``).
 * ``kind="deepfashion"``: ``<out>/DF_img_pose/filted_up_<set>/IIIII_V.jpg`` (256 x 256) and
   ``PoseFiltered/{all_peaks_dic,subsets_dic}_DeepFashion[_Flip].p``.
 
@@ -24,6 +26,7 @@ Command line::
 
     python -m data_prep.synthetic --kind market|deepfashion --out DIR --identities N
         [--images_per_identity M] [--splits train,test] [--seed S] [--convert]
+        [--junk_test_files] [--workers N]
 """
 
 import argparse
@@ -328,6 +331,7 @@ class SyntheticSpec:
     images_per_identity: int
     split: str
     seed: int
+    junk_test_files: bool = False
 
 
 def make_synthetic_raw(
@@ -337,11 +341,13 @@ def make_synthetic_raw(
     images_per_identity: int = 3,
     splits=("train", "test"),
     seed: int = 0,
+    junk_test_files: bool = False,
 ) -> Path:
     """Writes the raw layout (module docstring) under ``out_dir``; returns the raw folder.
 
     ``splits``: image sets among train (with its mirrored train_flip), test, test_samples and
-    (DeepFashion) test_seq. Skipped when ``out_dir`` already holds this exact dataset.
+    (DeepFashion) test_seq; a set already written with the same arguments is kept as it is.
+    ``junk_test_files``: Market test starts with the real set's 6617 (empty) junk files.
 
     Raises:
         ConfigError: unknown kind/split, fewer than 1 identity or 2 images per identity.
@@ -358,7 +364,8 @@ def make_synthetic_raw(
     raw_dir = Path(out_dir) / layout.raw_folder
     (raw_dir / layout.pose_folder).mkdir(parents=True, exist_ok=True)
     for split in splits:
-        spec = SyntheticSpec(kind, identities, images_per_identity, split, seed)
+        junk = junk_test_files and kind == "market" and split == "test"
+        spec = SyntheticSpec(kind, identities, images_per_identity, split, seed, junk)
         marker = raw_dir / f".synthetic_{split}.json"
         if marker.is_file() and marker.read_text() == json.dumps(asdict(spec)):
             continue
@@ -376,7 +383,7 @@ def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir()
-    if layout.kind == "market" and split == "test":
+    if layout.kind == "market" and split == "test" and spec.junk_test_files:
         for index in range(6617):  # the real set's junk detections, skipped by the converter
             (raw_dir / layout.image_folder(split) / _JUNK_NAME.format(index)).touch()
     for person, names in enumerate(people):
@@ -424,6 +431,7 @@ def make_synthetic_records(
     workers: int = 1,
     with_roi10_mask: bool = False,
     show_progress: bool = False,
+    junk_test_files: bool = False,
 ) -> Path:
     """Generates the raw set of ``split`` and converts it with the original-equivalent converter.
 
@@ -436,6 +444,8 @@ def make_synthetic_records(
         identities, images_per_identity: each identity gives images_per_identity *
             (images_per_identity - 1) pairs (twice that for train, with the mirrored copies).
         with_roi10_mask: deepfashion only: also write the 1.3 MB/record roi10_mask features.
+        junk_test_files: market test only: write the 6617 junk files and let the converter skip
+            them, as with the real data (slower: 6617 files).
 
     Returns:
         the data folder ``<out_dir>/<Market|DF>_<split>_data`` holding the shards,
@@ -443,9 +453,12 @@ def make_synthetic_records(
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    raw_dir = make_synthetic_raw(out_dir, kind, identities, images_per_identity, (split,), seed)
+    junk = junk_test_files and kind == "market" and split == "test"
+    raw_dir = make_synthetic_raw(
+        out_dir, kind, identities, images_per_identity, (split,), seed, junk_test_files=junk
+    )
     data_dir = Path(out_dir) / f"{'Market' if kind == 'market' else 'DF'}_{split}_data"
-    spec = asdict(SyntheticSpec(kind, identities, images_per_identity, split, seed))
+    spec = asdict(SyntheticSpec(kind, identities, images_per_identity, split, seed, junk))
     spec["with_roi10_mask"] = with_roi10_mask
     marker = data_dir / ".synthetic.json"
     if marker.is_file() and marker.read_text() == json.dumps(spec):
@@ -456,7 +469,12 @@ def make_synthetic_records(
         from data_prep import convert_market
 
         convert_market.convert(
-            raw_dir, split, data_dir, workers=workers, show_progress=show_progress
+            raw_dir,
+            split,
+            data_dir,
+            workers=workers,
+            show_progress=show_progress,
+            junk_detections=6617 if junk else 0,
         )
     else:
         from data_prep import convert_DF
@@ -482,11 +500,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--splits", default="train,test", help="comma-separated image sets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--convert", action="store_true", help="also write the tf-records")
+    parser.add_argument(
+        "--junk_test_files",
+        action="store_true",
+        help="market test: start with 6617 empty junk files, as the real bounding_box_test",
+    )
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     splits = tuple(split for split in args.splits.split(",") if split)
     raw_dir = make_synthetic_raw(
-        args.out, args.kind, args.identities, args.images_per_identity, splits, args.seed
+        args.out,
+        args.kind,
+        args.identities,
+        args.images_per_identity,
+        splits,
+        args.seed,
+        junk_test_files=args.junk_test_files,
     )
     print(f"raw {args.kind} data: {raw_dir}")
     if args.convert:
@@ -499,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.images_per_identity,
                 args.seed,
                 args.workers,
+                junk_test_files=args.junk_test_files,
             )
             print(f"{split} records: {data_path}")
 

@@ -143,9 +143,7 @@ def test_worker_processes_write_the_same_bytes_as_one_process(raw_copy, tmp_path
 @pytest.fixture(scope="module")
 def synthetic_raw(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic_market")
-    return make_synthetic_raw(
-        root, "market", identities=3, images_per_identity=3, splits=("train", "test")
-    )
+    return make_synthetic_raw(root, "market", 3, 3, splits=("train", "test"), junk_test_files=True)
 
 
 def test_train_writes_the_mirrored_pairs_first_with_their_own_ids(synthetic_raw, tmp_path):

@@ -106,11 +106,21 @@ def test_market_train_records_are_made_and_reused(tmp_path):
     assert shard.stat().st_mtime_ns == written
 
 
-def test_market_test_records_skip_the_junk_files(tmp_path):
+def test_market_test_records_are_made_without_junk_files_by_default(tmp_path):
     data_path = synthetic.make_synthetic_records(tmp_path, "market", "test", identities=2)
     raw_test = tmp_path / "Market1501_img_pose_attr_seg" / "bounding_box_test"
-    assert sum(1 for path in raw_test.iterdir() if path.stat().st_size == 0) == 6617
+    assert len(list(raw_test.iterdir())) == 6
     assert len(read_records(data_path / "Market1501_test_00000-of-00001.tfrecord")) == 12
+
+
+def test_junk_test_files_start_the_market_test_folder_as_in_the_real_data(tmp_path):
+    raw_dir = synthetic.make_synthetic_raw(
+        tmp_path, "market", 2, 3, ("test",), junk_test_files=True
+    )
+    names = sorted(path.name for path in (raw_dir / "bounding_box_test").iterdir())
+    assert len(names) == 6617 + 6
+    assert all((raw_dir / "bounding_box_test" / name).stat().st_size == 0 for name in names[:6617])
+    assert names[6617].startswith("1001_")  # the first real image
 
 
 def test_deepfashion_records_are_256_square(tmp_path):
