@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Test PG2 on DeepFashion and score the results, as the original run_DF_test.sh.
+#   ./run_DF_test.sh MODEL_DIR [--flag=value ...]
+# Environment: DATA_DIR (default ./data, holding DF_test_data), GPU (default 0), PYTHON;
+#   PRETRAINED_PATH (a checkpoint prefix, e.g. a released original TF1 model) or START_STEP
+#   (tests MODEL_DIR/model.ckpt-START_STEP); default: the latest checkpoint in MODEL_DIR;
+#   PG2_INCEPTION_GRAPH (inception-2015-12-05.tgz) for IS and FID.
+# Writes MODEL_DIR/test_result/... and score_rgb.txt, score_mask.txt there.
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
+pg2_parse_args "$@"
+pg2_require_data DF_test_data DF_test_data.zip \
+    data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_test_sparse_partBbox37_maskR4R8_roi10Complete
+
+"$PYTHON" -m pg2_tf.main --dataset=DF_test_data --data_dir="$DATA_DIR" \
+    --img_H=256 --img_W=256 \
+    --batch_size=1 \
+    --is_train=False \
+    --model=11 \
+    --D_arch=DCGAN \
+    --gpu="$GPU" \
+    --z_num=64 \
+    --model_dir="$MODEL_DIR" \
+    --pretrained_path="$(pg2_pretrained_path)" \
+    --score=True \
+    "${EXTRA_FLAGS[@]}"
