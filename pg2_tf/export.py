@@ -152,9 +152,9 @@ def export_saved_model(g1, g2, export_dir, img_H: int, img_W: int) -> str:
     def from_keypoints(image, keypoints):
         return _generate(g1, g2, image, render_pose_maps(keypoints, img_H, img_W))
 
+    # No archive.track(): the endpoints capture the weights they use, and tracking the models as
+    # well would store every weight twice.
     archive = keras.export.ExportArchive()
-    archive.track(g1)
-    archive.track(g2)
     archive.add_endpoint(SERVING_SIGNATURE, serve, input_signature=[image_spec, pose_spec])
     archive.add_endpoint(
         KEYPOINTS_SIGNATURE, from_keypoints, input_signature=[image_spec, keypoints_spec]

@@ -126,6 +126,16 @@ def test_metadata_records_the_configuration(tf1_export):
     assert export.read_metadata(tf1_export) == metadata
 
 
+def test_each_generator_weight_is_stored_once(tf1_export, fixture_generators):
+    g1, g2 = fixture_generators
+    stored = [
+        shape
+        for name, shape in tf.train.list_variables(str(tf1_export / "variables" / "variables"))
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    ]
+    assert sorted(map(tuple, stored)) == sorted(tuple(w.shape) for w in g1.weights + g2.weights)
+
+
 # Joints at corners, past the borders, fractional, and missing by row or column only.
 EDGE_KEYPOINTS = np.array(
     [
