@@ -274,3 +274,9 @@ def test_output_path_without_image_extension_is_reported(saved_model, person_png
     keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"--out=.*result needs an image file extension"):
         generate.generate(saved_model, person_png, keypoints, tmp_path / "result")
+
+
+def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
+    path = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    with pytest.raises(ConfigError, match=r"--keypoints_row only applies to \.csv"):
+        generate.load_keypoints(path, "target.jpg")
