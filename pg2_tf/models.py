@@ -1,6 +1,6 @@
 """The three PG2 networks as Keras 3 models: G1 (pose generator), G2 (refinement), D (DCGAN).
 
-Everything is NHWC float32 in the [-1, 1] image scale of the original:
+Everything is NHWC in the [-1, 1] image scale of the original; inputs and outputs are float32:
 
     g1, g2, d = build(model=1, img_H=128, img_W=64)
     coarse = g1([x, pose_target])           # G1: (N, H, W, 3)
@@ -11,6 +11,12 @@ Everything is NHWC float32 in the [-1, 1] image scale of the original:
 Layer names follow the original TF1 variable names (``Conv``, ``Conv_1``, ... in the order the
 original graph created them; ``Discriminator.BN2``, ...), so that :mod:`pg2_tf.tf1_checkpoint` can
 map one onto the other by name. No layer here reads files or flags.
+
+Mixed precision: under a Keras global policy such as ``mixed_bfloat16`` or ``mixed_float16`` (set
+before :func:`build`), the convolutions compute in the 16-bit type while every variable stays
+float32 (so checkpoints are the same as float32 runs'). The layers that produce the models'
+outputs (G1's and G2's last conv, D's ``Discriminator.Output``) compute in float32, so images and
+logits, and the losses computed from them, are float32 whatever the policy.
 """
 
 import math
@@ -31,10 +37,25 @@ def repeat_num_for(img_H: int) -> int:
     return int(math.log2(img_H)) - 2
 
 
-def _tf_conv(filters: int, kernel_size: int, name: str, strides: int = 1, activation="relu"):
-    """A tf-slim ``conv2d``: SAME padding, with bias, glorot-uniform (Xavier) kernel, zero bias."""
+# Dtype policy of the layers whose outputs leave a model (images, logits): float32 always.
+OUTPUT_DTYPE = "float32"
+
+
+def _tf_conv(
+    filters: int, kernel_size: int, name: str, strides: int = 1, activation="relu", dtype=None
+):
+    """A tf-slim ``conv2d``: SAME padding, with bias, glorot-uniform (Xavier) kernel, zero bias.
+
+    ``dtype``: a Keras dtype policy for this layer (None: the global policy).
+    """
     return layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", activation=activation, name=name
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        activation=activation,
+        name=name,
+        dtype=dtype,
     )
 
 
@@ -55,17 +76,18 @@ class _SlimConvs:
         self.model = model
         self.count = 0
 
-    def __call__(self, filters, kernel_size, strides=1, activation="relu"):
+    def __call__(self, filters, kernel_size, strides=1, activation="relu", dtype=None):
         name = "Conv" if self.count == 0 else f"Conv_{self.count}"
         self.count += 1
-        return _track(self.model, _tf_conv(filters, kernel_size, name, strides, activation))
+        return _track(self.model, _tf_conv(filters, kernel_size, name, strides, activation, dtype))
 
 
 class PoseGenerator(keras.Model):
     """G1: a residual U-Net with a fully connected bottleneck (original scope ``Pose_AE/G``).
 
     Input: ``[x, pose_target]``, x (N, H, W, 3) in [-1, 1], pose_target (N, H, W, 18) in {-1, +1}.
-    Output: the coarse image G1, (N, H, W, 3), [-1, 1] scale (not clipped; no output activation).
+    Output: the coarse image G1, (N, H, W, 3) float32, [-1, 1] scale (not clipped; no output
+    activation).
     """
 
     def __init__(
@@ -112,7 +134,7 @@ class PoseGenerator(keras.Model):
                         conv(channels, 1),
                     ]
                 )
-        self.output_conv = conv(3, 3, activation=None)
+        self.output_conv = conv(3, 3, activation=None, dtype=OUTPUT_DTYPE)
 
     def call(self, inputs):
         x, pose_target = inputs
@@ -150,8 +172,8 @@ class PoseGenerator(keras.Model):
 class RefineGenerator(keras.Model):
     """G2: a fully convolutional U-Net predicting the difference map (original scope ``UAEnoFC/G``).
 
-    Input: ``[g1_output, x]``, both (N, H, W, 3) in [-1, 1] scale. Output: diff_map (N, H, W, 3);
-    the refined image is ``g1_output + diff_map``.
+    Input: ``[g1_output, x]``, both (N, H, W, 3) in [-1, 1] scale. Output: diff_map (N, H, W, 3)
+    float32; the refined image is ``g1_output + diff_map``.
 
     ``skip_first_block`` selects the original's two variants: Market's "After2Noise" links only
     encoder blocks after the first (False), DeepFashion's "AfterNoise" links every block (True).
@@ -175,7 +197,7 @@ class RefineGenerator(keras.Model):
 
         self.decoder_blocks = [[conv(hidden, 3), conv(hidden, 3)] for _ in range(repeat_num)]
         self.upsample = layers.UpSampling2D(2, interpolation="nearest")
-        self.output_conv = conv(3, 3, activation=None)
+        self.output_conv = conv(3, 3, activation=None, dtype=OUTPUT_DTYPE)
 
     def call(self, inputs):
         g1_output, x = inputs
@@ -251,7 +273,7 @@ class Discriminator(keras.Model):
 
     Input: images (N, H, W, 3) in [-1, 1] scale; the trainer passes the whole concatenated triplet
     at once, so BN statistics are shared by real and fake samples as in the original.
-    Output: logits (N,).
+    Output: logits (N,) float32.
 
     The number of strided convs makes the last map BOTTLENECK_ROWS high: 4 for 128x64 (Market),
     5 for 256x256 (DeepFashion, the extra conv keeps 8*dim channels).
@@ -287,7 +309,10 @@ class Discriminator(keras.Model):
         self.activation = layers.LeakyReLU(negative_slope=0.2)
         self.flatten = layers.Flatten()
         self.output_layer = layers.Dense(
-            1, name="Discriminator.Output", kernel_initializer=_uniform_with_stddev(0.02)
+            1,
+            name="Discriminator.Output",
+            kernel_initializer=_uniform_with_stddev(0.02),
+            dtype=OUTPUT_DTYPE,
         )
 
     def call(self, images):
