@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-from pg2_tf import data, images, models, train
+from pg2_tf import checkpoints, data, images, models
 
 RESULT_FOLDERS = (
     "x",
@@ -70,7 +70,7 @@ def write_test_results(
         is_train=False,
     )
     g1, g2, _ = models.build(model, img_H, img_W, conv_hidden_num, z_num, d_dim=8)
-    train.load_generators(pretrained_path, g1, g2)
+    checkpoints.load_generators(pretrained_path, g1, g2)
 
     @tf.function(jit_compile=xla or None)
     def generate(x, pose_target):

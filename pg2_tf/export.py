@@ -25,7 +25,6 @@ at the end. An existing ``export_dir`` that holds a SavedModel (or nothing) is r
 new export is complete; any other existing path is refused.
 """
 
-import collections
 import json
 import os
 import shutil
@@ -34,7 +33,7 @@ import uuid
 import tensorflow as tf
 from absl import flags, logging
 
-from pg2_tf import cli, models, tf1_checkpoint
+from pg2_tf import checkpoints, cli, models
 from pg2_tf.errors import CheckpointError, ConfigError
 
 NUM_KEYPOINTS = 18
@@ -236,130 +235,6 @@ def read_metadata(export_dir) -> dict:
         ) from None
 
 
-# ---- checkpoints -------------------------------------------------------------------------------
-
-
-def load_generators(checkpoint_path, g1, g2) -> str:
-    """Loads G1/G2 weights from an original TF1 checkpoint or one of ours; returns the prefix.
-
-    Args:
-        checkpoint_path: a checkpoint prefix (``.../model.ckpt-12800``, ``.../model.ckpt-5``) or a
-            directory with a ``checkpoint`` state file (its latest checkpoint).
-        g1, g2: built generators of the checkpoint's configuration.
-
-    Raises:
-        CheckpointError: no checkpoint there, neither kind, or one of another configuration.
-        RuntimeError: the generators have weights tf.train.Checkpoint does not track (a bug of
-            :mod:`pg2_tf.models`, see :func:`unreachable_generator_variables`).
-    """
-    prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
-    try:
-        variable_names = [name for name, _ in tf.train.list_variables(prefix)]
-    except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"cannot read checkpoint {prefix}: {_first_line(error)}") from None
-    if any(name.startswith(tf1_checkpoint.G1_SCOPE + "/") for name in variable_names):
-        return tf1_checkpoint.load(prefix, g1, g2)
-    if "_CHECKPOINTABLE_OBJECT_GRAPH" not in variable_names:
-        raise CheckpointError(
-            f"{prefix} is neither an original PG2 checkpoint (no Pose_AE/G variables) nor a "
-            "pg2_tf training checkpoint (no object graph): pass a PG2 model checkpoint"
-        )
-    _load_object_graph_checkpoint(prefix, g1, g2)
-    return prefix
-
-
-def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
-    """Restores ``tf.train.Checkpoint(g1=g1, g2=g2)`` from one of our training checkpoints.
-
-    Names and shapes are compared first, so that a checkpoint of another configuration fails
-    with one clear message before anything is assigned.
-    """
-    keys, unreachable = _object_graph_keys(g1, g2)
-    shapes = dict(tf.train.list_variables(prefix))
-    missing = [key for key in keys if key not in shapes]
-    mismatched = [
-        f"{key.split('/.ATTRIBUTES')[0]}: checkpoint {list(shapes[key])}, model {list(weight.shape)}"
-        for key, weight in keys.items()
-        if key in shapes and list(shapes[key]) != list(weight.shape)
-    ]
-    if missing or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} generator variables missing, e.g. {missing[0]}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} of another shape, e.g. {mismatched[0]}")
-        hints = _configuration_hints(keys, shapes, g1)
-        raise CheckpointError(
-            f"{prefix} does not fit the generators built from the flags ({'; '.join(problems)})"
-            f"{hints}: check --model, --img_H, --img_W, --conv_hidden_num and --z_num against "
-            "the params.json saved beside it"
-        )
-    if unreachable:
-        total = len(g1.weights) + len(g2.weights)
-        raise RuntimeError(
-            f"{len(unreachable)} of {total} generator variables (e.g. {unreachable[0]}) are not "
-            "tracked by tf.train.Checkpoint, so no object-graph checkpoint can restore them: "
-            "pg2_tf.models must make every layer an attribute (Keras 3 does not checkpoint "
-            "layers held in Python lists)"
-        )
-    status = tf.train.Checkpoint(g1=g1, g2=g2).read(prefix)
-    status.expect_partial().assert_existing_objects_matched()
-
-
-def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
-    """' (the checkpoint has conv_hidden_num=8, z_num=64)', read from the checkpoint's values for
-    G1's first conv kernel and bottleneck bias; '' when it has neither."""
-    key_of = {id(weight): key for key, weight in keys.items()}
-    found = []
-    first_conv = shapes.get(key_of.get(id(g1.input_conv.kernel)))
-    if first_conv:
-        found.append(f"conv_hidden_num={first_conv[-1]}")
-    bottleneck = shapes.get(key_of.get(id(g1.to_z.bias)))
-    if bottleneck:
-        found.append(f"z_num={bottleneck[0]}")
-    return f" (the checkpoint has {', '.join(found)})" if found else ""
-
-
-def _object_graph_keys(g1, g2) -> tuple[dict, list]:
-    """Checkpoint keys of the generators' weights in ``tf.train.Checkpoint(g1=g1, g2=g2)``.
-
-    Walks the object graph breadth first, as TensorFlow does to name what it saves, so the keys
-    are ``g1/<attribute>/.../<variable>/.ATTRIBUTES/VARIABLE_VALUE``.
-
-    Returns:
-        ``({key: weight}, [paths of weights the object graph does not reach]})``.
-    """
-    root = tf.train.Checkpoint(g1=g1, g2=g2)
-    view = tf.train.TrackableView(root)
-    weights = {id(weight): weight for weight in g1.weights + g2.weights}
-    keys, seen = {}, {id(root)}
-    queue = collections.deque([(root, "")])
-    while queue:
-        parent, parent_path = queue.popleft()
-        for name, child in view.children(parent).items():
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            escaped = name.replace(".", "..").replace("/", ".S")
-            path = f"{parent_path}/{escaped}" if parent_path else escaped
-            if id(child) in weights:
-                keys[f"{path}/.ATTRIBUTES/VARIABLE_VALUE"] = weights[id(child)]
-            queue.append((child, path))
-    reached = {id(weight) for weight in keys.values()}
-    unreachable = [weight.path for weight in g1.weights + g2.weights if id(weight) not in reached]
-    return keys, unreachable
-
-
-def unreachable_generator_variables(g1, g2) -> list[str]:
-    """Paths of the generators' weights that ``tf.train.Checkpoint(g1=g1, g2=g2)`` cannot reach
-    (and so neither writes nor restores); empty when the object graph covers them all."""
-    return _object_graph_keys(g1, g2)[1]
-
-
-def _first_line(error) -> str:
-    return str(error).strip().splitlines()[0][:300]
-
-
 def export_from_checkpoint(
     checkpoint_path,
     export_dir,
@@ -373,7 +248,7 @@ def export_from_checkpoint(
     """Builds the generators, loads them from a checkpoint and exports them as a SavedModel.
 
     Args:
-        checkpoint_path: original TF1 checkpoint or one of ours (see :func:`load_generators`).
+        checkpoint_path: original TF1 checkpoint or one of ours (see :func:`pg2_tf.checkpoints.load_generators`).
         export_dir: SavedModel folder to write (see :func:`export_saved_model`).
         model: 1 (Market-1501) or 11 (DeepFashion); img_H, img_W, conv_hidden_num, z_num: the
             configuration the checkpoint was trained with (the training flags of the same names).
@@ -394,7 +269,7 @@ def export_from_checkpoint(
             f"{error} (flags --model={model} --img_H={img_H} --img_W={img_W}); the released "
             "models use --model=1 --img_H=128 --img_W=64 or --model=11 --img_H=256 --img_W=256"
         ) from None
-    load_generators(checkpoint_path, g1, g2)
+    checkpoints.load_generators(checkpoint_path, g1, g2)
     return export_saved_model(g1, g2, export_dir, img_H, img_W)
 
 

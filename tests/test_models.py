@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import models, train
+from pg2_tf import checkpoints, models
 
 SMALL = dict(conv_hidden_num=8, z_num=16, d_dim=8)
 
@@ -82,7 +82,7 @@ def test_our_checkpoint_restores_every_generator_and_discriminator_variable(tmp_
     saved = {name for name, _ in tf.train.list_variables(prefix) if "VARIABLE_VALUE" in name}
     assert len(saved) == sum(len(m.weights) for m in (g1, g2, d)) + 1  # + save_counter
     fresh_g1, fresh_g2, _ = models.build(1, 128, 64, **SMALL)
-    train.load_generators(prefix, fresh_g1, fresh_g2)
+    checkpoints.load_generators(prefix, fresh_g1, fresh_g2)
     for original, restored in ((g1, fresh_g1), (g2, fresh_g2)):
         for a, b in zip(original.weights, restored.weights, strict=True):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
