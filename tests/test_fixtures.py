@@ -3,7 +3,6 @@
 import filecmp
 
 import pytest
-
 from conftest import FIXTURES, SHARED_FIXTURES
 
 
