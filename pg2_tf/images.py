@@ -14,18 +14,20 @@ from PIL import Image
 
 
 def to_uint8_image(values) -> np.ndarray:
-    """[-1, 1]-scale images (..., H, W, 3) -> uint8 0..255 by clipping and truncation."""
-    return np.clip((np.asarray(values, np.float32) + 1.0) * 127.5, 0, 255).astype(np.uint8)
+    """[-1, 1]-scale images (..., H, W, 3) -> uint8 0..255 by clipping and truncation (NaN -> 0)."""
+    scaled = np.nan_to_num((np.asarray(values, np.float32) + 1.0) * 127.5, nan=0.0)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def pose_to_uint8(pose) -> np.ndarray:
     """Pose maps (..., H, W, 18) in {-1, +1} -> (..., H, W) uint8 (255 on any keypoint disc)."""
-    return ((np.max(np.asarray(pose, np.float32), axis=-1) + 1.0) * 127.5).astype(np.uint8)
+    values = np.nan_to_num(np.asarray(pose, np.float32), nan=-1.0)
+    return ((np.max(values, axis=-1) + 1.0) * 127.5).astype(np.uint8)
 
 
 def mask_to_uint8(mask) -> np.ndarray:
     """Masks (..., H, W, 1) in {0, 1} -> (..., H, W) uint8 in {0, 255}."""
-    return (np.asarray(mask, np.float32)[..., 0] * 255).astype(np.uint8)
+    return (np.nan_to_num(np.asarray(mask, np.float32)[..., 0], nan=0.0) * 255).astype(np.uint8)
 
 
 def save_png(array: np.ndarray, path: str) -> None:
