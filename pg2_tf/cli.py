@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Callable
 
-from absl import app
+from absl import app, flags
 
 from pg2_tf.errors import Pg2Error
 
@@ -23,3 +23,14 @@ def run_main(main: Callable[[list[str]], int | None]) -> None:
             sys.exit(2)
 
     app.run(guarded)
+
+
+def define_missing_flags(definitions, flag_values=flags.FLAGS) -> None:
+    """Defines ``(DEFINE_x, name, default, help)`` flags not defined yet.
+
+    Entry points whose flags share names with ``pg2_tf.flags`` (``--model``, ``--img_H``, ...) call
+    this from their own ``run()``, so that importing them as libraries never clashes.
+    """
+    for define, name, default, help_text in definitions:
+        if name not in flag_values:
+            define(name, default, help_text, flag_values=flag_values)

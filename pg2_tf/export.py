@@ -290,9 +290,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         (flags.DEFINE_integer, "z_num", 64, "Size of G1's fully connected bottleneck."),
         (flags.DEFINE_string, "export_dir", None, "SavedModel folder to write."),
     )  # fmt: skip
-    for define, name, default, help_text in definitions:
-        if name not in flag_values:
-            define(name, default, help_text, flag_values=flag_values)
+    cli.define_missing_flags(definitions, flag_values)
 
 
 def main(argv) -> None:

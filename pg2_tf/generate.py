@@ -336,9 +336,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
          "Crop the padding and resize outputs back to the input image's size (default: the "
          "model's size)."),
     )  # fmt: skip
-    for define, name, default, help_text in definitions:
-        if name not in flag_values:
-            define(name, default, help_text, flag_values=flag_values)
+    cli.define_missing_flags(definitions, flag_values)
 
 
 def main(argv) -> None:
