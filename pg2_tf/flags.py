@@ -11,7 +11,9 @@ deliberate differences (see the README's flag table):
 - ``--dataset`` defaults to Market_train_data and ``--model`` to 1 (the original's defaults,
   'CelebA' and 0, did not run); ``--log_dir`` is absl's own flag (default: logs).
 - New: ``--stage1_steps`` (22000, hard-coded in the original), ``--d_dim`` (64), ``--max_to_keep``,
-  ``--xla``, ``--export_dir``, ``--score``, ``--inception_graph``, ``--progress_bar``.
+  ``--xla``, ``--export_dir``, ``--score``, ``--inception_graph``, ``--progress_bar``; and for speed
+  and scale (docs/performance.md): ``--mixed_precision``, ``--distribute``,
+  ``--inter_op_threads``, ``--intra_op_threads``.
 
 Flags are read only in :func:`validate` and :func:`to_configs` (called by main), which turn them
 into plain config objects.
@@ -93,6 +95,26 @@ flags.DEFINE_integer("d_dim", 64, "Channels of D's first conv (wgan_gp DIM).")
 flags.DEFINE_boolean("halve_lr", False, "Really halve the rates every --lr_update_step.")
 flags.DEFINE_integer("max_to_keep", 20, "Checkpoints kept in model_dir.")
 flags.DEFINE_boolean("xla", False, "Compile the train and test steps with XLA (jit_compile).")
+flags.DEFINE_boolean(
+    "mixed_precision",
+    False,
+    "Compute in float16 (with a GPU; dynamic loss scaling) or bfloat16 (CPU only); variables, "
+    "losses and checkpoints stay float32.",
+)
+flags.DEFINE_enum(
+    "distribute",
+    "none",
+    ["none", "mirrored", "multi_worker"],
+    "tf.distribute strategy: none (one device), mirrored (all visible GPUs of this host), "
+    "multi_worker (several hosts, cluster from TF_CONFIG). --batch_size is the global batch.",
+)
+flags.DEFINE_integer(
+    "inter_op_threads",
+    None,
+    "Ops TensorFlow runs at once. Default: 1 without a GPU (each conv uses all cores; two at "
+    "once oversubscribe them), TensorFlow's own with a GPU. 0: TensorFlow's default.",
+)
+flags.DEFINE_integer("intra_op_threads", 0, "Threads per op (0: TensorFlow's default, all cores).")
 flags.DEFINE_boolean("progress_bar", True, "Show a tqdm progress bar while training.")
 flags.DEFINE_boolean("score", False, "After writing test results, compute the paper's scores.")
 flags.DEFINE_string(
@@ -114,6 +136,10 @@ class RunConfig:
     score: bool
     inception_graph: str | None
     export_dir: str | None
+    mixed_precision: bool = False
+    distribute: str = "none"  # none | mirrored | multi_worker
+    inter_op_threads: int | None = None  # None: 1 without a GPU, TensorFlow's default with one
+    intra_op_threads: int = 0
 
 
 def _is_power_of_two(value: int) -> bool:
@@ -156,6 +182,14 @@ def validate(flag_values=FLAGS) -> None:
         raise ConfigError(f"--D_arch={f.D_arch}: PG2 used only 'DCGAN'")
     if f.ckpt_path and f.pretrained_path:
         raise ConfigError("give --ckpt_path (resume everything) or --pretrained_path, not both")
+    if f.inter_op_threads is not None and f.inter_op_threads < 0:
+        raise ConfigError(f"--inter_op_threads={f.inter_op_threads} must be >= 0")
+    if f.intra_op_threads < 0:
+        raise ConfigError(f"--intra_op_threads={f.intra_op_threads} must be >= 0")
+    if f.distribute != "none" and not f.is_train:
+        raise ConfigError(
+            f"--distribute={f.distribute} is for training; drop it with --is_train=False"
+        )
     if not f.is_train and not (f.pretrained_path or f.ckpt_path):
         raise ConfigError(
             "--is_train=False needs --pretrained_path=<model_dir>/model.ckpt-<step> "
@@ -199,6 +233,7 @@ def to_configs(flag_values=FLAGS):
         pretrained_path=f.pretrained_path,
         random_seed=f.random_seed,
         xla=f.xla,
+        mixed_precision=f.mixed_precision,
         progress_bar=f.progress_bar,
     )
     run_config = RunConfig(
@@ -211,6 +246,10 @@ def to_configs(flag_values=FLAGS):
         score=f.score,
         inception_graph=f.inception_graph,
         export_dir=f.export_dir,
+        mixed_precision=f.mixed_precision,
+        distribute=f.distribute,
+        inter_op_threads=f.inter_op_threads,
+        intra_op_threads=f.intra_op_threads,
     )
     return train_config, run_config
 

@@ -5,6 +5,10 @@
         --model=1 --D_arch=DCGAN --gpu=0 --z_num=64 --model_dir=<dir>
 
 Flags: :mod:`pg2_tf.flags`. Bad flags or data print one ``error:`` line and exit with status 2.
+
+Speed and scale (docs/performance.md): ``--mixed_precision`` (float16 on GPUs, bfloat16 on CPUs),
+``--xla``, ``--distribute=mirrored`` (all GPUs of the host) or ``--distribute=multi_worker``
+(every host runs the same command with its own TF_CONFIG; the chief writes model_dir).
 """
 
 import os
@@ -33,6 +37,24 @@ def _configure_devices(use_gpu: bool, gpu: int) -> None:
         tf.config.experimental.set_memory_growth(device, True)  # the original's allow_growth
 
 
+def make_strategy(name: str):
+    """The tf.distribute strategy for ``--distribute``: None for "none" (one device),
+    MirroredStrategy (all visible GPUs, or the CPU) or MultiWorkerMirroredStrategy (cluster
+    and this host's role from the TF_CONFIG environment variable). Create it before any other
+    TensorFlow work: the multi-worker strategy configures the runtime's collective ops."""
+    import tensorflow as tf
+
+    if name == "none":
+        return None
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            logging.warning("--distribute=multi_worker without TF_CONFIG: one worker, this host")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}")
+
+
 def main(argv):
     del argv
     pg2_flags.validate(FLAGS)
@@ -41,14 +63,28 @@ def main(argv):
         {"INFO": logging.INFO, "DEBUG": logging.DEBUG, "WARN": logging.WARN}[run_config.log_level]
     )
     _configure_devices(run_config.use_gpu, run_config.gpu)
-    os.makedirs(run_config.model_dir, exist_ok=True)
-    logging.info("model_dir: %s", run_config.model_dir)
 
     from pg2_tf import train
 
+    # Before TensorFlow runs anything: thread pools, then the strategy, then the dtype policy.
+    inter_op = train.configure_threads(run_config.inter_op_threads, run_config.intra_op_threads)
+    strategy = make_strategy(run_config.distribute)
+    if run_config.mixed_precision:
+        import keras
+
+        policy = train.mixed_precision_policy()
+        keras.mixed_precision.set_global_policy(policy)  # test mode builds its models under it
+        logging.info("mixed precision: %s", policy)
+    logging.info("inter-op threads: %s", inter_op or "TensorFlow's default")
+    if strategy is not None:
+        logging.info("%s with %d replicas", type(strategy).__name__, strategy.num_replicas_in_sync)
+    os.makedirs(run_config.model_dir, exist_ok=True)
+    logging.info("model_dir: %s", run_config.model_dir)
+
     if run_config.is_train:
-        train.save_params(pg2_flags.flag_dict(FLAGS), run_config.model_dir)
-        result = train.train(train_config)
+        if strategy is None or train.is_chief(strategy):
+            train.save_params(pg2_flags.flag_dict(FLAGS), run_config.model_dir)
+        result = train.train(train_config, strategy=strategy)
         print(
             f"training stopped ({result.stopped_by}) at step {result.step}; "
             f"checkpoint: {result.checkpoint}"
@@ -80,12 +116,19 @@ def main(argv):
                 numbers = score.score_result_dir(
                     result_dir, mask=mask, inception_graph=run_config.inception_graph
                 )
-                score.write_score_file(result_dir, numbers, mask=mask)
+                path = score.write_score_file(result_dir, numbers, mask=mask)
                 for note in numbers["notes"]:
                     logging.warning(note)
+                kind = "masked by mask/ (score_mask.py)" if mask else "rgb (score.py)"
+                print(f"{result_dir}: {numbers['num_images']} images, {kind}")
                 print(score.format_table(numbers))
+                print(f"written: {path}")
     if run_config.export_dir:
+        import keras
+
         from pg2_tf import export
+
+        keras.mixed_precision.set_global_policy("float32")  # the export is float32, portable
 
         path = export.export_from_checkpoint(
             weights,

@@ -9,21 +9,39 @@ on g_loss2 and D on d_loss. Differences from the original graph, all deliberate:
 - The learning rates are constant, as the original's effectively were (its ``g_lr``/``d_lr``
   variables and their halving every ``lr_update_step`` never reached the optimisers);
   ``halve_lr_every`` turns a real halving on.
+
+Performance and scale (see docs/performance.md):
+
+- Mixed precision (``TrainConfig.mixed_precision``): the networks are built under
+  :func:`mixed_precision_policy` (``mixed_float16`` with a GPU, ``mixed_bfloat16`` without);
+  variables, images, logits and losses stay float32, and float16 gets dynamic loss scaling.
+  Checkpoints hold the same float32 variables either way, so they are interchangeable.
+- ``tf.distribute``: :func:`train` takes any strategy (MirroredStrategy,
+  MultiWorkerMirroredStrategy); ``batch_size`` is the global batch, split over the replicas;
+  each replica's loss is weighted 1/replicas and the optimisers sum the gradients over
+  replicas, so the update is that of the global batch's mean loss. D's batch-statistics BN
+  normalises each replica's own triplet (statistics over the per-replica batch). Only the
+  chief writes checkpoints, summaries and samples (other workers write to a temporary folder).
+- The loop does not wait for a step's losses before starting the next step: they are fetched
+  (and checked for NaN) while the next step runs, and always before anything is saved.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import data, images, losses, models, tf1_checkpoint
-from pg2_tf.errors import CheckpointError, DataError, Pg2Error
+from pg2_tf import checkpoints, data, images, losses, models, tf1_checkpoint
+from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
@@ -77,6 +95,7 @@ class TrainConfig:
     pretrained_path: str | None = None  # generator weights (original or ours) to start from
     random_seed: int = 123
     xla: bool = False
+    mixed_precision: bool = False  # build under mixed_precision_policy(); variables stay float32
     progress_bar: bool = True
 
     @property
@@ -89,13 +108,74 @@ def _batch_signature(config: TrainConfig, batch_size: int | None):
     return [spec]
 
 
+def mixed_precision_policy() -> str:
+    """The Keras dtype policy for ``--mixed_precision`` on the visible devices.
+
+    ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling), else
+    ``"mixed_bfloat16"`` (CPUs with AVX512_BF16/AMX run bfloat16 convolutions about twice as
+    fast as float32; no loss scaling needed: bfloat16 has float32's exponent range).
+    """
+    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Sets the Keras global dtype policy to ``name`` (e.g. "float32", "mixed_bfloat16") for
+    the layers created inside the block, then restores the previous one."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def configure_threads(inter_op_threads: int | None = None, intra_op_threads: int = 0) -> int:
+    """Sets TensorFlow's thread pools; must run before TensorFlow executes anything.
+
+    ``inter_op_threads``: how many ops run at once. None picks 1 when no GPU is visible: on a
+    CPU every convolution already uses all cores (intra-op), and running two at once
+    oversubscribes them (measured 1.7-2x slower steps on 2 cores). With a GPU, TensorFlow's
+    default (0) is kept. ``intra_op_threads``: threads per op, 0 for TensorFlow's default (all
+    cores). Returns the inter-op setting applied (0: TensorFlow's default).
+    """
+    if inter_op_threads is None:
+        inter_op_threads = 0 if tf.config.list_physical_devices("GPU") else 1
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    return inter_op_threads
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True unless ``strategy`` is multi-worker and this process is not its chief (the worker
+    that writes checkpoints and summaries: task "chief", else worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def _is_multi_worker(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
 class Trainer:
-    """Owns the three networks, their optimisers, the checkpoint and the compiled train steps."""
+    """Owns the three networks, their optimisers, the checkpoint and the compiled train steps.
+
+    ``g1_optimizer``, ``g2_optimizer``, ``d_optimizer`` are the three Adams (checkpointed as
+    such). Under float16 each is applied through a ``keras.optimizers.LossScaleOptimizer``
+    wrapping it; its loss scale is not checkpointed (it restarts at 2^15 and adapts within a
+    few steps), so checkpoints have the same layout with and without mixed precision.
+    """
 
     def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
-        with self.strategy.scope():
+        self.dtype_policy = mixed_precision_policy() if config.mixed_precision else "float32"
+        with self.strategy.scope(), dtype_policy(self.dtype_policy):
             self.g1, self.g2, self.d = models.build(
                 config.model,
                 config.img_H,
@@ -107,12 +187,17 @@ class Trainer:
             self.g1_optimizer = make_adam(config.g_lr, config.beta1, config.beta2)
             self.g2_optimizer = make_adam(config.g_lr, config.beta1, config.beta2)
             self.d_optimizer = make_adam(config.d_lr, config.beta1, config.beta2)
-            for optimizer, model in (
-                (self.g1_optimizer, self.g1),
-                (self.g2_optimizer, self.g2),
-                (self.d_optimizer, self.d),
+            # What applies the gradients: the Adam itself, or a loss-scaling wrapper (float16).
+            self._updaters = {}
+            for name, optimizer, model in (
+                ("g1", self.g1_optimizer, self.g1),
+                ("g2", self.g2_optimizer, self.g2),
+                ("d", self.d_optimizer, self.d),
             ):
-                optimizer.build(model.trainable_variables)
+                if self.dtype_policy == "mixed_float16":
+                    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+                optimizer.build(model.trainable_variables)  # builds the wrapped Adam too
+                self._updaters[name] = optimizer
             self.step = tf.Variable(config.start_step, dtype=tf.int64, trainable=False, name="step")
         self.checkpoint = tf.train.Checkpoint(
             g1=self.g1,
@@ -123,14 +208,22 @@ class Trainer:
             d_optimizer=self.d_optimizer,
             step=self.step,
         )
-        per_replica = config.batch_size // self.strategy.num_replicas_in_sync
-        signature = _batch_signature(config, per_replica)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ConfigError(
+                f"--batch_size={config.batch_size} (the global batch) must be a multiple of the "
+                f"{replicas} replicas"
+            )
+        signature = _batch_signature(config, config.batch_size // replicas)
         self._stage1_replica = tf.function(
             self._stage1_step, input_signature=signature, jit_compile=config.xla or None
         )
         self._stage2_replica = tf.function(
             self._stage2_step, input_signature=signature, jit_compile=config.xla or None
         )
+        # One call per step: strategy.run and the reductions are traced once, not run eagerly.
+        self._stage1_distributed = tf.function(self._distributed(self._stage1_replica))
+        self._stage2_distributed = tf.function(self._distributed(self._stage2_replica))
         self._generate = tf.function(self.generate, jit_compile=config.xla or None)
 
     # ---- the steps (per replica) ---------------------------------------------------------
@@ -141,25 +234,44 @@ class Trainer:
         diff_map = self.g2([g1_output, x])
         return g1_output, g1_output + diff_map, diff_map
 
-    def _loss_scale(self):
-        # Gradients are summed over replicas: scale each replica's mean loss accordingly.
-        return 1.0 / self.strategy.num_replicas_in_sync
+    def _scaled_loss(self, role, loss):
+        """The float32 loss to differentiate for ``role``'s update: weighted 1/replicas (the
+        optimisers sum gradients over replicas) and, under float16, times the loss scale."""
+        loss = loss * (1.0 / self.strategy.num_replicas_in_sync)
+        updater = self._updaters[role]
+        if isinstance(updater, keras.optimizers.LossScaleOptimizer):
+            loss = updater.scale_loss(loss)
+        return loss
 
-    def _stage1_step(self, batch):
+    def _apply(self, role, gradients, model):
+        """Applies (loss-scaled, per-replica) ``gradients`` to ``model``'s trainable variables."""
+        self._updaters[role].apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+
+    def stage1_gradients(self, batch):
+        """(G1 gradients, losses) of one replica's batch; gradients of the scaled g_loss1."""
         with tf.GradientTape() as tape:
             g1_output = self.g1([batch["x"], batch["pose_target"]])
             g_loss1 = losses.masked_l1_loss(g1_output, batch["x_target"], batch["mask_target"])
-            scaled = g_loss1 * self._loss_scale()
+            scaled = self._scaled_loss("g1", g_loss1)
         gradients = tape.gradient(scaled, self.g1.trainable_variables)
-        self.g1_optimizer.apply_gradients(zip(gradients, self.g1.trainable_variables, strict=True))
-        return {
+        return gradients, {
             "g_loss1": g_loss1,
             "PoseMaskLoss1": losses.pose_mask_loss(
                 g1_output, batch["x_target"], batch["mask_target"]
             ),
         }
 
-    def _stage2_step(self, batch):
+    def _stage1_step(self, batch):
+        gradients, result = self.stage1_gradients(batch)
+        self._apply("g1", gradients, self.g1)
+        return result
+
+    def stage2_gradients(self, batch):
+        """(G2 gradients, D gradients, losses) of one replica's batch, from ONE forward pass.
+
+        G1 runs once (frozen); G2 and D (on the replica's whole triplet, so BN statistics are
+        the replica's) run once; g_loss2 is differentiated for G2, d_loss for D.
+        """
         model = self.config.model
         x, x_target, mask_target = batch["x"], batch["x_target"], batch["mask_target"]
         g1_output = tf.stop_gradient(self.g1([x, batch["pose_target"]]))
@@ -170,14 +282,10 @@ class Trainer:
             g_gan, d_loss, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
-            g_scaled, d_scaled = g_loss2 * self._loss_scale(), d_loss * self._loss_scale()
+            g_scaled, d_scaled = self._scaled_loss("g2", g_loss2), self._scaled_loss("d", d_loss)
         g2_gradients = tape.gradient(g_scaled, self.g2.trainable_variables)
         d_gradients = tape.gradient(d_scaled, self.d.trainable_variables)
         del tape
-        self.g2_optimizer.apply_gradients(
-            zip(g2_gradients, self.g2.trainable_variables, strict=True)
-        )
-        self.d_optimizer.apply_gradients(zip(d_gradients, self.d.trainable_variables, strict=True))
         result = {
             "g_loss1": losses.masked_l1_loss(g1_output, x_target, mask_target),
             "g_loss2": g_loss2,
@@ -188,21 +296,40 @@ class Trainer:
         }
         if g2_g1_loss is not None:
             result["g2_g1_loss"] = g2_g1_loss
+        return g2_gradients, d_gradients, result
+
+    def _stage2_step(self, batch):
+        g2_gradients, d_gradients, result = self.stage2_gradients(batch)
+        self._apply("g2", g2_gradients, self.g2)
+        self._apply("d", d_gradients, self.d)
         return result
 
     # ---- distributed wrappers ---------------------------------------------------------------
 
-    def _run(self, replica_fn, batch):
-        per_replica = self.strategy.run(replica_fn, args=(batch,))
-        return {
-            name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
-            for name, value in per_replica.items()
-        }
+    def _distributed(self, replica_fn):
+        """A step over all replicas: ``replica_fn`` on each replica's part of the global batch,
+        the losses averaged over replicas (each replica's are means over its part)."""
 
-    def train_step(self, batch) -> dict:
-        """One step of the stage that ``self.step`` is in; increments the step; returns losses."""
-        stage1 = int(self.step.numpy()) < self.config.stage1_steps
-        result = self._run(self._stage1_replica if stage1 else self._stage2_replica, batch)
+        def step(batch):
+            per_replica = self.strategy.run(replica_fn, args=(batch,))
+            return {
+                name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                for name, value in per_replica.items()
+            }
+
+        return step
+
+    def train_step(self, batch, step: int | None = None) -> dict:
+        """One step of the stage that step ``step`` (default: ``self.step``) is in.
+
+        ``batch``: the global batch (a dict as :func:`pg2_tf.data.make_dataset` makes, or one
+        from ``strategy.experimental_distribute_dataset``). Increments ``self.step``. Returns the
+        losses (scalar float32 tensors, means over the global batch) without waiting for them.
+        """
+        if step is None:
+            step = int(self.step.numpy())
+        stage1 = step < self.config.stage1_steps
+        result = (self._stage1_distributed if stage1 else self._stage2_distributed)(batch)
         self.step.assign_add(1)
         return result
 
@@ -220,7 +347,7 @@ class Trainer:
 
     def load_pretrained_generators(self, path: str) -> str:
         """G1/G2 weights from an original TF1 checkpoint or one of ours; returns the prefix."""
-        return load_generators(path, self.g1, self.g2)
+        return checkpoints.load_generators(path, self.g1, self.g2)
 
     def resume_from_tf1(self, path: str) -> int:
         """Weights, Adam moments and step from an ORIGINAL TF1 training checkpoint.
@@ -245,32 +372,6 @@ class Trainer:
         step = states["g1"].steps + states["g2"].steps
         self.step.assign(step)
         return step
-
-
-def is_tf1_checkpoint(prefix: str) -> bool:
-    """True for an original TF1 checkpoint (variables named Pose_AE/G/...), False for ours."""
-    names = [name for name, _ in tf.train.list_variables(prefix)]
-    return any(name.startswith(tf1_checkpoint.G1_SCOPE + "/") for name in names)
-
-
-def load_generators(path, g1, g2) -> str:
-    """Loads G1/G2 from ``path`` (a prefix or a directory), original TF1 or ours; returns prefix.
-
-    Raises CheckpointError naming the path when it is neither or does not fit the models.
-    """
-    prefix = tf1_checkpoint.resolve_checkpoint(path)
-    if is_tf1_checkpoint(prefix):
-        return tf1_checkpoint.load(prefix, g1, g2)
-    try:
-        status = tf.train.Checkpoint(g1=g1, g2=g2).read(prefix)
-        status.expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise CheckpointError(
-            f"{prefix} does not fit the generators built from the flags ({_first_line(error)}); "
-            "check --model, --img_H, --img_W, --conv_hidden_num and --z_num against the "
-            "params.json saved beside it"
-        ) from None
-    return prefix
 
 
 def _first_line(error) -> str:
@@ -317,15 +418,20 @@ class TrainResult:
 
 
 def _input_pipeline(trainer, dataset, config):
-    """The training iterator and a manager that checkpoints its position (latest one only).
+    """The training iterator and a manager that checkpoints its position (latest one only), or
+    None in place of the manager under a distribution strategy.
 
     Kept apart from the model checkpoints (``model_dir/input_pipeline``) because the position
     includes the shuffle buffer (tens of MB): one copy is enough to resume the exact batch order.
+    tf.distribute's iterators cannot be checkpointed: a distributed run that resumes starts a
+    new batch order (the model, optimiser and step are resumed exactly all the same).
     """
     options = tf.data.Options()
     options.experimental_symbolic_checkpoint = True
     distributed = trainer.strategy.experimental_distribute_dataset(dataset.with_options(options))
     iterator = iter(distributed)
+    if not isinstance(iterator, tf.__internal__.tracking.Trackable):
+        return iterator, None
     manager = tf.train.CheckpointManager(
         tf.train.Checkpoint(iterator=iterator),
         os.path.join(config.model_dir, "input_pipeline"),
@@ -338,6 +444,10 @@ def _input_pipeline(trainer, dataset, config):
 def _restore_input_pipeline(manager, step) -> bool:
     """Restores the iterator's position saved at ``step``; False if a restore was tried and
     failed (the iterator is then unusable and must be made again)."""
+    if manager is None:
+        if step:
+            logging.info("distributed input pipeline: the batch order starts afresh")
+        return True
     latest = manager.latest_checkpoint
     if latest and _step_of(latest) == step:
         try:
@@ -406,11 +516,12 @@ def save_params(params: dict, model_dir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _restore_or_initialise(trainer, manager, config) -> str:
-    """Resumes from our latest checkpoint in model_dir, else from --ckpt_path/--pretrained_path."""
-    if manager.latest_checkpoint:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        return f"resumed from {manager.latest_checkpoint} at step {int(trainer.step.numpy())}"
+def _restore_or_initialise(trainer, latest, config) -> str:
+    """Resumes from ``latest`` (our latest checkpoint in model_dir, or None), else from
+    --ckpt_path/--pretrained_path."""
+    if latest:
+        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        return f"resumed from {latest} at step {int(trainer.step.numpy())}"
     if config.ckpt_path:
         step = trainer.resume_from_tf1(config.ckpt_path)
         return f"resumed from original checkpoint {config.ckpt_path} at step {step}"
@@ -420,15 +531,57 @@ def _restore_or_initialise(trainer, manager, config) -> str:
     return f"new model; starting at step {config.start_step}"
 
 
+class _LossChecker:
+    """Fetches a step's losses while the next step runs, and stops on NaN/inf.
+
+    ``add(step, losses)`` records the (not yet computed) losses of ``step`` and checks those of
+    the step before, whose computation is then finished or about to be; ``settle()`` checks the
+    pending ones at once (before anything is saved or logged). ``latest`` holds the last checked
+    losses as Python floats.
+    """
+
+    def __init__(self, last_checkpoint_of):
+        self._pending = None
+        self._last_checkpoint_of = last_checkpoint_of
+        self.latest = {}
+
+    def add(self, step, losses_now):
+        self.settle()
+        self._pending = (step, losses_now)
+
+    def settle(self) -> dict:
+        if self._pending is None:
+            return self.latest
+        step, tensors = self._pending
+        self._pending = None
+        names = list(tensors)
+        values = tf.stack([tf.cast(tensors[name], tf.float32) for name in names]).numpy()
+        current = {name: float(value) for name, value in zip(names, values, strict=True)}
+        bad = [name for name, value in current.items() if not math.isfinite(value)]
+        if bad:
+            raise TrainingDiverged(
+                f"{', '.join(bad)} became {current[bad[0]]} at step {step}; nothing was "
+                f"saved after it. The last good checkpoint is "
+                f"{self._last_checkpoint_of() or 'none'}: resume from it with a lower "
+                "--g_lr/--d_lr"
+            )
+        self.latest = current
+        return current
+
+
 def train(config: TrainConfig, dataset=None, strategy=None) -> TrainResult:
     """Trains until ``max_step`` (or SIGINT/SIGTERM), checkpointing to ``config.model_dir``.
 
-    ``dataset``: batches as made by :func:`pg2_tf.data.make_dataset` (training mode); by default
-    read from ``config.data_path``. Resumes from the latest checkpoint in model_dir when there is
-    one. Checkpoints (``model.ckpt-<completed steps>``) are written every 30*log_step steps,
-    every ``save_model_secs``, at the end, and on SIGINT/SIGTERM; each is written atomically by
-    tf.train.CheckpointManager. A NaN/inf loss raises TrainingDiverged without saving; a bad
-    record raises DataError after saving the last completed step.
+    ``dataset``: batches as made by :func:`pg2_tf.data.make_dataset` (training mode), each the
+    global batch; by default read from ``config.data_path``. ``strategy``: a tf.distribute
+    strategy (default: the current one, usually a single device); the global batch is split
+    over its replicas. Resumes from the latest checkpoint in model_dir when there is one.
+    Checkpoints (``model.ckpt-<completed steps>``, the same format with any strategy and dtype
+    policy) are written every 30*log_step steps, every ``save_model_secs``, at the end, and on
+    SIGINT/SIGTERM; each is written atomically by tf.train.CheckpointManager. Under a
+    multi-worker strategy only the chief writes to model_dir. A NaN/inf loss raises
+    TrainingDiverged without saving; a bad record raises DataError after saving the last
+    completed step.
     """
     keras.utils.set_random_seed(config.random_seed)
     os.makedirs(config.model_dir, exist_ok=True)
@@ -446,68 +599,90 @@ def train(config: TrainConfig, dataset=None, strategy=None) -> TrainResult:
             seed=config.random_seed,
         )
     trainer = Trainer(config, strategy)
+    chief = is_chief(trainer.strategy)
+    # Other workers save too (saving may synchronise workers), into a folder deleted at the end.
+    save_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="pg2_worker_")
+    try:
+        return _train_loop(config, trainer, dataset, files, save_dir, chief)
+    finally:
+        if not chief:
+            shutil.rmtree(save_dir, ignore_errors=True)
+
+
+def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult:
     manager = tf.train.CheckpointManager(
         trainer.checkpoint,
-        config.model_dir,
+        save_dir,
         max_to_keep=config.max_to_keep,
         checkpoint_name=CHECKPOINT_NAME,
     )
-    logging.info(_restore_or_initialise(trainer, manager, config))
+    latest = tf.train.latest_checkpoint(config.model_dir)
+    logging.info(_restore_or_initialise(trainer, latest, config))
     try:
         fixed_batch = next(iter(dataset.take(1)))
     except READ_ERRORS as error:
         raise _data_error(error, files, config) from error
     fixed_batch = {k: v[: config.num_log_samples] for k, v in fixed_batch.items()}
-    _write_fixed_inputs(fixed_batch, config.model_dir)
-    writer = tf.summary.create_file_writer(config.model_dir)
-    iterator, pipeline_manager = _input_pipeline(trainer, dataset, config)
+    if chief:
+        _write_fixed_inputs(fixed_batch, config.model_dir)
+    writer = tf.summary.create_file_writer(config.model_dir) if chief else None
+    pipeline_config = dataclasses.replace(config, model_dir=save_dir)
+    iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config)
     if not _restore_input_pipeline(pipeline_manager, int(trainer.step.numpy())):
-        iterator, pipeline_manager = _input_pipeline(trainer, dataset, config)
+        iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config)
 
     step = int(trainer.step.numpy())
     save_every = 30 * config.log_step
     last_save_time = time.monotonic()
-    last_checkpoint = manager.latest_checkpoint
-    losses_now = {}
-    progress = _progress_bar(config, step)
+    last_checkpoint = latest
+    checker = _LossChecker(lambda: last_checkpoint)
+    progress = _progress_bar(
+        dataclasses.replace(config, progress_bar=config.progress_bar and chief), step
+    )
+    # Saving must happen at the same steps on every worker: no time-based saves across hosts.
+    save_secs = 0 if _is_multi_worker(trainer.strategy) else config.save_model_secs
     with _StopRequest() as stop:
         while step < config.max_step and stop.signal_name is None:
             try:
                 batch = next(iterator)
             except READ_ERRORS as error:
+                checker.settle()
                 if step > int(_step_of(last_checkpoint)):
                     last_checkpoint = _save(manager, trainer, pipeline_manager)
                 raise _data_error(error, files, config) from error
             trainer.set_learning_rates(step)
-            losses_now = {k: float(v) for k, v in trainer.train_step(batch).items()}
-            bad = [name for name, value in losses_now.items() if not math.isfinite(value)]
-            if bad:
-                raise TrainingDiverged(
-                    f"{', '.join(bad)} became {losses_now[bad[0]]} at step {step}; nothing was "
-                    f"saved after it. The last good checkpoint is {last_checkpoint or 'none'}: "
-                    "resume from it with a lower --g_lr/--d_lr"
-                )
+            checker.add(step, trainer.train_step(batch, step))
             step += 1
             progress.update(1)
-            progress.set_postfix({k: f"{v:.4f}" for k, v in losses_now.items()}, refresh=False)
-            if step % config.log_step == 0:
-                _write_summaries(
-                    writer, trainer, step, losses_now, fixed_batch, config.num_log_samples
+            if not progress.disable:
+                progress.set_postfix(
+                    {k: f"{v:.4f}" for k, v in checker.latest.items()}, refresh=False
                 )
-            if step % (3 * config.log_step) == 0:
-                _write_samples(trainer, fixed_batch, config.model_dir, step)
-            if step % save_every == 0 or (
-                config.save_model_secs
-                and time.monotonic() - last_save_time > config.save_model_secs
-            ):
-                last_checkpoint = _save(manager, trainer, pipeline_manager)
-                last_save_time = time.monotonic()
+            log_now = step % config.log_step == 0
+            samples_now = step % (3 * config.log_step) == 0
+            save_now = step % save_every == 0 or (
+                save_secs and time.monotonic() - last_save_time > save_secs
+            )
+            if log_now or samples_now or save_now:
+                losses_now = checker.settle()
+                if chief and log_now:
+                    _write_summaries(
+                        writer, trainer, step, losses_now, fixed_batch, config.num_log_samples
+                    )
+                if chief and samples_now:
+                    _write_samples(trainer, fixed_batch, config.model_dir, step)
+                if save_now:
+                    last_checkpoint = _save(manager, trainer, pipeline_manager)
+                    last_save_time = time.monotonic()
+        checker.settle()
         progress.close()
         if _step_of(last_checkpoint) != step:
             last_checkpoint = _save(manager, trainer, pipeline_manager)
         stopped_by = stop.signal_name or "max_step"
+    if not chief:  # the chief's copy of the same checkpoint
+        last_checkpoint = os.path.join(config.model_dir, os.path.basename(last_checkpoint))
     logging.info("stopped (%s) at step %d; checkpoint %s", stopped_by, step, last_checkpoint)
-    return TrainResult(step, stopped_by, last_checkpoint, losses_now)
+    return TrainResult(step, stopped_by, last_checkpoint, checker.latest)
 
 
 def _step_of(checkpoint_prefix: str | None) -> int:

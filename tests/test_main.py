@@ -128,6 +128,8 @@ def test_run_market_test_script_tests_and_scores(tmp_path, market_test_data, mar
     scores = (tmp_path / "test_result" / "score_rgb.txt").read_text()
     assert scores.startswith("Image number: 24\nssim: 0.11577")
     assert (tmp_path / "test_result" / "score_mask.txt").exists()
+    assert "24 images, rgb (score.py)" in result.stdout
+    assert "24 images, masked by mask/ (score_mask.py)" in result.stdout
     assert "inception-2015-12-05.tgz" in result.stderr  # says how to get IS/FID
 
 
