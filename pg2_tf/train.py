@@ -214,16 +214,31 @@ class Trainer:
                 f"--batch_size={config.batch_size} (the global batch) must be a multiple of the "
                 f"{replicas} replicas"
             )
-        signature = _batch_signature(config, config.batch_size // replicas)
-        self._stage1_replica = tf.function(
-            self._stage1_step, input_signature=signature, jit_compile=config.xla or None
+        jit_compile = config.xla or None
+        if replicas == 1 and not _is_multi_worker(self.strategy):
+            # One device: each step is one compiled function of the fixed-shape batch.
+            signature = _batch_signature(config, config.batch_size)
+            self._stage1_gradients, self._stage2_gradients = (
+                self.stage1_gradients,
+                self.stage2_gradients,
+            )
+        else:
+            # Several replicas: the step takes per-replica values (no fixed signature), and XLA
+            # compiles each replica's forward and backward pass; the gradients' all-reduce and
+            # the updates stay outside (no synchronisation inside a nested tf.function).
+            signature, jit_compile = None, None
+            self._stage1_gradients = tf.function(self.stage1_gradients, jit_compile=config.xla)
+            self._stage2_gradients = tf.function(self.stage2_gradients, jit_compile=config.xla)
+        self._stage1_distributed = tf.function(
+            self._distributed(self._stage1_step),
+            input_signature=signature,
+            jit_compile=jit_compile,
         )
-        self._stage2_replica = tf.function(
-            self._stage2_step, input_signature=signature, jit_compile=config.xla or None
+        self._stage2_distributed = tf.function(
+            self._distributed(self._stage2_step),
+            input_signature=signature,
+            jit_compile=jit_compile,
         )
-        # One call per step: strategy.run and the reductions are traced once, not run eagerly.
-        self._stage1_distributed = tf.function(self._distributed(self._stage1_replica))
-        self._stage2_distributed = tf.function(self._distributed(self._stage2_replica))
         self._generate = tf.function(self.generate, jit_compile=config.xla or None)
 
     # ---- the steps (per replica) ---------------------------------------------------------
@@ -262,7 +277,7 @@ class Trainer:
         }
 
     def _stage1_step(self, batch):
-        gradients, result = self.stage1_gradients(batch)
+        gradients, result = self._stage1_gradients(batch)
         self._apply("g1", gradients, self.g1)
         return result
 
@@ -299,7 +314,7 @@ class Trainer:
         return g2_gradients, d_gradients, result
 
     def _stage2_step(self, batch):
-        g2_gradients, d_gradients, result = self.stage2_gradients(batch)
+        g2_gradients, d_gradients, result = self._stage2_gradients(batch)
         self._apply("g2", g2_gradients, self.g2)
         self._apply("d", d_gradients, self.d)
         return result
@@ -417,7 +432,34 @@ class TrainResult:
     last_losses: dict
 
 
-def _input_pipeline(trainer, dataset, config):
+def _num_workers(strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not _is_multi_worker(strategy):
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
+def _shard_policy(strategy, files):
+    """How a multi-worker strategy splits the records: by file (each worker reads its own
+    files) when there are at least as many files as workers, else by example (each worker
+    reads every record and keeps its share)."""
+    policy = tf.data.experimental.AutoShardPolicy
+    workers = _num_workers(strategy)
+    if workers == 1:
+        return policy.AUTO
+    if files is not None and len(files) >= workers:
+        return policy.FILE
+    logging.info(
+        "%s record files for %d workers: each worker reads all records and keeps its share "
+        "(more files than workers lets each read only its own)",
+        "unknown number of" if files is None else len(files),
+        workers,
+    )
+    return policy.DATA
+
+
+def _input_pipeline(trainer, dataset, config, files=None):
     """The training iterator and a manager that checkpoints its position (latest one only), or
     None in place of the manager under a distribution strategy.
 
@@ -428,6 +470,7 @@ def _input_pipeline(trainer, dataset, config):
     """
     options = tf.data.Options()
     options.experimental_symbolic_checkpoint = True
+    options.experimental_distribute.auto_shard_policy = _shard_policy(trainer.strategy, files)
     distributed = trainer.strategy.experimental_distribute_dataset(dataset.with_options(options))
     iterator = iter(distributed)
     if not isinstance(iterator, tf.__internal__.tracking.Trackable):
@@ -627,9 +670,9 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult
         _write_fixed_inputs(fixed_batch, config.model_dir)
     writer = tf.summary.create_file_writer(config.model_dir) if chief else None
     pipeline_config = dataclasses.replace(config, model_dir=save_dir)
-    iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config)
+    iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
     if not _restore_input_pipeline(pipeline_manager, int(trainer.step.numpy())):
-        iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config)
+        iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
 
     step = int(trainer.step.numpy())
     save_every = 30 * config.log_step
@@ -650,6 +693,15 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult
                 if step > int(_step_of(last_checkpoint)):
                     last_checkpoint = _save(manager, trainer, pipeline_manager)
                 raise _data_error(error, files, config) from error
+            except StopIteration:
+                checker.settle()
+                if step > int(_step_of(last_checkpoint)):
+                    last_checkpoint = _save(manager, trainer, pipeline_manager)
+                raise DataError(
+                    f"the training batches ran out at step {step} (saved {last_checkpoint}): "
+                    "training needs a repeating dataset (pg2_tf.data.make_dataset(..., "
+                    "is_train=True) repeats)"
+                ) from None
             trainer.set_learning_rates(step)
             checker.add(step, trainer.train_step(batch, step))
             step += 1
