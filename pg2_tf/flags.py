@@ -110,9 +110,9 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer(
     "inter_op_threads",
-    None,
-    "Ops TensorFlow runs at once. Default: 1 without a GPU (each conv uses all cores; two at "
-    "once oversubscribe them), TensorFlow's own with a GPU. 0: TensorFlow's default.",
+    0,
+    "Ops TensorFlow may run at once (0: TensorFlow's default, the number of cores). On 2 CPU "
+    "cores 1 made steps 15-30% slower (docs/performance.md).",
 )
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op (0: TensorFlow's default, all cores).")
 flags.DEFINE_boolean("progress_bar", True, "Show a tqdm progress bar while training.")
@@ -138,7 +138,7 @@ class RunConfig:
     export_dir: str | None
     mixed_precision: bool = False
     distribute: str = "none"  # none | mirrored | multi_worker
-    inter_op_threads: int | None = None  # None: 1 without a GPU, TensorFlow's default with one
+    inter_op_threads: int = 0  # 0: TensorFlow's default
     intra_op_threads: int = 0
 
 
@@ -182,7 +182,7 @@ def validate(flag_values=FLAGS) -> None:
         raise ConfigError(f"--D_arch={f.D_arch}: PG2 used only 'DCGAN'")
     if f.ckpt_path and f.pretrained_path:
         raise ConfigError("give --ckpt_path (resume everything) or --pretrained_path, not both")
-    if f.inter_op_threads is not None and f.inter_op_threads < 0:
+    if f.inter_op_threads < 0:
         raise ConfigError(f"--inter_op_threads={f.inter_op_threads} must be >= 0")
     if f.intra_op_threads < 0:
         raise ConfigError(f"--intra_op_threads={f.intra_op_threads} must be >= 0")
