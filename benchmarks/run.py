@@ -1,0 +1,542 @@
+"""PG2 benchmark: stage-1 step, stage-2 step, inference batch, input pipeline, peak memory.
+
+    python -m benchmarks.run --config market --hidden 32 --batch 16 --steps 10 [--xla]
+        [--mixed_precision] [--test_batch N] [--json results.json] [--original]
+
+Model timings use one fixed in-memory batch (random tensors in the data's ranges), so the input
+pipeline is not part of them; it is measured on its own afterwards (random records written by
+:mod:`benchmarks.input_pipeline`, read by ``pg2_tf.data.make_dataset`` in training mode).
+
+Each timed call is one ``Trainer.train_step`` (stage 1: G1 update; stage 2: G1 forward once,
+G2 and D updates from one forward pass) or one compiled G1+G2 forward (inference), followed by
+fetching its losses/images, i.e. a synchronised step. The table reports the median and the
+minimum over ``--steps`` calls after ``--warmup`` untimed ones, the share of the CPU the
+process got while timing (process CPU seconds / wall seconds; about the number of cores when
+nothing else runs), GFLOP per call and GFLOP/s (convolutions and matmuls counted in the traced
+step, see :func:`count_step_flops`), and the peak resident memory of each phase (VmHWM, reset
+between phases where the kernel allows it). ``--original`` adds the figures of the original
+TF1 graph that the issue gives for this configuration (measured on another day; see
+docs/performance.md) and our ratios to them, plus ``--same_run_original`` builds
+:mod:`benchmarks.original_graph` (the original graph rebuilt in tf.compat.v1, checked against
+the original's outputs) in the same process and times its steps alternately with ours.
+
+``--flops_table`` prints the FLOP count of the full-size models (both datasets, both stages) and
+exits; docs/performance.md derives the H100 estimate from it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+# Figures of the ORIGINAL TF1 graph (tf.compat.v1 + tf-slim, 2 cores, TF 2.21 CPU) given in the
+# project's issue 7: median seconds per stage-1 step, stage-2 step, inference batch.
+ISSUE_ORIGINAL_SECONDS = {
+    ("market", 32, 16): {"stage1": 0.563, "stage2": 1.278, "inference": 0.222},
+    ("market", 128, 4): {"stage1": 2.17, "stage2": 2.18, "inference": 0.78},
+    ("df", 32, 1): {"stage1": 0.295, "stage2": 0.783, "inference": 0.116},
+}
+CONFIGS = {
+    # model number, img_H, img_W, records kind
+    "market": (1, 128, 64, "market"),
+    "df": (11, 256, 256, "deepfashion"),
+}
+CHANNELS = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
+# Ops whose FLOPs are counted (everything else in these networks is elementwise or tiny).
+_CONV_OPS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"}
+_MATMUL_OPS = {"MatMul", "BatchMatMulV2"}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="market")
+    parser.add_argument("--hidden", type=int, default=32, help="conv_hidden_num (full size: 128)")
+    parser.add_argument("--batch", type=int, default=16, help="training batch (global)")
+    parser.add_argument("--test_batch", type=int, default=None, help="default: --batch")
+    parser.add_argument("--steps", type=int, default=10, help="timed calls per measure")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (tracing)")
+    parser.add_argument("--xla", action="store_true", help="jit_compile the steps")
+    parser.add_argument(
+        "--mixed_precision",
+        action="store_true",
+        help="mixed_float16 with a GPU, mixed_bfloat16 without (as --mixed_precision of main)",
+    )
+    parser.add_argument(
+        "--phases",
+        default="stage1,stage2,inference,pipeline",
+        help="comma-separated subset of stage1,stage2,inference,pipeline",
+    )
+    parser.add_argument("--pipeline_seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--inter_op_threads",
+        type=int,
+        default=0,
+        help="as main's flag: 0 for TensorFlow's default",
+    )
+    parser.add_argument("--original", action="store_true", help="compare with the issue's figures")
+    parser.add_argument(
+        "--same_run_original",
+        action="store_true",
+        help="also time the original TF1 graph (benchmarks.original_graph) in a subprocess",
+    )
+    parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--label", default="", help="free text stored in the JSON")
+    parser.add_argument("--flops_table", action="store_true", help="full-size FLOPs, then exit")
+    args = parser.parse_args(argv)
+    args.test_batch = args.test_batch or args.batch
+    args.phases = [p for p in args.phases.split(",") if p]
+    unknown = set(args.phases) - {"stage1", "stage2", "inference", "pipeline"}
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}")
+    return args
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Resets this process's peak resident set (VmHWM) to its current size; False if the
+    kernel does not allow it (then peaks are since the process started)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory (MiB) since the start or the last :func:`reset_peak_rss`."""
+    peak_kib = _proc_status_kib("VmHWM")
+    if peak_kib is None:  # ru_maxrss is KiB on Linux
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak_kib / 1024
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+
+def random_batch(batch_size, img_H, img_W, seed=0):
+    """A dict batch like pg2_tf.data's: images in [-1, 1], poses in {-1, 1}, masks in {0, 1}."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    batch = {}
+    for key, channels in CHANNELS.items():
+        shape = (batch_size, img_H, img_W, channels)
+        if key.startswith("pose"):
+            values = np.where(rng.uniform(size=shape) < 0.03, 1.0, -1.0)
+        elif key.startswith("mask"):
+            values = (rng.uniform(size=shape) < 0.4).astype(np.float64)
+        else:
+            values = rng.uniform(-1, 1, size=shape)
+        batch[key] = tf.constant(values, tf.float32)
+    return batch
+
+
+# ---- FLOPs -------------------------------------------------------------------------------------
+
+
+def _op_flops(op) -> float:
+    """FLOPs (2 per multiply-add) of one conv/matmul op of a traced graph (0 for other ops)."""
+    import numpy as np
+
+    def shape(tensor):
+        return [int(d) if d is not None else 1 for d in tensor.shape]
+
+    if op.type == "Conv2D":
+        kernel = shape(op.inputs[1])  # kh, kw, cin, cout
+        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(kernel[:3])
+    if op.type == "Conv2DBackpropInput":  # same multiply-adds as the forward conv
+        kernel = shape(op.inputs[1])
+        return 2.0 * np.prod(shape(op.outputs[0])) * kernel[0] * kernel[1] * kernel[3]
+    if op.type == "Conv2DBackpropFilter":
+        out_grad = shape(op.inputs[2])
+        kernel = shape(op.outputs[0])
+        return 2.0 * np.prod(out_grad) * np.prod(kernel[:3])
+    if op.type in _MATMUL_OPS:
+        a, b = shape(op.inputs[0]), shape(op.inputs[1])
+        out = shape(op.outputs[0])
+        inner = (
+            a[-1] if not op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x") else a[-2]
+        )
+        del b
+        return 2.0 * np.prod(out) * inner
+    return 0.0
+
+
+def count_graph_flops(graph) -> float:
+    """FLOPs of the convs/matmuls that the graph's outputs and state updates depend on.
+
+    Walks back from the function's outputs and from every stateful op (variable updates), so
+    gradient ops that nothing uses (e.g. the input gradient of the first conv) are not counted,
+    as TensorFlow prunes them before running.
+    """
+    sinks = [t.op for t in graph.outputs] + [op for op in graph.get_operations() if op._is_stateful]
+    seen, stack, total = set(), list(sinks), 0.0
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        total += _op_flops(op)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return total
+
+
+def count_step_flops(trainer, batch_size) -> dict:
+    """GFLOP of one replica's stage-1 step, stage-2 step and G1+G2 inference at ``batch_size``."""
+    import tensorflow as tf
+
+    from pg2_tf import data
+
+    config = trainer.config
+    spec = data.element_spec(config.img_H, config.img_W, batch_size)
+
+    def traced(fn, *specs):
+        return tf.function(fn).get_concrete_function(*specs).graph
+
+    image = tf.TensorSpec([batch_size, config.img_H, config.img_W, 3])
+    pose = tf.TensorSpec([batch_size, config.img_H, config.img_W, 18])
+    return {
+        "stage1": count_graph_flops(traced(trainer._stage1_step, spec)) / 1e9,
+        "stage2": count_graph_flops(traced(trainer._stage2_step, spec)) / 1e9,
+        "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
+    }
+
+
+def forward_flops_per_sample(model_number, img_H, img_W, hidden) -> dict:
+    """Forward GFLOP of G1, G2 and D for one sample (D: one image) of the given size."""
+    import tensorflow as tf
+
+    from pg2_tf import models
+
+    g1, g2, d = models.build(model_number, img_H, img_W, hidden, 64, 64)
+    image = tf.TensorSpec([1, img_H, img_W, 3])
+    pose = tf.TensorSpec([1, img_H, img_W, 18])
+
+    def flops(fn, *specs):
+        return count_graph_flops(tf.function(fn).get_concrete_function(*specs).graph) / 1e9
+
+    return {
+        "G1": flops(lambda x, p: g1([x, p]), image, pose),
+        "G2": flops(lambda a, b: g2([a, b]), image, image),
+        "D": flops(lambda x: d(x), image),
+        "parameters_M": sum(int(v.shape.num_elements()) for m in (g1, g2, d) for v in m.weights)
+        / 1e6,
+    }
+
+
+def flops_table():
+    """FLOPs of the full-size models at the original's batch sizes (Market 16, DeepFashion 1)."""
+    from pg2_tf import train
+
+    rows = []
+    for name, batch in (("market", 16), ("df", 1)):
+        model_number, img_H, img_W, _ = CONFIGS[name]
+        per_sample = forward_flops_per_sample(model_number, img_H, img_W, 128)
+        config = train.TrainConfig(
+            model=model_number, img_H=img_H, img_W=img_W, conv_hidden_num=128, batch_size=batch
+        )
+        step = count_step_flops(train.Trainer(config), batch)
+        rows.append({"config": name, "batch": batch, **per_sample, **step})
+        print(
+            f"{name} hidden 128 batch {batch}: forward GFLOP/sample G1 {per_sample['G1']:.1f}, "
+            f"G2 {per_sample['G2']:.1f}, D {per_sample['D']:.2f}; parameters "
+            f"{per_sample['parameters_M']:.1f} M; GFLOP per stage-1 step {step['stage1']:.0f}, "
+            f"stage-2 step {step['stage2']:.0f}, inference batch {step['inference']:.0f}"
+        )
+    return rows
+
+
+# ---- timing ------------------------------------------------------------------------------------
+
+
+def time_calls(fn, steps, warmup) -> dict:
+    """Runs ``fn`` (which must return only when its work is done) warmup + steps times."""
+
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(steps):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return _timing(walls, cpus)
+
+
+def time_interleaved(fn, other_fn, steps, warmup) -> tuple[dict, dict]:
+    """Times ``fn`` and ``other_fn`` alternately (fn, other, fn, other, ...), so that a slower
+    or faster spell of a shared machine falls on both alike; returns both timings."""
+    for _ in range(warmup):
+        fn()
+        other_fn()
+    records = ([], []), ([], [])
+    for _ in range(steps):
+        for call, (walls, cpus) in zip((fn, other_fn), records, strict=True):
+            wall, cpu = time.perf_counter(), time.process_time()
+            call()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return tuple(_timing(walls, cpus) for walls, cpus in records)
+
+
+def _timing(walls, cpus) -> dict:
+    import numpy as np
+
+    return {
+        "median_s": float(np.median(walls)),
+        "min_s": float(np.min(walls)),
+        "cpu_share": float(sum(cpus) / sum(walls)),
+        "times_s": [round(t, 4) for t in walls],
+    }
+
+
+def _fetch(values):
+    """Waits for ``values`` (tensors, dict or tuple of them) by copying them to the host."""
+    import tensorflow as tf
+
+    tf.nest.map_structure(lambda v: v.numpy(), values)
+
+
+def measure_model(args, results):
+    import keras
+
+    from pg2_tf import train
+
+    model_number, img_H, img_W, _ = CONFIGS[args.config]
+    config = train.TrainConfig(
+        model=model_number,
+        img_H=img_H,
+        img_W=img_W,
+        conv_hidden_num=args.hidden,
+        batch_size=args.batch,
+        stage1_steps=1,  # step 0 is a stage-1 step, any later step a stage-2 step
+        xla=args.xla,
+        mixed_precision=args.mixed_precision,
+        progress_bar=False,
+    )
+    keras.utils.set_random_seed(0)
+    reset_peak_rss()
+    trainer = train.Trainer(config)
+    results["dtype_policy"] = trainer.dtype_policy
+    results["parameters_M"] = (
+        sum(
+            int(v.shape.num_elements())
+            for m in (trainer.g1, trainer.g2, trainer.d)
+            for v in m.weights
+        )
+        / 1e6
+    )
+    flops = count_step_flops(trainer, args.batch)
+    if args.test_batch != args.batch:
+        flops["inference"] = count_step_flops(trainer, args.test_batch)["inference"]
+    results["gflop_per_call"] = flops
+    batch = random_batch(args.batch, img_H, img_W)
+    steps = {
+        "stage1": lambda: _fetch(trainer.train_step(batch, step=0)),
+        "stage2": lambda: _fetch(trainer.train_step(batch, step=1)),
+    }
+    test_batch = random_batch(args.test_batch, img_H, img_W, seed=1)
+    steps["inference"] = lambda: _fetch(
+        trainer._generate(test_batch["x"], test_batch["pose_target"])
+    )
+    original = None
+    if args.same_run_original:
+        from benchmarks import original_graph
+
+        original = original_graph.OriginalGraph(
+            model_number,
+            img_H,
+            img_W,
+            args.hidden,
+            args.batch,
+            args.test_batch,
+            results["inter_op_threads"],
+        )
+        original_calls = {
+            "stage1": original.stage1_step,
+            "stage2": original.stage2_step,
+            "inference": original.inference,
+        }
+        results["original_graph_same_run"] = {"d_data_format": original.data_format, "phases": {}}
+    for phase in ("stage1", "stage2", "inference"):
+        if phase not in args.phases:
+            continue
+        reset_peak_rss()
+        if original is None:
+            timing = time_calls(steps[phase], args.steps, args.warmup)
+        else:
+            timing, original_timing = time_interleaved(
+                steps[phase], original_calls[phase], args.steps, args.warmup
+            )
+            results["original_graph_same_run"]["phases"][phase] = original_timing
+            print(
+                f"  original graph {phase}: median {original_timing['median_s']:.3f} s",
+                flush=True,
+            )
+        timing["peak_rss_mib"] = peak_rss_mib()
+        timing["gflop_per_s"] = flops[phase] / timing["median_s"]
+        results["phases"][phase] = timing
+        print(
+            f"  {phase}: median {timing['median_s']:.3f} s, min {timing['min_s']:.3f} s, "
+            f"CPU share {timing['cpu_share']:.2f}, peak RSS {timing['peak_rss_mib']:.0f} MiB",
+            flush=True,
+        )
+
+
+def measure_pipeline(args, results):
+    from benchmarks import input_pipeline
+    from pg2_tf import data
+
+    _, img_H, img_W, kind = CONFIGS[args.config]
+    num_pairs = input_pipeline.DEFAULT_NUM_PAIRS[kind]
+    folder = os.path.join(tempfile.gettempdir(), f"pg2_input_pipeline_{kind}_{num_pairs}")
+    if not os.path.exists(os.path.join(folder, "pn_pairs_num_train.p")):
+        print(f"  writing {num_pairs} random pair records to {folder} ...", flush=True)
+        input_pipeline.write_records(folder, kind, "train", num_pairs)
+    dataset = data.make_dataset(
+        folder, "train", kind=kind, img_H=img_H, img_W=img_W, batch_size=args.batch, is_train=True
+    )
+    reset_peak_rss()
+    wall, cpu = time.perf_counter(), time.process_time()
+    rate = input_pipeline.measure_examples_per_second(dataset, args.pipeline_seconds)
+    share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    timing = {"examples_per_s": rate, "cpu_share": share, "peak_rss_mib": peak_rss_mib()}
+    stage2 = results["phases"].get("stage2")
+    if stage2:  # one batch per stage-2 step
+        timing["model_needs_examples_per_s"] = args.batch / stage2["median_s"]
+    results["phases"]["pipeline"] = timing
+    print(f"  pipeline: {rate:.0f} examples/s, CPU share {share:.2f}", flush=True)
+
+
+def _project_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def format_table(results) -> str:
+    """The results as a Markdown table (ratios against the issue's figures and the original graph timed in the same run, if any)."""
+    original = results.get("issue_original_s") or {}
+    same_run = {
+        k: v["median_s"]
+        for k, v in results.get("original_graph_same_run", {}).get("phases", {}).items()
+    }
+    header = "| measure | median | min | CPU share | GFLOP/s | peak RSS MiB |"
+    rule = "|---|---|---|---|---|---|"
+    if original:
+        header += " original (issue) | ratio |"
+        rule += "---|---|"
+    if same_run:
+        header += " original graph (same run) | ratio |"
+        rule += "---|---|"
+    lines = [header, rule]
+    names = {
+        "stage1": "stage-1 step (s)",
+        "stage2": "stage-2 step (s)",
+        "inference": "inference batch (s)",
+    }
+    for phase, label in names.items():
+        timing = results["phases"].get(phase)
+        if not timing:
+            continue
+        row = (
+            f"| {label} | {timing['median_s']:.3f} | {timing['min_s']:.3f} | "
+            f"{timing['cpu_share']:.2f} | {timing['gflop_per_s']:.0f} | {timing['peak_rss_mib']:.0f} |"
+        )
+        if original:
+            row += f" {original[phase]:.3f} | {timing['median_s'] / original[phase]:.2f} |"
+        if same_run:
+            if phase in same_run:
+                row += f" {same_run[phase]:.3f} | {timing['median_s'] / same_run[phase]:.2f} |"
+            else:
+                row += " | |"
+        lines.append(row)
+    pipeline = results["phases"].get("pipeline")
+    if pipeline:
+        needs = pipeline.get("model_needs_examples_per_s")
+        note = f" (stage-2 step consumes {needs:.0f})" if needs else ""
+        lines.append(
+            f"| input pipeline (examples/s) | {pipeline['examples_per_s']:.0f}{note} | | "
+            f"{pipeline['cpu_share']:.2f} | | {pipeline['peak_rss_mib']:.0f} |"
+            + (" | |" if original else "")
+            + (" | |" if same_run else "")
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pg2_tf import train
+
+    inter_op = train.configure_threads(args.inter_op_threads)
+    if args.flops_table:
+        flops_table()
+        return 0
+    import tensorflow as tf
+
+    results = {
+        "config": args.config,
+        "hidden": args.hidden,
+        "batch": args.batch,
+        "test_batch": args.test_batch,
+        "steps": args.steps,
+        "xla": args.xla,
+        "mixed_precision": args.mixed_precision,
+        "inter_op_threads": inter_op,
+        "label": args.label,
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "tensorflow": tf.__version__,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "load_average_before": os.getloadavg(),
+        "phases": {},
+    }
+    print(
+        f"{args.config} hidden {args.hidden} batch {args.batch} (test batch {args.test_batch}), "
+        f"xla={args.xla}, mixed_precision={args.mixed_precision}, inter-op threads "
+        f"{inter_op or 'default'}, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    if {"stage1", "stage2", "inference"} & set(args.phases):
+        measure_model(args, results)
+    if "pipeline" in args.phases:
+        measure_pipeline(args, results)
+    if args.original:
+        results["issue_original_s"] = ISSUE_ORIGINAL_SECONDS.get(
+            (args.config, args.hidden, args.batch)
+        )
+    results["load_average_after"] = os.getloadavg()
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
