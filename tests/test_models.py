@@ -76,6 +76,22 @@ def test_nearest_upsampling_repeats_pixels():
     )
 
 
+def test_nearest_upsampling_gradient_sums_each_2x2_block_as_tensorflow_does():
+    upsample = models.NearestUpsampling()
+    images = tf.random.stateless_normal((2, 4, 3, 5), seed=(1, 2))
+    upstream = tf.random.stateless_normal((2, 8, 6, 5), seed=(3, 4))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(images)
+        ours = upsample(images)
+        theirs = tf.compat.v1.image.resize_nearest_neighbor(images, (8, 6))
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_allclose(
+        tape.gradient(ours, images, upstream),
+        tape.gradient(theirs, images, upstream),  # TF's ResizeNearestNeighborGrad
+        atol=1e-6,
+    )
+
+
 def test_our_checkpoint_restores_every_generator_and_discriminator_variable(tmp_path):
     g1, g2, d = models.build(1, 128, 64, **SMALL)
     prefix = tf.train.Checkpoint(g1=g1, g2=g2, d=d).save(str(tmp_path / "model.ckpt"))
