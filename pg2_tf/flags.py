@@ -111,8 +111,7 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "inter_op_threads",
     0,
-    "Ops TensorFlow may run at once (0: TensorFlow's default, the number of cores). On 2 CPU "
-    "cores 1 made steps 15-30% slower (docs/performance.md).",
+    "Ops TensorFlow may run at once (0: TensorFlow's default, about the number of cores).",
 )
 flags.DEFINE_integer("intra_op_threads", 0, "Threads per op (0: TensorFlow's default, all cores).")
 flags.DEFINE_boolean("progress_bar", True, "Show a tqdm progress bar while training.")

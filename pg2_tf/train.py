@@ -173,9 +173,8 @@ def configure_threads(inter_op_threads: int = 0, intra_op_threads: int = 0) -> i
     """Sets TensorFlow's thread pools; must run before TensorFlow executes anything.
 
     ``inter_op_threads``: how many ops may run at once; ``intra_op_threads``: threads per op;
-    0 for TensorFlow's defaults (both about the number of cores). On 2 CPU cores, one op at a
-    time made every step 15-30% slower than the default (docs/performance.md): independent
-    gradient ops overlap usefully. Returns the inter-op setting applied.
+    0 for TensorFlow's defaults (both about the number of cores; on 2 CPU cores one op at a
+    time measured no faster, docs/performance.md). Returns the inter-op setting applied.
     """
     tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
     tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
