@@ -60,48 +60,9 @@ def make_adam(learning_rate=2e-5, beta1=0.5, beta2=0.999):
     Keras' update rule is TF1's (epsilon added to sqrt(v) with bias-corrected step size), so with
     epsilon 1e-8 it moves the weights as tf.train.AdamOptimizer did.
     """
-    return FusedAdam(
+    return keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=TF1_ADAM_EPSILON
     )
-
-
-def _resource_handle(variable):
-    """The resource handle of a Keras or tf variable, or None if it has none (distributed)."""
-    value = (
-        getattr(variable, "value", variable) if isinstance(variable, keras.Variable) else variable
-    )
-    if tf.distribute.has_strategy():  # per-device copies: leave those to Keras' own update
-        return None
-    return getattr(value, "handle", None)
-
-
-class FusedAdam(keras.optimizers.Adam):
-    """Keras' Adam whose float32 update runs as TensorFlow's fused ``ResourceApplyAdam`` kernel,
-    the one tf.train.AdamOptimizer (the original's) ran: the same rule in one pass over each
-    variable and its two moments instead of about ten elementwise ops. Variables, slots and
-    checkpoints are Keras Adam's; under several replicas the update is Keras' own."""
-
-    def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
-        handles = [
-            _resource_handle(v) for v in (variable, self._momentums[index], self._velocities[index])
-        ]
-        if self.amsgrad or variable.dtype != "float32" or None in handles:
-            return super().update_step(gradient, variable, learning_rate)
-        step = tf.cast(self.iterations + 1, tf.float32)
-        beta_1, beta_2 = tf.cast(self.beta_1, tf.float32), tf.cast(self.beta_2, tf.float32)
-        tf.raw_ops.ResourceApplyAdam(
-            var=handles[0],
-            m=handles[1],
-            v=handles[2],
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, tf.float32),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, tf.float32),
-            grad=tf.cast(gradient, tf.float32),
-        )
 
 
 @dataclasses.dataclass(frozen=True)
