@@ -1,6 +1,6 @@
-"""The ORIGINAL PG2 graph, rebuilt in TF1 graph mode (tf.compat.v1), timed like benchmarks.run.
+"""The ORIGINAL PG2 graph, rebuilt in TF1 graph mode (tf.compat.v1): the baseline of
+``benchmarks.run --same_run_original``.
 
-    python -m benchmarks.original_graph --config market --hidden 32 --batch 16 --steps 10
     python -m benchmarks.original_graph --verify tests/fixtures/market_tf1
 
 Issue 7 measured the original graph through tf.compat.v1 + tf-slim; this module rebuilds that
@@ -13,11 +13,9 @@ session run of ``g_optim1``; a stage-2 step is two session runs, ``g_optim2`` th
 each computing G1, G2 and D anew (trainer.py); inference is one run of G1 and G2.
 
 ``--verify`` loads the original's checkpoint from a fixture folder (``tf1_checkpoint/``,
-``reference_outputs.npz``, written by the original graph) and checks G1, G2, D's logits and the
-losses against the original's outputs, which shows that what is timed is the original graph.
-
-Inputs are fixed in-graph batches (no input queue), as for the port's timings. Prints a summary
-on stderr, then one JSON line (the last line of stdout) with the timings.
+``reference_outputs.npz``, written by the original graph) and prints, as one JSON line, the
+largest differences of G1, G2, D's logits and the losses from the original's outputs, which
+shows that what benchmarks.run times is the original graph.
 """
 
 import argparse
@@ -25,29 +23,6 @@ import json
 import math
 import os
 import sys
-
-CONFIGS = {"market": (1, 128, 64), "df": (11, 256, 256)}
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="market")
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--test_batch", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument(
-        "--inter_op_threads",
-        type=int,
-        default=0,
-        help="session inter-op threads (0: TensorFlow's default, as benchmarks.run)",
-    )
-    parser.add_argument("--verify", default=None, help="fixture folder to check outputs against")
-    args = parser.parse_args(argv)
-    args.test_batch = args.test_batch or args.batch
-    return args
-
 
 # ---- the networks, as the original graph built them --------------------------------------------
 
@@ -202,30 +177,28 @@ def discriminator(tf, images, dim, data_format):
 
 
 class OriginalGraph:
-    """The original training/testing graph for one configuration, in its own tf.Graph."""
+    """The original training/testing graph for one configuration, in its own tf.Graph.
 
-    def __init__(
-        self, model, img_H, img_W, hidden, batch, test_batch, inter_op_threads, d_dim=64, seed=0
-    ):
-        import numpy as np
+    ``batch``: the training batch, a dict of float32 arrays (N, H, W, C) as pg2_tf.data yields
+    (x, x_target in [-1, 1]; pose_target in {-1, 1}; mask_target in {0, 1}); ``test_batch``: x
+    and pose_target for inference. Both are constants of the graph (no input queue), as the
+    port's benchmark batches are. ``model``: 1 (Market) or 11 (DeepFashion).
+    """
+
+    def __init__(self, model, hidden, batch, test_batch, inter_op_threads=0, d_dim=64, seed=0):
         import tensorflow as tf
 
         from pg2_tf import losses
 
         self.graph = tf.Graph()
+        img_H = batch["x"].shape[1]
         repeat_num = int(math.log2(img_H)) - 2
-        rng = np.random.default_rng(seed)
         with self.graph.as_default():
             tf.compat.v1.set_random_seed(seed)
-            self.inputs = {
-                key: tf.compat.v1.placeholder_with_default(
-                    _random_input(rng, key, batch, img_H, img_W), [None, img_H, img_W, channels]
-                )
-                for key, channels in _CHANNELS.items()
-            }
-            x, x_target = self.inputs["x"], self.inputs["x_target"]
-            mask_target = self.inputs["mask_target"]
-            self.g1 = generator1(tf, x, self.inputs["pose_target"], hidden, 64, repeat_num)
+            x, x_target = tf.constant(batch["x"]), tf.constant(batch["x_target"])
+            mask_target = tf.constant(batch["mask_target"])
+            pose_target = tf.constant(batch["pose_target"])
+            self.g1 = generator1(tf, x, pose_target, hidden, 64, repeat_num)
             self.diff_map = generator2(tf, self.g1, x, hidden, repeat_num - 2, model == 11)
             self.g2 = self.g1 + self.diff_map
             data_format = "NCHW" if _nchw_conv_works(tf) else "NHWC"
@@ -254,8 +227,7 @@ class OriginalGraph:
             self.g_optim1 = adam().minimize(self.g_loss1, var_list=g1_vars)
             self.g_optim2 = adam().minimize(self.g_loss2, var_list=g2_vars)
             self.d_optim = adam().minimize(self.d_loss, var_list=d_vars)
-            test_x = tf.constant(_random_input(rng, "x", test_batch, img_H, img_W))
-            test_pose = tf.constant(_random_input(rng, "pose_target", test_batch, img_H, img_W))
+            test_x, test_pose = tf.constant(test_batch["x"]), tf.constant(test_batch["pose_target"])
             test_g1 = generator1(tf, test_x, test_pose, hidden, 64, repeat_num)
             self.test_outputs = [
                 test_g1,
@@ -275,20 +247,6 @@ class OriginalGraph:
 
     def inference(self):
         self.session.run(self.test_outputs)
-
-
-_CHANNELS = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
-
-
-def _random_input(rng, key, batch, img_H, img_W):
-    import numpy as np
-
-    shape = (batch, img_H, img_W, _CHANNELS[key])
-    if key.startswith("pose"):
-        return np.where(rng.uniform(size=shape) < 0.03, 1.0, -1.0).astype(np.float32)
-    if key.startswith("mask"):
-        return (rng.uniform(size=shape) < 0.4).astype(np.float32)
-    return rng.uniform(-1, 1, size=shape).astype(np.float32)
 
 
 def _nchw_conv_works(tf) -> bool:
@@ -317,25 +275,21 @@ def verify(fixture_dir) -> dict:
 
     with np.load(os.path.join(fixture_dir, "reference_outputs.npz")) as npz:
         reference = {key: npz[key] for key in npz.files}
-    for key in ("x_uint8", "x_target_uint8", "pose_01", "pose_target_01", "mask", "mask_target"):
+    for key in ("x_uint8", "x_target_uint8", "pose_target_01", "mask_target"):
         reference[key] = reference[key].astype(np.float32)  # uint8 arithmetic would wrap
-    batch = reference["x_uint8"].shape[0]
+    batch = {
+        "x": reference["x_uint8"] / 127.5 - 1,
+        "x_target": reference["x_target_uint8"] / 127.5 - 1,
+        "pose_target": reference["pose_target_01"] * 2 - 1,
+        "mask_target": reference["mask_target"],
+    }
     checkpoint = tf.train.latest_checkpoint(os.path.join(fixture_dir, "tf1_checkpoint"))
     shapes = dict(tf.train.list_variables(checkpoint))
     hidden = shapes["Pose_AE/G/Conv/weights"][-1]
     d_dim = shapes["Discriminator.1/Discriminator.1.Filters"][-1]
-    graph = OriginalGraph(1, 128, 64, hidden, batch, 1, None, d_dim=d_dim)
-    feed = {
-        graph.inputs["x"]: reference["x_uint8"] / 127.5 - 1,
-        graph.inputs["x_target"]: reference["x_target_uint8"] / 127.5 - 1,
-        graph.inputs["pose"]: reference["pose_01"] * 2 - 1,
-        graph.inputs["pose_target"]: reference["pose_target_01"] * 2 - 1,
-        graph.inputs["mask"]: reference["mask"],
-        graph.inputs["mask_target"]: reference["mask_target"],
-    }
+    graph = OriginalGraph(1, hidden, batch, batch, d_dim=d_dim)
     with graph.graph.as_default():
-        saver = tf.compat.v1.train.Saver(graph.model_variables)
-        saver.restore(graph.session, checkpoint)
+        tf.compat.v1.train.Saver(graph.model_variables).restore(graph.session, checkpoint)
     fetched = graph.session.run(
         {
             "G1": graph.g1,
@@ -345,48 +299,20 @@ def verify(fixture_dir) -> dict:
             "g_loss2": graph.g_loss2,
             "d_loss": graph.d_loss,
             "L1Loss2": graph.l1_loss2,
-        },
-        feed,
+        }
     )
     return {key: float(np.max(np.abs(value - reference[key]))) for key, value in fetched.items()}
 
 
-# ---- timing ------------------------------------------------------------------------------------
-
-
 def main(argv=None):
-    args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.compat.v1.disable_eager_execution()
-    if args.verify:
-        differences = verify(args.verify)
-        print(json.dumps({"verify": args.verify, "max_abs_difference": differences}))
-        return 0
-    from benchmarks import run
-
-    model, img_H, img_W = CONFIGS[args.config]
-    graph = OriginalGraph(
-        model, img_H, img_W, args.hidden, args.batch, args.test_batch, args.inter_op_threads
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--verify", required=True, help="fixture folder: tf1_checkpoint/, reference_outputs.npz"
     )
-    results = {
-        "config": args.config,
-        "hidden": args.hidden,
-        "batch": args.batch,
-        "d_data_format": graph.data_format,
-        "inter_op_threads": args.inter_op_threads,
-        "phases": {},
-    }
-    for phase, call in (
-        ("stage1", graph.stage1_step),
-        ("stage2", graph.stage2_step),
-        ("inference", graph.inference),
-    ):
-        timing = run.time_calls(call, args.steps, args.warmup)
-        results["phases"][phase] = timing
-        print(f"original graph {phase}: median {timing['median_s']:.3f} s", file=sys.stderr)
-    print(json.dumps(results))
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    differences = verify(args.verify)
+    print(json.dumps({"verify": args.verify, "max_abs_difference": differences}))
     return 0
 
 

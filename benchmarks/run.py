@@ -132,10 +132,10 @@ def peak_rss_mib() -> float:
 # ---- inputs ------------------------------------------------------------------------------------
 
 
-def random_batch(batch_size, img_H, img_W, seed=0):
-    """A dict batch like pg2_tf.data's: images in [-1, 1], poses in {-1, 1}, masks in {0, 1}."""
+def random_arrays(batch_size, img_H, img_W, seed=0):
+    """A batch like pg2_tf.data's as float32 numpy arrays (N, H, W, C): images in [-1, 1],
+    poses in {-1, 1}, masks in {0, 1}; the same for the same seed."""
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(seed)
     batch = {}
@@ -144,10 +144,10 @@ def random_batch(batch_size, img_H, img_W, seed=0):
         if key.startswith("pose"):
             values = np.where(rng.uniform(size=shape) < 0.03, 1.0, -1.0)
         elif key.startswith("mask"):
-            values = (rng.uniform(size=shape) < 0.4).astype(np.float64)
+            values = rng.uniform(size=shape) < 0.4
         else:
             values = rng.uniform(-1, 1, size=shape)
-        batch[key] = tf.constant(values, tf.float32)
+        batch[key] = values.astype(np.float32)
     return batch
 
 
@@ -320,6 +320,7 @@ def _fetch(values):
 
 def measure_model(args, results):
     import keras
+    import tensorflow as tf
 
     from pg2_tf import train
 
@@ -351,12 +352,14 @@ def measure_model(args, results):
     if args.test_batch != args.batch:
         flops["inference"] = count_step_flops(trainer, args.test_batch)["inference"]
     results["gflop_per_call"] = flops
-    batch = random_batch(args.batch, img_H, img_W)
+    arrays = random_arrays(args.batch, img_H, img_W)
+    test_arrays = random_arrays(args.test_batch, img_H, img_W, seed=1)
+    batch = {key: tf.constant(value) for key, value in arrays.items()}
     steps = {
         "stage1": lambda: _fetch(trainer.train_step(batch, step=0)),
         "stage2": lambda: _fetch(trainer.train_step(batch, step=1)),
     }
-    test_batch = random_batch(args.test_batch, img_H, img_W, seed=1)
+    test_batch = {key: tf.constant(value) for key, value in test_arrays.items()}
     steps["inference"] = lambda: _fetch(
         trainer._generate(test_batch["x"], test_batch["pose_target"])
     )
@@ -365,13 +368,7 @@ def measure_model(args, results):
         from benchmarks import original_graph
 
         original = original_graph.OriginalGraph(
-            model_number,
-            img_H,
-            img_W,
-            args.hidden,
-            args.batch,
-            args.test_batch,
-            results["inter_op_threads"],
+            model_number, args.hidden, arrays, test_arrays, results["inter_op_threads"]
         )
         original_calls = {
             "stage1": original.stage1_step,
@@ -427,13 +424,6 @@ def measure_pipeline(args, results):
         timing["model_needs_examples_per_s"] = args.batch / stage2["median_s"]
     results["phases"]["pipeline"] = timing
     print(f"  pipeline: {rate:.0f} examples/s, CPU share {share:.2f}", flush=True)
-
-
-def _project_root():
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-# ---- report ------------------------------------------------------------------------------------
 
 
 def format_table(results) -> str:
