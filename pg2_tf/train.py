@@ -684,15 +684,12 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult
         while step < config.max_step and stop.signal_name is None:
             try:
                 batch = next(iterator)
-            except READ_ERRORS as error:
+            except (*READ_ERRORS, StopIteration) as error:
                 checker.settle()
                 if step > int(_step_of(last_checkpoint)):
                     last_checkpoint = _save(manager, trainer, pipeline_manager)
-                raise _data_error(error, files, config) from error
-            except StopIteration:
-                checker.settle()
-                if step > int(_step_of(last_checkpoint)):
-                    last_checkpoint = _save(manager, trainer, pipeline_manager)
+                if not isinstance(error, StopIteration):
+                    raise _data_error(error, files, config) from error
                 raise DataError(
                     f"the training batches ran out at step {step} (saved {last_checkpoint}): "
                     "training needs a repeating dataset (pg2_tf.data.make_dataset(..., "

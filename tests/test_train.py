@@ -163,6 +163,16 @@ def test_corrupt_record_stops_with_its_file_and_keeps_the_checkpoint(tmp_path, r
     trainer.checkpoint.restore(latest).assert_existing_objects_matched()
 
 
+def test_a_dataset_that_runs_out_stops_with_a_clear_error_after_saving(
+    tmp_path, records_dir, fixed_batch
+):
+    config = tiny_config(tmp_path, records_dir, max_step=10, stage1_steps=10)
+    finite = tf.data.Dataset.from_tensors(fixed_batch).repeat(4)  # 4 batches: steps 0-3
+    with pytest.raises(DataError, match=r"ran out at step 4 \(saved .*model.ckpt-4\).*repeat"):
+        train.train(config, dataset=finite)
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-4")
+
+
 def test_resume_from_original_tf1_training_checkpoint(tmp_path, records_dir, market_tf1_dir):
     trainer = train.Trainer(tiny_config(tmp_path, records_dir))
     step = trainer.resume_from_tf1(str(market_tf1_dir / "tf1_checkpoint"))
