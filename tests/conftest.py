@@ -35,3 +35,20 @@ def reference_outputs(market_tf1_dir):
 
     with np.load(market_tf1_dir / "reference_outputs.npz") as npz:
         return {key: npz[key] for key in npz.files}
+
+
+@pytest.fixture(scope="session")
+def fixed_batch(market_tf1_dir):
+    """The first 4 fixture records as one batch (dict of tensors, as pg2_tf.data yields)."""
+    from pg2_tf import data
+
+    dataset = data.make_dataset(
+        str(market_tf1_dir / "test_data"),
+        "test",
+        kind="market",
+        img_H=128,
+        img_W=64,
+        batch_size=4,
+        is_train=False,
+    )
+    return next(iter(dataset))

@@ -5,21 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import data, train
-
-
-@pytest.fixture(scope="module")
-def fixed_batch(market_tf1_dir):
-    dataset = data.make_dataset(
-        str(market_tf1_dir / "test_data"),
-        "test",
-        kind="market",
-        img_H=128,
-        img_W=64,
-        batch_size=4,
-        is_train=False,
-    )
-    return next(iter(dataset))
+from pg2_tf import train
 
 
 @pytest.fixture(autouse=True)

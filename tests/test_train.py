@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import data, train
+from pg2_tf import train
 from pg2_tf.errors import DataError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,14 +40,6 @@ def tiny_config(model_dir, records_dir, **overrides):
     )
     settings.update(overrides)
     return train.TrainConfig(**settings)
-
-
-@pytest.fixture(scope="module")
-def fixed_batch(records_dir):
-    dataset = data.make_dataset(
-        records_dir, "test", kind="market", img_H=128, img_W=64, batch_size=4, is_train=False
-    )
-    return next(iter(dataset))
 
 
 def _weights(trainer):
