@@ -165,3 +165,29 @@ def test_two_workers_train_and_the_chief_writes_a_checkpoint_one_device_resumes(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "model.ckpt-3 at step 3" in resumed.stderr
     assert "stopped (max_step) at step 4" in resumed.stdout
+
+
+def test_a_global_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path):
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from pg2_tf import train
+from pg2_tf.errors import ConfigError
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+try:
+    train.Trainer(train.TrainConfig(conv_hidden_num=8, d_dim=8, batch_size=3,
+                                    model_dir={str(tmp_path)!r}), strategy)
+except ConfigError as error:
+    print(error)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--batch_size=3 (the global batch) must be a multiple of the 2 replicas" in result.stdout

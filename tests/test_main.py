@@ -67,6 +67,28 @@ def test_test_mode_reproduces_the_original_test_images(tmp_path, market_test_dat
     assert set(np.unique(mask)) <= {0, 255}
 
 
+def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(
+    tmp_path, market_test_data, market_tf1_dir
+):
+    result = run_main(
+        "--dataset=Market_test_data",
+        f"--data_dir={market_test_data}",
+        "--is_train=False",
+        "--conv_hidden_num=8",
+        "--batch_size=8",
+        "--mixed_precision",
+        f"--model_dir={tmp_path}",
+        f"--pretrained_path={market_tf1_dir / 'tf1_checkpoint' / 'model.ckpt-12800'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mixed precision: mixed_bfloat16" in result.stderr
+    worst = _max_grey_difference(
+        tmp_path / "test_result", market_tf1_dir / "expected_test_result" / "G"
+    )
+    print(f"bfloat16 test mode: max grey-level difference {worst} over 24 images")
+    assert 0 < worst <= 8  # bfloat16 keeps 8 mantissa bits: a few grey levels, never 0 everywhere
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -78,6 +100,9 @@ def test_test_mode_reproduces_the_original_test_images(tmp_path, market_test_dat
         (["--conv_hidden_num=0"], "--conv_hidden_num=0 must be a positive integer"),
         (["--is_train=False"], "--is_train=False needs --pretrained_path"),
         (["--D_arch=resnet101"], "PG2 used only 'DCGAN'"),
+        (["--inter_op_threads=-1"], "--inter_op_threads=-1 must be >= 0"),
+        (["--intra_op_threads=-2"], "--intra_op_threads=-2 must be >= 0"),
+        (["--is_train=False", "--distribute=mirrored"], "--distribute=mirrored is for training"),
     ],
 )
 def test_nonsense_flags_get_one_clear_line(flags, message, tmp_path):
