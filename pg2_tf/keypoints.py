@@ -333,23 +333,23 @@ def warp_rect(image, centre_xy, size_wh, rotation, out_size: int, replicate: boo
     fixed_y = np.rint((inverse[1, 0] * grid_x + inverse[1, 1] * grid_y + inverse[1, 2]) * scale)
     fixed_x, fixed_y = fixed_x.astype(np.int64), fixed_y.astype(np.int64)
     x0, y0 = fixed_x >> 5, fixed_y >> 5
-    fx, fy = (fixed_x & 31)[..., None], (fixed_y & 31)[..., None]
-
-    def pixels(ys, xs):
-        values = image[np.clip(ys, 0, height - 1), np.clip(xs, 0, width - 1)].astype(np.int64)
-        if not replicate:
-            inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
-            values *= inside[..., None]
-        return values
-
-    # Weights (32 - f) * (32 - g) * 32 etc.: exact 15-bit fixed point summing to 32768.
-    total = (
-        pixels(y0, x0) * ((_SUBPIXELS - fx) * (_SUBPIXELS - fy))
-        + pixels(y0, x0 + 1) * (fx * (_SUBPIXELS - fy))
-        + pixels(y0 + 1, x0) * ((_SUBPIXELS - fx) * fy)
-        + pixels(y0 + 1, x0 + 1) * (fx * fy)
-    ) * 32
-    return ((total + (1 << 14)) >> 15).astype(np.float32)
+    fx, fy = (fixed_x & 31).astype(np.int32), (fixed_y & 31).astype(np.int32)
+    # Weights (32 - fx) * (32 - fy) * 32 etc.: exact 15-bit fixed point summing to 32768.
+    weights = [
+        (_SUBPIXELS - fx) * (_SUBPIXELS - fy) * 32,
+        fx * (_SUBPIXELS - fy) * 32,
+        (_SUBPIXELS - fx) * fy * 32,
+        fx * fy * 32,
+    ]
+    flat = np.ascontiguousarray(image).reshape(-1, image.shape[2])
+    total = np.full(fx.shape + (image.shape[2],), 1 << 14, np.int32)
+    for weight, (dy, dx) in zip(weights, ((0, 0), (0, 1), (1, 0), (1, 1)), strict=True):
+        xs, ys = x0 + dx, y0 + dy
+        if not replicate:  # black outside the photo
+            weight = weight * ((xs >= 0) & (xs < width) & (ys >= 0) & (ys < height))
+        index = np.clip(ys, 0, height - 1) * width + np.clip(xs, 0, width - 1)
+        total += np.take(flat, index, axis=0).astype(np.int32) * weight[..., None]
+    return (total >> 15).astype(np.float32)
 
 
 _SUBPIXELS = 32  # OpenCV's INTER_TAB_SIZE
