@@ -64,6 +64,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 import zipfile
 
@@ -450,22 +451,23 @@ class KeypointEstimator:
         self._landmarker = _make_interpreter(os.path.join(directory, "pose_landmark_full.tflite"))
         self._detector_outputs = _outputs_by_shape(self._detector)
         self._landmark_outputs = _outputs_by_shape(self._landmarker)
+        self._lock = threading.Lock()  # an interpreter runs one input at a time
 
     def landmarks(self, image_rgb, name="photo") -> np.ndarray:
         """BlazePose's 33 landmarks: float64 [33, 3] x, y in photo pixels, visibility in [0, 1].
 
         Raises NoPersonFound naming ``name``."""
         image = _check_image(image_rgb, name)
-        height, width = image.shape[:2]
-        roi = self._region_of_interest(image)
-        if roi is None:
-            raise NoPersonFound(f"no person found in {name}")
-        centre, side, rotation = roi
-        crop = warp_rect(image, centre, (side, side), rotation, _LANDMARK_SIZE, replicate=True)
-        landmarker = self._landmarker
-        landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
-        landmarker.invoke()
-        outputs = {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
+        with self._lock:
+            roi = self._region_of_interest(image)
+            if roi is None:
+                raise NoPersonFound(f"no person found in {name}")
+            centre, side, rotation = roi
+            crop = warp_rect(image, centre, (side, side), rotation, _LANDMARK_SIZE, True)
+            landmarker = self._landmarker
+            landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
+            landmarker.invoke()
+            outputs = {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
         if float(outputs["presence"].reshape(-1)[0]) <= MIN_PRESENCE_SCORE:
             raise NoPersonFound(f"no person found in {name}")
         raw = outputs["landmarks"].reshape(_NUM_LANDMARKS, 5).astype(np.float64)

@@ -149,3 +149,14 @@ def test_person_crop_grows_the_box_to_the_model_aspect_and_repeats_edges_outside
     left_of_photo = crop[:, : int(10 * transform.scale) - 2]
     np.testing.assert_array_equal(left_of_photo[..., 0], 255)
     assert crop[:, 40:, 0].max() == 0
+
+
+def test_generate_reads_its_image_through_load_photo(tmp_path, monkeypatch):
+    from pg2_tf.generate import load_image
+
+    gradient = np.tile(np.arange(0, 256, 5, dtype=np.uint16), (3, 1))
+    deep = _save(Image.fromarray(gradient * 257), tmp_path / "deep.png")
+    np.testing.assert_array_equal(load_image(deep)[..., 1], gradient)  # was all white
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)
+    with pytest.raises(DataError, match="deep.png is too large"):  # was a traceback
+        load_image(deep)
