@@ -5,6 +5,7 @@ separate environment (see make_reference.py there) on photos that ship with scik
 """
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +14,6 @@ import zipfile
 
 import numpy as np
 import pytest
-import skimage.data
 from conftest import FIXTURES
 from PIL import Image
 
@@ -37,17 +37,19 @@ NAMED_JOINTS = {
 }
 
 
+def _load_reference_script():
+    path = FIXTURES / "blazepose" / "make_reference.py"
+    spec = importlib.util.spec_from_file_location("make_blazepose_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PHOTOS = _load_reference_script().photos()
+
+
 def _photo(name: str) -> np.ndarray:
-    astronaut = skimage.data.astronaut()
-    camera = np.repeat(skimage.data.camera()[:, :, None], 3, axis=2)
-    return {
-        "astronaut": astronaut,
-        "astronaut_rot90": np.ascontiguousarray(np.rot90(astronaut)),
-        "camera": camera,
-        "astronaut_portrait": np.ascontiguousarray(astronaut[:, 96:416]),
-        "camera_landscape": np.ascontiguousarray(camera[40:440]),
-        "coffee": skimage.data.coffee(),
-    }[name]
+    return PHOTOS[name]
 
 
 def _reference(name: str) -> np.ndarray:
