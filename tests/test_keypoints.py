@@ -17,7 +17,7 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
-from pg2_tf import keypoints
+from pg2_tf import keypoints, photos
 from pg2_tf.errors import DataError
 
 REFERENCE = json.loads((FIXTURES / "blazepose" / "reference.json").read_text())["photos"]
@@ -87,6 +87,24 @@ def test_astronaut_has_head_shoulders_and_elbows_and_no_hips_or_legs(estimator):
     # Hips (visibility 0.22 and 0.26) and the legs (below the photo) are missing, OpenPose style.
     for joint in (8, 9, 10, 11, 12, 13):
         np.testing.assert_array_equal(xyc[joint], [0, 0, 0])
+
+
+def test_a_phone_photo_with_exif_rotation_gives_upright_keypoints(tmp_path, estimator):
+    # Stored sideways (turned counter-clockwise) with EXIF orientation 6, as phones save portraits.
+    stored = np.ascontiguousarray(np.rot90(_photo("astronaut")))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+
+    person = estimator(photos.load_photo(tmp_path / "phone.jpg"), "phone.jpg")
+
+    # The head and shoulders where MediaPipe puts them in the upright PNG; JPEG's loss moves
+    # them by up to 5 px (measured), a sideways photo would by hundreds.
+    reference = _reference("astronaut")
+    head_and_shoulders = ("nose", "right_eye", "left_eye", "right_ear", "left_ear")
+    for name in head_and_shoulders + ("right_shoulder", "left_shoulder"):
+        joint, landmark = NAMED_JOINTS[name]
+        np.testing.assert_allclose(person.keypoints_xyc[joint, :2], reference[landmark, :2], atol=8)
 
 
 def test_keypoints_rc_is_the_projects_row_col_convention(estimator):
