@@ -162,21 +162,28 @@ def fetch_model(cache_dir=None) -> str:
         return directory
     except ModelFilesMissing:
         pass
-    os.makedirs(directory, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pg2_tf_mediapipe_") as download:
         wheel = _download_wheel(download)
         with zipfile.ZipFile(wheel) as archive:
-            for name, (member, sha) in MODEL_FILES.items():
-                data = archive.read(member)
-                if hashlib.sha256(data).hexdigest() != sha:
-                    raise DataError(
-                        f"{member} in {os.path.basename(wheel)} does not have the expected "
-                        "SHA-256; the download is damaged or not the official wheel"
-                    )
-                partial = os.path.join(directory, f".{name}.partial")
-                with open(partial, "wb") as f:
-                    f.write(data)
-                os.replace(partial, os.path.join(directory, name))
+            files = {name: archive.read(member) for name, (member, _) in MODEL_FILES.items()}
+    for name, data in files.items():
+        if hashlib.sha256(data).hexdigest() != MODEL_FILES[name][1]:
+            raise DataError(
+                f"{MODEL_FILES[name][0]} in the downloaded {MEDIAPIPE_WHEEL} wheel does not have "
+                "the expected SHA-256; the download is damaged or not the official wheel"
+            )
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for name, data in files.items():
+            partial = os.path.join(directory, f".{name}.partial")
+            with open(partial, "wb") as f:
+                f.write(data)
+            os.replace(partial, os.path.join(directory, name))
+    except OSError as error:
+        raise DataError(
+            f"cannot write the model files into {directory} ({error.strerror or error}); "
+            "choose another folder with --cache_dir or PG2_TF_CACHE"
+        ) from None
     _check_model_files(directory)
     return directory
 
@@ -276,7 +283,7 @@ def _native_stderr_silenced():
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -100.0, 100.0)))
 
 
 @functools.cache

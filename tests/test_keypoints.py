@@ -197,6 +197,17 @@ def test_fetch_refuses_files_with_another_checksum(tmp_path, monkeypatch, blazep
     assert not (tmp_path / "cache" / "pose_detection.tflite").exists()
 
 
+def test_fetch_into_a_folder_it_cannot_write_says_where_and_what_to_do(
+    tmp_path, monkeypatch, blazepose_model_dir
+):
+    monkeypatch.setattr(
+        keypoints, "_download_wheel", lambda folder: _fake_wheel(tmp_path, blazepose_model_dir)
+    )
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(DataError, match=r"cannot write the model files into .*a_file/cache"):
+        keypoints.fetch_model(tmp_path / "a_file" / "cache")
+
+
 def test_model_dir_default_environment_and_flag(monkeypatch, tmp_path):
     monkeypatch.delenv("PG2_TF_CACHE", raising=False)
     expected = os.path.join(os.path.expanduser("~"), ".cache", "pg2_tf", "blazepose")
