@@ -2,7 +2,8 @@
 
 ``model_dir/test_result/<folder>/%05d.png`` for folder in x, x_target, G, pose, pose_target,
 mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' score tools).
-Encodings are those of :mod:`pg2_tf.images` (G by truncation, pose (max + 1) * 127.5, mask * 255).
+Encodings are those of :mod:`pg2_tf.images`, as the original's test: x and x_target are the
+decoded JPEG pixels exactly, G clip((G2 + 1) * 127.5) truncated, pose (max + 1) * 127.5, mask * 255.
 """
 
 import os
@@ -26,8 +27,8 @@ RESULT_FOLDERS = (
 
 def _pictures(batch, g1_output, g2_output, diff_map) -> dict:
     return {
-        "x": images.to_uint8_image(batch["x"]),
-        "x_target": images.to_uint8_image(batch["x_target"]),
+        "x": images.input_to_uint8(batch["x"]),
+        "x_target": images.input_to_uint8(batch["x_target"]),
         "G": images.to_uint8_image(g2_output),
         "pose": images.pose_to_uint8(batch["pose"]),
         "pose_target": images.pose_to_uint8(batch["pose_target"]),

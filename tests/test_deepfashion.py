@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import original_test_folders
 import pytest
 import tensorflow as tf
 from PIL import Image
@@ -84,6 +85,21 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     )
     print(f"DeepFashion test script vs Keras models: max grey-level difference {worst}")
     assert worst <= 1
+    (record_file,) = sorted((df_root / "DF_test_data").glob("DeepFashion_test_*.tfrecord"))
+    for index, example in enumerate(original_test_folders.read_examples(record_file)):
+        expected = original_test_folders.original_pictures(example, 256, 256)
+        for folder in original_test_folders.FOLDERS:
+            written = np.asarray(
+                Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
+            )
+            np.testing.assert_array_equal(written, expected[folder], err_msg=f"{folder} {index}")
+        for side, folder in ((0, "x"), (1, "x_target")):
+            written = np.asarray(
+                Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
+            )
+            np.testing.assert_array_equal(
+                written, original_test_folders.decoded_pixels(example, side)
+            )
 
 
 def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):
