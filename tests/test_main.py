@@ -193,9 +193,33 @@ def test_run_market_test_script_tests_and_scores(tmp_path, market_test_data, mar
     assert "inception-2015-12-05.tgz" in result.stderr  # says how to get IS/FID
 
 
-@pytest.mark.parametrize(
-    "script", ["run_market_train.sh", "run_DF_train.sh", "run_market_test.sh", "run_DF_test.sh"]
-)
+# The zip and the folder inside it, as the original scripts name them (their download blocks:
+# the training zips hold ..._Mask_sparse_..., the test zips ..._Mask_test_sparse_...).
+ORIGINAL_ARCHIVES = {
+    "run_market_train.sh": (
+        "Market_train_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_sparse_Attr_partBbox7_maskR4R6",
+        "Market_train_data",
+    ),
+    "run_DF_train.sh": (
+        "DF_train_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_sparse_partBbox37_maskR4R8_roi10Complete",
+        "DF_train_data",
+    ),
+    "run_market_test.sh": (
+        "Market_test_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_test_sparse_Attr_partBbox7_maskR4R6",
+        "Market_test_data",
+    ),
+    "run_DF_test.sh": (
+        "DF_test_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_test_sparse_partBbox37_maskR4R8_roi10Complete",
+        "DF_test_data",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(ORIGINAL_ARCHIVES))
 def test_run_scripts_say_what_to_download_when_data_is_missing(script, tmp_path):
     result = subprocess.run(
         ["bash", script, str(tmp_path / "model")],
@@ -207,7 +231,10 @@ def test_run_scripts_say_what_to_download_when_data_is_missing(script, tmp_path)
     )
     assert result.returncode == 1
     assert "does not exist (nothing is downloaded by this script)" in result.stderr
-    assert ".zip" in result.stderr and "data_prep" in result.stderr
+    assert "data_prep" in result.stderr
+    zip_name, folder, dataset = ORIGINAL_ARCHIVES[script]
+    assert f"NIPS17_PG2/data/{zip_name}," in result.stderr
+    assert f"rename {folder} to {dataset};" in result.stderr
 
 
 def test_run_scripts_require_a_model_dir():
