@@ -51,3 +51,9 @@ def original_pictures(example, img_H, img_W):
         mask = np.asarray(example[f"pose_mask_r4_{side}"], np.float32).reshape(img_H, img_W)
         pictures[mask_folder] = (mask * 255).astype(np.uint8)
     return pictures
+
+
+def target_keypoints(example):
+    """float [18, 2] (row, col) of the target image from pose_peaks_1_rcv; -1 where not visible."""
+    rcv = np.asarray(example["pose_peaks_1_rcv"], np.float64).reshape(18, 3)
+    return np.where(rcv[:, 2:] > 0, rcv[:, :2], -1.0)

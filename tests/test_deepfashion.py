@@ -12,7 +12,7 @@ import tensorflow as tf
 from PIL import Image
 
 from data_prep.synthetic import make_synthetic_records
-from pg2_tf import data, images, models, tf1_checkpoint, train
+from pg2_tf import annotations, data, images, models, tf1_checkpoint, train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)
@@ -86,7 +86,13 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     print(f"DeepFashion test script vs Keras models: max grey-level difference {worst}")
     assert worst <= 1
     (record_file,) = sorted((df_root / "DF_test_data").glob("DeepFashion_test_*.tfrecord"))
+    poses = annotations.read_annotations(
+        str(model_dir / "test_result" / annotations.TARGET_ANNOTATIONS)
+    )
     for index, example in enumerate(original_test_folders.read_examples(record_file)):
+        np.testing.assert_array_equal(
+            poses[f"{index:05d}.png"], original_test_folders.target_keypoints(example)
+        )
         expected = original_test_folders.original_pictures(example, 256, 256)
         for folder in original_test_folders.FOLDERS:
             written = np.asarray(

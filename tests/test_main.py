@@ -10,6 +10,8 @@ import original_test_folders
 import pytest
 from PIL import Image
 
+from pg2_tf import annotations
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
 
@@ -100,6 +102,19 @@ def test_test_mode_folders_equal_the_original_encoding_of_every_record(
             np.testing.assert_array_equal(
                 expected[folder], original_test_folders.decoded_pixels(example, side)
             )
+
+
+def test_test_mode_leaves_the_target_keypoints_beside_the_images(
+    market_test_result, market_tf1_dir
+):
+    record_file = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
+    examples = original_test_folders.read_examples(record_file)
+    written = annotations.read_annotations(str(market_test_result / "pose_target-annotation.csv"))
+    assert sorted(written) == [f"{i:05d}.png" for i in range(24)]
+    for index, example in enumerate(examples):
+        expected = original_test_folders.target_keypoints(example)
+        np.testing.assert_array_equal(written[f"{index:05d}.png"], expected)
+    assert (written["00000.png"] == -1).any()  # a joint the pose detector missed stays -1
 
 
 def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(

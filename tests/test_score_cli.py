@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from test_metrics import write_stand_in_graph
 
-from pg2_tf import metrics, score
+from pg2_tf import metrics, result_folders, score
 from pg2_tf.errors import DataError
 
 NUM, SIZE, SHIFT = 30, 16, 40
@@ -110,7 +110,8 @@ def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir
 
 def test_mask_scores_apply_the_mask_to_both_images_as_score_mask_py(result_dir):
     scores = score.score_result_dir(str(result_dir), mask=True)
-    names, generated, targets, masks = score.load_result_images(str(result_dir), mask_folder="mask")
+    loaded = result_folders.load(str(result_dir), mask_folder="mask")
+    generated, targets, masks = loaded.generated, loaded.targets, loaded.masks
     masked_g = [metrics.apply_mask(g, m) for g, m in zip(generated, masks, strict=True)]
     masked_x = [metrics.apply_mask(x, m) for x, m in zip(targets, masks, strict=True)]
     expected_ssim = np.mean([metrics.ssim(g, x) for g, x in zip(masked_g, masked_x, strict=True)])
