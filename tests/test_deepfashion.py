@@ -1,6 +1,7 @@
 """The DeepFashion configuration end to end: original-format checkpoint -> run_DF_test.sh, and
 both training stages on DeepFashion records (synthetic data in the original raw layout)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     )
     assert result.returncode == 0, result.stderr
     assert (model_dir / "test_result" / "score_rgb.txt").exists()
+    patn = json.loads((model_dir / "test_result" / "score_patn.json").read_text())
+    assert patn["dataset"] == "deepfashion" and patn["num_images"] == 6
+    assert patn["mask_SSIM"] is None  # getMetrics_fashion computes no masked scores
 
     dataset = data.make_dataset(
         str(df_root / "DF_test_data"),

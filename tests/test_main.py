@@ -1,5 +1,6 @@
 """The command line: the original's flags, test mode output, clear errors, and the run scripts."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -205,6 +206,9 @@ def test_run_market_test_script_tests_and_scores(tmp_path, market_test_data, mar
     assert (tmp_path / "test_result" / "score_mask.txt").exists()
     assert "24 images, rgb (score.py)" in result.stdout
     assert "24 images, masked by mask/ (score_mask.py)" in result.stdout
+    patn = json.loads((tmp_path / "test_result" / "score_patn.json").read_text())
+    assert patn["protocol"] == "patn" and patn["num_images"] == 24
+    assert patn["SSIM"] == pytest.approx(0.14649, abs=5e-6) and patn["mask_SSIM"] is not None
     assert "inception-2015-12-05.tgz" in result.stderr  # says how to get IS/FID
 
 

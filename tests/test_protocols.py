@@ -1,7 +1,8 @@
 """Specification of the score protocols (pg2_tf.protocols, pg2_tf.result_folders, pg2-score).
 
-The photos are real: the 24 decoded Market pairs of the shared fixture (``reference_outputs``),
-scored as G = the source photo x against x_target. Every expected number is computed here with
+The pictures are the 24 decoded JPEG pairs of the shared Market fixture (``reference_outputs``:
+synthetic figures on textured backgrounds, 128x64), scored as G = the source picture x against
+x_target. Every expected number is computed here with
 scikit-image's own ``structural_similarity`` and the protocol's settings, or restated from the
 Pose-Transfer code (tool/getMetrics_market.py, getMetrics_fashion.py, pose_utils.py).
 """
@@ -83,8 +84,8 @@ def skimage_pg2_ssim(generated, target):
 
 
 @pytest.fixture(scope="module")
-def photos(reference_outputs):
-    """24 real (generated, target) pairs: the fixture's source and target photos."""
+def pictures(reference_outputs):
+    """24 (generated, target) pairs: the fixture's decoded source and target pictures."""
     return list(reference_outputs["x_uint8"]), list(reference_outputs["x_target_uint8"])
 
 
@@ -101,9 +102,9 @@ def _save(path, array):
 
 
 @pytest.fixture
-def test_result(tmp_path, photos, target_poses):
+def test_result(tmp_path, pictures, target_poses):
     root = tmp_path / "test_result"
-    for index, (generated, target) in enumerate(zip(*photos, strict=True)):
+    for index, (generated, target) in enumerate(zip(*pictures, strict=True)):
         _save(root / "G" / f"{index:05d}.png", generated)
         _save(root / "x_target" / f"{index:05d}.png", target)
     annotations.write_annotations(
@@ -135,15 +136,15 @@ def _run_score(*flags):
 # ------------------------------------------------------------------ per-image arithmetic
 
 
-def test_patn_ssim_is_skimage_with_pose_transfer_settings(photos):
-    for generated, target in list(zip(*photos, strict=True))[:4]:
+def test_patn_ssim_is_skimage_with_pose_transfer_settings(pictures):
+    for generated, target in list(zip(*pictures, strict=True))[:4]:
         expected = skimage_patn_ssim(generated, target)
         assert protocols.patn_ssim(generated, target) == pytest.approx(expected, abs=1e-12)
         assert abs(expected - skimage_pg2_ssim(generated, target)) > 1e-3  # not the pg2 number
 
 
-def test_patn_l1_is_the_mean_absolute_difference_on_the_minus_one_to_one_scale(photos):
-    generated, target = photos[0][0], photos[1][0]
+def test_patn_l1_is_the_mean_absolute_difference_on_the_minus_one_to_one_scale(pictures):
+    generated, target = pictures[0][0], pictures[1][0]
     expected = np.mean(np.abs(target.astype(int) - generated.astype(int))) * 2 / 255
     assert protocols.patn_l1(generated, target) == pytest.approx(expected, rel=1e-12)
 
@@ -195,8 +196,10 @@ def test_a_folder_of_neither_layout_is_one_clear_error(tmp_path):
 # ------------------------------------------------------------------ whole protocols
 
 
-def test_cli_json_of_both_protocols_matches_skimage_on_real_photos(test_result, photos, tmp_path):
-    pairs = list(zip(*photos, strict=True))
+def test_cli_json_of_both_protocols_matches_skimage_on_decoded_pictures(
+    test_result, pictures, tmp_path
+):
+    pairs = list(zip(*pictures, strict=True))
     expected = {
         "pg2": (
             np.mean([skimage_pg2_ssim(g, t) for g, t in pairs]),
@@ -224,11 +227,11 @@ def test_cli_json_of_both_protocols_matches_skimage_on_real_photos(test_result, 
 
 
 def test_patn_masked_ssim_uses_the_target_pose_mask_on_both_images(
-    test_result, photos, target_poses
+    test_result, pictures, target_poses
 ):
     numbers = score.score_patn(str(test_result))
     expected = []
-    for generated, target, keypoints in zip(*photos, target_poses, strict=True):
+    for generated, target, keypoints in zip(*pictures, target_poses, strict=True):
         mask = pose_transfer_mask(keypoints, generated.shape[:2])[..., None]
         expected.append(skimage_patn_ssim(generated * mask, target * mask))
     assert numbers["dataset"] == "market"
@@ -236,10 +239,10 @@ def test_patn_masked_ssim_uses_the_target_pose_mask_on_both_images(
 
 
 def test_a_pose_transfer_folder_scores_as_the_same_pairs_in_a_test_result(
-    tmp_path, test_result, photos, target_poses
+    tmp_path, test_result, pictures, target_poses
 ):
     vis_dir, rows = tmp_path / "images", []
-    for index, (generated, target) in enumerate(zip(*photos, strict=True)):
+    for index, (generated, target) in enumerate(zip(*pictures, strict=True)):
         name = f"{index:04d}_c1.jpg___{index:04d}_c3.jpg_vis.png"
         _save(vis_dir / name, _vis_strip(generated, target, generated))
         rows.append((f"{index:04d}_c3.jpg", target_poses[index]))
@@ -257,7 +260,7 @@ def test_a_pose_transfer_folder_scores_as_the_same_pairs_in_a_test_result(
 
 
 def test_deepfashion_strips_176_wide_are_padded_before_ssim_and_have_no_masked_scores(
-    tmp_path, photos
+    tmp_path, pictures
 ):
     rng = np.random.default_rng(0)
     smooth = ndimage.zoom(rng.integers(0, 256, (32, 22, 3)), (8, 8, 1), order=1)
@@ -277,15 +280,17 @@ def test_deepfashion_strips_176_wide_are_padded_before_ssim_and_have_no_masked_s
     assert numbers["mask_SSIM"] is None and numbers["mask_IS"] is None
 
 
-def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(test_result, tmp_path, photos):
+def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(
+    test_result, tmp_path, pictures
+):
     graph_path = write_stand_in_graph(tmp_path)
     reference_dir = tmp_path / "train"
     reference = [np.full((128, 64, 3), (40 * i, 255 - 30 * i, 90), np.uint8) for i in range(6)]
     for index, image in enumerate(reference):
         _save(reference_dir / f"{index}.png", image)
     with metrics.InceptionGraph.from_file(graph_path) as graph:
-        expected = metrics.fid(photos[0], reference, graph)
-        against_targets = metrics.fid(photos[0], photos[1], graph)
+        expected = metrics.fid(pictures[0], reference, graph)
+        against_targets = metrics.fid(pictures[0], pictures[1], graph)
     patn = score.score_patn(
         str(test_result), inception_graph=graph_path, fid_reference=str(reference_dir)
     )
