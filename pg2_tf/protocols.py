@@ -179,19 +179,27 @@ def run_inception(
     if graph_path is None:
         return numbers, notes
     with metrics.InceptionGraph.from_file(graph_path) as graph:
+        features = {}
         for prefix, images in (("", is_images), ("mask_", masked_is_images)):
             if images is None:
                 continue
+            predictions, features[prefix] = graph.run(images)
             if len(images) < metrics.IS_SPLITS:
                 notes.append(
                     f"{prefix}IS skipped: it needs at least {metrics.IS_SPLITS} images "
                     f"({metrics.IS_SPLITS} splits), got {len(images)}"
                 )
                 continue
-            mean, std = metrics.inception_score(images, graph)
+            mean, std = metrics.inception_score_from_predictions(predictions, metrics.IS_SPLITS)
             numbers[f"{prefix}IS"], numbers[f"{prefix}IS_std"] = mean, std
         if len(fid_images) >= 2 and len(fid_reference) >= 2:
-            numbers["FID"] = metrics.fid(fid_images, fid_reference, graph)
+            # the IS pass already holds the pool_3 features when FID scores the same images
+            if fid_images is is_images:
+                fid_features = features[""]
+            else:
+                _, fid_features = graph.run(fid_images, probabilities=False)
+            _, reference_features = graph.run(fid_reference, probabilities=False)
+            numbers["FID"] = metrics.fid_from_features(fid_features, reference_features)
         else:
             notes.append("FID skipped: it needs at least 2 generated and 2 reference images")
     return numbers, notes

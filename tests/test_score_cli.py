@@ -7,6 +7,7 @@ test_metrics) puts image i in class ``i % 3``: every split of 3 holds one image 
 ``mask/`` keeps the left half of every image, ``mask_target/`` everything.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -106,6 +107,21 @@ def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir
     assert values["IS"] == "n/a" and values["FID"] == "n/a"
     assert metrics.INCEPTION_URL in completed.stderr
     assert "--inception_graph" in completed.stderr
+
+
+def test_cli_json_of_pg2_holds_both_variants_and_writes_both_score_files(result_dir, tmp_path):
+    path = tmp_path / "pg2.json"
+    completed = _run_cli(f"--result_dir={result_dir}", f"--json={path}")
+    assert completed.returncode == 0, completed.stderr
+    numbers = json.loads(path.read_text())
+    rgb = score.score_result_dir(str(result_dir))
+    masked = score.score_result_dir(str(result_dir), mask=True)
+    assert numbers["protocol"] == "pg2" and numbers["num_images"] == NUM
+    assert numbers["SSIM"] == pytest.approx(rgb["ssim_mean"], abs=1e-12)
+    assert numbers["L1"] == pytest.approx(SHIFT / 3, abs=1e-9)  # the 0..255 scale
+    assert numbers["mask_SSIM"] == pytest.approx(masked["ssim_mean"], abs=1e-12)
+    assert numbers["IS"] is None and numbers["FID"] is None and numbers["mask_IS"] is None
+    assert (result_dir / "score_rgb.txt").exists() and (result_dir / "score_mask.txt").exists()
 
 
 def test_mask_scores_apply_the_mask_to_both_images_as_score_mask_py(result_dir):
