@@ -8,9 +8,6 @@ Pose-Transfer code (tool/getMetrics_market.py, getMetrics_fashion.py, pose_utils
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import original_test_folders
@@ -20,11 +17,11 @@ from scipy import ndimage
 from skimage.draw import polygon
 from skimage.metrics import structural_similarity
 from test_metrics import write_stand_in_graph
+from test_score_cli import run_score_cli
 
 from pg2_tf import annotations, metrics, protocols, result_folders, score
 from pg2_tf.errors import DataError
 
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECORDS = "test_data/Market1501_test_00000-of-00001.tfrecord"
 # pose_utils.produce_ma_mask's limbs, 1-based as written there.
 POSE_TRANSFER_LIMBS = [
@@ -120,19 +117,6 @@ def _vis_strip(source, target, generated):
     return np.concatenate([source, pose_panel, target, pose_panel + 7, generated], axis=1)
 
 
-def _run_score(*flags):
-    env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.score", *flags],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-        timeout=120,
-    )
-
-
 # ------------------------------------------------------------------ per-image arithmetic
 
 
@@ -212,7 +196,7 @@ def test_cli_json_of_both_protocols_matches_skimage_on_decoded_pictures(
     }
     for protocol, (ssim, l1) in expected.items():
         path = tmp_path / f"{protocol}.json"
-        completed = _run_score(
+        completed = run_score_cli(
             f"--result_dir={test_result}", f"--protocol={protocol}", f"--json={path}"
         )
         assert completed.returncode == 0, completed.stderr
@@ -311,6 +295,6 @@ def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(
     ],
 )
 def test_bad_score_flags_get_one_error_line(test_result, flags, message):
-    completed = _run_score(f"--result_dir={test_result}", *flags)
+    completed = run_score_cli(f"--result_dir={test_result}", *flags)
     assert completed.returncode != 0
     assert message in completed.stderr

@@ -56,7 +56,8 @@ def no_graph_in_env(monkeypatch):
     monkeypatch.delenv(score.INCEPTION_GRAPH_ENV, raising=False)
 
 
-def _run_cli(*args):
+def run_score_cli(*args):
+    """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
     env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return subprocess.run(
@@ -82,7 +83,7 @@ def _parse_score_file(path):
 
 
 def test_cli_writes_score_rgb_with_the_hand_computed_numbers(result_dir, graph_path):
-    completed = _run_cli(f"--result_dir={result_dir}", f"--inception_graph={graph_path}")
+    completed = run_score_cli(f"--result_dir={result_dir}", f"--inception_graph={graph_path}")
     assert completed.returncode == 0, completed.stderr
     values = _parse_score_file(result_dir / "score_rgb.txt")
     assert values["Image number"] == NUM
@@ -98,7 +99,7 @@ def test_cli_writes_score_rgb_with_the_hand_computed_numbers(result_dir, graph_p
 
 
 def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir):
-    completed = _run_cli(f"--result_dir={result_dir}", "--mask")
+    completed = run_score_cli(f"--result_dir={result_dir}", "--mask")
     assert completed.returncode == 0, completed.stderr
     assert not (result_dir / "score_rgb.txt").exists()
     values = _parse_score_file(result_dir / "score_mask.txt")
@@ -111,7 +112,7 @@ def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir
 
 def test_cli_json_of_pg2_holds_both_variants_and_writes_both_score_files(result_dir, tmp_path):
     path = tmp_path / "pg2.json"
-    completed = _run_cli(f"--result_dir={result_dir}", f"--json={path}")
+    completed = run_score_cli(f"--result_dir={result_dir}", f"--json={path}")
     assert completed.returncode == 0, completed.stderr
     numbers = json.loads(path.read_text())
     rgb = score.score_result_dir(str(result_dir))
@@ -176,7 +177,7 @@ def test_a_missing_mask_folder_is_a_data_error(result_dir):
 
 
 def test_cli_missing_result_dir_prints_one_error_line_and_exits_2(tmp_path):
-    completed = _run_cli(f"--result_dir={tmp_path / 'nowhere'}")
+    completed = run_score_cli(f"--result_dir={tmp_path / 'nowhere'}")
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -184,6 +185,6 @@ def test_cli_missing_result_dir_prints_one_error_line_and_exits_2(tmp_path):
 
 
 def test_cli_without_result_dir_flag_exits_2():
-    completed = _run_cli()
+    completed = run_score_cli()
     assert completed.returncode == 2
     assert "--result_dir is required" in completed.stderr
