@@ -239,9 +239,10 @@ def score_patn(
     generated, targets = result.generated, result.targets
     dataset = patn_dataset(generated[0].shape)
     notes = []
-    if dataset == DEEPFASHION and generated[0].shape[1] == PATN_FASHION_WIDTH:
-        generated = [add_bounding(image) for image in generated]
-        targets = [add_bounding(image) for image in targets]
+    fashion_crop = (256, PATN_FASHION_WIDTH)
+    if any(image.shape[:2] == fashion_crop for image in generated):
+        generated = [add_bounding(i) if i.shape[:2] == fashion_crop else i for i in generated]
+        targets = [add_bounding(i) if i.shape[:2] == fashion_crop else i for i in targets]
         notes.append(f"DeepFashion 256x{PATN_FASHION_WIDTH}: {PATN_BOUND} white columns added")
     numbers = {
         "protocol": PATN,
