@@ -339,6 +339,7 @@ def main(argv: list[str]) -> None:
     else:
         numbers = _run_pg2(FLAGS.mask)
     if FLAGS.json:
+        numbers["FID_reference"] = FLAGS.fid_reference or "the targets"
         write_json(FLAGS.json, numbers)
         print(f"written: {FLAGS.json}")
 

@@ -206,6 +206,7 @@ def test_cli_json_of_both_protocols_matches_skimage_on_decoded_pictures(
         assert numbers["SSIM"] == pytest.approx(ssim, abs=1e-9)
         assert numbers["L1"] == pytest.approx(l1, abs=1e-9)
         assert numbers["IS"] is None and numbers["mask_IS"] is None and numbers["FID"] is None
+        assert numbers["FID_reference"] == "the targets"
     assert numbers["mask_SSIM"] is not None  # patn: masks from pose_target-annotation.csv
     assert json.loads((tmp_path / "pg2.json").read_text())["mask_SSIM"] is None  # no mask/ folder
 
