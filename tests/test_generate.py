@@ -230,11 +230,84 @@ def test_missing_keypoint_file_is_reported(saved_model, person_png, tmp_path):
         generate.generate(saved_model, person_png, tmp_path / "absent.json", tmp_path / "o.png")
 
 
-def test_body25_openpose_file_is_reported_with_the_fix(tmp_path):
+def test_body25_openpose_file_gives_the_18_joints(tmp_path):
+    # BODY_25 = COCO-18 with MidHip inserted at 8 and six foot points appended (19-24).
+    coco = json.loads(_openpose_json(tmp_path / "c.json", TARGET_RC).read_text())
+    triples = coco["people"][0]["pose_keypoints_2d"]
+    body25 = triples[:24] + [32.0, 70.0, 0.9] + triples[24:] + [40.0, 125.0, 0.5] * 6
     path = tmp_path / "body25.json"
-    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 75}]}))
-    with pytest.raises(DataError, match=r"has 25 keypoints, PG2 needs the 18 .* --model_pose COCO"):
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": body25}]}))
+    np.testing.assert_array_equal(generate.load_keypoints(path), TARGET_RC)
+
+
+def test_unknown_joint_count_is_reported_with_the_formats_read(tmp_path):
+    path = tmp_path / "hand.json"
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 63}]}))
+    with pytest.raises(DataError, match=r"hand\.json has 21 joints: the known formats have 18 "):
         generate.load_keypoints(path)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity"])
+def test_keypoint_that_is_not_finite_is_refused(tmp_path, bad):
+    path = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    path.write_text(path.read_text().replace("0.9", bad, 1))
+    with pytest.raises(
+        DataError,
+        match=r"t\.json: people\[0\]\.pose_keypoints_2d holds (nan|inf) "
+        r"at position 2 \(1 value\(s\) not finite\)",
+    ):
+        generate.load_keypoints(path)
+
+
+def test_string_in_pose_keypoints_is_one_line_naming_it(saved_model, person_png, tmp_path):
+    path = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    document = json.loads(path.read_text())
+    document["people"][0]["pose_keypoints_2d"][4] = "20"
+    path.write_text(json.dumps(document))
+    result = subprocess.run(
+        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
+         f"--image={person_png}", f"--keypoints={path}", f"--out={tmp_path / 'o.png'}"],
+        capture_output=True, text=True, env=SUBPROCESS_ENV,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: people[0].pose_keypoints_2d[4] is '20', not a number (x, y, confidence "
+        "triples of numbers)"
+    ]
+
+
+def test_keypoints_all_outside_the_image_are_refused(saved_model, person_png, tmp_path):
+    far = np.where(TARGET_RC == -1, -1, TARGET_RC + [200, 0])  # every row below the 128 rows
+    keypoints = _openpose_json(tmp_path / "t.json", far)
+    with pytest.raises(DataError, match=r"t\.json: all 17 joints lie outside the 128x64 image"):
+        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_joints_outside_the_image_are_left_out_with_a_warning(saved_model, person_png, tmp_path):
+    partly = TARGET_RC.copy()
+    partly[10] = [140, 26]  # right ankle below the image
+    partly[13] = [120, 70]  # left ankle right of it
+    warnings = []
+    paths = generate.generate(
+        saved_model, person_png, _openpose_json(tmp_path / "p.json", partly), tmp_path / "p.png",
+        log=lambda line: None, warn=warnings.append,
+    )  # fmt: skip
+    assert warnings == [
+        f"{tmp_path / 'p.json'}: right_ankle, left_ankle outside the 128x64 image, left out"
+    ]
+    without = TARGET_RC.copy()
+    without[[10, 13]] = -1
+    reference = generate.generate(
+        saved_model, person_png, _openpose_json(tmp_path / "w.json", without), tmp_path / "w.png"
+    )
+    np.testing.assert_array_equal(_read(paths["G2"]), _read(reference["G2"]))
+
+
+def test_pose_without_any_joint_is_refused(tmp_path, saved_model, person_png):
+    keypoints = _openpose_json(tmp_path / "t.json", np.full((18, 2), -1.0))
+    with pytest.raises(DataError, match=r"t\.json: every joint is missing"):
+        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
 
 
 def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
