@@ -1,14 +1,15 @@
 """Keypoint tracks over time: short gaps bridged, jitter smoothed (numpy only, no I/O).
 
-A track is ``tracks_rc``: float ``[T, 18, 2]``, the (row, col) of the 18 COCO joints in each of T
-frames, -1 for a joint missing in a frame (the convention of :mod:`pg2_tf.pose`). A pose
+A track is ``tracks_rc``: float ``[T, J, 2]``, the (row, col) of J points (the 18 COCO joints, or
+any other points) in each of T frames, -1 for a point missing in a frame (the convention of
+:mod:`pg2_tf.pose`); the docstrings say 18 for the joints. A pose
 estimator run frame by frame jitters by a pixel or two and loses a joint now and then; generated
 frames then flicker. :func:`smooth_tracks` removes both before generation.
 """
 
 import numpy as np
 
-from pg2_tf.pose import MISSING, NUM_KEYPOINTS
+from pg2_tf.pose import MISSING
 
 
 def bridge_gaps(tracks_rc, max_gap: int) -> np.ndarray:
@@ -27,7 +28,7 @@ def bridge_gaps(tracks_rc, max_gap: int) -> np.ndarray:
     tracks_rc = _check_tracks(tracks_rc)
     filled = tracks_rc.copy()
     present = ~np.any(tracks_rc == MISSING, axis=2)  # [T, 18]
-    for joint in range(NUM_KEYPOINTS):
+    for joint in range(tracks_rc.shape[1]):
         frames = np.flatnonzero(present[:, joint])
         for start, end in zip(frames[:-1], frames[1:], strict=True):
             gap = end - start - 1
@@ -59,7 +60,7 @@ def centred_moving_average(tracks_rc, window: int) -> np.ndarray:
     present = ~np.any(tracks_rc == MISSING, axis=2)
     smoothed = tracks_rc.copy()
     count = len(tracks_rc)
-    for joint in range(NUM_KEYPOINTS):
+    for joint in range(tracks_rc.shape[1]):
         # Length of the present run up to (inclusive) and from (inclusive) each frame.
         before = np.zeros(count + 1, np.int64)  # before[t + 1] for frame t; before[0] = 0
         after = np.zeros(count + 1, np.int64)  # after[t] for frame t; after[count] = 0
@@ -89,6 +90,6 @@ def smooth_tracks(tracks_rc, window: int = 5, max_gap: int = 4) -> np.ndarray:
 
 def _check_tracks(tracks_rc) -> np.ndarray:
     tracks_rc = np.asarray(tracks_rc, np.float64)
-    if tracks_rc.ndim != 3 or tracks_rc.shape[1:] != (NUM_KEYPOINTS, 2):
-        raise ValueError(f"tracks must have shape [T, 18, 2] (row, col), got {tracks_rc.shape}")
+    if tracks_rc.ndim != 3 or tracks_rc.shape[2] != 2:
+        raise ValueError(f"tracks must have shape [T, J, 2] (row, col), got {tracks_rc.shape}")
     return tracks_rc

@@ -52,3 +52,19 @@ def fixed_batch(market_tf1_dir):
         is_train=False,
     )
     return next(iter(dataset))
+
+
+@pytest.fixture(scope="session")
+def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
+    """The fixture's original checkpoint exported once as a SavedModel (128x64, width 8)."""
+    from pg2_tf import export
+
+    return export.export_from_checkpoint(
+        market_tf1_dir / "tf1_checkpoint",
+        tmp_path_factory.mktemp("export") / "market",
+        model=1,
+        img_H=128,
+        img_W=64,
+        conv_hidden_num=8,
+        z_num=64,
+    )
