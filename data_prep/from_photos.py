@@ -36,7 +36,7 @@ from PIL import Image  # noqa: E402
 
 from data_prep import common  # noqa: E402
 from data_prep.synthetic import LAYOUTS  # noqa: E402
-from pg2_tf import pose  # noqa: E402
+from pg2_tf import generate, pose  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError  # noqa: E402
 
 DATASETS = ("market", "deepfashion")
@@ -89,8 +89,6 @@ def write_raw_layout(
         ``(raw_dir, skipped)``: the raw folder for the converter, and ``"path: reason"`` lines of
         the photos left out.
     """
-    from pg2_tf import photos
-
     layout = LAYOUTS[dataset]
     raw_dir = raw_root / layout.raw_folder
     sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
@@ -103,15 +101,16 @@ def write_raw_layout(
     for person, (_, files) in enumerate(people, start=1):
         for index, path in enumerate(files):
             try:
-                photo = photos.load_photo(path)
-                found = estimator(photo, name=str(path))
+                framed = generate.person_in_model_frame(
+                    *generate.find_person(path, estimator), layout.height, layout.width
+                )
             except DataError as error:  # unreadable photo, or no person in it
                 skipped.append(f"{path}: {error}")
                 log(f"skipped {path}: {error}")
                 continue
-            crop, transform = photos.person_crop(photo, found.box_xyxy, layout.height, layout.width)
+            crop = framed.image
             # OpenPose gave whole pixels; so do the records.
-            keypoints_rc = np.round(transform.to_crop_rc(found.keypoints_rc()))
+            keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64))
             name = image_name(dataset, person, index)
             _save_jpeg(crop, raw_dir / layout.image_folder(split) / name)
             sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)

@@ -220,7 +220,7 @@ def animate(
     """
     from tqdm import tqdm
 
-    from pg2_tf import keypoints, photos
+    from pg2_tf import keypoints
 
     out_path = os.fspath(out_path)
     if not out_path.lower().endswith(OUTPUT_EXTENSIONS):
@@ -239,10 +239,9 @@ def animate(
             estimator = keypoints.KeypointEstimator()
         return estimator
 
+    photo, person = generate.find_person(image_path, get_estimator())
     loaded, (img_H, img_W) = generate.load_export(saved_model)
-    source = generate.person_in_model_frame(
-        photos.load_photo(image_path), os.fspath(image_path), get_estimator(), img_H, img_W
-    )
+    source = generate.person_in_model_frame(photo, person, img_H, img_W)
     sequence = read_pose_sequence(poses, get_estimator, progress_bar)
     smoothed = tracks.smooth_tracks(sequence.tracks_rc, window=window, max_gap=max_gap)
     model_tracks = model_frame_tracks(smoothed, img_H, img_W, window)

@@ -332,48 +332,34 @@ class PersonInFrame:
     crop: object  # the pg2_tf.photos.Crop that maps photo pixels to the crop's
 
 
-def person_in_model_frame(photo, name: str, estimator, img_H: int, img_W: int) -> PersonInFrame:
-    """Finds the person in a photo and crops the photo to them at the model's size.
+def person_in_model_frame(photo, person, img_H: int, img_W: int) -> PersonInFrame:
+    """Crops a photo to its person at the model's size and carries the keypoints along.
 
     Args:
         photo: uint8 [h, w, 3] RGB (any size, a full scene is fine).
-        name: names the photo in messages.
-        estimator: a :class:`pg2_tf.keypoints.KeypointEstimator` (or any callable
-            ``(image, name) -> PersonKeypoints``).
+        person: the :class:`pg2_tf.keypoints.PersonKeypoints` the estimator found in it.
         img_H, img_W: the model's size; the crop has its aspect ratio (Market 1:2, DeepFashion 1:1).
 
     Returns:
-        :class:`PersonInFrame`: the crop and the person's keypoints carried into it.
-
-    Raises:
-        pg2_tf.keypoints.NoPersonFound (a DataError naming the photo) when there is no person.
+        :class:`PersonInFrame`: the crop (:func:`pg2_tf.photos.person_crop` of the person's box)
+        and the person's keypoints in it (joints outside the crop missing).
     """
     from pg2_tf import photos
 
-    person = estimator(photo, name=name)
     image, crop = photos.person_crop(photo, person.box_xyxy, img_H, img_W)
     keypoints_rc = crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
     return PersonInFrame(image, keypoints_rc, crop)
 
 
-def _photo_inputs(image_path, pose_from, img_H: int, img_W: int, estimator, log, warn):
-    from pg2_tf import keypoints, photos
+def find_person(path, estimator):
+    """Loads a photo and finds its person; returns ``(photo uint8 [h, w, 3], PersonKeypoints)``.
 
-    estimator = estimator or keypoints.KeypointEstimator()
-    source = person_in_model_frame(
-        photos.load_photo(image_path), os.fspath(image_path), estimator, img_H, img_W
-    )
-    target = person_in_model_frame(
-        photos.load_photo(pose_from), os.fspath(pose_from), estimator, img_H, img_W
-    )
-    target_rc = keep_joints_inside(
-        target.keypoints_rc, img_H, img_W, f"--pose_from={pose_from}", warn
-    )
-    log(
-        f"person of {os.fspath(image_path)} and pose of {os.fspath(pose_from)} cropped to "
-        f"{img_H}x{img_W} around each person ({int((target_rc[:, 0] >= 0).sum())} joints)"
-    )
-    return source.image, target_rc.astype(np.float32)
+    Raises DataError for an unreadable photo and NoPersonFound (a DataError naming the photo).
+    """
+    from pg2_tf import photos
+
+    photo = photos.load_photo(path)
+    return photo, estimator(photo, name=os.fspath(path))
 
 
 def generate(
@@ -440,9 +426,22 @@ def generate(
         model_image, model_keypoints, placement = fit_to_model(image, keypoints_rc, img_H, img_W)
         log(placement.describe())
     else:
+        if estimator is None:
+            from pg2_tf import keypoints
+
+            estimator = keypoints.KeypointEstimator()
+        # Both people are found before the model is loaded: a photo without one fails fast.
+        source_photo, source_person = find_person(image_path, estimator)
+        target_photo, target_person = find_person(pose_from, estimator)
         loaded, (img_H, img_W) = load_export(saved_model)
-        model_image, model_keypoints = _photo_inputs(
-            image_path, pose_from, img_H, img_W, estimator, log, warn
+        model_image = person_in_model_frame(source_photo, source_person, img_H, img_W).image
+        target = person_in_model_frame(target_photo, target_person, img_H, img_W)
+        source_name = f"--pose_from={os.fspath(pose_from)}"
+        model_keypoints = keep_joints_inside(target.keypoints_rc, img_H, img_W, source_name, warn)
+        model_keypoints = model_keypoints.astype(np.float32)
+        log(
+            f"person of {os.fspath(image_path)} and pose of {os.fspath(pose_from)} each cropped "
+            f"to their box at {img_H}x{img_W}"
         )
     outputs = loaded.signatures[KEYPOINTS_SIGNATURE](
         image=model_image[None], keypoints=model_keypoints[None]

@@ -344,3 +344,112 @@ def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
     path = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"--keypoints_row only applies to \.csv"):
         generate.load_keypoints(path, "target.jpg")
+
+
+# ---- --pose_from: the target pose from another person's photo ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def estimator(blazepose_model_dir):
+    from pg2_tf import keypoints
+
+    return keypoints.KeypointEstimator(blazepose_model_dir)
+
+
+@pytest.fixture(scope="module")
+def real_photos(tmp_path_factory):
+    """Photos shipped by scikit-image: the astronaut (upper body), the cameraman, a coffee cup."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("real")
+    photos = {
+        "astronaut": skimage.data.astronaut(),
+        "cameraman": np.stack([skimage.data.camera()] * 3, axis=-1),
+        "coffee": skimage.data.coffee(),
+    }
+    for name, pixels in photos.items():
+        Image.fromarray(pixels).save(folder / f"{name}.png")
+    small = Image.fromarray(photos["astronaut"][:, 64:448]).resize((64, 128))
+    small.save(folder / "astronaut_128x64.jpg")
+    return {name: folder / f"{name}.png" for name in photos} | {
+        "small": folder / "astronaut_128x64.jpg"
+    }
+
+
+def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
+    saved_model, signatures, real_photos, estimator, tmp_path
+):
+    from pg2_tf import photos
+
+    lines = []
+    paths = generate.generate(
+        saved_model, real_photos["astronaut"], None, tmp_path / "out.png",
+        pose_from=real_photos["cameraman"], estimator=estimator, log=lines.append,
+    )  # fmt: skip
+    assert lines == [
+        f"person of {real_photos['astronaut']} and pose of {real_photos['cameraman']} each "
+        "cropped to their box at 128x64"
+    ]
+    # The same result by hand: the astronaut's crop and the cameraman's keypoints in his crop.
+    astronaut = photos.load_photo(real_photos["astronaut"])
+    crop, _ = photos.person_crop(astronaut, estimator(astronaut).box_xyxy, 128, 64)
+    cameraman = photos.load_photo(real_photos["cameraman"])
+    person = estimator(cameraman)
+    _, transform = photos.person_crop(cameraman, person.box_xyxy, 128, 64)
+    target_rc = transform.to_crop_rc(person.keypoints_rc()).astype(np.float32)
+    assert (target_rc[:, 0] >= 0).sum() >= 10  # the cameraman's head, arms and hips at least
+    expected = signatures["from_keypoints"](image=crop[None], keypoints=target_rc[None])
+    np.testing.assert_array_equal(_read(paths["G2"]), expected["G2"].numpy()[0])
+
+
+def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
+    saved_model, real_photos, estimator, tmp_path
+):
+    out = tmp_path / "cli.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
+         f"--image={real_photos['small']}", f"--pose_from={real_photos['cameraman']}",
+         f"--out={out}"],
+        capture_output=True, text=True, env=SUBPROCESS_ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == f"wrote G2 to {out}"
+    with Image.open(out) as image:
+        assert image.mode == "RGB" and image.size == (64, 128)
+
+
+@pytest.mark.parametrize("role", ["image", "pose_from"])
+def test_photo_without_person_is_one_line_naming_it(
+    saved_model, real_photos, estimator, tmp_path, role
+):
+    from pg2_tf import keypoints
+
+    photos = {"image": real_photos["astronaut"], "pose_from": real_photos["cameraman"]}
+    photos[role] = real_photos["coffee"]
+    with pytest.raises(keypoints.NoPersonFound, match=f"^no person found in {photos[role]}$"):
+        generate.generate(
+            saved_model, photos["image"], None, tmp_path / "o.png",
+            pose_from=photos["pose_from"], estimator=estimator,
+        )  # fmt: skip
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_command_line_photo_of_nothing_exits_2_with_one_line(saved_model, real_photos, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
+         f"--image={real_photos['astronaut']}", f"--pose_from={real_photos['coffee']}",
+         f"--out={tmp_path / 'o.png'}"],
+        capture_output=True, text=True, env=SUBPROCESS_ENV,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no person found in {real_photos['coffee']}"
+    ]
+
+
+def test_keypoints_and_pose_from_together_are_refused(saved_model, person_png, tmp_path):
+    keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    with pytest.raises(ConfigError, match=r"one of --keypoints and --pose_from"):
+        generate.generate(
+            saved_model, person_png, keypoints, tmp_path / "o.png", pose_from=person_png
+        )
