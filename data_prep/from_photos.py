@@ -24,6 +24,7 @@ and a warning) and skipped; it is not fatal.
 
 import argparse
 import io
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -199,6 +200,7 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
