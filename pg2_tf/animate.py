@@ -194,6 +194,7 @@ def animate(
     fps: float | None = None,
     window: int = 5,
     max_gap: int = 4,
+    side_by_side: bool = False,
     estimator=None,
     progress_bar: bool = True,
     log=print,
@@ -207,6 +208,8 @@ def animate(
         out_path: ``*.gif`` or ``*.mp4``.
         fps: frames per second of the output (default: the video's, else 10).
         window, max_gap: smoothing of the keypoint tracks (see :func:`pg2_tf.tracks.smooth_tracks`).
+        side_by_side: each frame shows the person's crop, the target pose (the model's pose map,
+            white discs) and the generated image, left to right (3 x img_W wide).
         estimator: the pose estimator (default: a :class:`pg2_tf.keypoints.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
         log: receives a few lines saying what was done.
@@ -264,13 +267,19 @@ def animate(
         generated.update(zip(batch.tolist(), outputs, strict=True))
         bar.update(len(batch))
     bar.close()
+    if side_by_side:
+        for t, picture in generated.items():
+            pose_map = pose.render_pose_map(model_tracks[t], img_H, img_W).max(axis=-1)
+            pose_picture = np.repeat(((pose_map + 1) * 127.5).astype(np.uint8)[..., None], 3, -1)
+            generated[t] = np.concatenate([source.image, pose_picture, picture], axis=1)
     frames, previous = [], None
     for t in range(len(model_tracks)):
         previous = generated.get(t, previous)
         if previous is not None:  # frames before the first pose are left out
             frames.append(previous)
     write_animation(np.stack(frames), out_path, fps)
-    log(f"wrote {len(frames)} frames of {img_H}x{img_W} at {fps:g} fps to {out_path}")
+    height, width = frames[0].shape[:2]
+    log(f"wrote {len(frames)} frames of {height}x{width} at {fps:g} fps to {out_path}")
     return {
         "out": out_path,
         "frames": len(frames),
@@ -296,6 +305,9 @@ def define_flags() -> None:
         "smooth_window", 5, "Odd number of frames the keypoints are averaged over."
     )
     flags.DEFINE_integer("max_gap", 4, "Longest run of frames a lost joint is interpolated over.")
+    flags.DEFINE_bool(
+        "side_by_side", False, "Frames show the person's crop | the target pose | the result."
+    )
     flags.DEFINE_bool("progress_bar", True, "Show progress bars.")
 
 
@@ -316,6 +328,7 @@ def main(argv) -> None:
         fps=FLAGS.fps,
         window=FLAGS.smooth_window,
         max_gap=FLAGS.max_gap,
+        side_by_side=FLAGS.side_by_side,
         progress_bar=FLAGS.progress_bar,
     )
 

@@ -117,14 +117,17 @@ def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
     iio.imwrite(video, np.stack(frames), plugin="FFMPEG", fps=5)
     lines = []
     made = animate.animate(
-        market_saved_model, astronaut_png, video, tmp_path / "out.mp4",
+        market_saved_model, astronaut_png, video, tmp_path / "out.mp4", side_by_side=True,
         estimator=estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
     assert made["without_person"] == [f"{video} frame 2"]
     assert made["empty_frames"] == 0  # the one-frame gap was bridged
     assert made["fps"] == 5
     written = iio.imread(made["out"], index=None, plugin="FFMPEG")
-    assert written.shape == (4, 128, 64, 3)
+    assert written.shape == (4, 128, 3 * 64, 3)  # crop | target pose | generated
+    pose_third = written[:, :, 64:128].astype(np.float64)
+    assert 2 < pose_third.mean() < 100  # white discs on black
+    assert lines[-1] == f"wrote 4 frames of 128x192 at 5 fps to {tmp_path / 'out.mp4'}"
     assert lines[0].startswith("no person found in 1 frame(s), e.g. ")
 
 
