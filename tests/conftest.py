@@ -68,3 +68,11 @@ def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
         conv_hidden_num=8,
         z_num=64,
     )
+
+
+@pytest.fixture(scope="session")
+def blazepose_estimator(blazepose_model_dir):
+    """One pg2_tf.keypoints.KeypointEstimator on the cached model files, for every test."""
+    from pg2_tf import keypoints
+
+    return keypoints.KeypointEstimator(blazepose_model_dir)

@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageSequence
 
-from pg2_tf import animate, keypoints
+from pg2_tf import animate
 from pg2_tf.errors import ConfigError, DataError
 
 # A standing person in a 256x128 frame, COCO-18 order, (row, col); the left ear is missing.
@@ -18,11 +18,6 @@ STANDING_RC = 2 * np.array(
      [19, 28], [-0.5, -0.5]],
     np.float64,
 )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def estimator(blazepose_model_dir):
-    return keypoints.KeypointEstimator(blazepose_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +75,7 @@ def test_frame_without_any_joint_stays_empty():
 
 
 def test_json_sequence_makes_a_gif_that_smoothing_steadies(
-    market_saved_model, astronaut_png, estimator, tmp_path
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path
 ):
     # Every joint jitters by its own 3 pixels, as a pose estimator run frame by frame does.
     jitter = np.random.default_rng(0).normal(0, 3, (8, 18, 2))
@@ -88,11 +83,11 @@ def test_json_sequence_makes_a_gif_that_smoothing_steadies(
     lines = []
     made = animate.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "smooth.gif",
-        estimator=estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
     raw = animate.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "raw.gif", window=1,
-        estimator=estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
     assert made["frames"] == 8 and made["fps"] == 10
     with Image.open(made["out"]) as gif:  # Pillow merges equal frames, adding their durations
@@ -107,7 +102,7 @@ def test_json_sequence_makes_a_gif_that_smoothing_steadies(
 
 
 def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
-    market_saved_model, astronaut_png, estimator, tmp_path
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path
 ):
     photo = skimage.data.astronaut()[:, 40:-40]
     frames = [np.roll(photo, shift, axis=1) for shift in (0, 4, 8)]
@@ -118,7 +113,7 @@ def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
     lines = []
     made = animate.animate(
         market_saved_model, astronaut_png, video, tmp_path / "out.mp4", side_by_side=True,
-        estimator=estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
     assert made["without_person"] == [f"{video} frame 2"]
     assert made["empty_frames"] == 0  # the one-frame gap was bridged
@@ -144,13 +139,13 @@ def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
     ids=["bad-extension", "no-poses", "empty-folder", "not-a-video"],
 )  # fmt: skip
 def test_bad_input_is_one_line(
-    market_saved_model, astronaut_png, estimator, tmp_path, setup, message
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path, setup, message
 ):
     poses, out = setup(tmp_path)
     error = ConfigError if out.endswith(".avi") else DataError
     with pytest.raises(error, match=message):
         animate.animate(
             market_saved_model, astronaut_png, poses, tmp_path / out,
-            estimator=estimator, progress_bar=False, log=lambda line: None,
+            estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         )  # fmt: skip
     assert not (tmp_path / out).exists()

@@ -9,13 +9,8 @@ from PIL import Image
 
 from data_prep import from_photos
 from data_prep.read_records import read_records
-from pg2_tf import data, keypoints, train
+from pg2_tf import data, train
 from pg2_tf.errors import DataError
-
-
-@pytest.fixture(scope="module")
-def estimator(blazepose_model_dir):
-    return keypoints.KeypointEstimator(blazepose_model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +33,11 @@ def photo_folder(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def market_records(photo_folder, estimator, tmp_path_factory):
+def market_records(photo_folder, blazepose_estimator, tmp_path_factory):
     lines = []
     out = from_photos.convert(
         photo_folder, tmp_path_factory.mktemp("records"), "market", "train",
-        workers=1, show_progress=False, estimator=estimator, log=lines.append,
+        workers=1, show_progress=False, estimator=blazepose_estimator, log=lines.append,
     )  # fmt: skip
     return out, lines
 
@@ -98,7 +93,9 @@ def test_records_are_read_by_the_input_pipeline_and_train_a_step(market_records,
     assert np.isfinite(float(losses["g_loss1"]))
 
 
-def test_folder_without_person_sub_folders_is_one_line(tmp_path, estimator):
+def test_folder_without_person_sub_folders_is_one_line(tmp_path, blazepose_estimator):
     (tmp_path / "loose.jpg").write_bytes(b"")
     with pytest.raises(DataError, match=r"has no sub-folder with photos .* a sub-folder of their"):
-        from_photos.convert(tmp_path, tmp_path / "out", "market", "train", estimator=estimator)
+        from_photos.convert(
+            tmp_path, tmp_path / "out", "market", "train", estimator=blazepose_estimator
+        )

@@ -350,13 +350,6 @@ def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def estimator(blazepose_model_dir):
-    from pg2_tf import keypoints
-
-    return keypoints.KeypointEstimator(blazepose_model_dir)
-
-
-@pytest.fixture(scope="module")
 def real_photos(tmp_path_factory):
     """Photos shipped by scikit-image: the astronaut (upper body), the cameraman, a coffee cup."""
     import skimage.data
@@ -377,14 +370,14 @@ def real_photos(tmp_path_factory):
 
 
 def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
-    saved_model, signatures, real_photos, estimator, tmp_path
+    saved_model, signatures, real_photos, blazepose_estimator, tmp_path
 ):
     from pg2_tf import photos
 
     lines = []
     paths = generate.generate(
         saved_model, real_photos["astronaut"], None, tmp_path / "out.png",
-        pose_from=real_photos["cameraman"], estimator=estimator, log=lines.append,
+        pose_from=real_photos["cameraman"], estimator=blazepose_estimator, log=lines.append,
     )  # fmt: skip
     assert lines == [
         f"person of {real_photos['astronaut']} and pose of {real_photos['cameraman']} each "
@@ -392,9 +385,9 @@ def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
     ]
     # The same result by hand: the astronaut's crop and the cameraman's keypoints in his crop.
     astronaut = photos.load_photo(real_photos["astronaut"])
-    crop, _ = photos.person_crop(astronaut, estimator(astronaut).box_xyxy, 128, 64)
+    crop, _ = photos.person_crop(astronaut, blazepose_estimator(astronaut).box_xyxy, 128, 64)
     cameraman = photos.load_photo(real_photos["cameraman"])
-    person = estimator(cameraman)
+    person = blazepose_estimator(cameraman)
     _, transform = photos.person_crop(cameraman, person.box_xyxy, 128, 64)
     target_rc = transform.to_crop_rc(person.keypoints_rc()).astype(np.float32)
     assert (target_rc[:, 0] >= 0).sum() >= 10  # the cameraman's head, arms and hips at least
@@ -403,7 +396,7 @@ def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
 
 
 def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
-    saved_model, real_photos, estimator, tmp_path
+    saved_model, real_photos, blazepose_estimator, tmp_path
 ):
     out = tmp_path / "cli.png"
     result = subprocess.run(
@@ -420,7 +413,7 @@ def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
 
 @pytest.mark.parametrize("role", ["image", "pose_from"])
 def test_photo_without_person_is_one_line_naming_it(
-    saved_model, real_photos, estimator, tmp_path, role
+    saved_model, real_photos, blazepose_estimator, tmp_path, role
 ):
     from pg2_tf import keypoints
 
@@ -429,7 +422,7 @@ def test_photo_without_person_is_one_line_naming_it(
     with pytest.raises(keypoints.NoPersonFound, match=f"^no person found in {photos[role]}$"):
         generate.generate(
             saved_model, photos["image"], None, tmp_path / "o.png",
-            pose_from=photos["pose_from"], estimator=estimator,
+            pose_from=photos["pose_from"], estimator=blazepose_estimator,
         )  # fmt: skip
     assert not (tmp_path / "o.png").exists()
 
