@@ -25,9 +25,9 @@ import sys
 
 import numpy as np
 from absl import flags, logging
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from pg2_tf import cli, pose
+from pg2_tf import cli, photos, pose
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 NUM_KEYPOINTS = 18
@@ -198,15 +198,13 @@ def keep_joints_inside(keypoints_rc, height: int, width: int, source: str, warn)
 
 
 def load_image(path) -> np.ndarray:
-    """Reads an image file as uint8 [H, W, 3] RGB; raises DataError when it is not an image."""
+    """Reads a photo as uint8 [H, W, 3] RGB, upright and 8-bit (see :func:`photos.load_photo`).
+
+    Raises DataError when it is missing or not an image."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"image {path} does not exist (--image)")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"{path} is not an image file Pillow can read ({error})") from None
+    return photos.load_photo(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,8 +342,6 @@ def person_in_model_frame(photo, person, img_H: int, img_W: int) -> PersonInFram
         :class:`PersonInFrame`: the crop (:func:`pg2_tf.photos.person_crop` of the person's box)
         and the person's keypoints in it (joints outside the crop missing).
     """
-    from pg2_tf import photos
-
     image, crop = photos.person_crop(photo, person.box_xyxy, img_H, img_W)
     keypoints_rc = crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
     return PersonInFrame(image, keypoints_rc, crop)
@@ -356,8 +352,6 @@ def find_person(path, estimator):
 
     Raises DataError for an unreadable photo and NoPersonFound (a DataError naming the photo).
     """
-    from pg2_tf import photos
-
     photo = photos.load_photo(path)
     return photo, estimator(photo, name=os.fspath(path))
 
