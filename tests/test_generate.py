@@ -61,6 +61,12 @@ def person_png(tmp_path, reference_outputs):
     return path
 
 
+def _generate_cli(*flags):
+    """Runs ``python -m pg2_tf.generate`` with the flags; returns the CompletedProcess."""
+    command = [sys.executable, "-m", "pg2_tf.generate", *flags]
+    return subprocess.run(command, capture_output=True, text=True, env=SUBPROCESS_ENV)
+
+
 def _read(path):
     return np.asarray(Image.open(path))
 
@@ -180,11 +186,12 @@ def test_image_of_another_size_gives_model_size_or_restored_size(
 
 def test_command_line_writes_g2(saved_model, person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "target.json", TARGET_RC)
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
-         f"--image={person_png}", f"--keypoints={keypoints}", f"--out={tmp_path / 'cli.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={person_png}",
+        f"--keypoints={keypoints}",
+        f"--out={tmp_path / 'cli.png'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == [
         "image is 128x64, the model's size: used as is",
@@ -197,11 +204,12 @@ def test_command_line_writes_g2(saved_model, person_png, tmp_path):
 
 
 def test_command_line_error_is_one_line_with_exit_status_2(person_png, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={tmp_path / 'none'}",
-         f"--image={person_png}", "--keypoints=t.json", f"--out={tmp_path / 'o.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={tmp_path / 'none'}",
+        f"--image={person_png}",
+        "--keypoints=t.json",
+        f"--out={tmp_path / 'o.png'}",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: no SavedModel at {tmp_path / 'none'} (no saved_model.pb; --saved_model): export "
@@ -255,11 +263,12 @@ def test_string_in_pose_keypoints_is_one_line_naming_it(saved_model, person_png,
     document = json.loads(path.read_text())
     document["people"][0]["pose_keypoints_2d"][4] = "20"
     path.write_text(json.dumps(document))
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
-         f"--image={person_png}", f"--keypoints={path}", f"--out={tmp_path / 'o.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={person_png}",
+        f"--keypoints={path}",
+        f"--out={tmp_path / 'o.png'}",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {path}: people[0].pose_keypoints_2d[4] is '20', not a number (x, y, confidence "
@@ -399,12 +408,12 @@ def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
     saved_model, real_photos, blazepose_estimator, tmp_path
 ):
     out = tmp_path / "cli.png"
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
-         f"--image={real_photos['small']}", f"--pose_from={real_photos['cameraman']}",
-         f"--out={out}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={real_photos['small']}",
+        f"--pose_from={real_photos['cameraman']}",
+        f"--out={out}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[-1] == f"wrote G2 to {out}"
     with Image.open(out) as image:
@@ -428,12 +437,12 @@ def test_photo_without_person_is_one_line_naming_it(
 
 
 def test_command_line_photo_of_nothing_exits_2_with_one_line(saved_model, real_photos, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
-         f"--image={real_photos['astronaut']}", f"--pose_from={real_photos['coffee']}",
-         f"--out={tmp_path / 'o.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={real_photos['astronaut']}",
+        f"--pose_from={real_photos['coffee']}",
+        f"--out={tmp_path / 'o.png'}",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: no person found in {real_photos['coffee']}"
