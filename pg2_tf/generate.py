@@ -6,8 +6,9 @@
 ``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``:
 
 * an OpenPose JSON file (``*.json``): ``people[0].pose_keypoints_2d`` (or the older
-  ``pose_keypoints``) of the COCO-18 body model, x, y, confidence triples; confidence 0 is a missing
-  joint;
+  ``pose_keypoints``), x, y, confidence triples; confidence 0 is a missing joint. 18 joints are
+  OpenPose's COCO model, 25 its BODY_25 (MidHip and feet dropped), 17 MS COCO's keypoints (neck =
+  mean of the shoulders); values must be finite numbers;
 * a Pose-Transfer annotation CSV (``*.csv``, ``name:keypoints_y:keypoints_x`` with lists of 18
   integers, -1 missing), row chosen with ``--keypoints_row=<name>`` (optional when it has one row).
 
@@ -15,7 +16,14 @@ An image of another size than the model's is scaled, keeping its aspect ratio, u
 model's size exactly in one dimension, then centred and padded to the model's size by repeating its
 edge pixels (a plain border, close to the backgrounds the model was trained on); the keypoints get
 the same scale and offset. The output is the model's size, or with ``--restore_size`` the padding is
-cropped away and the result resized back to the input image's size.
+cropped away and the result resized back to the input image's size. Joints outside the image are
+left out with a warning naming them; a pose with no joint inside it is refused.
+
+``--pose_from=PHOTO`` takes the target pose from another person's photo instead: BlazePose
+(:mod:`pg2_tf.keypoints`) finds the person in both photos, each photo is cropped to its person's
+box at the model's aspect ratio (:func:`pg2_tf.photos.person_crop`), and the target keypoints are
+carried into the model's frame; the output is the model's size. A photo without a person is
+refused in one line naming it.
 """
 
 import dataclasses
