@@ -21,6 +21,8 @@ setup(
         "scikit-image>=0.22",
         "matplotlib>=3.7",
         "tqdm>=4.66",
+        "imageio>=2.31",  # pg2-animate: GIF/MP4 writing, video frames
+        "imageio-ffmpeg>=0.5",  # ffmpeg for imageio (a binary inside the wheel, no download)
         "tensorboard>=2.16",  # tf.summary needs it; TF 2.21 no longer pulls it in
         # Runs the BlazePose models of pg2_tf.keypoints (tf.lite.Interpreter's successor); where no
         # wheel exists (Windows) pg2_tf.keypoints falls back to tf.lite.Interpreter.
@@ -36,6 +38,7 @@ setup(
             "pg2-main=pg2_tf.main:run",
             "pg2-export=pg2_tf.export:run",
             "pg2-generate=pg2_tf.generate:run",
+            "pg2-animate=pg2_tf.animate:run",
             "pg2-score=pg2_tf.score:run",
             "pg2-keypoints=pg2_tf.keypoints:run",
         ]

@@ -76,6 +76,15 @@ MASK_LIMBS = (
 # For a horizontally mirrored image: which joint index each joint becomes (right <-> left).
 MIRROR_PERMUTATION = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
 
+# Other pose detectors' joint orders, as the COCO-18 joint each of ours comes from.
+# OpenPose BODY_25: COCO-18 plus MidHip (8) and six foot points (19-24), which PG2 has no use for.
+BODY_25_TO_COCO_18 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# MS COCO's 17 keypoints (nose, eyes, ears, then left/right pairs of shoulders ... ankles) have no
+# neck: None marks it, computed as the mean of the two shoulders (COCO-17 joints 5 and 6).
+COCO_17_TO_COCO_18 = (0, None, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
+COCO_17_SHOULDERS = (5, 6)
+JOINT_FORMATS = {18: "COCO-18", 25: "BODY_25", 17: "COCO-17"}
+
 # Size of the square closing the body mask.
 _MASK_CLOSING_SIZE = 5
 
@@ -188,6 +197,59 @@ def openpose_from_keypoints(
     subset[0, -2] = float(score) * next_id
     subset[0, -1] = next_id
     return all_peaks, subset
+
+
+def keypoints_from_triples(triples) -> np.ndarray:
+    """A detector's (x, y, confidence) joints in the 18-joint COCO/OpenPose order, as (row, col).
+
+    The format is told by the number of joints (:data:`JOINT_FORMATS`): 18 is OpenPose's COCO
+    model (PG2's own order), 25 OpenPose's BODY_25 (MidHip and the feet dropped), 17 MS COCO's
+    keypoints (the neck is the mean of the two shoulders when both are present, else missing).
+
+    Args:
+        triples: float ``[N, 3]``, N in (18, 25, 17): x (column), y (row) in pixels, confidence;
+            confidence <= 0 is a missing joint, as OpenPose and COCO (visibility 0) write them.
+
+    Returns:
+        float64 ``[18, 2]``: (row, col), -1 for missing joints.
+
+    Raises:
+        ValueError: N is not one of the known joint counts or the shape is not [N, 3].
+    """
+    triples = np.asarray(triples, np.float64)
+    if triples.ndim != 2 or triples.shape[1] != 3 or triples.shape[0] not in JOINT_FORMATS:
+        known = ", ".join(f"{count} ({name})" for count, name in JOINT_FORMATS.items())
+        raise ValueError(f"{len(triples)} joints: the known formats have {known}")
+    present = triples[:, 2] > 0
+    source_rc = np.where(present[:, None], triples[:, [1, 0]], MISSING)
+    if len(triples) == 18:
+        return source_rc
+    if len(triples) == 25:
+        return source_rc[list(BODY_25_TO_COCO_18)]
+    keypoints_rc = np.full((NUM_KEYPOINTS, 2), float(MISSING))
+    for joint, source in enumerate(COCO_17_TO_COCO_18):
+        if source is not None:
+            keypoints_rc[joint] = source_rc[source]
+    shoulders = list(COCO_17_SHOULDERS)
+    if present[shoulders].all():
+        keypoints_rc[1] = source_rc[shoulders].mean(axis=0)
+    return keypoints_rc
+
+
+def joints_outside(keypoints_rc: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Which present joints lie outside a ``height`` x ``width`` image.
+
+    Args:
+        keypoints_rc: float ``[18, 2]`` (row, col), -1 for missing joints (never "outside").
+
+    Returns:
+        bool ``[18]``: True for a present joint whose pixel (truncated coordinate, as the pose
+        maps draw it) is not inside the image.
+    """
+    keypoints_rc = _check_keypoints(keypoints_rc)
+    pixel = np.trunc(keypoints_rc)
+    inside = (pixel >= 0).all(axis=1) & (pixel[:, 0] < height) & (pixel[:, 1] < width)
+    return ~missing_joints(keypoints_rc) & ~inside
 
 
 def mirror_keypoints(keypoints_rc: np.ndarray, img_W: int) -> np.ndarray:

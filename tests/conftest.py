@@ -69,3 +69,27 @@ def blazepose_model_dir() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"BlazePose model files could not be fetched: {error}")
         pytest.skip(f"BlazePose model files not cached and not downloadable: {error}")
+
+
+@pytest.fixture(scope="session")
+def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
+    """The fixture's original checkpoint exported once as a SavedModel (128x64, width 8)."""
+    from pg2_tf import export
+
+    return export.export_from_checkpoint(
+        market_tf1_dir / "tf1_checkpoint",
+        tmp_path_factory.mktemp("export") / "market",
+        model=1,
+        img_H=128,
+        img_W=64,
+        conv_hidden_num=8,
+        z_num=64,
+    )
+
+
+@pytest.fixture(scope="session")
+def blazepose_estimator(blazepose_model_dir):
+    """One pg2_tf.keypoints.KeypointEstimator on the cached model files, for every test."""
+    from pg2_tf import keypoints
+
+    return keypoints.KeypointEstimator(blazepose_model_dir)

@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pg2_tf import demo
@@ -18,4 +19,12 @@ def test_demo_builds_data_trains_tests_scores_and_exports(tmp_path):
         assert os.path.exists(os.path.join(made["result_dir"], name))
     assert os.path.exists(os.path.join(made["export_dir"], "saved_model.pb"))
     summary = np.asarray(Image.open(made["summary"]))
-    assert summary.shape[1] == 5 * 64 + 6 * 2 and summary.std() > 10
+    # A header row naming the 5 columns, then 8 rows of 128x64 test pictures.
+    assert summary.shape == (demo.HEADER_HEIGHT + 8 * (128 + 2) + 2, 5 * 64 + 6 * 2, 3)
+    assert summary.std() > 10
+    header = summary[: demo.HEADER_HEIGHT]
+    for column in range(5):  # white label text over each column
+        assert (header[:, 2 + column * 66 : (column + 1) * 66] > 200).any()
+    # The L1 of G2 the demo prints is the score module's, independently read from the folders.
+    assert made["l1"]["G2"] == pytest.approx(made["scores"]["rgb"]["l1_mean"])
+    assert 0 < made["l1"]["G1"] < 255

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import export, generate
+from pg2_tf import generate
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -43,17 +43,8 @@ def _annotation_csv(path, rows):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, market_tf1_dir):
-    export_dir = tmp_path_factory.mktemp("export") / "market"
-    return export.export_from_checkpoint(
-        market_tf1_dir / "tf1_checkpoint",
-        export_dir,
-        model=1,
-        img_H=128,
-        img_W=64,
-        conv_hidden_num=8,
-        z_num=64,
-    )
+def saved_model(market_saved_model):
+    return market_saved_model
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +59,12 @@ def person_png(tmp_path, reference_outputs):
     path = tmp_path / "person.png"
     Image.fromarray(reference_outputs["x_uint8"][3]).save(path)
     return path
+
+
+def _generate_cli(*flags):
+    """Runs ``python -m pg2_tf.generate`` with the flags; returns the CompletedProcess."""
+    command = [sys.executable, "-m", "pg2_tf.generate", *flags]
+    return subprocess.run(command, capture_output=True, text=True, env=SUBPROCESS_ENV)
 
 
 def _read(path):
@@ -189,11 +186,12 @@ def test_image_of_another_size_gives_model_size_or_restored_size(
 
 def test_command_line_writes_g2(saved_model, person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "target.json", TARGET_RC)
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={saved_model}",
-         f"--image={person_png}", f"--keypoints={keypoints}", f"--out={tmp_path / 'cli.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={person_png}",
+        f"--keypoints={keypoints}",
+        f"--out={tmp_path / 'cli.png'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines() == [
         "image is 128x64, the model's size: used as is",
@@ -206,11 +204,12 @@ def test_command_line_writes_g2(saved_model, person_png, tmp_path):
 
 
 def test_command_line_error_is_one_line_with_exit_status_2(person_png, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "pg2_tf.generate", f"--saved_model={tmp_path / 'none'}",
-         f"--image={person_png}", "--keypoints=t.json", f"--out={tmp_path / 'o.png'}"],
-        capture_output=True, text=True, env=SUBPROCESS_ENV,
-    )  # fmt: skip
+    result = _generate_cli(
+        f"--saved_model={tmp_path / 'none'}",
+        f"--image={person_png}",
+        "--keypoints=t.json",
+        f"--out={tmp_path / 'o.png'}",
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: no SavedModel at {tmp_path / 'none'} (no saved_model.pb; --saved_model): export "
@@ -230,11 +229,85 @@ def test_missing_keypoint_file_is_reported(saved_model, person_png, tmp_path):
         generate.generate(saved_model, person_png, tmp_path / "absent.json", tmp_path / "o.png")
 
 
-def test_body25_openpose_file_is_reported_with_the_fix(tmp_path):
+def test_body25_openpose_file_gives_the_18_joints(tmp_path):
+    # BODY_25 = COCO-18 with MidHip inserted at 8 and six foot points appended (19-24).
+    coco = json.loads(_openpose_json(tmp_path / "c.json", TARGET_RC).read_text())
+    triples = coco["people"][0]["pose_keypoints_2d"]
+    body25 = triples[:24] + [32.0, 70.0, 0.9] + triples[24:] + [40.0, 125.0, 0.5] * 6
     path = tmp_path / "body25.json"
-    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 75}]}))
-    with pytest.raises(DataError, match=r"has 25 keypoints, PG2 needs the 18 .* --model_pose COCO"):
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": body25}]}))
+    np.testing.assert_array_equal(generate.load_keypoints(path), TARGET_RC)
+
+
+def test_unknown_joint_count_is_reported_with_the_formats_read(tmp_path):
+    path = tmp_path / "hand.json"
+    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 63}]}))
+    with pytest.raises(DataError, match=r"hand\.json has 21 joints: the known formats have 18 "):
         generate.load_keypoints(path)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity"])
+def test_keypoint_that_is_not_finite_is_refused(tmp_path, bad):
+    path = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    path.write_text(path.read_text().replace("0.9", bad, 1))
+    with pytest.raises(
+        DataError,
+        match=r"t\.json: people\[0\]\.pose_keypoints_2d holds (nan|inf) "
+        r"at position 2 \(1 value\(s\) not finite\)",
+    ):
+        generate.load_keypoints(path)
+
+
+def test_string_in_pose_keypoints_is_one_line_naming_it(saved_model, person_png, tmp_path):
+    path = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    document = json.loads(path.read_text())
+    document["people"][0]["pose_keypoints_2d"][4] = "20"
+    path.write_text(json.dumps(document))
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={person_png}",
+        f"--keypoints={path}",
+        f"--out={tmp_path / 'o.png'}",
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {path}: people[0].pose_keypoints_2d[4] is '20', not a number (x, y, confidence "
+        "triples of numbers)"
+    ]
+
+
+def test_keypoints_all_outside_the_image_are_refused(saved_model, person_png, tmp_path):
+    far = np.where(TARGET_RC == -1, -1, TARGET_RC + [200, 0])  # every row below the 128 rows
+    keypoints = _openpose_json(tmp_path / "t.json", far)
+    with pytest.raises(DataError, match=r"t\.json: all 17 joints lie outside the 128x64 image"):
+        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_joints_outside_the_image_are_left_out_with_a_warning(saved_model, person_png, tmp_path):
+    partly = TARGET_RC.copy()
+    partly[10] = [140, 26]  # right ankle below the image
+    partly[13] = [120, 70]  # left ankle right of it
+    warnings = []
+    paths = generate.generate(
+        saved_model, person_png, _openpose_json(tmp_path / "p.json", partly), tmp_path / "p.png",
+        log=lambda line: None, warn=warnings.append,
+    )  # fmt: skip
+    assert warnings == [
+        f"{tmp_path / 'p.json'}: right_ankle, left_ankle outside the 128x64 image, left out"
+    ]
+    without = TARGET_RC.copy()
+    without[[10, 13]] = -1
+    reference = generate.generate(
+        saved_model, person_png, _openpose_json(tmp_path / "w.json", without), tmp_path / "w.png"
+    )
+    np.testing.assert_array_equal(_read(paths["G2"]), _read(reference["G2"]))
+
+
+def test_pose_without_any_joint_is_refused(tmp_path, saved_model, person_png):
+    keypoints = _openpose_json(tmp_path / "t.json", np.full((18, 2), -1.0))
+    with pytest.raises(DataError, match=r"t\.json: every joint is missing"):
+        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
 
 
 def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
@@ -280,3 +353,105 @@ def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
     path = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"--keypoints_row only applies to \.csv"):
         generate.load_keypoints(path, "target.jpg")
+
+
+# ---- --pose_from: the target pose from another person's photo ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_photos(tmp_path_factory):
+    """Photos shipped by scikit-image: the astronaut (upper body), the cameraman, a coffee cup."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("real")
+    photos = {
+        "astronaut": skimage.data.astronaut(),
+        "cameraman": np.stack([skimage.data.camera()] * 3, axis=-1),
+        "coffee": skimage.data.coffee(),
+    }
+    for name, pixels in photos.items():
+        Image.fromarray(pixels).save(folder / f"{name}.png")
+    small = Image.fromarray(photos["astronaut"][:, 64:448]).resize((64, 128))
+    small.save(folder / "astronaut_128x64.jpg")
+    return {name: folder / f"{name}.png" for name in photos} | {
+        "small": folder / "astronaut_128x64.jpg"
+    }
+
+
+def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
+    saved_model, signatures, real_photos, blazepose_estimator, tmp_path
+):
+    from pg2_tf import photos
+
+    lines = []
+    paths = generate.generate(
+        saved_model, real_photos["astronaut"], None, tmp_path / "out.png",
+        pose_from=real_photos["cameraman"], estimator=blazepose_estimator, log=lines.append,
+    )  # fmt: skip
+    assert lines == [
+        f"person of {real_photos['astronaut']} and pose of {real_photos['cameraman']} each "
+        "cropped to their box at 128x64"
+    ]
+    # The same result by hand: the astronaut's crop and the cameraman's keypoints in his crop.
+    astronaut = photos.load_photo(real_photos["astronaut"])
+    crop, _ = photos.person_crop(astronaut, blazepose_estimator(astronaut).box_xyxy, 128, 64)
+    cameraman = photos.load_photo(real_photos["cameraman"])
+    person = blazepose_estimator(cameraman)
+    _, transform = photos.person_crop(cameraman, person.box_xyxy, 128, 64)
+    target_rc = transform.to_crop_rc(person.keypoints_rc()).astype(np.float32)
+    assert (target_rc[:, 0] >= 0).sum() >= 10  # the cameraman's head, arms and hips at least
+    expected = signatures["from_keypoints"](image=crop[None], keypoints=target_rc[None])
+    np.testing.assert_array_equal(_read(paths["G2"]), expected["G2"].numpy()[0])
+
+
+def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
+    saved_model, real_photos, blazepose_estimator, tmp_path
+):
+    out = tmp_path / "cli.png"
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={real_photos['small']}",
+        f"--pose_from={real_photos['cameraman']}",
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1] == f"wrote G2 to {out}"
+    with Image.open(out) as image:
+        assert image.mode == "RGB" and image.size == (64, 128)
+
+
+@pytest.mark.parametrize("role", ["image", "pose_from"])
+def test_photo_without_person_is_one_line_naming_it(
+    saved_model, real_photos, blazepose_estimator, tmp_path, role
+):
+    from pg2_tf import keypoints
+
+    photos = {"image": real_photos["astronaut"], "pose_from": real_photos["cameraman"]}
+    photos[role] = real_photos["coffee"]
+    with pytest.raises(keypoints.NoPersonFound, match=f"^no person found in {photos[role]}$"):
+        generate.generate(
+            saved_model, photos["image"], None, tmp_path / "o.png",
+            pose_from=photos["pose_from"], estimator=blazepose_estimator,
+        )  # fmt: skip
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_command_line_photo_of_nothing_exits_2_with_one_line(saved_model, real_photos, tmp_path):
+    result = _generate_cli(
+        f"--saved_model={saved_model}",
+        f"--image={real_photos['astronaut']}",
+        f"--pose_from={real_photos['coffee']}",
+        f"--out={tmp_path / 'o.png'}",
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no person found in {real_photos['coffee']}"
+    ]
+
+
+def test_keypoints_and_pose_from_together_are_refused(saved_model, person_png, tmp_path):
+    keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    with pytest.raises(ConfigError, match=r"one of --keypoints and --pose_from"):
+        generate.generate(
+            saved_model, person_png, keypoints, tmp_path / "o.png", pose_from=person_png
+        )

@@ -96,6 +96,87 @@ def test_openpose_from_keypoints_round_trips():
         )
 
 
+# --- other detectors' joint formats ------------------------------------------------------------
+
+# OpenPose's BODY_25 joint names in its order (OpenPose doc/02_output.md), written out here as an
+# independent reference for the mapping.
+BODY_25_NAMES = (
+    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+    "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle", "left_hip",
+    "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe",
+    "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+)  # fmt: skip
+# MS COCO's 17 person keypoints in its order (person_keypoints annotations).
+COCO_17_NAMES = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+
+
+def _triples(names, joints_rc, confidence=0.9):
+    """x, y, c triples in a detector's order, from our named joints; unknown names far away."""
+    triples = []
+    for index, name in enumerate(names):
+        if name in pose.KEYPOINT_NAMES and joints_rc[pose.KEYPOINT_NAMES.index(name)][0] != -1:
+            row, col = joints_rc[pose.KEYPOINT_NAMES.index(name)]
+            triples.append([col, row, confidence])
+        elif name in pose.KEYPOINT_NAMES:
+            triples.append([0, 0, 0])
+        else:  # a joint PG2 has no use for (mid hip, feet)
+            triples.append([500 + index, 600 + index, confidence])
+    return np.array(triples, np.float64)
+
+
+def test_body25_maps_to_the_18_joints_dropping_mid_hip_and_feet():
+    person = _standing_person()
+    person[pose.KEYPOINT_NAMES.index("left_ear")] = -1
+    triples = _triples(BODY_25_NAMES, person)
+    assert triples.shape == (25, 3)
+    np.testing.assert_array_equal(pose.keypoints_from_triples(triples), person)
+
+
+def test_coco17_maps_to_the_18_joints_with_the_neck_between_the_shoulders():
+    person = _standing_person()  # shoulders (25, 22) and (25, 42)
+    keypoints_rc = pose.keypoints_from_triples(_triples(COCO_17_NAMES, person))
+    expected = person.copy()
+    expected[1] = [25, 32]
+    np.testing.assert_array_equal(keypoints_rc, expected)
+
+
+def test_coco17_neck_is_missing_without_both_shoulders():
+    person = _standing_person()
+    person[pose.KEYPOINT_NAMES.index("left_shoulder")] = -1
+    keypoints_rc = pose.keypoints_from_triples(_triples(COCO_17_NAMES, person))
+    assert keypoints_rc[1].tolist() == [-1, -1]
+    assert keypoints_rc[2].tolist() == [25, 22]  # the right shoulder itself stays
+
+
+def test_coco18_triples_are_swapped_to_row_col_and_zero_confidence_is_missing():
+    triples = np.zeros((18, 3))
+    triples[0] = [31.5, 20.25, 0.8]
+    triples[1] = [40, 50, 0.0]
+    keypoints_rc = pose.keypoints_from_triples(triples)
+    assert keypoints_rc[0].tolist() == [20.25, 31.5]
+    assert (keypoints_rc[1:] == -1).all()
+
+
+def test_unknown_joint_count_names_the_known_formats():
+    with pytest.raises(ValueError, match=r"21 joints: .*18 \(COCO-18\), 25 \(BODY_25\), 17"):
+        pose.keypoints_from_triples(np.ones((21, 3)))
+
+
+def test_joints_outside_flags_present_joints_beyond_the_image_only():
+    keypoints_rc = np.full((18, 2), -1.0)
+    keypoints_rc[0] = [127.9, 63.9]  # pixel (127, 63): inside 128x64
+    keypoints_rc[1] = [128, 10]
+    keypoints_rc[2] = [10, 64]
+    keypoints_rc[3] = [-3, 10]
+    keypoints_rc[4] = [-0.5, 10]  # truncates to row 0, drawn inside, as the pose maps do
+    outside = pose.joints_outside(keypoints_rc, 128, 64)
+    assert np.flatnonzero(outside).tolist() == [1, 2, 3]
+
+
 def test_mirror_keypoints_flips_columns_and_swaps_sides():
     keypoints_rc = _keypoints(right_wrist=(50, 10), nose=(5, 30))
     mirrored = pose.mirror_keypoints(keypoints_rc, img_W=64)

@@ -1,0 +1,226 @@
+"""PG2 records from a folder of your own photos, one sub-folder per person.
+
+Usage::
+
+    python -m data_prep.from_photos --photos DIR --out OUT --dataset market|deepfashion
+        --split train|test [--workers N] [--records_per_shard N] [--quiet]
+
+``DIR/<person>/<photo>`` (any photo Pillow reads: JPEG, PNG, ...; any size, a full scene is
+fine). For every photo the person's 18 keypoints are estimated with :mod:`pg2_tf.keypoints`
+(BlazePose; ``python -m pg2_tf.keypoints --fetch_model`` once), the photo is cropped to the person's
+box at the model's size (Market 128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.photos.person_crop`)
+and the keypoints are carried into the crop. The crops and their poses are written in the
+ORIGINAL raw layout under ``OUT/raw`` (images named ``PPPP_c1s1_NNNNNN_00.jpg`` for Market,
+``PPPPP_N.jpg`` for DeepFashion, the pose as one-person OpenPose pickles; train also gets the
+mirrored ``train_flip`` set, as the original), and then converted by the project's own
+converter (:mod:`data_prep.convert_market` / :mod:`data_prep.convert_DF`): the records, pairs
+(every ordered pair of photos of one person, shuffled as the original) and pickles are exactly
+those the original pipeline makes of such a raw folder. ``OUT/persons_<split>.txt`` maps each
+person number to its sub-folder.
+
+A photo where no person is found, or that cannot be read, is listed (``OUT/skipped_<split>.txt``
+and a warning) and skipped; it is not fatal.
+"""
+
+import argparse
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from data_prep import common  # noqa: E402
+from data_prep.synthetic import LAYOUTS  # noqa: E402
+from pg2_tf import generate, pose  # noqa: E402
+from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+
+DATASETS = ("market", "deepfashion")
+SPLITS = ("train", "test")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+JPEG_QUALITY = 95
+
+
+def image_name(dataset: str, person: int, index: int) -> str:
+    """The raw file name of photo ``index`` of person number ``person`` (from 1).
+
+    Market: ``PPPP_c1s1_NNNNNN_00.jpg`` (identity = first 4 characters, camera 1); DeepFashion:
+    ``PPPPP_N.jpg`` (identity = text before '_'), as the converters read them.
+    """
+    if dataset == "market":
+        return f"{person:04d}_c1s1_{person * 1000 + index:06d}_00.jpg"
+    return f"{person:05d}_{index + 1}.jpg"
+
+
+def person_folders(photos: Path) -> list[tuple[str, list[Path]]]:
+    """(sub-folder name, sorted photo paths) of every person sub-folder of ``photos``."""
+    photos = common.require_dir(
+        Path(photos), "photo folder", "give --photos a folder with one sub-folder per person"
+    )
+    people = []
+    for folder in sorted(path for path in photos.iterdir() if path.is_dir()):
+        files = sorted(path for path in folder.iterdir() if path.suffix.lower() in PHOTO_EXTENSIONS)
+        if files:
+            people.append((folder.name, files))
+    if not people:
+        raise DataError(
+            f"{photos} has no sub-folder with photos ({', '.join(PHOTO_EXTENSIONS)}): put each "
+            "person's photos in a sub-folder of their own"
+        )
+    return people
+
+
+def write_raw_layout(
+    people, raw_root: Path, dataset: str, split: str, estimator, log=print
+) -> tuple[Path, list[str]]:
+    """Crops every photo to its person and writes the original raw layout of ``split``.
+
+    Args:
+        people: from :func:`person_folders`.
+        raw_root: folder that receives ``Market1501_img_pose_attr_seg`` or ``DF_img_pose``.
+        estimator: a :class:`pg2_tf.keypoints.KeypointEstimator`.
+        log: receives one line per skipped photo.
+
+    Returns:
+        ``(raw_dir, skipped)``: the raw folder for the converter, and ``"path: reason"`` lines of
+        the photos left out.
+    """
+    layout = LAYOUTS[dataset]
+    raw_dir = raw_root / layout.raw_folder
+    sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
+    for image_set in sets:
+        folder = raw_dir / layout.image_folder(image_set)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    skipped = []
+    for person, (_, files) in enumerate(people, start=1):
+        for index, path in enumerate(files):
+            try:
+                framed = generate.person_in_model_frame(
+                    *generate.find_person(path, estimator), layout.height, layout.width
+                )
+            except DataError as error:  # unreadable photo, or no person in it
+                skipped.append(f"{path}: {error}")
+                log(f"skipped {path}: {error}")
+                continue
+            crop = framed.image
+            # OpenPose gave whole pixels; so do the records.
+            keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64))
+            name = image_name(dataset, person, index)
+            _save_jpeg(crop, raw_dir / layout.image_folder(split) / name)
+            sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
+            if split == "train":
+                mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
+                _save_jpeg(crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
+                sets["train_flip"][name] = pose.openpose_from_keypoints(mirrored)
+    pose_dir = raw_dir / layout.pose_folder
+    pose_dir.mkdir(parents=True, exist_ok=True)
+    for image_set, results in sets.items():
+        peaks_name, subsets_name = layout.pickle_names(image_set)
+        common.dump_pickle(
+            {name: peaks for name, (peaks, _) in results.items()}, pose_dir / peaks_name
+        )
+        common.dump_pickle(
+            {name: rows for name, (_, rows) in results.items()}, pose_dir / subsets_name
+        )
+    return raw_dir, skipped
+
+
+def _save_jpeg(pixels: np.ndarray, path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    path.write_bytes(buffer.getvalue())
+
+
+def convert(
+    photos: Path,
+    out_dir: Path,
+    dataset: str,
+    split: str,
+    workers: int | None = None,
+    records_per_shard: int = 1000,
+    show_progress: bool = True,
+    estimator=None,
+    log=print,
+) -> Path:
+    """Writes the records of a folder of photos (module docstring); returns ``out_dir``.
+
+    Args:
+        estimator: the pose estimator (default: a new :class:`pg2_tf.keypoints.KeypointEstimator`).
+        log: receives one line per skipped photo and a summary line.
+
+    Raises:
+        ConfigError: unknown dataset or split.
+        DataError: no photo folder, no person sub-folder, no photo with a person, model files
+            missing (the line says how to fetch them).
+    """
+    if dataset not in DATASETS:
+        raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    people = person_folders(photos)
+    if estimator is None:
+        from pg2_tf import keypoints
+
+        estimator = keypoints.KeypointEstimator()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw_dir, skipped = write_raw_layout(people, out_dir / "raw", dataset, split, estimator, log)
+    (out_dir / f"skipped_{split}.txt").write_text("".join(f"{line}\n" for line in skipped))
+    (out_dir / f"persons_{split}.txt").write_text(
+        "".join(f"{number} {name}\n" for number, (name, _) in enumerate(people, start=1))
+    )
+    total = sum(len(files) for _, files in people)
+    if len(skipped) == total:
+        raise DataError(f"no person was found in any of the {total} photos of {photos}")
+    options = dict(workers=common.default_workers(workers), show_progress=show_progress)
+    if dataset == "market":
+        from data_prep import convert_market
+
+        convert_market.convert(
+            raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0,
+            **options,
+        )  # fmt: skip
+    else:
+        from data_prep import convert_DF
+
+        convert_DF.convert(raw_dir, split, out_dir, records_per_shard=records_per_shard, **options)
+    records = (out_dir / "tf_record_pair_num.txt").read_text()
+    log(
+        f"{total - len(skipped)} of {total} photos of {len(people)} persons used "
+        f"({len(skipped)} skipped, listed in {out_dir / f'skipped_{split}.txt'}); records {records}"
+    )
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--split", choices=SPLITS, required=True)
+    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    parser.add_argument("--records_per_shard", type=int, default=1000)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    convert(
+        args.photos,
+        args.out,
+        args.dataset,
+        args.split,
+        args.workers,
+        args.records_per_shard,
+        show_progress=not args.quiet,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+
+
+if __name__ == "__main__":
+    common.run_cli(main)

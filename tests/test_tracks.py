@@ -1,0 +1,59 @@
+"""pg2_tf.tracks: keypoint tracks over time are bridged and smoothed so animations do not flicker."""
+
+import numpy as np
+import pytest
+
+from pg2_tf import tracks
+
+
+def _track(rows, cols=None, joint=0, frames=None):
+    """A [T, 18, 2] track where only ``joint`` is present (None in rows = missing that frame)."""
+    count = len(rows) if frames is None else frames
+    out = np.full((count, 18, 2), -1.0)
+    for t, row in enumerate(rows):
+        if row is not None:
+            out[t, joint] = [row, t if cols is None else cols[t]]
+    return out
+
+
+def test_jittered_track_is_smoothed_towards_its_centre():
+    jitter = np.array([2.0, -2.0] * 10)
+    smoothed = tracks.smooth_tracks(_track(50 + jitter), window=5, max_gap=0)
+    rows = smoothed[:, 0, 0]
+    # Inside, 5 alternating values of +-2 average to +-0.4; the ends keep a smaller window.
+    np.testing.assert_allclose(np.abs(rows[2:-2] - 50), 0.4)
+    assert rows[0] == 52 and rows[1] == pytest.approx(50 + 2 / 3)
+    assert np.std(rows[2:-2]) < np.std(50 + jitter) / 4
+
+
+def test_joint_moving_at_constant_speed_is_not_moved():
+    rows = 10 + 1.5 * np.arange(12)
+    smoothed = tracks.smooth_tracks(_track(rows), window=7)
+    np.testing.assert_allclose(smoothed[:, 0, 0], rows)
+    np.testing.assert_allclose(smoothed[:, 0, 1], np.arange(12))
+
+
+def test_gap_of_k_frames_is_filled_linearly_between_its_neighbours():
+    rows = [10.0, 12.0, None, None, None, 20.0, 22.0]
+    filled = tracks.bridge_gaps(_track(rows, cols=[5.0] * 7), max_gap=3)
+    np.testing.assert_allclose(filled[2:5, 0, 0], [14.0, 16.0, 18.0])
+    np.testing.assert_allclose(filled[2:5, 0, 1], [5.0, 5.0, 5.0])
+    np.testing.assert_array_equal(filled[:, 1:], -1)  # the joints never seen stay missing
+
+
+def test_joint_missing_longer_than_max_gap_stays_missing():
+    rows = [10.0, None, None, None, None, None, 20.0]
+    smoothed = tracks.smooth_tracks(_track(rows), window=3, max_gap=4)
+    np.testing.assert_array_equal(smoothed[1:6, 0], -1)
+    assert smoothed[0, 0, 0] == 10.0 and smoothed[6, 0, 0] == 20.0
+
+
+def test_nothing_is_extrapolated_before_the_first_or_after_the_last_sighting():
+    rows = [None, None, 30.0, 31.0, None]
+    filled = tracks.bridge_gaps(_track(rows), max_gap=5)
+    np.testing.assert_array_equal(filled[[0, 1, 4], 0], -1)
+
+
+def test_even_window_is_refused():
+    with pytest.raises(ValueError, match="window must be an odd number"):
+        tracks.centred_moving_average(_track([1.0, 2.0]), window=4)
