@@ -3,7 +3,12 @@
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const DISPLAY_HEIGHT = 384; // CSS pixels of every panel (see app.css)
+// Panel size in CSS pixels: 384 high for Market's 128x64, 260 x 260 for DeepFashion's 256x256,
+// so that five panels fit beside each other.
+const panelSize = (H, W) => {
+  const height = Math.min(384, (260 * H) / W);
+  return [height, (height * W) / H];
+};
 // OpenPose's joint colours, COCO-18 order.
 const COLORS = [
   "#ff0000", "#ff5500", "#ffaa00", "#ffff00", "#aaff00", "#55ff00", "#00ff00", "#00ff55", "#00ffaa",
@@ -286,11 +291,13 @@ async function start() {
   }
   const { img_H: H, img_W: W, dataset, records } = state.info;
   $("model-info").textContent = `${dataset === "deepfashion" ? "DeepFashion" : "Market-1501"} model, ${H}x${W} pixels`;
+  const [height, width] = panelSize(H, W);
+  document.documentElement.style.setProperty("--panel-height", `${height}px`);
   const svg = $("skeleton");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("width", (DISPLAY_HEIGHT * W) / H);
-  svg.setAttribute("height", DISPLAY_HEIGHT);
-  for (const frame of document.querySelectorAll(".frame")) frame.style.width = `${(DISPLAY_HEIGHT * W) / H}px`;
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  for (const frame of document.querySelectorAll(".frame")) frame.style.width = `${width}px`;
   if (records.length) {
     const select = $("record");
     for (const record of records) {
