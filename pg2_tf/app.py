@@ -385,10 +385,8 @@ def create_app(config: AppConfig) -> Starlette:
         body = await read_body(request, config.max_upload_bytes)
         name = _upload_name(request)
         photo = await run_in_threadpool(decode_upload, body, name)
-        image, keypoints_rc = await run_in_threadpool(service.person_in_frame, photo, name)
-        return JSONResponse(
-            {"keypoints": _keypoints_json(keypoints_rc), "image": png_data_url(image)}
-        )
+        _, keypoints_rc = await run_in_threadpool(service.person_in_frame, photo, name)
+        return JSONResponse({"keypoints": _keypoints_json(keypoints_rc)})
 
     async def record(request):
         text = request.path_params["index"]

@@ -290,7 +290,9 @@ async function start() {
     return;
   }
   const { img_H: H, img_W: W, dataset, records } = state.info;
-  $("model-info").textContent = `${dataset === "deepfashion" ? "DeepFashion" : "Market-1501"} model, ${H}x${W} pixels`;
+  const megabytes = state.info.max_upload_bytes / 2 ** 20;
+  const name = dataset === "deepfashion" ? "DeepFashion" : "Market-1501";
+  $("model-info").textContent = `${name} model, ${H}x${W} pixels; photos up to ${megabytes} MB`;
   const [height, width] = panelSize(H, W);
   document.documentElement.style.setProperty("--panel-height", `${height}px`);
   const svg = $("skeleton");
