@@ -1,7 +1,7 @@
 """A local web page to pose a person interactively (``pg2-app``).
 
-    python -m pg2_tf.app --saved_model=exported/market [--port=8080] [--host=127.0.0.1] \
-        [--data_dir=data/Market_test_data]
+    python -m pg2_tf.app --saved_model=exported/market [--port=8080] [--host=127.0.0.1]
+    python -m pg2_tf.app --saved_model=exported/market --data_dir=data/Market_test_data
 
 The page (``app_static/``: plain HTML, CSS and JavaScript, every asset served from here) shows
 source | target pose | G1 | G2 (| difference map). The source is an uploaded photo, cropped to the

@@ -124,7 +124,7 @@ function setupDragging() {
     event.preventDefault();
     state.drag = { joint: Number(joint), pointerId: event.pointerId, moved: false };
     svg.setPointerCapture(event.pointerId);
-    drawSkeleton();
+    event.target.classList.add("dragging"); // no redraw: a double click needs the same element
   });
   svg.addEventListener("pointermove", (event) => {
     if (!state.drag || event.pointerId !== state.drag.pointerId) return;
@@ -139,13 +139,19 @@ function setupDragging() {
     if (!state.drag || event.pointerId !== state.drag.pointerId) return;
     const moved = state.drag.moved;
     state.drag = null;
-    drawSkeleton();
-    if (moved) requestGenerate();
+    if (moved) {
+      drawSkeleton();
+      requestGenerate();
+    } else {
+      for (const circle of svg.querySelectorAll("circle.dragging")) circle.classList.remove("dragging");
+    }
   };
   svg.addEventListener("pointerup", finish);
   svg.addEventListener("pointercancel", finish);
   svg.addEventListener("dblclick", (event) => {
-    const joint = event.target.dataset && event.target.dataset.joint;
+    // Pointer capture makes the svg the click's target: look up the joint under the pointer.
+    const under = document.elementFromPoint(event.clientX, event.clientY);
+    const joint = under && under.dataset && under.dataset.joint;
     if (joint === undefined) return;
     state.keypoints[Number(joint)] = [-1, -1];
     drawSkeleton();
