@@ -23,6 +23,9 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.66",
         "tensorboard>=2.16",  # tf.summary needs it; TF 2.21 no longer pulls it in
+        # Runs the BlazePose models of pg2_tf.keypoints (tf.lite.Interpreter's successor); where no
+        # wheel exists (Windows) pg2_tf.keypoints falls back to tf.lite.Interpreter.
+        "ai-edge-litert>=2.3,<3; platform_system != 'Windows'",
         # pg2-app: the web page's server
         "starlette>=1.10",  # its test client uses httpx2 (the test extra)
         "uvicorn>=0.30",
@@ -44,6 +47,7 @@ setup(
             "pg2-export=pg2_tf.export:run",
             "pg2-generate=pg2_tf.generate:run",
             "pg2-score=pg2_tf.score:run",
+            "pg2-keypoints=pg2_tf.keypoints:run",
             "pg2-app=pg2_tf.app:run",
         ]
     },

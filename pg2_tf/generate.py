@@ -24,9 +24,9 @@ import os
 
 import numpy as np
 from absl import flags, logging
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from pg2_tf import cli
+from pg2_tf import cli, photos
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 NUM_KEYPOINTS = 18
@@ -141,15 +141,13 @@ def _keypoints_from_annotation_csv(path: str, row_name: str | None) -> np.ndarra
 
 
 def load_image(path) -> np.ndarray:
-    """Reads an image file as uint8 [H, W, 3] RGB; raises DataError when it is not an image."""
+    """Reads a photo as uint8 [H, W, 3] RGB, upright and 8-bit (see :func:`photos.load_photo`).
+
+    Raises DataError when it is missing or not an image."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"image {path} does not exist (--image)")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise DataError(f"{path} is not an image file Pillow can read ({error})") from None
+    return photos.load_photo(path)
 
 
 @dataclasses.dataclass(frozen=True)

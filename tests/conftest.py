@@ -52,3 +52,20 @@ def fixed_batch(market_tf1_dir):
         is_train=False,
     )
     return next(iter(dataset))
+
+
+@pytest.fixture(scope="session")
+def blazepose_model_dir() -> str:
+    """The cached BlazePose model folder (pg2_tf.keypoints.model_dir()), fetched once when absent.
+
+    The fetch needs PyPI; without it the test is skipped, except in CI (``CI`` set), where it fails.
+    """
+    from pg2_tf import keypoints
+    from pg2_tf.errors import DataError
+
+    try:
+        return keypoints.fetch_model()
+    except DataError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"BlazePose model files could not be fetched: {error}")
+        pytest.skip(f"BlazePose model files not cached and not downloadable: {error}")

@@ -1,0 +1,178 @@
+"""A user's photo as the models need it: decoding any photo file, and cropping it to the person.
+
+:func:`load_photo` / :func:`decode_photo` turn whatever a user has (a phone JPEG with an EXIF
+rotation, a 16-bit or grey PNG, a palette GIF, an RGBA PNG) into uint8 RGB the way an image viewer
+shows it. Anything that is not a readable image, or one over Pillow's decompression-bomb limit,
+becomes a :class:`~pg2_tf.errors.DataError` naming the file.
+
+:func:`person_crop` cuts the person's box out of a photo at a model's aspect ratio and returns the
+:class:`Crop` that carries keypoints between the photo and the crop. No TensorFlow here: Pillow and
+numpy only, so the web app and the keypoint estimator load fast.
+"""
+
+import dataclasses
+import io
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pg2_tf.errors import DataError
+
+_WHITE = (255, 255, 255)
+
+
+def load_photo(path_or_file) -> np.ndarray:
+    """Reads a photo file (a path or a binary file object) as uint8 RGB [H, W, 3] in [0, 255].
+
+    EXIF orientation is applied (the photo comes out upright, as a viewer shows it); 16-bit images
+    are scaled to 8 bits (65535 -> 255), palette and grey images become RGB, and transparency is
+    composited on white. Raises DataError naming the file when it does not exist, is not an image
+    Pillow can read, is truncated, or is over Pillow's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    if isinstance(path_or_file, (str, os.PathLike)):
+        name = os.fspath(path_or_file)
+        if not os.path.isfile(name):
+            raise DataError(f"photo {name} does not exist")
+    else:
+        name = getattr(path_or_file, "name", "photo")
+    return _decode(path_or_file, name)
+
+
+def decode_photo(data: bytes, name: str = "upload") -> np.ndarray:
+    """The bytes of a photo file (e.g. a web upload) as uint8 RGB [H, W, 3]; as :func:`load_photo`.
+
+    ``name`` is used in the error message.
+    """
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source, name: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            # Between 1x and 2x MAX_IMAGE_PIXELS Pillow only warns; refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(source) as image:
+                image.load()
+                return _to_rgb(_upright(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DataError(
+            f"{name} is too large to decode safely ({error}); resize it below "
+            f"{Image.MAX_IMAGE_PIXELS} pixels"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{name} is not an image file Pillow can read ({error})") from None
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError):
+        return image  # a damaged EXIF block: show the pixels as stored, like most viewers
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grey (PNG, TIFF): Pillow's convert("RGB") clips at 255, i.e. all white.
+        values = np.asarray(image, dtype=np.float64)
+        if mode == "I" and values.max(initial=0) <= 255:
+            scale = 1.0  # an 8-bit image stored as 32-bit integers
+        else:
+            scale = 255.0 / 65535.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    elif mode in ("LA", "PA", "La"):
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGB", image.size, _WHITE)
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = background
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Crop:
+    """Maps photo pixel coordinates to the pixel coordinates of a crop resized for a model.
+
+    Pixel centres are at integer coordinates in both frames; crop pixel ``j`` covers photo columns
+    ``x0 + j / scale`` to ``x0 + (j + 1) / scale``.
+    """
+
+    x0: float  # left edge of the crop box in the photo (may be outside the photo)
+    y0: float  # top edge
+    scale: float  # model pixels per photo pixel
+    out_H: int
+    out_W: int
+
+    def to_crop_rc(self, keypoints_rc) -> np.ndarray:
+        """Photo (row, col) [N, 2] -> crop (row, col) float64 [N, 2]; -1 (missing) stays -1, and
+        a joint that falls outside the crop becomes -1."""
+        keypoints_rc = np.asarray(keypoints_rc, dtype=np.float64)
+        missing = np.any(keypoints_rc < 0, axis=-1)
+        rows = (keypoints_rc[..., 0] + 0.5 - self.y0) * self.scale - 0.5
+        cols = (keypoints_rc[..., 1] + 0.5 - self.x0) * self.scale - 0.5
+        outside = (rows < -0.5) | (rows >= self.out_H - 0.5) | (cols < -0.5)
+        outside |= cols >= self.out_W - 0.5
+        out = np.stack([rows, cols], axis=-1)
+        out[missing | outside] = -1.0
+        return out
+
+    def to_photo_rc(self, keypoints_rc) -> np.ndarray:
+        """Crop (row, col) [N, 2] -> photo (row, col) float64 [N, 2]; -1 (missing) stays -1."""
+        keypoints_rc = np.asarray(keypoints_rc, dtype=np.float64)
+        missing = np.any(keypoints_rc < 0, axis=-1)
+        rows = (keypoints_rc[..., 0] + 0.5) / self.scale + self.y0 - 0.5
+        cols = (keypoints_rc[..., 1] + 0.5) / self.scale + self.x0 - 0.5
+        out = np.stack([rows, cols], axis=-1)
+        out[missing] = -1.0
+        return out
+
+
+def person_crop(image, box_xyxy, out_H: int, out_W: int, margin: float = 0.1):
+    """Crops a photo to a person's box at a model's aspect ratio and resizes it to the model.
+
+    Args:
+      image: uint8 [H, W, 3] photo.
+      box_xyxy: (x0, y0, x1, y1) the person's box in photo pixels (edges; may leave the photo).
+      out_H, out_W: the model's image size, e.g. 128x64 (Market, 1:2) or 256x256 (DeepFashion).
+      margin: the box grows by this fraction of its width/height on each side.
+
+    Returns:
+      (crop, transform): uint8 [out_H, out_W, 3], and the :class:`Crop` from photo to crop pixels.
+      The box is grown (never shrunk) to out_H:out_W around its centre; where it leaves the photo
+      the photo's edge pixels are repeated.
+    """
+    image = np.asarray(image)
+    x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+    if not (x1 > x0 and y1 > y0):
+        raise DataError(f"person box {box_xyxy} is empty")
+    width, height = (x1 - x0) * (1 + 2 * margin), (y1 - y0) * (1 + 2 * margin)
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+    if height / width > out_H / out_W:
+        width = height * out_W / out_H
+    else:
+        height = width * out_H / out_W
+    left, top = centre_x - width / 2, centre_y - height / 2
+    transform = Crop(x0=left, y0=top, scale=out_W / width, out_H=out_H, out_W=out_W)
+
+    photo_h, photo_w = image.shape[:2]
+    pad_left = max(0, int(np.ceil(-left)) + 1)
+    pad_top = max(0, int(np.ceil(-top)) + 1)
+    pad_right = max(0, int(np.ceil(left + width - photo_w)) + 1)
+    pad_bottom = max(0, int(np.ceil(top + height - photo_h)) + 1)
+    padded = np.pad(
+        image[:, :, :3], ((pad_top, pad_bottom), (pad_left, pad_right), (0, 0)), mode="edge"
+    )
+    box = (left + pad_left, top + pad_top, left + pad_left + width, top + pad_top + height)
+    crop = Image.fromarray(padded).resize((out_W, out_H), Image.Resampling.BILINEAR, box=box)
+    return np.asarray(crop, dtype=np.uint8), transform
