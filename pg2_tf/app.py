@@ -32,10 +32,11 @@ import json
 import math
 import os
 import socket
-import threading
 import urllib.parse
 
 import numpy as np
+import tensorflow as tf
+import uvicorn
 from absl import flags, logging
 from PIL import Image
 from starlette.applications import Starlette
@@ -45,7 +46,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, export, generate, models, pose
+from pg2_tf import cli, data, export, generate, keypoints, models, photos, pose
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
@@ -185,8 +186,6 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
     Returns ``(folder, files)``; raises DataError (naming ``--data_dir``) when there are none.
     """
-    from pg2_tf import data
-
     folder = "Market_test_data" if kind == "market" else "DF_test_data"
     for candidate in (data_dir, os.path.join(data_dir, folder)):
         if os.path.isdir(candidate):
@@ -208,10 +207,6 @@ def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int
     the records' pose maps. Raises DataError for missing files, records of another size, or
     records without those keypoints.
     """
-    import tensorflow as tf
-
-    from pg2_tf import data
-
     _, files = find_test_records(data_dir, kind)
     data.check_records(files, img_H, img_W)
     spec = {}
@@ -261,8 +256,6 @@ class PoseService:
                 config.data_dir, self.kind, self.img_H, self.img_W, config.max_records
             )
         self.default_pose = standing_pose(self.img_H, self.img_W)
-        self._estimator = None
-        self._estimator_lock = threading.Lock()  # a TFLite interpreter serves one call at a time
 
     # -- inference --
 
@@ -273,31 +266,18 @@ class PoseService:
 
     # -- photos --
 
-    def estimate(self, photo: np.ndarray, name: str):
-        """The person in a photo (:class:`pg2_tf.keypoints.PersonKeypoints`).
-
-        Raises ModelFilesMissing (estimator not installed) or NoPersonFound.
-        """
-        from pg2_tf import keypoints
-
-        with self._estimator_lock:
-            if self._estimator is None:
-                self._estimator = keypoints.KeypointEstimator(self.config.keypoint_model_dir)
-            return self._estimator(photo, name=name)
-
     def person_in_frame(self, photo: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """The photo's person cropped to the model's frame: (uint8 [H, W, 3], [18, 2] keypoints)."""
-        from pg2_tf import photos
+        """The photo's person cropped to the model's frame: (uint8 [H, W, 3], [18, 2] keypoints).
 
-        person = self.estimate(photo, name)
+        Raises ModelFilesMissing (no BlazePose files) or NoPersonFound, naming the photo.
+        """
+        person = keypoints.estimate(photo, name, self.config.keypoint_model_dir)
         crop_image, crop = photos.person_crop(photo, person.box_xyxy, self.img_H, self.img_W)
         return crop_image, crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
 
     def source_from_photo(self, photo: np.ndarray, name: str) -> dict:
         """A source photo -> its model-size crop and pose; without the estimator's files, the
         whole photo scaled and padded, the standing pose, and a notice saying how to get them."""
-        from pg2_tf import keypoints
-
         notice = None
         try:
             image, keypoints_rc = self.person_in_frame(photo, name)
@@ -332,14 +312,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     if not size:
         raise RequestError("the request is empty: choose a file to upload", status=400)
     return b"".join(chunks)
-
-
-def decode_upload(body: bytes, name: str) -> np.ndarray:
-    """An uploaded photo -> uint8 RGB [H, W, 3] (:func:`pg2_tf.photos.decode_photo`); DataError
-    naming the upload when it is not an image."""
-    from pg2_tf import photos
-
-    return photos.decode_photo(body, name)
 
 
 def _upload_name(request: Request) -> str:
@@ -378,13 +350,13 @@ def create_app(config: AppConfig) -> Starlette:
     async def source(request):
         body = await read_body(request, config.max_upload_bytes)
         name = _upload_name(request)
-        photo = await run_in_threadpool(decode_upload, body, name)
+        photo = await run_in_threadpool(photos.decode_photo, body, name)
         return JSONResponse(await run_in_threadpool(service.source_from_photo, photo, name))
 
     async def pose_from_photo(request):
         body = await read_body(request, config.max_upload_bytes)
         name = _upload_name(request)
-        photo = await run_in_threadpool(decode_upload, body, name)
+        photo = await run_in_threadpool(photos.decode_photo, body, name)
         _, keypoints_rc = await run_in_threadpool(service.person_in_frame, photo, name)
         return JSONResponse({"keypoints": _keypoints_json(keypoints_rc)})
 
@@ -498,8 +470,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def main(argv) -> None:
     """Serves the page from the command-line flags until Ctrl-C."""
-    import uvicorn
-
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
     flag_values = flags.FLAGS

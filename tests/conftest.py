@@ -69,3 +69,19 @@ def blazepose_model_dir() -> str:
         if os.environ.get("CI"):
             pytest.fail(f"BlazePose model files could not be fetched: {error}")
         pytest.skip(f"BlazePose model files not cached and not downloadable: {error}")
+
+
+@pytest.fixture(scope="session")
+def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
+    """The original fixture checkpoint exported as a SavedModel (Market 128x64, conv_hidden_num 8)."""
+    from pg2_tf import export
+
+    return export.export_from_checkpoint(
+        market_tf1_dir / "tf1_checkpoint",
+        tmp_path_factory.mktemp("market_export") / "market",
+        model=1,
+        img_H=128,
+        img_W=64,
+        conv_hidden_num=8,
+        z_num=64,
+    )

@@ -28,7 +28,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from pg2_tf import app as pg2_app
-from pg2_tf import data, export, generate
+from pg2_tf import export, generate, models
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 RECORD = 3  # a fixture record (its source and target differ in pose)
@@ -47,22 +47,9 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, market_tf1_dir):
-    return export.export_from_checkpoint(
-        market_tf1_dir / "tf1_checkpoint",
-        tmp_path_factory.mktemp("app_export") / "market",
-        model=1,
-        img_H=128,
-        img_W=64,
-        conv_hidden_num=8,
-        z_num=64,
-    )
-
-
-@pytest.fixture(scope="module")
-def signatures(saved_model):
+def signatures(market_saved_model):
     """The SavedModel loaded on its own: the reference for every result."""
-    return tf.saved_model.load(saved_model).signatures
+    return tf.saved_model.load(market_saved_model).signatures
 
 
 def reference_outputs(signatures, image, keypoints_rc) -> dict:
@@ -73,9 +60,9 @@ def reference_outputs(signatures, image, keypoints_rc) -> dict:
 
 
 @pytest.fixture(scope="module")
-def application(saved_model, market_tf1_dir):
+def application(market_saved_model, market_tf1_dir):
     config = pg2_app.AppConfig(
-        saved_model=saved_model,
+        saved_model=market_saved_model,
         data_dir=str(market_tf1_dir / "test_data"),
         max_upload_bytes=2**20,
     )
@@ -139,34 +126,32 @@ def test_info_gives_the_exports_size_and_the_test_records(client):
 
 
 def test_a_test_record_gives_its_images_and_the_pose_its_pose_map_was_drawn_from(
-    client, signatures, market_tf1_dir
+    client, signatures, reference_outputs
 ):
+    # Reference: what the ORIGINAL code decoded from the fixture records and generated from them.
     record = client.get(f"/api/records/{RECORD}").json()
-    batch = next(
-        iter(
-            data.make_dataset(
-                str(market_tf1_dir / "test_data"), "test", kind="market", img_H=128, img_W=64,
-                batch_size=RECORD + 1, is_train=False,
-            )
-        )
-    )  # fmt: skip
-    x_uint8 = np.round(batch["x"][RECORD].numpy() * 127.5 + 127.5).astype(np.uint8)
-    source = decode_data_url(record["source"])
-    np.testing.assert_array_equal(source, x_uint8)
+    x_uint8 = reference_outputs["x_uint8"][RECORD]
+    np.testing.assert_array_equal(decode_data_url(record["source"]), x_uint8)
+    np.testing.assert_array_equal(
+        decode_data_url(record["target"]), reference_outputs["x_target_uint8"][RECORD]
+    )
 
     answer = client.post(
         "/api/generate", json={"image": record["source"], "keypoints": record["target_keypoints"]}
     ).json()
-    # Reference: the record's own pose map (not the keypoints) through serving_default.
+    # The record's own pose map (not its keypoints) through serving_default gives the same.
+    pose_target = reference_outputs["pose_target_01"][RECORD].astype(np.float32) * 2 - 1
     expected = signatures["serving_default"](
-        image=tf.constant(x_uint8[None]), pose_target=batch["pose_target"][RECORD : RECORD + 1]
+        image=tf.constant(x_uint8[None]), pose_target=tf.constant(pose_target[None])
     )
     for name in ("G1", "G2", "diff_map"):
         np.testing.assert_array_equal(decode_data_url(answer[name]), expected[name].numpy()[0])
+    original_g2 = np.clip((reference_outputs["G2"][RECORD] + 1) * 127.5, 0, 255).astype(np.uint8)
+    assert np.abs(decode_data_url(answer["G2"]).astype(int) - original_g2).max() <= 1
 
 
 def test_pose_json_and_source_png_give_the_same_g2_through_pg2_generate(
-    client, saved_model, tmp_path
+    client, market_saved_model, tmp_path
 ):
     record = client.get(f"/api/records/{RECORD}").json()
     keypoints = np.array(record["target_keypoints"])
@@ -178,7 +163,7 @@ def test_pose_json_and_source_png_give_the_same_g2_through_pg2_generate(
     (tmp_path / "pose.json").write_text(json.dumps(answer["openpose"]))
     Image.fromarray(decode_data_url(record["source"])).save(tmp_path / "source.png")
     generate.generate(
-        saved_model, tmp_path / "source.png", tmp_path / "pose.json", tmp_path / "g2.png",
+        market_saved_model, tmp_path / "source.png", tmp_path / "pose.json", tmp_path / "g2.png",
         log=lambda line: None,
     )  # fmt: skip
     np.testing.assert_array_equal(
@@ -291,6 +276,117 @@ def test_the_page_and_its_assets_are_served_from_this_server_only(client):
         assert "https://" not in text and "//cdn" not in text
 
 
+def test_a_deepfashion_export_is_served_at_its_own_size(tmp_path):
+    g1, g2, _ = models.build(models.DEEPFASHION, 256, 256, conv_hidden_num=4, z_num=8, d_dim=8)
+    saved = export.export_saved_model(g1, g2, tmp_path / "deepfashion", 256, 256)
+    with TestClient(pg2_app.create_app(pg2_app.AppConfig(saved_model=saved))) as df_client:
+        info = df_client.get("/api/info").json()
+        assert (info["img_H"], info["img_W"], info["dataset"]) == (256, 256, "deepfashion")
+        image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        source = "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
+        answer = df_client.post(
+            "/api/generate", json={"image": source, "keypoints": info["default_pose"]}
+        ).json()
+    standing = np.array(info["default_pose"])
+    assert standing.min() >= 0 and standing[:, 0].max() < 256 and standing[:, 1].max() < 256
+    expected = reference_outputs(tf.saved_model.load(saved).signatures, image, standing)
+    for name in ("G1", "G2", "diff_map"):
+        np.testing.assert_array_equal(decode_data_url(answer[name]), expected[name])
+
+
+# ---- photos ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def photo_files(tmp_path_factory):
+    """A person (skimage's astronaut), a photo without one (coffee) and a text file, as uploads."""
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(skimage.data.astronaut()).save(folder / "astronaut.jpg", quality=95)
+    Image.fromarray(skimage.data.coffee()).save(folder / "coffee.jpg", quality=95)
+    (folder / "notes.txt").write_text("not a photo\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photo_application(market_saved_model, market_tf1_dir, blazepose_model_dir):
+    """The app with the keypoint estimator (and the test records)."""
+    config = pg2_app.AppConfig(
+        saved_model=market_saved_model,
+        data_dir=str(market_tf1_dir / "test_data"),
+        keypoint_model_dir=blazepose_model_dir,
+    )
+    return pg2_app.create_app(config)
+
+
+@pytest.fixture(scope="module")
+def photo_client(photo_application):
+    with TestClient(photo_application) as test_client:
+        yield test_client
+
+
+def upload(client, path, endpoint="/api/source"):
+    return client.post(endpoint, content=path.read_bytes(), headers={"X-Filename": path.name})
+
+
+def expected_crop(photo_path, model_dir):
+    """The person of a photo in the 128x64 frame, straight from pg2_tf.keypoints and photos."""
+    from pg2_tf import keypoints, photos
+
+    photo = photos.load_photo(photo_path)
+    person = keypoints.KeypointEstimator(model_dir)(photo, name=photo_path.name)
+    crop_image, crop = photos.person_crop(photo, person.box_xyxy, 128, 64)
+    return crop_image, crop.to_crop_rc(person.keypoints_rc())
+
+
+def test_a_photo_becomes_the_person_cropped_to_the_model_with_its_pose(
+    photo_client, photo_files, blazepose_model_dir
+):
+    answer = upload(photo_client, photo_files / "astronaut.jpg").json()
+    image, keypoints_rc = expected_crop(photo_files / "astronaut.jpg", blazepose_model_dir)
+    np.testing.assert_array_equal(decode_data_url(answer["image"]), image)
+    np.testing.assert_allclose(answer["keypoints"], keypoints_rc, atol=1e-4)
+    assert answer["notice"] is None
+    present = np.array(answer["keypoints"])[:, 0] >= 0
+    assert present[[0, 1, 2, 5]].all()  # an upper-body photo: nose, neck and shoulders found
+
+
+def test_a_second_photo_gives_the_target_pose(photo_client, photo_files, blazepose_model_dir):
+    answer = upload(photo_client, photo_files / "astronaut.jpg", "/api/pose").json()
+    _, keypoints_rc = expected_crop(photo_files / "astronaut.jpg", blazepose_model_dir)
+    np.testing.assert_allclose(answer["keypoints"], keypoints_rc, atol=1e-4)
+
+
+@pytest.mark.parametrize("endpoint", ["/api/source", "/api/pose"])
+def test_a_file_that_is_not_an_image_is_refused_naming_it(photo_client, photo_files, endpoint):
+    response = upload(photo_client, photo_files / "notes.txt", endpoint)
+    assert response.status_code == 422
+    assert "notes.txt" in response.json()["error"]
+
+
+@pytest.mark.parametrize("endpoint", ["/api/source", "/api/pose"])
+def test_a_photo_without_a_person_is_refused_naming_it(photo_client, photo_files, endpoint):
+    response = upload(photo_client, photo_files / "coffee.jpg", endpoint)
+    assert response.status_code == 422
+    assert "no person found in coffee.jpg" in response.json()["error"]
+
+
+def test_without_the_keypoint_model_a_photo_is_used_whole_and_the_page_says_how_to_get_it(
+    market_saved_model, photo_files, tmp_path
+):
+    config = pg2_app.AppConfig(saved_model=market_saved_model, keypoint_model_dir=str(tmp_path))
+    with TestClient(pg2_app.create_app(config)) as test_client:
+        answer = upload(test_client, photo_files / "astronaut.jpg").json()
+        refused = upload(test_client, photo_files / "astronaut.jpg", "/api/pose")
+    assert "--fetch_model" in answer["notice"]
+    photo = np.asarray(Image.open(photo_files / "astronaut.jpg"))
+    whole, _, _ = generate.fit_to_model(photo, np.full((18, 2), -1.0), 128, 64)
+    np.testing.assert_array_equal(decode_data_url(answer["image"]), whole)
+    np.testing.assert_array_equal(answer["keypoints"], pg2_app.standing_pose(128, 64))
+    assert refused.status_code == 422 and "--fetch_model" in refused.json()["error"]
+
+
 # ---- the command line --------------------------------------------------------------------------
 
 
@@ -348,21 +444,23 @@ def test_a_missing_saved_model_is_refused_naming_the_flag(tmp_path):
     assert "--saved_model" in str(error.value) and "pg2-export" in str(error.value)
 
 
-def test_data_dir_without_test_records_is_refused_naming_the_flag(saved_model, tmp_path):
+def test_data_dir_without_test_records_is_refused_naming_the_flag(market_saved_model, tmp_path):
     with pytest.raises(DataError) as error:
-        pg2_app.create_app(pg2_app.AppConfig(saved_model=saved_model, data_dir=str(tmp_path)))
+        pg2_app.create_app(
+            pg2_app.AppConfig(saved_model=market_saved_model, data_dir=str(tmp_path))
+        )
     assert str(error.value) == (
         f"--data_dir={tmp_path} holds no Market1501_test_*.tfrecord files (nor does its "
         "Market_test_data folder): point it at the converted test records, or leave it out"
     )
 
 
-def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(saved_model):
+def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(market_saved_model):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "pg2_tf.app", f"--saved_model={saved_model}", f"--port={port}"],
+        [sys.executable, "-m", "pg2_tf.app", f"--saved_model={market_saved_model}", f"--port={port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )  # fmt: skip
@@ -401,7 +499,7 @@ def browser(tmp_path_factory):
     for argument in (
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1000",
+        "--disable-dev-shm-usage", "--window-size=1150,930",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium_profile')}",
     ):  # fmt: skip
         options.add_argument(argument)
@@ -417,14 +515,16 @@ def wait_for(driver, condition, what, timeout=60):
     return WebDriverWait(driver, timeout).until(lambda d: condition(d), message=what)
 
 
-def shown_result(driver) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """Waits until the page has answered its last change; (generation, source, keypoints, G2)."""
+def shown_result(driver, after=0) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Waits until the page shows the answer to its last change, a generation later than
+    ``after``; returns (generation, source, keypoints, G2) as shown."""
     wait_for(
         driver,
         lambda d: d.execute_script(
-            "return window.pg2.sent > 0 && window.pg2.shown === window.pg2.sent"
+            "return window.pg2.shown > arguments[0] && window.pg2.shown === window.pg2.sent",
+            after,
         ),
-        "the page never showed a result",
+        f"the page showed no result after generation {after}",
     )
     g2 = driver.find_element("id", "g2")
     source = driver.find_element("id", "source").get_attribute("src")
@@ -437,36 +537,71 @@ def shown_result(driver) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer(
-    browser, live_server, signatures, tmp_path
+    browser, photo_application, photo_files, signatures, tmp_path
 ):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import Select
 
-    browser.get(live_server.url + "/")
-    wait_for(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready"),
-             "the page did not start")  # fmt: skip
-    assert "128x64" in browser.find_element("id", "model-info").text
-    Select(browser.find_element("id", "record")).select_by_value(str(RECORD))
-    generation, source, keypoints, g2_before = shown_result(browser)
-    np.testing.assert_array_equal(g2_before, reference_outputs(signatures, source, keypoints)["G2"])
+    with LiveServer(photo_application) as server:
+        browser.get(server.url + "/")
+        wait_for(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready"),
+                 "the page did not start")  # fmt: skip
+        assert "128x64" in browser.find_element("id", "model-info").text
+        browser.find_element("id", "source-file").send_keys(str(photo_files / "astronaut.jpg"))
+        generation, source, keypoints, g2_before = shown_result(browser)
+        np.testing.assert_array_equal(
+            g2_before, reference_outputs(signatures, source, keypoints)["G2"]
+        )
 
-    wrist = browser.find_element("css selector", "#skeleton circle[data-joint='4']")
-    scale = browser.find_element("id", "skeleton").size["height"] / 128  # CSS px per model px
-    ActionChains(browser).click_and_hold(wrist).move_by_offset(10, -10).move_by_offset(
-        20, -30
-    ).release().perform()
-    new_generation, source_after, moved, g2_after = shown_result(browser)
+        # Drag the first present arm joint 30 x 40 CSS pixels toward the middle of the frame.
+        joint = next(j for j in (4, 3, 7, 6, 2, 5, 0) if keypoints[j, 0] >= 0)
+        circle = browser.find_element("css selector", f"#skeleton circle[data-joint='{joint}']")
+        scale = browser.find_element("id", "skeleton").size["height"] / 128  # CSS px per pixel
+        dx, dy = 30 * np.sign(32 - keypoints[joint, 1]), 40 * np.sign(64 - keypoints[joint, 0])
+        ActionChains(browser).click_and_hold(circle).move_by_offset(dx / 3, dy / 3).move_by_offset(
+            dx * 2 / 3, dy * 2 / 3
+        ).release().perform()
+        new_generation, source_after, moved, g2_after = shown_result(browser, generation)
 
-    assert new_generation > generation
-    np.testing.assert_array_equal(source_after, source)
-    np.testing.assert_allclose(moved[4] - keypoints[4], [-40 / scale, 30 / scale], atol=1)
-    np.testing.assert_array_equal(np.delete(moved, 4, axis=0), np.delete(keypoints, 4, axis=0))
-    assert not np.array_equal(g2_after, g2_before)
-    np.testing.assert_array_equal(g2_after, reference_outputs(signatures, source, moved)["G2"])
+        np.testing.assert_array_equal(source_after, source)
+        np.testing.assert_allclose(
+            moved[joint] - keypoints[joint], [dy / scale, dx / scale], atol=1
+        )
+        others = np.arange(18) != joint
+        np.testing.assert_array_equal(moved[others], keypoints[others])
+        assert not np.array_equal(g2_after, g2_before)
+        np.testing.assert_array_equal(g2_after, reference_outputs(signatures, source, moved)["G2"])
 
-    browser.find_element("id", "show-diff").click()
-    screenshot = tmp_path / "app.png"
-    browser.save_screenshot(str(screenshot))
-    print(f"screenshot of the page: {screenshot}")
-    if os.environ.get("PG2_APP_SCREENSHOT"):
-        shutil.copy(screenshot, os.environ["PG2_APP_SCREENSHOT"])
+        browser.find_element("id", "show-diff").click()
+        screenshot = tmp_path / "app.png"
+        browser.save_screenshot(str(screenshot))
+        print(f"screenshot of the page: {screenshot}")
+        if os.environ.get("PG2_APP_SCREENSHOT"):
+            shutil.copy(screenshot, os.environ["PG2_APP_SCREENSHOT"])
+
+        # The downloads: G2 as shown, the pose as OpenPose JSON of the pose shown.
+        assert browser.find_element("id", "download-g2").get_attribute("href") == (
+            browser.find_element("id", "g2").get_attribute("src")
+        )
+        document = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(document.getElementById('download-pose').href).then(r => r.json()).then(done);"
+        )
+        assert document == pg2_app.openpose_document(moved)
+
+        # Double-clicking a joint removes it (and the result follows); ticking it puts it back.
+        circle = browser.find_element("css selector", f"#skeleton circle[data-joint='{joint}']")
+        ActionChains(browser).double_click(circle).perform()
+        generation, _, removed, g2_removed = shown_result(browser, new_generation)
+        np.testing.assert_array_equal(removed[joint], [-1, -1])
+        np.testing.assert_array_equal(
+            g2_removed, reference_outputs(signatures, source, removed)["G2"]
+        )
+        browser.find_element("id", f"joint-{joint}").click()
+        _, _, restored, _ = shown_result(browser, generation)
+        np.testing.assert_array_equal(restored[joint], keypoints[joint])  # the source's own
+
+        # A bad upload: the server's message, on the page.
+        browser.find_element("id", "source-file").send_keys(str(photo_files / "notes.txt"))
+        message = browser.find_element("id", "message")
+        wait_for(browser, lambda d: message.get_attribute("class") == "error", "no error shown")
+        assert message.is_displayed() and "notes.txt" in message.text

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import export, generate
+from pg2_tf import generate
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -43,17 +43,8 @@ def _annotation_csv(path, rows):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory, market_tf1_dir):
-    export_dir = tmp_path_factory.mktemp("export") / "market"
-    return export.export_from_checkpoint(
-        market_tf1_dir / "tf1_checkpoint",
-        export_dir,
-        model=1,
-        img_H=128,
-        img_W=64,
-        conv_hidden_num=8,
-        z_num=64,
-    )
+def saved_model(market_saved_model):
+    return market_saved_model
 
 
 @pytest.fixture(scope="module")
