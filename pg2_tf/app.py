@@ -106,20 +106,21 @@ def image_from_data_url(url, img_H: int, img_W: int) -> np.ndarray:
     prefix = "data:image/png;base64,"
     if not isinstance(url, str) or not url.startswith(prefix):
         raise RequestError("'image' must be a PNG data URL (data:image/png;base64,...)")
+    unreadable = RequestError("'image' is not a readable PNG: upload the photo again")
     try:
-        data = base64.b64decode(url[len(prefix) :], validate=True)
-        with Image.open(io.BytesIO(data)) as picture:
+        png = base64.b64decode(url[len(prefix) :], validate=True)
+        with Image.open(io.BytesIO(png)) as picture:
             if picture.format != "PNG":
-                raise ValueError(picture.format)
-            image = np.asarray(picture.convert("RGB"))
+                raise unreadable
+            width, height = picture.size
+            if (height, width) != (img_H, img_W):  # checked before decoding the pixels
+                raise RequestError(
+                    f"'image' is {height}x{width} pixels, the model takes {img_H}x{img_W}: "
+                    "upload the photo again"
+                )
+            return np.asarray(picture.convert("RGB"))
     except (binascii.Error, OSError, ValueError, Image.DecompressionBombError):
-        raise RequestError("'image' is not a readable PNG: upload the photo again") from None
-    if image.shape[:2] != (img_H, img_W):
-        raise RequestError(
-            f"'image' is {image.shape[0]}x{image.shape[1]} pixels, the model takes "
-            f"{img_H}x{img_W}: upload the photo again"
-        )
-    return image
+        raise unreadable from None
 
 
 def keypoints_from_request(value) -> np.ndarray:
@@ -170,7 +171,7 @@ def _keypoints_json(keypoints_rc) -> list:
 
 
 @dataclasses.dataclass(frozen=True)
-class TestPair:
+class RecordPair:
     """One test record: source and target images (uint8 [H, W, 3]) and poses ([18, 2], -1 missing)."""
 
     name_0: str
@@ -201,7 +202,7 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
 
 def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int) -> list:
-    """The first ``limit`` test records of data_dir as :class:`TestPair` (file order).
+    """The first ``limit`` test records of data_dir as :class:`RecordPair` (file order).
 
     The poses are the records' ``pose_peaks_{0,1}_rcv`` keypoints, from which the converters drew
     the records' pose maps. Raises DataError for missing files, records of another size, or
@@ -234,7 +235,7 @@ def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int
                 name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
                 sides.append((name or f"record {len(pairs)}", image, keypoints))
             (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides
-            pairs.append(TestPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
+            pairs.append(RecordPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
     return pairs
 
 
@@ -301,7 +302,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         status=413,
     )
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -362,7 +363,7 @@ def create_app(config: AppConfig) -> Starlette:
 
     async def record(request):
         text = request.path_params["index"]
-        if not text.isdigit() or int(text) >= len(service.records):
+        if not (text.isascii() and text.isdigit()) or int(text) >= len(service.records):
             raise RequestError(
                 f"no test record {text}: there are {len(service.records)} (0 to "
                 f"{len(service.records) - 1}; pg2-app --data_dir offers them)",
@@ -409,9 +410,7 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/generate", generate_endpoint, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Pg2Error: user_error})
-    app.state.service = service
-    return app
+    return Starlette(routes=routes, exception_handlers={Pg2Error: user_error})
 
 
 # ---- command line ------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 
 import numpy as np
@@ -52,7 +51,8 @@ def signatures(market_saved_model):
     return tf.saved_model.load(market_saved_model).signatures
 
 
-def reference_outputs(signatures, image, keypoints_rc) -> dict:
+def saved_model_outputs(signatures, image, keypoints_rc) -> dict:
+    """What the SavedModel's from_keypoints gives for one image and pose (uint8 arrays)."""
     outputs = signatures["from_keypoints"](
         image=tf.constant(image[None]), keypoints=tf.constant(np.float32(keypoints_rc)[None])
     )
@@ -212,11 +212,12 @@ def test_a_source_of_another_size_or_a_bad_pose_is_refused_with_a_message(client
         assert response.json()["error"] == "'keypoints' must be 18 [row, col] pairs"
 
 
-def test_an_unknown_record_is_a_404_with_the_valid_range(client):
-    response = client.get("/api/records/24")
+@pytest.mark.parametrize("index", ["24", "-1", "x", "\u00b2"])
+def test_an_unknown_record_is_a_404_with_the_valid_range(client, index):
+    response = client.get(f"/api/records/{index}")
     assert response.status_code == 404
     assert response.json()["error"] == (
-        "no test record 24: there are 24 (0 to 23; pg2-app --data_dir offers them)"
+        f"no test record {index}: there are 24 (0 to 23; pg2-app --data_dir offers them)"
     )
 
 
@@ -242,7 +243,7 @@ def test_concurrent_requests_each_get_the_result_of_their_own_pose(live_server, 
     record = post_json_get(live_server.url + f"/api/records/{RECORD}")
     poses = [np.array(record["target_keypoints"]), np.array(record["source_keypoints"])]
     expected = [
-        reference_outputs(signatures, decode_data_url(record["source"]), pose)["G2"]
+        saved_model_outputs(signatures, decode_data_url(record["source"]), pose)["G2"]
         for pose in poses
     ]
     assert not np.array_equal(expected[0], expected[1])
@@ -289,7 +290,7 @@ def test_a_deepfashion_export_is_served_at_its_own_size(tmp_path):
         ).json()
     standing = np.array(info["default_pose"])
     assert standing.min() >= 0 and standing[:, 0].max() < 256 and standing[:, 1].max() < 256
-    expected = reference_outputs(tf.saved_model.load(saved).signatures, image, standing)
+    expected = saved_model_outputs(tf.saved_model.load(saved).signatures, image, standing)
     for name in ("G1", "G2", "diff_map"):
         np.testing.assert_array_equal(decode_data_url(answer[name]), expected[name])
 
@@ -549,7 +550,7 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
         browser.find_element("id", "source-file").send_keys(str(photo_files / "astronaut.jpg"))
         generation, source, keypoints, g2_before = shown_result(browser)
         np.testing.assert_array_equal(
-            g2_before, reference_outputs(signatures, source, keypoints)["G2"]
+            g2_before, saved_model_outputs(signatures, source, keypoints)["G2"]
         )
 
         # Drag the first present arm joint 30 x 40 CSS pixels toward the middle of the frame.
@@ -569,7 +570,9 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
         others = np.arange(18) != joint
         np.testing.assert_array_equal(moved[others], keypoints[others])
         assert not np.array_equal(g2_after, g2_before)
-        np.testing.assert_array_equal(g2_after, reference_outputs(signatures, source, moved)["G2"])
+        np.testing.assert_array_equal(
+            g2_after, saved_model_outputs(signatures, source, moved)["G2"]
+        )
 
         browser.find_element("id", "show-diff").click()
         screenshot = tmp_path / "app.png"
@@ -594,7 +597,7 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
         generation, _, removed, g2_removed = shown_result(browser, new_generation)
         np.testing.assert_array_equal(removed[joint], [-1, -1])
         np.testing.assert_array_equal(
-            g2_removed, reference_outputs(signatures, source, removed)["G2"]
+            g2_removed, saved_model_outputs(signatures, source, removed)["G2"]
         )
         browser.find_element("id", f"joint-{joint}").click()
         _, _, restored, _ = shown_result(browser, generation)
