@@ -538,9 +538,10 @@ def shown_result(driver, after=0) -> tuple[int, np.ndarray, np.ndarray, np.ndarr
 
 
 def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer(
-    browser, photo_application, photo_files, signatures, tmp_path
+    browser, photo_application, photo_files, signatures, reference_outputs, tmp_path
 ):
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select
 
     with LiveServer(photo_application) as server:
         browser.get(server.url + "/")
@@ -600,8 +601,22 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
             g2_removed, saved_model_outputs(signatures, source, removed)["G2"]
         )
         browser.find_element("id", f"joint-{joint}").click()
-        _, _, restored, _ = shown_result(browser, generation)
+        generation, _, restored, _ = shown_result(browser, generation)
         np.testing.assert_array_equal(restored[joint], keypoints[joint])  # the source's own
+
+        # A test record as source: its target pose, and its real target shown beside G2.
+        Select(browser.find_element("id", "record")).select_by_value(str(RECORD))
+        _, record_source, record_pose, record_g2 = shown_result(browser, generation)
+        np.testing.assert_array_equal(record_source, reference_outputs["x_uint8"][RECORD])
+        np.testing.assert_array_equal(
+            record_g2, saved_model_outputs(signatures, record_source, record_pose)["G2"]
+        )
+        real_target = browser.find_element("id", "real-target")
+        assert real_target.is_displayed()
+        np.testing.assert_array_equal(
+            decode_data_url(real_target.get_attribute("src")),
+            reference_outputs["x_target_uint8"][RECORD],
+        )
 
         # A bad upload: the server's message, on the page.
         browser.find_element("id", "source-file").send_keys(str(photo_files / "notes.txt"))

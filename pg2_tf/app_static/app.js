@@ -223,7 +223,10 @@ async function requestGenerate() {
   }
 }
 
-function setSource(image, sourceKeypoints, targetKeypoints) {
+// realTarget: the test record's target image (shown beside G2), or null for a photo.
+function setSource(image, sourceKeypoints, targetKeypoints, realTarget = null) {
+  $("real-target-panel").hidden = !realTarget;
+  if (realTarget) $("real-target").src = realTarget;
   state.source = image;
   state.sourceKeypoints = copyPose(sourceKeypoints);
   state.keypoints = copyPose(targetKeypoints);
@@ -272,7 +275,7 @@ function setupControls() {
     try {
       const result = await callApi(`/api/records/${event.target.value}`);
       showMessage("");
-      setSource(result.source, result.source_keypoints, result.target_keypoints);
+      setSource(result.source, result.source_keypoints, result.target_keypoints, result.target);
     } catch (error) {
       showMessage(error.message);
     }
