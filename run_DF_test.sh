@@ -5,7 +5,8 @@
 #   PRETRAINED_PATH (a checkpoint prefix, e.g. a released original TF1 model) or START_STEP
 #   (tests MODEL_DIR/model.ckpt-START_STEP); default: the latest checkpoint in MODEL_DIR;
 #   PG2_INCEPTION_GRAPH (inception-2015-12-05.tgz) for IS and FID.
-# Writes MODEL_DIR/test_result/... and score_rgb.txt, score_mask.txt there.
+# Writes MODEL_DIR/test_result/... and score_rgb.txt, score_mask.txt there (the pg2 protocol, as the
+# original) and score_patn.json (Pose-Transfer's protocol, docs/scores.md).
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
 pg2_require_data DF_test_data DF_test_data.zip \
@@ -23,3 +24,4 @@ pg2_require_data DF_test_data DF_test_data.zip \
     --pretrained_path="$(pg2_pretrained_path)" \
     --score=True \
     "${EXTRA_FLAGS[@]}"
+pg2_score_patn

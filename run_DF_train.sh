@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
 pg2_require_data DF_train_data DF_train_data.zip \
-    data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_train_sparse_partBbox37_maskR4R8_roi10Complete
+    data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_sparse_partBbox37_maskR4R8_roi10Complete
 
 "$PYTHON" -m pg2_tf.main --dataset=DF_train_data --data_dir="$DATA_DIR" \
     --img_H=256 --img_W=256 \

@@ -6,7 +6,8 @@
 #   (tests MODEL_DIR/model.ckpt-START_STEP); default: the latest checkpoint in MODEL_DIR;
 #   PG2_INCEPTION_GRAPH (inception-2015-12-05.tgz) for IS and FID.
 # Writes MODEL_DIR/test_result/{x,x_target,G,pose,pose_target,mask,mask_target,G1,DiffMap}/
-# and MODEL_DIR/test_result/score_rgb.txt, score_mask.txt.
+# and MODEL_DIR/test_result/score_rgb.txt, score_mask.txt (the pg2 protocol, as the original) and
+# score_patn.json (Pose-Transfer's protocol, docs/scores.md).
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
 pg2_require_data Market_test_data Market_test_data.zip \
@@ -24,3 +25,4 @@ pg2_require_data Market_test_data Market_test_data.zip \
     --pretrained_path="$(pg2_pretrained_path)" \
     --score=True \
     "${EXTRA_FLAGS[@]}"
+pg2_score_patn

@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
 pg2_require_data Market_train_data Market_train_data.zip \
-    data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_train_sparse_Attr_partBbox7_maskR4R6
+    data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_sparse_Attr_partBbox7_maskR4R6
 
 "$PYTHON" -m pg2_tf.main --dataset=Market_train_data --data_dir="$DATA_DIR" \
     --img_H=128 --img_W=64 \

@@ -33,7 +33,6 @@ move right by the left padding. Images already 256 wide are stored unchanged.
 
 import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -53,16 +52,15 @@ from data_prep.record_features import (  # noqa: E402
     entry_problem,
 )
 from data_prep.shards import write_records  # noqa: E402
-from pg2_tf import pose  # noqa: E402
+from pg2_tf import annotations, pose  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError  # noqa: E402
 
 DATASETS = ("market", "deepfashion")
-ANNOTATION_HEADER = ["name", "keypoints_y", "keypoints_x"]
 DEEPFASHION_WIDTH = 256
 
 
 def read_annotations(path: Path) -> dict[str, np.ndarray]:
-    """Reads a ``name:keypoints_y:keypoints_x`` file.
+    """Reads a ``name:keypoints_y:keypoints_x`` file (:func:`pg2_tf.annotations.read_annotations`).
 
     Returns:
         image name -> float64 [18, 2] (row, col), -1 for missing joints (a joint with one
@@ -71,33 +69,9 @@ def read_annotations(path: Path) -> dict[str, np.ndarray]:
     Raises:
         DataError: missing file, wrong header, a row without 18 integer pairs.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"annotation file {path} is missing; pass --annotations <csv>")
-    keypoints = {}
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().split(":")
-        if header != ANNOTATION_HEADER:
-            raise DataError(
-                f"{path} starts with {':'.join(header)!r}, not 'name:keypoints_y:keypoints_x';"
-                " pass a Pose-Transfer/Deformable-GAN annotation file"
-            )
-        for line_number, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            try:
-                name, rows_text, cols_text = line.strip().split(":")
-                rows, cols = json.loads(rows_text), json.loads(cols_text)
-                keypoints_rc = np.array([rows, cols], dtype=np.float64).T
-                if keypoints_rc.shape != (pose.NUM_KEYPOINTS, 2):
-                    raise ValueError("need 18 values in each list")
-            except ValueError as error:
-                raise DataError(
-                    f"{path}:{line_number} is not 'name:[18 rows]:[18 columns]' ({error});"
-                    " fix or remove that line"
-                ) from error
-            keypoints_rc[pose.missing_joints(keypoints_rc)] = pose.MISSING
-            keypoints[name] = keypoints_rc
+    keypoints = annotations.read_annotations(str(path))
+    for keypoints_rc in keypoints.values():
+        keypoints_rc[pose.missing_joints(keypoints_rc)] = pose.MISSING
     return keypoints
 
 

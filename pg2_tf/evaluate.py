@@ -1,15 +1,19 @@
 """Test mode: run the test records once, in file order, and write the original's result folders.
 
 ``model_dir/test_result/<folder>/%05d.png`` for folder in x, x_target, G, pose, pose_target,
-mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' score tools).
-Encodings are those of :mod:`pg2_tf.images` (G by truncation, pose (max + 1) * 127.5, mask * 255).
+mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' score tools), and
+``test_result/pose_target-annotation.csv``: the target keypoints of each result image (from the
+records' ``pose_peaks_1_rcv``), in Pose-Transfer's annotation format, for the ``patn`` scores.
+Encodings are those of :mod:`pg2_tf.images`, as the original's test: x and x_target are the
+decoded JPEG pixels exactly, G clip((G2 + 1) * 127.5) truncated, pose (max + 1) * 127.5, mask * 255.
 """
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
-from pg2_tf import checkpoints, data, images, models
+from pg2_tf import annotations, checkpoints, data, images, models, pose
 
 RESULT_FOLDERS = (
     "x",
@@ -26,8 +30,8 @@ RESULT_FOLDERS = (
 
 def _pictures(batch, g1_output, g2_output, diff_map) -> dict:
     return {
-        "x": images.to_uint8_image(batch["x"]),
-        "x_target": images.to_uint8_image(batch["x_target"]),
+        "x": images.input_to_uint8(batch["x"]),
+        "x_target": images.input_to_uint8(batch["x_target"]),
         "G": images.to_uint8_image(g2_output),
         "pose": images.pose_to_uint8(batch["pose"]),
         "pose_target": images.pose_to_uint8(batch["pose_target"]),
@@ -36,6 +40,27 @@ def _pictures(batch, g1_output, g2_output, diff_map) -> dict:
         "G1": images.to_uint8_image(g1_output),
         "DiffMap": images.to_uint8_image(diff_map),
     }
+
+
+def target_keypoints(files: list[str]):
+    """Yields the target pose of every record of ``files``, in order: float ``[18, 2]`` (row, col).
+
+    From ``pose_peaks_1_rcv`` (18 x (row, col, visible)), written by the original converters;
+    joints with visible 0, and every joint of a record without that feature, are -1 (missing).
+    """
+    spec = {"pose_peaks_1_rcv": tf.io.VarLenFeature(tf.float32)}
+    dataset = tf.data.TFRecordDataset(files).map(
+        lambda record: tf.sparse.to_dense(
+            tf.io.parse_single_example(record, spec)["pose_peaks_1_rcv"]
+        )
+    )
+    for rcv in dataset.as_numpy_iterator():
+        keypoints_rc = np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING))
+        if rcv.size == pose.NUM_KEYPOINTS * 3:
+            rcv = rcv.reshape(pose.NUM_KEYPOINTS, 3).astype(np.float64)
+            visible = rcv[:, 2] > 0
+            keypoints_rc[visible] = rcv[visible, :2]
+        yield keypoints_rc
 
 
 def write_test_results(
@@ -97,4 +122,10 @@ def write_test_results(
                     os.path.join(result_dir, folder, f"{count + index:05d}.png"),
                 )
         count += outputs[0].shape[0]
+    names_and_poses = zip(
+        (f"{i:05d}.png" for i in range(count)), target_keypoints(files), strict=False
+    )
+    annotations.write_annotations(
+        os.path.join(result_dir, annotations.TARGET_ANNOTATIONS), names_and_poses
+    )
     return count

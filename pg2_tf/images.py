@@ -1,7 +1,11 @@
 """Turning network tensors into the pictures the original wrote (numpy + Pillow, no TensorFlow).
 
 Encodings, as in the original trainer's test():
-- images: clip((v + 1) * 127.5, 0, 255) then truncation to uint8 (``astype``, not rounding);
+- generated images (G, G1, DiffMap): clip((v + 1) * 127.5, 0, 255) then truncation to uint8
+  (``astype``, not rounding);
+- input images (x, x_target): ``v * 127.5 + 127.5`` in float32, truncated, the inverse of the
+  reader's ``(pixel - 127.5) / 127.5``: it gives back every decoded JPEG value 0..255 exactly,
+  where ``(v + 1) * 127.5`` would lose one grey level for 95 of the 256 values;
 - pose maps (-1/+1, 18 channels): (max over channels + 1) * 127.5, truncated to uint8;
 - masks (0/1): mask * 255.
 """
@@ -17,6 +21,18 @@ def to_uint8_image(values) -> np.ndarray:
     """[-1, 1]-scale images (..., H, W, 3) -> uint8 0..255 by clipping and truncation (NaN -> 0)."""
     scaled = np.nan_to_num((np.asarray(values, np.float32) + 1.0) * 127.5, nan=0.0)
     return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def input_to_uint8(values) -> np.ndarray:
+    """Reader-normalised images (..., H, W, 3) in [-1, 1] -> the uint8 pixels they came from.
+
+    The original's test: ``unprocess_image(x, 127.5, 127.5) = x * 127.5 + 127.5`` in float32,
+    then ``astype(uint8)``. For ``x = (p - 127.5) / 127.5`` (float32) this returns ``p`` exactly
+    for every p in 0..255. Values outside [-1, 1] are clipped (NaN -> 0).
+    """
+    half = np.float32(127.5)
+    restored = np.nan_to_num(np.asarray(values, np.float32) * half + half, nan=0.0)
+    return np.clip(restored, 0, 255).astype(np.uint8)
 
 
 def pose_to_uint8(pose) -> np.ndarray:

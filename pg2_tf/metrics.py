@@ -40,7 +40,8 @@ SSIM_WINDOW = 7
 UINT8_RANGE = 255.0
 
 
-def _check_pair(generated: np.ndarray, target: np.ndarray) -> None:
+def check_pair(generated: np.ndarray, target: np.ndarray) -> None:
+    """DataError unless the two images have the same shape."""
     if generated.shape != target.shape:
         raise DataError(
             f"image shapes differ: generated {generated.shape} vs target {target.shape}; "
@@ -58,7 +59,7 @@ def ssim(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         SSIM in [-1, 1]; 1.0 for identical images.
     """
-    _check_pair(generated, target)
+    check_pair(generated, target)
     return float(
         structural_similarity(
             generated,
@@ -82,7 +83,7 @@ def psnr(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         ``10 * log10(255**2 / MSE)``; ``inf`` for identical images (as the original).
     """
-    _check_pair(generated, target)
+    check_pair(generated, target)
     with np.errstate(divide="ignore"):
         return float(peak_signal_noise_ratio(target, generated, data_range=UINT8_RANGE))
 
@@ -96,7 +97,7 @@ def l1_mean_distance(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         ``sum(|G - x|) / G.size`` in [0, 255] for ``uint8`` images.
     """
-    _check_pair(generated, target)
+    check_pair(generated, target)
     diff = generated.astype(np.float64) - target.astype(np.float64)
     return float(np.sum(np.abs(diff)) / diff.size)
 
@@ -112,7 +113,7 @@ def l2_mean_distance(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         A non-negative float.
     """
-    _check_pair(generated, target)
+    check_pair(generated, target)
     diff = generated.astype(np.float64) - target.astype(np.float64)
     return float(np.sqrt(np.sum(diff**2)) / diff.size)
 

@@ -1,29 +1,37 @@
-"""Scores a test-mode output folder: SSIM, IS, PSNR, L1, L2 (the paper's score.py) and FID.
+"""Scores a result folder under a named protocol: ``pg2`` (the paper's score.py) or ``patn``.
 
 Usage::
 
-    python -m pg2_tf.score --result_dir=model_dir/test_result [--mask] \\
-        [--inception_graph=/path/to/inception-2015-12-05.tgz]
+    python -m pg2_tf.score --result_dir=model_dir/test_result [--protocol=pg2|patn] [--mask] \\
+        [--json=scores.json] [--inception_graph=/path/to/inception-2015-12-05.tgz] \\
+        [--fid_reference=DIR] [--annotations=CSV]
 
-Reads ``G/*.png`` and ``x_target/*.png`` (paired by file name) and, with ``--mask``, the mask
-images (``mask*255`` as ``uint8``) of ``--mask_folder``; writes ``score_rgb.txt`` (or
-``score_mask.txt``) into ``result_dir`` in the original's format and prints a table. IS and FID
+``--result_dir`` is a test_result folder (``G/``, ``x_target/``, mask folders,
+``pose_target-annotation.csv``) or a Pose-Transfer results folder of ``<from>___<to>_vis.png``
+strips (:mod:`pg2_tf.result_folders`). The protocols are defined in :mod:`pg2_tf.protocols`.
+
+``pg2`` (default) writes ``score_rgb.txt`` (or, with ``--mask``, ``score_mask.txt`` from the mask
+images of ``--mask_folder``) into ``result_dir`` in the original's format and prints a table;
+with ``--json`` it computes both variants (the masked one when the mask folder exists) and writes
+both files. ``patn`` prints its numbers. ``--json`` writes ``{"protocol", "SSIM", "L1",
+"mask_SSIM", "IS", "mask_IS", "FID", "num_images", ...}`` (null where not computed). IS and FID
 need the 2015-12-05 Inception graph (``--inception_graph`` or ``$PG2_INCEPTION_GRAPH``); without
-it they are skipped with a message saying where to get it.
+it they are skipped with a message saying where to get it. FID compares the generated images
+with the folder's targets, or with the images of ``--fid_reference``.
 """
 
+import json
+import math
 import os
 import sys
 
 import numpy as np
 from absl import flags
-from PIL import Image
 
-from pg2_tf import cli, metrics
+from pg2_tf import annotations, cli, metrics, protocols, result_folders
 from pg2_tf.errors import ConfigError, DataError
 
 INCEPTION_GRAPH_ENV = "PG2_INCEPTION_GRAPH"
-IMAGE_SUFFIXES = (".png", ".jpg")
 # score_mask.py read the masks of the test_result/mask folder (the mask saved beside x), not
 # mask_target: kept as the default so the published mask-SSIM / mask-IS can be reproduced.
 DEFAULT_MASK_FOLDER = "mask"
@@ -48,6 +56,27 @@ def define_flags() -> None:
         "inception_graph",
         None,
         f"inception-2015-12-05.tgz or its classify_image_graph_def.pb (default: ${INCEPTION_GRAPH_ENV}).",
+    )
+    flags.DEFINE_enum(
+        "protocol",
+        protocols.PG2,
+        list(protocols.PROTOCOLS),
+        "pg2: the original score.py/score_mask.py; patn: Pose-Transfer's getMetrics (Gaussian "
+        "SSIM, [-1,1] L1, keypoint masks; docs/scores.md).",
+    )
+    flags.DEFINE_string(
+        "json", None, "Also write the numbers to this JSON file (null where not computed)."
+    )
+    flags.DEFINE_string(
+        "fid_reference",
+        None,
+        "Folder of reference images for FID (e.g. the training images); default: the targets.",
+    )
+    flags.DEFINE_string(
+        "annotations",
+        None,
+        "patn masks: annotation CSV (name:keypoints_y:keypoints_x) of the target poses; default: "
+        f"result_dir/{annotations.TARGET_ANNOTATIONS} when it exists.",
     )
 
 
@@ -80,87 +109,26 @@ def resolve_inception_graph(inception_graph: str | None) -> str | None:
     return path
 
 
-def _image_names(folder: str) -> list[str]:
-    if not os.path.isdir(folder):
-        raise DataError(f"folder {folder!r} not found; run the test mode to write it first")
-    return sorted(name for name in os.listdir(folder) if name.lower().endswith(IMAGE_SUFFIXES))
-
-
-def _read_image(path: str, mode: str) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            if image.mode != mode:
-                image = image.convert(mode)
-            return np.asarray(image, dtype=np.uint8)
-    except OSError as error:
-        raise DataError(f"cannot read image {path!r}: {error}") from error
-
-
-def load_result_images(
-    result_dir: str, *, mask_folder: str | None = None
-) -> tuple[list[str], list[np.ndarray], list[np.ndarray], list[np.ndarray] | None]:
-    """Reads the paired images of a test-mode folder.
-
-    Args:
-        result_dir: folder with ``G/`` and ``x_target/`` (and ``mask_folder/`` when given).
-        mask_folder: sub-folder of the masks, or ``None`` to read no masks.
-
-    Returns:
-        ``(names, G, x_target, masks)``: sorted file names; RGB ``uint8`` ``[H, W, 3]`` lists;
-        masks as ``uint8`` ``[H, W]`` (0..255) or ``None``.
-
-    Raises:
-        DataError: result_dir or a sub-folder is missing, holds no images, or the folders do not
-            hold the same file names.
-    """
-    if not os.path.isdir(result_dir):
-        raise DataError(
-            f"--result_dir={result_dir!r} is not a folder; give the test_result folder written "
-            "by the test mode (it holds G/ and x_target/)"
-        )
-    folders = ["G", "x_target"] + ([mask_folder] if mask_folder else [])
-    names = {folder: _image_names(os.path.join(result_dir, folder)) for folder in folders}
-    generated_names = names["G"]
-    if not generated_names:
-        raise DataError(f"no .png/.jpg images in {os.path.join(result_dir, 'G')!r}")
-    for folder in folders[1:]:
-        if len(names[folder]) != len(generated_names):
-            raise DataError(
-                f"{len(generated_names)} images in G/ but {len(names[folder])} in {folder}/ of "
-                f"{result_dir!r}; both must come from the same test run"
-            )
-        if names[folder] != generated_names:
-            missing = sorted(set(generated_names) - set(names[folder]))[:3]
-            raise DataError(
-                f"file names of G/ and {folder}/ in {result_dir!r} differ (e.g. {missing} not "
-                f"in {folder}/); both must come from the same test run"
-            )
-
-    def read_all(folder: str, mode: str) -> list[np.ndarray]:
-        return [_read_image(os.path.join(result_dir, folder, n), mode) for n in generated_names]
-
-    generated = read_all("G", "RGB")
-    targets = read_all("x_target", "RGB")
-    masks = read_all(mask_folder, "L") if mask_folder else None
-    return generated_names, generated, targets, masks
-
-
 def score_result_dir(
     result_dir: str,
     *,
     mask: bool = False,
     inception_graph: str | None = None,
     mask_folder: str = DEFAULT_MASK_FOLDER,
+    fid_reference: str | None = None,
 ) -> dict:
-    """Computes the paper's scores (and FID) of a test-mode output folder.
+    """Computes the paper's scores (and FID) of a result folder (the ``pg2`` protocol).
 
     Args:
-        result_dir: folder with ``G/``, ``x_target/`` (and ``mask_folder/`` with ``mask``).
+        result_dir: a test_result folder with ``G/``, ``x_target/`` (and ``mask_folder/`` with
+            ``mask``), or a Pose-Transfer folder of ``_vis.png`` strips (not with ``mask``).
         mask: score the masked images (``score_mask.py``): both images multiplied by ``mask/255``
             and truncated to ``uint8``; IS on masked G, FID masked G vs masked x_target.
         inception_graph: path of ``inception-2015-12-05.tgz`` or ``classify_image_graph_def.pb``;
             ``None`` reads ``$PG2_INCEPTION_GRAPH``; without either, IS and FID are ``None``.
         mask_folder: sub-folder of the mask images used when ``mask`` is set.
+        fid_reference: folder of FID reference images (as read, unmasked); ``None``: the
+            (masked) targets.
 
     Returns:
         ``{"num_images": int, "ssim_mean", "ssim_std", "psnr_mean", "psnr_std", "l1_mean",
@@ -172,38 +140,88 @@ def score_result_dir(
         DataError: missing folders or graph file, unequal image counts, no images.
     """
     graph_path = resolve_inception_graph(inception_graph)
-    _, generated, targets, masks = load_result_images(
-        result_dir, mask_folder=mask_folder if mask else None
-    )
-    if masks is not None:
-        generated = [metrics.apply_mask(g, m) for g, m in zip(generated, masks, strict=True)]
-        targets = [metrics.apply_mask(t, m) for t, m in zip(targets, masks, strict=True)]
+    result = result_folders.load(result_dir, mask_folder=mask_folder if mask else None)
+    generated, targets = result.generated, result.targets
+    if result.masks is not None:
+        generated = [metrics.apply_mask(g, m) for g, m in zip(generated, result.masks, strict=True)]
+        targets = [metrics.apply_mask(t, m) for t, m in zip(targets, result.masks, strict=True)]
 
     scores: dict = {"num_images": len(generated)}
     scores.update(metrics.pair_scores(generated, targets))
-    scores.update({"is_mean": None, "is_std": None, "fid": None, "inception_graph": graph_path})
-    notes: list[str] = []
+    inception, notes = protocols.run_inception(
+        graph_path,
+        is_images=generated,
+        fid_images=generated,
+        fid_reference=read_fid_reference(fid_reference) if fid_reference else targets,
+    )
+    scores.update(
+        {
+            "is_mean": inception["IS"],
+            "is_std": inception["IS_std"],
+            "fid": inception["FID"],
+            "inception_graph": graph_path,
+        }
+    )
     if graph_path is None:
-        notes.append(missing_inception_message())
-    else:
-        with metrics.InceptionGraph.from_file(graph_path) as graph:
-            predictions, generated_features = graph.run(generated)
-            if len(generated) >= metrics.IS_SPLITS:
-                scores["is_mean"], scores["is_std"] = metrics.inception_score_from_predictions(
-                    predictions, metrics.IS_SPLITS
-                )
-            else:
-                notes.append(
-                    f"IS skipped: it needs at least {metrics.IS_SPLITS} images "
-                    f"({metrics.IS_SPLITS} splits), got {len(generated)}"
-                )
-            if len(generated) >= 2:
-                _, target_features = graph.run(targets, probabilities=False)
-                scores["fid"] = metrics.fid_from_features(generated_features, target_features)
-            else:
-                notes.append("FID skipped: it needs at least 2 images")
+        notes.insert(0, missing_inception_message())
     scores["notes"] = notes
     return scores
+
+
+def read_fid_reference(folder: str) -> list[np.ndarray]:
+    """The ``--fid_reference`` images (RGB uint8, one size); DataError naming the flag."""
+    if not os.path.isdir(folder):
+        raise DataError(
+            f"--fid_reference={folder!r} is not a folder; give a folder of .png/.jpg images "
+            "(e.g. the training images)"
+        )
+    return result_folders.read_folder_images(folder)
+
+
+def score_patn(
+    result_dir: str,
+    *,
+    inception_graph: str | None = None,
+    fid_reference: str | None = None,
+    annotation_path: str | None = None,
+) -> dict:
+    """The ``patn`` protocol's numbers of a result folder (:func:`pg2_tf.protocols.score_patn`).
+
+    ``annotation_path`` defaults to ``result_dir/pose_target-annotation.csv`` when it exists.
+    """
+    graph_path = resolve_inception_graph(inception_graph)
+    result = result_folders.load(result_dir)
+    default_annotations = os.path.join(result_dir, annotations.TARGET_ANNOTATIONS)
+    if annotation_path is None and os.path.isfile(default_annotations):
+        annotation_path = default_annotations
+    numbers = protocols.score_patn(
+        result,
+        annotation_path=annotation_path,
+        graph_path=graph_path,
+        fid_reference=read_fid_reference(fid_reference) if fid_reference else None,
+    )
+    numbers["layout"] = result.layout
+    numbers["annotations"] = annotation_path
+    if graph_path is None:
+        numbers["notes"].insert(0, missing_inception_message())
+    return numbers
+
+
+def write_json(path: str, numbers: dict) -> None:
+    """Writes the numbers as JSON, atomically: the keys of :data:`pg2_tf.protocols.JSON_KEYS`
+    first, then the others; non-finite values as null."""
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        ordered = {key: numbers.get(key) for key in protocols.JSON_KEYS} | numbers
+        json.dump({key: clean(value) for key, value in ordered.items()}, handle, indent=2)
+        handle.write("\n")
+    os.replace(temporary, path)
 
 
 def _pm(scores: dict, name: str) -> str:
@@ -253,27 +271,77 @@ def format_table(scores: dict) -> str:
     return "\n".join(f"{a:<8}{b:>12}{c:>12}".rstrip() for a, b, c in rows)
 
 
+def _print_pg2(result_dir: str, scores: dict, mask: bool, mask_folder: str) -> None:
+    path = write_score_file(result_dir, scores, mask=mask)
+    kind = f"masked by {mask_folder}/" if mask else "rgb"
+    print(f"{result_dir}: {scores['num_images']} images ({kind})")
+    print(format_table(scores))
+    print(f"written: {path}")
+
+
+def _run_pg2(mask: bool) -> dict | None:
+    """Scores as the original, writes the score file(s); with --json both variants."""
+    variants = [mask]
+    if FLAGS.json:
+        has_masks = os.path.isdir(os.path.join(FLAGS.result_dir, FLAGS.mask_folder))
+        variants = [False, True] if has_masks else [False]
+    results = {}
+    for variant in variants:
+        scores = score_result_dir(
+            FLAGS.result_dir,
+            mask=variant,
+            inception_graph=FLAGS.inception_graph,
+            mask_folder=FLAGS.mask_folder,
+            fid_reference=FLAGS.fid_reference,
+        )
+        for note in scores["notes"]:
+            print(f"warning: {note}", file=sys.stderr)
+        _print_pg2(FLAGS.result_dir, scores, variant, FLAGS.mask_folder)
+        results[variant] = scores
+    return protocols.pg2_json(results[False], results.get(True)) if FLAGS.json else None
+
+
+def _run_patn() -> dict:
+    numbers = score_patn(
+        FLAGS.result_dir,
+        inception_graph=FLAGS.inception_graph,
+        fid_reference=FLAGS.fid_reference,
+        annotation_path=FLAGS.annotations,
+    )
+    for note in numbers["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(
+        f"{FLAGS.result_dir}: {numbers['num_images']} images, protocol patn ({numbers['dataset']})"
+    )
+    for key in ("SSIM", "L1", "mask_SSIM", "IS", "mask_IS", "FID"):
+        value = numbers[key]
+        print(f"{key:<10}{'n/a' if value is None else f'{value:.5f}':>12}")
+    return numbers
+
+
 def main(argv: list[str]) -> None:
-    """Entry point: scores ``--result_dir``, writes the score file and prints the table."""
+    """Entry point: scores ``--result_dir`` under ``--protocol``; prints, writes the files."""
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}; pass everything as --flags")
     if not FLAGS.result_dir:
         raise ConfigError("--result_dir is required, e.g. --result_dir=model_dir/test_result")
     if FLAGS.mask and not FLAGS.mask_folder:
         raise ConfigError("--mask needs --mask_folder (the sub-folder of the mask images)")
-    scores = score_result_dir(
-        FLAGS.result_dir,
-        mask=FLAGS.mask,
-        inception_graph=FLAGS.inception_graph,
-        mask_folder=FLAGS.mask_folder,
-    )
-    for note in scores["notes"]:
-        print(f"warning: {note}", file=sys.stderr)
-    path = write_score_file(FLAGS.result_dir, scores, mask=FLAGS.mask)
-    kind = f"masked by {FLAGS.mask_folder}/" if FLAGS.mask else "rgb"
-    print(f"{FLAGS.result_dir}: {scores['num_images']} images ({kind})")
-    print(format_table(scores))
-    print(f"written: {path}")
+    if FLAGS.protocol == protocols.PATN and FLAGS.mask:
+        raise ConfigError(
+            "--mask is the pg2 protocol's variant; --protocol=patn computes mask_SSIM and "
+            "mask_IS itself from the target keypoints (--annotations)"
+        )
+    if FLAGS.json and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.json))):
+        raise ConfigError(f"--json={FLAGS.json!r}: its folder does not exist")
+    if FLAGS.protocol == protocols.PATN:
+        numbers = _run_patn()
+    else:
+        numbers = _run_pg2(FLAGS.mask)
+    if FLAGS.json:
+        numbers["FID_reference"] = FLAGS.fid_reference or "the targets"
+        write_json(FLAGS.json, numbers)
+        print(f"written: {FLAGS.json}")
 
 
 def run() -> None:

@@ -1,17 +1,19 @@
 """The DeepFashion configuration end to end: original-format checkpoint -> run_DF_test.sh, and
 both training stages on DeepFashion records (synthetic data in the original raw layout)."""
 
+import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import original_test_folders
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from data_prep.synthetic import make_synthetic_records
-from pg2_tf import data, images, models, tf1_checkpoint, train
+from pg2_tf import annotations, data, images, models, tf1_checkpoint, train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)
@@ -63,6 +65,9 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     )
     assert result.returncode == 0, result.stderr
     assert (model_dir / "test_result" / "score_rgb.txt").exists()
+    patn = json.loads((model_dir / "test_result" / "score_patn.json").read_text())
+    assert patn["dataset"] == "deepfashion" and patn["num_images"] == 6
+    assert patn["mask_SSIM"] is None  # getMetrics_fashion computes no masked scores
 
     dataset = data.make_dataset(
         str(df_root / "DF_test_data"),
@@ -84,6 +89,27 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     )
     print(f"DeepFashion test script vs Keras models: max grey-level difference {worst}")
     assert worst <= 1
+    (record_file,) = sorted((df_root / "DF_test_data").glob("DeepFashion_test_*.tfrecord"))
+    poses = annotations.read_annotations(
+        str(model_dir / "test_result" / annotations.TARGET_ANNOTATIONS)
+    )
+    for index, example in enumerate(original_test_folders.read_examples(record_file)):
+        np.testing.assert_array_equal(
+            poses[f"{index:05d}.png"], original_test_folders.target_keypoints(example)
+        )
+        expected = original_test_folders.original_pictures(example, 256, 256)
+        for folder in original_test_folders.FOLDERS:
+            written = np.asarray(
+                Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
+            )
+            np.testing.assert_array_equal(written, expected[folder], err_msg=f"{folder} {index}")
+        for side, folder in ((0, "x"), (1, "x_target")):
+            written = np.asarray(
+                Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
+            )
+            np.testing.assert_array_equal(
+                written, original_test_folders.decoded_pixels(example, side)
+            )
 
 
 def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):

@@ -11,6 +11,14 @@ def test_images_are_clipped_then_truncated_not_rounded():
     np.testing.assert_array_equal(images.to_uint8_image(values), [0, 0, 127, 254, 255, 0])
 
 
+def test_input_images_give_back_every_pixel_value_the_reader_normalised():
+    pixels = np.arange(256, dtype=np.float32)
+    normalised = (pixels - np.float32(127.5)) / np.float32(127.5)  # the reader's expression
+    np.testing.assert_array_equal(images.input_to_uint8(normalised), np.arange(256))
+    # the generated-image encoding would lose a grey level on 95 of the 256 values
+    assert np.count_nonzero(images.to_uint8_image(normalised) != np.arange(256)) == 95
+
+
 def test_pose_picture_is_max_over_channels():
     pose = -np.ones((2, 2, 18), np.float32)
     pose[0, 1, 7] = 1.0

@@ -1,13 +1,17 @@
 """The command line: the original's flags, test mode output, clear errors, and the run scripts."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import original_test_folders
 import pytest
 from PIL import Image
+
+from pg2_tf import annotations
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
@@ -42,7 +46,10 @@ def _max_grey_difference(result_dir, expected_dir):
     return worst
 
 
-def test_test_mode_reproduces_the_original_test_images(tmp_path, market_test_data, market_tf1_dir):
+@pytest.fixture(scope="module")
+def market_test_result(tmp_path_factory, market_test_data, market_tf1_dir):
+    """test_result/ of test mode on the 24 fixture records (batch 5: a partial last batch)."""
+    model_dir = tmp_path_factory.mktemp("market_test")
     result = run_main(
         "--dataset=Market_test_data",
         f"--data_dir={market_test_data}",
@@ -52,19 +59,63 @@ def test_test_mode_reproduces_the_original_test_images(tmp_path, market_test_dat
         "--img_W=64",
         "--conv_hidden_num=8",
         "--batch_size=5",
-        f"--model_dir={tmp_path}",
+        f"--model_dir={model_dir}",
         f"--pretrained_path={market_tf1_dir / 'tf1_checkpoint' / 'model.ckpt-12800'}",
     )
     assert result.returncode == 0, result.stderr
     assert "wrote 24 test results" in result.stdout
-    result_dir = tmp_path / "test_result"
-    worst = _max_grey_difference(result_dir, market_tf1_dir / "expected_test_result" / "G")
+    return model_dir / "test_result"
+
+
+def _picture(path):
+    return np.asarray(Image.open(path))
+
+
+def test_test_mode_reproduces_the_original_test_images(market_test_result, market_tf1_dir):
+    worst = _max_grey_difference(market_test_result, market_tf1_dir / "expected_test_result" / "G")
     print(f"test mode parity: max grey-level difference {worst} over 24 images")
     assert worst <= 1
-    for folder in ("x", "x_target", "pose", "pose_target", "mask", "mask_target", "G1", "DiffMap"):
-        assert len(os.listdir(result_dir / folder)) == 24
-    mask = np.asarray(Image.open(result_dir / "mask_target" / "00000.png"))
-    assert set(np.unique(mask)) <= {0, 255}
+    for folder in ("G1", "DiffMap"):
+        assert len(os.listdir(market_test_result / folder)) == 24
+
+
+def test_test_mode_x_and_x_target_are_the_pixels_the_original_decoded(
+    market_test_result, reference_outputs
+):
+    for folder, key in (("x", "x_uint8"), ("x_target", "x_target_uint8")):
+        names = sorted(os.listdir(market_test_result / folder))
+        assert len(names) == 24
+        written = np.stack([_picture(market_test_result / folder / n) for n in names])
+        np.testing.assert_array_equal(written, reference_outputs[key])
+
+
+def test_test_mode_folders_equal_the_original_encoding_of_every_record(
+    market_test_result, market_tf1_dir
+):
+    record_file = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
+    examples = original_test_folders.read_examples(record_file)
+    for index, example in enumerate(examples):
+        expected = original_test_folders.original_pictures(example, 128, 64)
+        for folder in original_test_folders.FOLDERS:
+            written = _picture(market_test_result / folder / f"{index:05d}.png")
+            np.testing.assert_array_equal(written, expected[folder], err_msg=f"{folder} {index}")
+        for side, folder in ((0, "x"), (1, "x_target")):
+            np.testing.assert_array_equal(
+                expected[folder], original_test_folders.decoded_pixels(example, side)
+            )
+
+
+def test_test_mode_leaves_the_target_keypoints_beside_the_images(
+    market_test_result, market_tf1_dir
+):
+    record_file = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
+    examples = original_test_folders.read_examples(record_file)
+    written = annotations.read_annotations(str(market_test_result / "pose_target-annotation.csv"))
+    assert sorted(written) == [f"{i:05d}.png" for i in range(24)]
+    for index, example in enumerate(examples):
+        expected = original_test_folders.target_keypoints(example)
+        np.testing.assert_array_equal(written[f"{index:05d}.png"], expected)
+    assert (written["00000.png"] == -1).any()  # a joint the pose detector missed stays -1
 
 
 def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(
@@ -151,16 +202,43 @@ def test_run_market_test_script_tests_and_scores(tmp_path, market_test_data, mar
     )
     assert result.returncode == 0, result.stderr
     scores = (tmp_path / "test_result" / "score_rgb.txt").read_text()
-    assert scores.startswith("Image number: 24\nssim: 0.11577")
+    assert scores.startswith("Image number: 24\nssim: 0.11688")
     assert (tmp_path / "test_result" / "score_mask.txt").exists()
     assert "24 images, rgb (score.py)" in result.stdout
     assert "24 images, masked by mask/ (score_mask.py)" in result.stdout
+    patn = json.loads((tmp_path / "test_result" / "score_patn.json").read_text())
+    assert patn["protocol"] == "patn" and patn["num_images"] == 24
+    assert patn["SSIM"] == pytest.approx(0.14649, abs=5e-6) and patn["mask_SSIM"] is not None
     assert "inception-2015-12-05.tgz" in result.stderr  # says how to get IS/FID
 
 
-@pytest.mark.parametrize(
-    "script", ["run_market_train.sh", "run_DF_train.sh", "run_market_test.sh", "run_DF_test.sh"]
-)
+# The zip and the folder inside it, as the original scripts name them (their download blocks:
+# the training zips hold ..._Mask_sparse_..., the test zips ..._Mask_test_sparse_...).
+ORIGINAL_ARCHIVES = {
+    "run_market_train.sh": (
+        "Market_train_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_sparse_Attr_partBbox7_maskR4R6",
+        "Market_train_data",
+    ),
+    "run_DF_train.sh": (
+        "DF_train_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_sparse_partBbox37_maskR4R8_roi10Complete",
+        "DF_train_data",
+    ),
+    "run_market_test.sh": (
+        "Market_test_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_test_sparse_Attr_partBbox7_maskR4R6",
+        "Market_test_data",
+    ),
+    "run_DF_test.sh": (
+        "DF_test_data.zip",
+        "data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_test_sparse_partBbox37_maskR4R8_roi10Complete",
+        "DF_test_data",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(ORIGINAL_ARCHIVES))
 def test_run_scripts_say_what_to_download_when_data_is_missing(script, tmp_path):
     result = subprocess.run(
         ["bash", script, str(tmp_path / "model")],
@@ -172,7 +250,10 @@ def test_run_scripts_say_what_to_download_when_data_is_missing(script, tmp_path)
     )
     assert result.returncode == 1
     assert "does not exist (nothing is downloaded by this script)" in result.stderr
-    assert ".zip" in result.stderr and "data_prep" in result.stderr
+    assert "data_prep" in result.stderr
+    zip_name, folder, dataset = ORIGINAL_ARCHIVES[script]
+    assert f"NIPS17_PG2/data/{zip_name}," in result.stderr
+    assert f"rename {folder} to {dataset};" in result.stderr
 
 
 def test_run_scripts_require_a_model_dir():

@@ -7,6 +7,7 @@ test_metrics) puts image i in class ``i % 3``: every split of 3 holds one image 
 ``mask/`` keeps the left half of every image, ``mask_target/`` everything.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 from test_metrics import write_stand_in_graph
 
-from pg2_tf import metrics, score
+from pg2_tf import metrics, result_folders, score
 from pg2_tf.errors import DataError
 
 NUM, SIZE, SHIFT = 30, 16, 40
@@ -55,7 +56,8 @@ def no_graph_in_env(monkeypatch):
     monkeypatch.delenv(score.INCEPTION_GRAPH_ENV, raising=False)
 
 
-def _run_cli(*args):
+def run_score_cli(*args):
+    """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
     env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return subprocess.run(
@@ -81,7 +83,7 @@ def _parse_score_file(path):
 
 
 def test_cli_writes_score_rgb_with_the_hand_computed_numbers(result_dir, graph_path):
-    completed = _run_cli(f"--result_dir={result_dir}", f"--inception_graph={graph_path}")
+    completed = run_score_cli(f"--result_dir={result_dir}", f"--inception_graph={graph_path}")
     assert completed.returncode == 0, completed.stderr
     values = _parse_score_file(result_dir / "score_rgb.txt")
     assert values["Image number"] == NUM
@@ -97,7 +99,7 @@ def test_cli_writes_score_rgb_with_the_hand_computed_numbers(result_dir, graph_p
 
 
 def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir):
-    completed = _run_cli(f"--result_dir={result_dir}", "--mask")
+    completed = run_score_cli(f"--result_dir={result_dir}", "--mask")
     assert completed.returncode == 0, completed.stderr
     assert not (result_dir / "score_rgb.txt").exists()
     values = _parse_score_file(result_dir / "score_mask.txt")
@@ -108,9 +110,25 @@ def test_cli_mask_uses_the_mask_folder_and_skips_is_without_the_graph(result_dir
     assert "--inception_graph" in completed.stderr
 
 
+def test_cli_json_of_pg2_holds_both_variants_and_writes_both_score_files(result_dir, tmp_path):
+    path = tmp_path / "pg2.json"
+    completed = run_score_cli(f"--result_dir={result_dir}", f"--json={path}")
+    assert completed.returncode == 0, completed.stderr
+    numbers = json.loads(path.read_text())
+    rgb = score.score_result_dir(str(result_dir))
+    masked = score.score_result_dir(str(result_dir), mask=True)
+    assert numbers["protocol"] == "pg2" and numbers["num_images"] == NUM
+    assert numbers["SSIM"] == pytest.approx(rgb["ssim_mean"], abs=1e-12)
+    assert numbers["L1"] == pytest.approx(SHIFT / 3, abs=1e-9)  # the 0..255 scale
+    assert numbers["mask_SSIM"] == pytest.approx(masked["ssim_mean"], abs=1e-12)
+    assert numbers["IS"] is None and numbers["FID"] is None and numbers["mask_IS"] is None
+    assert (result_dir / "score_rgb.txt").exists() and (result_dir / "score_mask.txt").exists()
+
+
 def test_mask_scores_apply_the_mask_to_both_images_as_score_mask_py(result_dir):
     scores = score.score_result_dir(str(result_dir), mask=True)
-    names, generated, targets, masks = score.load_result_images(str(result_dir), mask_folder="mask")
+    loaded = result_folders.load(str(result_dir), mask_folder="mask")
+    generated, targets, masks = loaded.generated, loaded.targets, loaded.masks
     masked_g = [metrics.apply_mask(g, m) for g, m in zip(generated, masks, strict=True)]
     masked_x = [metrics.apply_mask(x, m) for x, m in zip(targets, masks, strict=True)]
     expected_ssim = np.mean([metrics.ssim(g, x) for g, x in zip(masked_g, masked_x, strict=True)])
@@ -159,7 +177,7 @@ def test_a_missing_mask_folder_is_a_data_error(result_dir):
 
 
 def test_cli_missing_result_dir_prints_one_error_line_and_exits_2(tmp_path):
-    completed = _run_cli(f"--result_dir={tmp_path / 'nowhere'}")
+    completed = run_score_cli(f"--result_dir={tmp_path / 'nowhere'}")
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -167,6 +185,6 @@ def test_cli_missing_result_dir_prints_one_error_line_and_exits_2(tmp_path):
 
 
 def test_cli_without_result_dir_flag_exits_2():
-    completed = _run_cli()
+    completed = run_score_cli()
     assert completed.returncode == 2
     assert "--result_dir is required" in completed.stderr
