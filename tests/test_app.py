@@ -476,8 +476,13 @@ def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(market_saved_mode
         assert (info["img_H"], info["img_W"], info["records"]) == (128, 64, [])
     finally:
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
+        try:
+            stdout, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leave the server running
+            raise
     assert process.returncode == 0, stderr[-3000:]
+    assert stdout.endswith("pg2-app: stopped\n")
 
 
 # ---- the page in headless Chromium -------------------------------------------------------------
