@@ -14,6 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pg2_tf", "pg2_tf.*", "data_prep", "benchmarks"]),
+    package_data={"pg2_tf": ["app_static/*.html", "app_static/*.js", "app_static/*.css"]},
     install_requires=[
         "absl-py>=2.0",
         "numpy>=1.26",
@@ -27,11 +28,20 @@ setup(
         # Runs the BlazePose models of pg2_tf.keypoints (tf.lite.Interpreter's successor); where no
         # wheel exists (Windows) pg2_tf.keypoints falls back to tf.lite.Interpreter.
         "ai-edge-litert>=2.3,<3; platform_system != 'Windows'",
+        # pg2-app: the web page's server
+        "starlette>=1.10",  # its test client uses httpx2 (the test extra)
+        "uvicorn>=0.30",
     ],
     extras_require={
         "cpu": [f"tensorflow-cpu=={TF_VERSION}"],
         "gpu": [f"tensorflow[and-cuda]=={TF_VERSION}"],
-        "test": [f"tensorflow-cpu=={TF_VERSION}", "pytest>=8.0", "ruff>=0.6"],
+        "test": [
+            f"tensorflow-cpu=={TF_VERSION}",
+            "pytest>=8.0",
+            "ruff>=0.6",
+            "httpx2",  # starlette.testclient
+            "selenium>=4.20",  # pg2-app in headless Chromium (Debian's chromium + chromium-driver)
+        ],
     },
     entry_points={
         "console_scripts": [
@@ -41,6 +51,7 @@ setup(
             "pg2-animate=pg2_tf.animate:run",
             "pg2-score=pg2_tf.score:run",
             "pg2-keypoints=pg2_tf.keypoints:run",
+            "pg2-app=pg2_tf.app:run",
         ]
     },
 )

@@ -1,0 +1,498 @@
+"""A local web page to pose a person interactively (``pg2-app``).
+
+    python -m pg2_tf.app --saved_model=exported/market [--port=8080] [--host=127.0.0.1]
+    python -m pg2_tf.app --saved_model=exported/market --data_dir=data/Market_test_data
+
+The page (``app_static/``: plain HTML, CSS and JavaScript, every asset served from here) shows
+source | target pose | G1 | G2 (| difference map). The source is an uploaded photo, cropped to the
+person found by :mod:`pg2_tf.keypoints` and scaled to the export's size (or a test record's
+source image when ``--data_dir`` is given); the target pose starts as the source's own, comes from
+a second photo or a test record, and is edited by dragging the 18 joints of the skeleton drawn over
+the image (a joint is removed by double-clicking it or unticking it, added by ticking it). Every
+change asks the server for a new result; G2 downloads as PNG and the pose as OpenPose JSON.
+
+Requests are stateless: a generation request carries its own source image (a model-size PNG) and
+keypoints, so concurrent users never see each other's results. Inference goes through the
+SavedModel's ``from_keypoints`` signature; the model size is read from the export, so Market
+(128x64) and DeepFashion (256x256) exports work alike. Bad input (not an image, a file over the
+upload limit, no person in the photo, a malformed request) is answered with HTTP 4xx and
+``{"error": "<one line>"}``, which the page shows.
+
+Starlette was chosen because the page needs nothing but a few JSON endpoints and static files:
+it is a small, well-kept ASGI toolkit (the base of FastAPI) with an in-process test client, and
+uvicorn serves it. The joint dragging is a few lines of browser code over an SVG, which widget
+frameworks such as Gradio do not offer.
+"""
+
+import base64
+import binascii
+import dataclasses
+import io
+import json
+import math
+import os
+import socket
+import urllib.parse
+
+import numpy as np
+import tensorflow as tf
+import uvicorn
+from absl import flags, logging
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pg2_tf import cli, data, export, generate, keypoints, models, photos, pose
+from pg2_tf.errors import ConfigError, DataError, Pg2Error
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
+DEFAULT_MAX_UPLOAD_MB = 10
+# OpenPose's COCO skeleton: the first 17 limbs of the body mask are exactly its drawn limbs.
+SKELETON_LIMBS = pose.MASK_LIMBS[:17]
+# A standing person facing the camera in a 128x64 frame, (row, col), COCO-18 order: the pose a
+# photo gets when no estimator is installed, and where a re-added joint appears.
+_STANDING_128x64 = (
+    (20, 32), (30, 32), (30, 22), (50, 20), (70, 18), (30, 42), (50, 44), (70, 46), (70, 26),
+    (95, 26), (120, 26), (70, 38), (95, 38), (120, 38), (18, 30), (18, 34), (19, 28), (19, 36),
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AppConfig:
+    """What :func:`create_app` needs (the command line's flags, as plain values).
+
+    saved_model: folder written by ``pg2-export``.
+    data_dir: folder of test records (``<Market1501|DeepFashion>_test_*.tfrecord``), or its parent
+        holding ``Market_test_data`` / ``DF_test_data``; None: no test records offered.
+    max_upload_bytes: the largest photo or request body accepted (413 above).
+    keypoint_model_dir: BlazePose model files (None: :func:`pg2_tf.keypoints.model_dir`'s default).
+    max_records: how many test records are offered at most (the first ones, in file order).
+    """
+
+    saved_model: str
+    data_dir: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
+    keypoint_model_dir: str | None = None
+    max_records: int = 200
+
+
+class RequestError(DataError):
+    """Bad input in a request; ``status`` is the HTTP status it is answered with."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+# ---- pictures and poses ------------------------------------------------------------------------
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """uint8 [H, W] or [H, W, 3] -> ``data:image/png;base64,...`` (lossless)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_from_data_url(url, img_H: int, img_W: int) -> np.ndarray:
+    """The model-size source image a request carries (a PNG data URL) -> uint8 [img_H, img_W, 3].
+
+    Raises RequestError (422) when it is not a PNG data URL of exactly img_H x img_W pixels.
+    """
+    prefix = "data:image/png;base64,"
+    if not isinstance(url, str) or not url.startswith(prefix):
+        raise RequestError("'image' must be a PNG data URL (data:image/png;base64,...)")
+    unreadable = RequestError("'image' is not a readable PNG: upload the photo again")
+    try:
+        png = base64.b64decode(url[len(prefix) :], validate=True)
+        with Image.open(io.BytesIO(png)) as picture:
+            if picture.format != "PNG":
+                raise unreadable
+            width, height = picture.size
+            if (height, width) != (img_H, img_W):  # checked before decoding the pixels
+                raise RequestError(
+                    f"'image' is {height}x{width} pixels, the model takes {img_H}x{img_W}: "
+                    "upload the photo again"
+                )
+            return np.asarray(picture.convert("RGB"))
+    except (binascii.Error, OSError, ValueError, Image.DecompressionBombError):
+        raise unreadable from None
+
+
+def keypoints_from_request(value) -> np.ndarray:
+    """``keypoints``: 18 [row, col] pairs of numbers, [-1, -1] missing -> float32 [18, 2].
+
+    Raises RequestError (422) for anything else.
+    """
+    try:
+        keypoints = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        keypoints = None
+    if keypoints is None or keypoints.shape != (pose.NUM_KEYPOINTS, 2):
+        raise RequestError(f"'keypoints' must be {pose.NUM_KEYPOINTS} [row, col] pairs")
+    if not np.all(np.isfinite(keypoints)):
+        raise RequestError("'keypoints' must be finite numbers ([-1, -1] for a missing joint)")
+    keypoints[pose.missing_joints(keypoints)] = pose.MISSING
+    return keypoints.astype(np.float32)
+
+
+def openpose_document(keypoints_rc) -> dict:
+    """[18, 2] (row, col), -1 missing -> an OpenPose JSON document (COCO-18, one person).
+
+    Present joints get confidence 1, missing ones x = y = confidence = 0, as OpenPose writes them;
+    ``pg2-generate --keypoints`` reads it back.
+    """
+    keypoints_rc = np.asarray(keypoints_rc, np.float64)
+    missing = pose.missing_joints(keypoints_rc)
+    triples = []
+    for (row, col), absent in zip(keypoints_rc, missing, strict=True):
+        triples += [0.0, 0.0, 0.0] if absent else [float(col), float(row), 1.0]
+    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": triples}]}
+
+
+def standing_pose(img_H: int, img_W: int) -> np.ndarray:
+    """A standing person filling the height of an img_H x img_W frame: float32 [18, 2] (row, col)."""
+    template = np.asarray(_STANDING_128x64, np.float64)
+    scale = img_H / 128
+    rows = template[:, 0] * scale
+    cols = img_W / 2 + (template[:, 1] - 32) * scale
+    return np.floor(np.stack([rows, cols], axis=1)).astype(np.float32)
+
+
+def _keypoints_json(keypoints_rc) -> list:
+    return [[float(row), float(col)] for row, col in np.asarray(keypoints_rc)]
+
+
+# ---- test records ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordPair:
+    """One test record: source and target images (uint8 [H, W, 3]) and poses ([18, 2], -1 missing)."""
+
+    name_0: str
+    name_1: str
+    image_0: np.ndarray
+    image_1: np.ndarray
+    keypoints_0: np.ndarray
+    keypoints_1: np.ndarray
+
+
+def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
+    """The test record files under data_dir, or under its ``Market_test_data`` / ``DF_test_data``.
+
+    Returns ``(folder, files)``; raises DataError (naming ``--data_dir``) when there are none.
+    """
+    folder = "Market_test_data" if kind == "market" else "DF_test_data"
+    for candidate in (data_dir, os.path.join(data_dir, folder)):
+        if os.path.isdir(candidate):
+            try:
+                return candidate, data.record_files(candidate, "test", kind)
+            except DataError:
+                continue
+    prefix = data.record_prefix(kind)
+    raise DataError(
+        f"--data_dir={data_dir} holds no {prefix}_test_*.tfrecord files (nor does its {folder} "
+        "folder): point it at the converted test records, or leave it out"
+    )
+
+
+def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int) -> list:
+    """The first ``limit`` test records of data_dir as :class:`RecordPair` (file order).
+
+    The poses are the records' ``pose_peaks_{0,1}_rcv`` keypoints, from which the converters drew
+    the records' pose maps. Raises DataError for missing files, records of another size, or
+    records without those keypoints.
+    """
+    _, files = find_test_records(data_dir, kind)
+    data.check_records(files, img_H, img_W)
+    spec = {}
+    for side in (0, 1):
+        spec[f"image_raw_{side}"] = tf.io.FixedLenFeature([], tf.string)
+        spec[f"image_name_{side}"] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
+        spec[f"pose_peaks_{side}_rcv"] = tf.io.FixedLenFeature([pose.NUM_KEYPOINTS * 3], tf.float32)
+    pairs = []
+    for path in files:
+        for index, record in enumerate(tf.data.TFRecordDataset(path)):
+            if len(pairs) >= limit:
+                return pairs
+            try:
+                features = tf.io.parse_single_example(record, spec)
+            except tf.errors.InvalidArgumentError:
+                raise DataError(
+                    f"{path}: record {index} lacks pose_peaks_0_rcv / pose_peaks_1_rcv (the "
+                    "keypoints the app starts from): re-run the record converter"
+                ) from None
+            sides = []
+            for side in (0, 1):
+                image = tf.io.decode_jpeg(features[f"image_raw_{side}"], channels=3).numpy()
+                rcv = features[f"pose_peaks_{side}_rcv"].numpy().reshape(pose.NUM_KEYPOINTS, 3)
+                keypoints = np.where(rcv[:, 2:] > 0, rcv[:, :2], pose.MISSING).astype(np.float32)
+                name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
+                sides.append((name or f"record {len(pairs)}", image, keypoints))
+            (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides
+            pairs.append(RecordPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
+    return pairs
+
+
+# ---- the application ---------------------------------------------------------------------------
+
+
+class PoseService:
+    """The work behind the endpoints (no HTTP): the SavedModel, the estimator, the test records."""
+
+    def __init__(self, config: AppConfig):
+        self.config = config
+        self._loaded, (self.img_H, self.img_W) = generate.load_export(config.saved_model)
+        self._from_keypoints = self._loaded.signatures[generate.KEYPOINTS_SIGNATURE]
+        self.model = export.read_metadata(config.saved_model).get("model", models.MARKET)
+        self.kind = "deepfashion" if self.model == models.DEEPFASHION else "market"
+        self.records = []
+        if config.data_dir:
+            self.records = load_test_pairs(
+                config.data_dir, self.kind, self.img_H, self.img_W, config.max_records
+            )
+        self.default_pose = standing_pose(self.img_H, self.img_W)
+
+    # -- inference --
+
+    def generate(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
+        """uint8 [H, W, 3] + float32 [18, 2] -> {"G1", "G2", "diff_map"}: uint8 [H, W, 3] each."""
+        outputs = self._from_keypoints(image=image[None], keypoints=keypoints_rc[None])
+        return {name: outputs[name].numpy()[0] for name in generate.OUTPUT_NAMES}
+
+    # -- photos --
+
+    def person_in_frame(self, photo: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The photo's person cropped to the model's frame: (uint8 [H, W, 3], [18, 2] keypoints).
+
+        Raises ModelFilesMissing (no BlazePose files) or NoPersonFound, naming the photo.
+        """
+        person = keypoints.estimate(photo, name, self.config.keypoint_model_dir)
+        crop_image, crop = photos.person_crop(photo, person.box_xyxy, self.img_H, self.img_W)
+        return crop_image, crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
+
+    def source_from_photo(self, photo: np.ndarray, name: str) -> dict:
+        """A source photo -> its model-size crop and pose; without the estimator's files, the
+        whole photo scaled and padded, the standing pose, and a notice saying how to get them."""
+        notice = None
+        try:
+            image, keypoints_rc = self.person_in_frame(photo, name)
+        except keypoints.ModelFilesMissing as error:
+            missing = np.full((pose.NUM_KEYPOINTS, 2), pose.MISSING)
+            image, _, _ = generate.fit_to_model(photo, missing, self.img_H, self.img_W)
+            keypoints_rc = self.default_pose
+            notice = f"{error}; meanwhile the whole photo is used and the pose starts standing"
+        return {
+            "image": png_data_url(image),
+            "keypoints": _keypoints_json(keypoints_rc),
+            "notice": notice,
+        }
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (RequestError 413) past ``limit`` bytes without reading it all."""
+    too_large = RequestError(
+        f"the upload is larger than the limit of {limit / 2**20:g} MB: use a smaller file "
+        "(pg2-app --max_upload_mb raises the limit)",
+        status=413,
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    if not size:
+        raise RequestError("the request is empty: choose a file to upload", status=400)
+    return b"".join(chunks)
+
+
+def _upload_name(request: Request) -> str:
+    return urllib.parse.unquote(request.headers.get("x-filename", "")) or "the upload"
+
+
+def create_app(config: AppConfig) -> Starlette:
+    """The ASGI application of the module doc (loads the SavedModel and the test records now).
+
+    Raises CheckpointError / DataError (one line naming the flag) for a missing or foreign
+    SavedModel or unusable ``data_dir``.
+    """
+    service = PoseService(config)
+
+    async def index(request):
+        return FileResponse(os.path.join(STATIC_DIR, "index.html"))
+
+    async def info(request):
+        return JSONResponse(
+            {
+                "img_H": service.img_H,
+                "img_W": service.img_W,
+                "model": service.model,
+                "dataset": service.kind,
+                "joint_names": list(pose.KEYPOINT_NAMES),
+                "limbs": [list(limb) for limb in SKELETON_LIMBS],
+                "default_pose": _keypoints_json(service.default_pose),
+                "max_upload_bytes": config.max_upload_bytes,
+                "records": [
+                    {"index": index, "name_0": pair.name_0, "name_1": pair.name_1}
+                    for index, pair in enumerate(service.records)
+                ],
+            }
+        )
+
+    async def source(request):
+        body = await read_body(request, config.max_upload_bytes)
+        name = _upload_name(request)
+        photo = await run_in_threadpool(photos.decode_photo, body, name)
+        return JSONResponse(await run_in_threadpool(service.source_from_photo, photo, name))
+
+    async def pose_from_photo(request):
+        body = await read_body(request, config.max_upload_bytes)
+        name = _upload_name(request)
+        photo = await run_in_threadpool(photos.decode_photo, body, name)
+        _, keypoints_rc = await run_in_threadpool(service.person_in_frame, photo, name)
+        return JSONResponse({"keypoints": _keypoints_json(keypoints_rc)})
+
+    async def record(request):
+        text = request.path_params["index"]
+        if not (text.isascii() and text.isdigit()) or int(text) >= len(service.records):
+            raise RequestError(
+                f"no test record {text}: there are {len(service.records)} (0 to "
+                f"{len(service.records) - 1}; pg2-app --data_dir offers them)",
+                status=404,
+            )
+        pair = service.records[int(text)]
+        return JSONResponse(
+            {
+                "name_0": pair.name_0,
+                "name_1": pair.name_1,
+                "source": png_data_url(pair.image_0),
+                "target": png_data_url(pair.image_1),
+                "source_keypoints": _keypoints_json(pair.keypoints_0),
+                "target_keypoints": _keypoints_json(pair.keypoints_1),
+            }
+        )
+
+    async def generate_endpoint(request):
+        body = await read_body(request, config.max_upload_bytes)
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise RequestError("the request is not JSON: send {image, keypoints}", 400) from None
+        if not isinstance(document, dict):
+            raise RequestError("the request must be a JSON object {image, keypoints}", 400)
+        image = image_from_data_url(document.get("image"), service.img_H, service.img_W)
+        keypoints_rc = keypoints_from_request(document.get("keypoints"))
+        outputs = await run_in_threadpool(service.generate, image, keypoints_rc)
+        answer = {name: png_data_url(picture) for name, picture in outputs.items()}
+        answer["keypoints"] = _keypoints_json(keypoints_rc)
+        answer["openpose"] = openpose_document(keypoints_rc)
+        return JSONResponse(answer)
+
+    async def user_error(request, error: Pg2Error):
+        status = getattr(error, "status", 422)
+        return JSONResponse({"error": str(error)}, status_code=status)
+
+    routes = [
+        Route("/", index),
+        Route("/api/info", info),
+        Route("/api/source", source, methods=["POST"]),
+        Route("/api/pose", pose_from_photo, methods=["POST"]),
+        Route("/api/records/{index}", record),
+        Route("/api/generate", generate_endpoint, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={Pg2Error: user_error})
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def define_flags(flag_values=flags.FLAGS) -> None:
+    """Defines the app's flags (skipping any already defined by another module)."""
+    definitions = (
+        (flags.DEFINE_string, "saved_model", None, "SavedModel folder written by pg2-export."),
+        (flags.DEFINE_integer, "port", 8080, "TCP port to serve the page on."),
+        (flags.DEFINE_string, "host", "127.0.0.1",
+         "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface)."),
+        (flags.DEFINE_string, "data_dir", None,
+         "Optional: folder of test records (or its parent) whose pairs the page offers."),
+        (flags.DEFINE_float, "max_upload_mb", DEFAULT_MAX_UPLOAD_MB,
+         "Largest photo accepted, in MB (2**20 bytes)."),
+        (flags.DEFINE_string, "keypoint_model_dir", None,
+         "BlazePose model files (default: pg2_tf.keypoints' cache; python -m pg2_tf.keypoints "
+         "--fetch_model gets them)."),
+    )  # fmt: skip
+    cli.define_missing_flags(definitions, flag_values)
+
+
+def config_from_flags(flag_values=flags.FLAGS) -> AppConfig:
+    """The :class:`AppConfig` of parsed flags; ConfigError naming the flag for a bad value."""
+    if not flag_values.saved_model:
+        raise ConfigError("--saved_model is required (a folder written by pg2-export)")
+    if not 0 <= flag_values.port < 65536:
+        raise ConfigError(f"--port={flag_values.port} must be between 0 and 65535")
+    if not (math.isfinite(flag_values.max_upload_mb) and flag_values.max_upload_mb > 0):
+        raise ConfigError(f"--max_upload_mb={flag_values.max_upload_mb} must be a positive number")
+    return AppConfig(
+        saved_model=flag_values.saved_model,
+        data_dir=flag_values.data_dir,
+        max_upload_bytes=int(flag_values.max_upload_mb * 2**20),
+        keypoint_model_dir=flag_values.keypoint_model_dir,
+    )
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (port 0: any free one); ConfigError naming the flags."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, until the server accepts them
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on --host={host} --port={port} ({error.strerror or error}): choose "
+            "another --port, or a --host address of this machine"
+        ) from None
+    return sock
+
+
+def main(argv) -> None:
+    """Serves the page from the command-line flags until Ctrl-C."""
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    flag_values = flags.FLAGS
+    if not flag_values["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    config = config_from_flags(flag_values)
+    app = create_app(config)
+    sock = listening_socket(flag_values.host, flag_values.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    print(f"pg2-app: serving http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        with sock:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
+        print("pg2-app: stopped", flush=True)
+
+
+def run() -> None:
+    """Console entry point ``pg2-app``."""
+    define_flags()
+    cli.run_main(main)
+
+
+if __name__ == "__main__":
+    run()
