@@ -161,16 +161,16 @@ def _op_flops(op) -> float:
     def shape(tensor):
         return [int(d) if d is not None else 1 for d in tensor.shape]
 
-    if op.type == "Conv2D":
-        kernel = shape(op.inputs[1])  # kh, kw, cin, cout
-        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(kernel[:3])
-    if op.type == "Conv2DBackpropInput":  # same multiply-adds as the forward conv
-        kernel = shape(op.inputs[1])
-        return 2.0 * np.prod(shape(op.outputs[0])) * kernel[0] * kernel[1] * kernel[3]
-    if op.type == "Conv2DBackpropFilter":
-        out_grad = shape(op.inputs[2])
-        kernel = shape(op.outputs[0])
-        return 2.0 * np.prod(out_grad) * np.prod(kernel[:3])
+    # All three conv ops do the forward conv's multiply-adds: one per (output element, kernel
+    # tap, input channel), i.e. size of the output map (N, Ho, Wo, Cout) x kh x kw x Cin. The
+    # input gradient must be counted from the OUTPUT gradient's size, not its own: a stride-s
+    # conv's input is s^2 times larger than its output, and only 1/s^2 of the taps meet it.
+    if op.type == "Conv2D":  # inputs: images, kernel (kh, kw, cin, cout)
+        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(shape(op.inputs[1])[:3])
+    if op.type == "Conv2DBackpropInput":  # inputs: input shape, kernel, output gradient
+        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.inputs[1])[:3])
+    if op.type == "Conv2DBackpropFilter":  # inputs: images, kernel shape, output gradient
+        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.outputs[0])[:3])
     if op.type in _MATMUL_OPS:
         a, b = shape(op.inputs[0]), shape(op.inputs[1])
         out = shape(op.outputs[0])
@@ -190,6 +190,11 @@ def count_graph_flops(graph) -> float:
     as TensorFlow prunes them before running.
     """
     sinks = [t.op for t in graph.outputs] + [op for op in graph.get_operations() if op._is_stateful]
+    return count_flops_of(sinks)
+
+
+def count_flops_of(sinks) -> float:
+    """FLOPs of the convs/matmuls that the ops ``sinks`` depend on (each op counted once)."""
     seen, stack, total = set(), list(sinks), 0.0
     while stack:
         op = stack.pop()
@@ -220,6 +225,20 @@ def count_step_flops(trainer, batch_size) -> dict:
         "stage1": count_graph_flops(traced(trainer._stage1_step, spec)) / 1e9,
         "stage2": count_graph_flops(traced(trainer._stage2_step, spec)) / 1e9,
         "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
+    }
+
+
+def original_graph_flops(original) -> dict:
+    """GFLOP per call of :class:`benchmarks.original_graph.OriginalGraph`'s steps, counted as the
+    port's: a stage-2 step is its two session runs (each recomputes G1, G2 and D)."""
+
+    def gflop(*fetches):
+        return count_flops_of([getattr(fetch, "op", fetch) for fetch in fetches]) / 1e9
+
+    return {
+        "stage1": gflop(original.g_optim1),
+        "stage2": gflop(original.g_optim2) + gflop(original.d_optim),
+        "inference": gflop(*original.test_outputs),
     }
 
 
@@ -375,7 +394,11 @@ def measure_model(args, results):
             "stage2": original.stage2_step,
             "inference": original.inference,
         }
-        results["original_graph_same_run"] = {"d_data_format": original.data_format, "phases": {}}
+        results["original_graph_same_run"] = {
+            "d_data_format": original.data_format,
+            "gflop_per_call": original_graph_flops(original),
+            "phases": {},
+        }
     for phase in ("stage1", "stage2", "inference"):
         if phase not in args.phases:
             continue
