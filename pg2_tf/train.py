@@ -111,11 +111,27 @@ def _batch_signature(config: TrainConfig, batch_size: int | None):
 def mixed_precision_policy() -> str:
     """The Keras dtype policy for ``--mixed_precision`` on the visible devices.
 
-    ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling), else
-    ``"mixed_bfloat16"`` (CPUs with AVX512_BF16/AMX run bfloat16 convolutions about twice as
-    fast as float32; no loss scaling needed: bfloat16 has float32's exponent range).
+    ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling);
+    ``"mixed_bfloat16"`` on a CPU that computes bfloat16 natively (AVX512_BF16 or AMX,
+    :func:`pg2_tf.hardware.bfloat16_support`: about twice as fast as float32; no loss scaling:
+    bfloat16 has float32's exponent range); otherwise ``"float32"``, with one warning line:
+    there bfloat16 is emulated and a step ran 12x slower than float32.
     """
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+    from pg2_tf import hardware
+
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    support = hardware.bfloat16_support()
+    if support.native:
+        return "mixed_bfloat16"
+    logging.log_first_n(
+        logging.WARNING,
+        "--mixed_precision: %s, so bfloat16 would run about 12x slower than float32; "
+        "computing in float32",
+        1,
+        support.reason,
+    )
+    return "float32"
 
 
 @contextlib.contextmanager
