@@ -305,7 +305,7 @@ class Trainer:
         with tf.GradientTape(persistent=True) as tape:
             diff_map = self.g2([g1_output, x])
             g2_output = g1_output + diff_map
-            logits = self.d(losses.discriminator_batch(model, x, x_target, g1_output, g2_output))
+            logits = self.d(losses.discriminator_batches(model, x, x_target, g1_output, g2_output))
             g_gan, d_loss, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
