@@ -72,3 +72,22 @@ def test_matmul_counts_two_flops_per_multiply_add():
         .graph
     )
     assert run.count_graph_flops(graph) == 2 * 3 * 7 * 5
+
+
+def test_limit_conv_counts_its_forward_and_training_flops():
+    calls = run.limit_calls("float32")
+    # 3x3 conv, 128 -> 128 channels, 16 x 64 x 32 outputs: 16*64*32*128 outputs x 9*128 taps.
+    multiply_adds = 16 * 64 * 32 * 128 * 9 * 128
+    assert calls["forward"][1] == pytest.approx(2 * multiply_adds / 1e9)
+    assert calls["training"][1] == pytest.approx(3 * 2 * multiply_adds / 1e9)
+
+
+def test_profile_table_counts_each_op_of_the_profiled_calls():
+    kernel = tf.random.uniform([3, 3, 3, 4])
+    images = tf.random.uniform([2, 8, 6, 3])
+    conv = tf.function(lambda: tf.nn.conv2d(images, kernel, 1, "SAME"))
+    conv()
+    rows = run.profile_ops(lambda: conv().numpy(), calls=3)
+    conv_rows = [row for row in rows if "Conv2D" in row["op"]]
+    assert len(conv_rows) == 1 and conv_rows[0]["count_per_call"] == 1
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
