@@ -331,9 +331,10 @@ class ChannelMajorDense(layers.Dense):
 class Discriminator(keras.Model):
     """D: the DCGAN discriminator of wgan_gp (5x5 stride-2 convs, LeakyReLU 0.2, batch-stat BN).
 
-    Input: images (N, H, W, 3) in [-1, 1] scale; the trainer passes the whole concatenated triplet
-    at once, so BN statistics are shared by real and fake samples as in the original.
-    Output: logits (N,) float32.
+    Input: images (N, H, W, 3) in [-1, 1] scale, or a list of such batches taken as their
+    concatenation; the trainer passes the whole triplet at once (as the list of
+    ``losses.discriminator_batches``), so BN statistics are shared by real and fake samples as
+    in the original. Output: logits (N,) float32.
 
     The number of strided convs makes the last map BOTTLENECK_ROWS high: 4 for 128x64 (Market),
     5 for 256x256 (DeepFashion, the extra conv keeps 8*dim channels).
