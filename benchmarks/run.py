@@ -2,6 +2,7 @@
 
     python -m benchmarks.run --config market --hidden 32 --batch 16 --steps 10 [--xla]
         [--mixed_precision] [--test_batch N] [--json results.json] [--original]
+        [--same_run_original] [--profile TOP]
 
 Model timings use one fixed in-memory batch (random tensors in the data's ranges), so the input
 pipeline is not part of them; it is measured on its own afterwards (random records written by
@@ -13,12 +14,15 @@ fetching its losses/images, i.e. a synchronised step. The table reports the medi
 minimum over ``--steps`` calls after ``--warmup`` untimed ones, the share of the CPU the
 process got while timing (process CPU seconds / wall seconds; about the number of cores when
 nothing else runs), GFLOP per call and GFLOP/s (convolutions and matmuls counted in the traced
-step, see :func:`count_step_flops`), and the peak resident memory of each phase (VmHWM, reset
-between phases where the kernel allows it). ``--original`` adds the figures of the original
-TF1 graph that the issue gives for this configuration (measured on another day; see
-docs/performance.md) and our ratios to them, plus ``--same_run_original`` builds
-:mod:`benchmarks.original_graph` (the original graph rebuilt in tf.compat.v1, checked against
-the original's outputs) in the same process and times its steps alternately with ours.
+step, see :func:`count_step_flops`), the share of this machine's limit that is (a large conv
+through the same kernels, timed in the same rounds, see :func:`limit_calls`), and the peak
+resident memory of each phase (VmHWM, reset between phases where the kernel allows it).
+``--profile`` prints an op-level table of each phase (:func:`profile_ops`). ``--original``
+adds the figures of the original TF1 graph that the issue gives for this configuration
+(measured on another day; see docs/performance.md) and our ratios to them, plus
+``--same_run_original`` builds :mod:`benchmarks.original_graph` (the original graph rebuilt in
+tf.compat.v1, checked against the original's outputs) in the same process and times its steps
+alternately with ours.
 
 ``--flops_table`` prints the FLOP count of the full-size models (both datasets, both stages) and
 exits; docs/performance.md derives the H100 estimate from it.
@@ -30,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -83,6 +88,17 @@ def parse_args(argv=None):
         "--same_run_original",
         action="store_true",
         help="also time the original TF1 graph (benchmarks.original_graph) in a subprocess",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="TOP",
+        help="after timing, profile --steps calls of each phase (and of the original graph's, "
+        "with --same_run_original) and print the TOP op types by time",
+    )
+    parser.add_argument(
+        "--profile_dir", default=None, help="keep the profiler's trace here (TensorBoard)"
     )
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--label", default="", help="free text stored in the JSON")
@@ -161,16 +177,16 @@ def _op_flops(op) -> float:
     def shape(tensor):
         return [int(d) if d is not None else 1 for d in tensor.shape]
 
-    if op.type == "Conv2D":
-        kernel = shape(op.inputs[1])  # kh, kw, cin, cout
-        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(kernel[:3])
-    if op.type == "Conv2DBackpropInput":  # same multiply-adds as the forward conv
-        kernel = shape(op.inputs[1])
-        return 2.0 * np.prod(shape(op.outputs[0])) * kernel[0] * kernel[1] * kernel[3]
-    if op.type == "Conv2DBackpropFilter":
-        out_grad = shape(op.inputs[2])
-        kernel = shape(op.outputs[0])
-        return 2.0 * np.prod(out_grad) * np.prod(kernel[:3])
+    # All three conv ops do the forward conv's multiply-adds: one per (output element, kernel
+    # tap, input channel), i.e. size of the output map (N, Ho, Wo, Cout) x kh x kw x Cin. The
+    # input gradient must be counted from the OUTPUT gradient's size, not its own: a stride-s
+    # conv's input is s^2 times larger than its output, and only 1/s^2 of the taps meet it.
+    if op.type == "Conv2D":  # inputs: images, kernel (kh, kw, cin, cout)
+        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(shape(op.inputs[1])[:3])
+    if op.type == "Conv2DBackpropInput":  # inputs: input shape, kernel, output gradient
+        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.inputs[1])[:3])
+    if op.type == "Conv2DBackpropFilter":  # inputs: images, kernel shape, output gradient
+        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.outputs[0])[:3])
     if op.type in _MATMUL_OPS:
         a, b = shape(op.inputs[0]), shape(op.inputs[1])
         out = shape(op.outputs[0])
@@ -190,6 +206,11 @@ def count_graph_flops(graph) -> float:
     as TensorFlow prunes them before running.
     """
     sinks = [t.op for t in graph.outputs] + [op for op in graph.get_operations() if op._is_stateful]
+    return count_flops_of(sinks)
+
+
+def count_flops_of(sinks) -> float:
+    """FLOPs of the convs/matmuls that the ops ``sinks`` depend on (each op counted once)."""
     seen, stack, total = set(), list(sinks), 0.0
     while stack:
         op = stack.pop()
@@ -220,6 +241,20 @@ def count_step_flops(trainer, batch_size) -> dict:
         "stage1": count_graph_flops(traced(trainer._stage1_step, spec)) / 1e9,
         "stage2": count_graph_flops(traced(trainer._stage2_step, spec)) / 1e9,
         "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
+    }
+
+
+def original_graph_flops(original) -> dict:
+    """GFLOP per call of :class:`benchmarks.original_graph.OriginalGraph`'s steps, counted as the
+    port's: a stage-2 step is its two session runs (each recomputes G1, G2 and D)."""
+
+    def gflop(*fetches):
+        return count_flops_of([getattr(fetch, "op", fetch) for fetch in fetches]) / 1e9
+
+    return {
+        "stage1": gflop(original.g_optim1),
+        "stage2": gflop(original.g_optim2) + gflop(original.d_optim),
+        "inference": gflop(*original.test_outputs),
     }
 
 
@@ -267,37 +302,156 @@ def flops_table():
     return rows
 
 
+# ---- the machine's limit -----------------------------------------------------------------------
+
+# The reference convolution: a 3x3 conv, 128 -> 128 channels, on a batch of 16 64x32 maps (the
+# size of G1's second encoder block at hidden 64); 9.7 GFLOP forward.
+LIMIT_CONV = {"batch": 16, "height": 64, "width": 32, "channels": 128, "kernel": 3}
+
+
+def limit_calls(dtype="float32") -> dict:
+    """Calls of :data:`LIMIT_CONV` through TensorFlow's own kernels, computed in ``dtype``
+    (the kernel a float32 variable cast to it, as Keras' mixed policies do), each with its
+    GFLOP: ``{"forward": (call, gflop), "training": (call, gflop)}``.
+
+    ``forward``: the Conv2D alone (what inference runs); ``training``: the Conv2D and both of
+    its gradients (Conv2DBackpropInput, Conv2DBackpropFilter), a training step's mix. Timed
+    beside a phase, their GFLOP/s is the machine's sustained convolution throughput, the limit
+    a phase's GFLOP/s is compared with.
+    """
+    import tensorflow as tf
+
+    c = LIMIT_CONV
+    shape = [c["batch"], c["height"], c["width"], c["channels"]]
+    kernel_shape = [c["kernel"], c["kernel"], c["channels"], c["channels"]]
+    images = tf.cast(tf.random.stateless_uniform(shape, (1, 2), -1, 1), dtype)
+    kernel = tf.Variable(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.05, 0.05))
+
+    def loss(cast_kernel):
+        outputs = tf.nn.conv2d(images, cast_kernel, 1, "SAME")
+        return tf.reduce_sum(tf.square(tf.cast(outputs, tf.float32)))
+
+    def forward():
+        return loss(tf.cast(kernel, dtype))
+
+    def training():
+        with tf.GradientTape() as tape:
+            cast_kernel = tf.cast(kernel, dtype)
+            tape.watch([images, cast_kernel])
+            value = loss(cast_kernel)
+        gradients = tape.gradient(value, [images, cast_kernel])
+        return sum(tf.reduce_sum(tf.cast(g, tf.float32)) for g in gradients)
+
+    calls = {}
+    for name, fn in (("forward", forward), ("training", training)):
+        compiled = tf.function(fn, autograph=False)
+        gflop = count_graph_flops(compiled.get_concrete_function().graph) / 1e9
+        calls[name] = (lambda compiled=compiled: compiled().numpy(), gflop)
+    return calls
+
+
+# ---- profile ------------------------------------------------------------------------------------
+
+
+def profile_ops(fn, calls, trace_dir=None) -> list[dict]:
+    """Op-level profile of ``calls`` calls of ``fn`` through TensorFlow's profiler.
+
+    Returns one row per op type, most time first: ``op`` (the type as the executor ran it,
+    after Grappler's rewrites, e.g. ``_MklFusedConv2D``), ``ms_per_call`` (summed over the
+    executor's threads, so parallel ops each count), ``count_per_call`` and ``share`` of the
+    summed op time. The trace goes to ``trace_dir`` (TensorBoard's profile plugin reads it) or
+    a temporary folder that is deleted.
+    """
+    import collections
+    import glob
+    import shutil
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    folder = trace_dir or tempfile.mkdtemp(prefix="pg2_profile_")
+    try:
+        tf.profiler.experimental.start(folder)
+        try:
+            for _ in range(calls):
+                fn()
+        finally:
+            tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        (path,) = sorted(glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True))[-1:]
+        with open(path, "rb") as handle:
+            space.ParseFromString(handle.read())
+    finally:
+        if trace_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    picoseconds, counts = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):  # the executor's threads
+                continue
+            for event in line.events:
+                metadata = plane.event_metadata[event.metadata_id]
+                name = metadata.name  # ops are "node name:op type"; "Class::Method" not
+                if ":" not in name or "::" in name:
+                    continue
+                op_type = metadata.display_name or name.rsplit(":", 1)[-1]
+                picoseconds[op_type] += event.duration_ps
+                counts[op_type] += 1
+    total = sum(picoseconds.values()) or 1
+    return [
+        {
+            "op": op_type,
+            "ms_per_call": ps / 1e9 / calls,
+            "count_per_call": counts[op_type] / calls,
+            "share": ps / total,
+        }
+        for op_type, ps in picoseconds.most_common()
+    ]
+
+
+def format_profile(rows, top) -> str:
+    """The first ``top`` rows of :func:`profile_ops` as a Markdown table, plus the rest summed."""
+    lines = ["| op | ms per call | ops per call | share |", "|---|---|---|---|"]
+    for row in rows[:top]:
+        lines.append(
+            f"| {row['op']} | {row['ms_per_call']:.1f} | {row['count_per_call']:.0f} | "
+            f"{row['share']:.1%} |"
+        )
+    rest = rows[top:]
+    if rest:
+        lines.append(
+            f"| {len(rest)} other op types | {sum(r['ms_per_call'] for r in rest):.1f} | "
+            f"{sum(r['count_per_call'] for r in rest):.0f} | {sum(r['share'] for r in rest):.1%} |"
+        )
+    lines.append(
+        f"| all ops | {sum(r['ms_per_call'] for r in rows):.1f} | "
+        f"{sum(r['count_per_call'] for r in rows):.0f} | 100% |"
+    )
+    return "\n".join(lines)
+
+
 # ---- timing ------------------------------------------------------------------------------------
 
 
 def time_calls(fn, steps, warmup) -> dict:
     """Runs ``fn`` (which must return only when its work is done) warmup + steps times."""
+    return time_interleaved([fn], steps, warmup)[0]
 
+
+def time_interleaved(fns, steps, warmup) -> list[dict]:
+    """Times the calls ``fns`` in turn (first, second, ..., first, second, ...), so that a
+    slower or faster spell of a shared machine falls on all alike; one timing per call."""
     for _ in range(warmup):
-        fn()
-    walls, cpus = [], []
+        for fn in fns:
+            fn()
+    records = [([], []) for _ in fns]
     for _ in range(steps):
-        wall, cpu = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return _timing(walls, cpus)
-
-
-def time_interleaved(fn, other_fn, steps, warmup) -> tuple[dict, dict]:
-    """Times ``fn`` and ``other_fn`` alternately (fn, other, fn, other, ...), so that a slower
-    or faster spell of a shared machine falls on both alike; returns both timings."""
-    for _ in range(warmup):
-        fn()
-        other_fn()
-    records = ([], []), ([], [])
-    for _ in range(steps):
-        for call, (walls, cpus) in zip((fn, other_fn), records, strict=True):
+        for call, (walls, cpus) in zip(fns, records, strict=True):
             wall, cpu = time.perf_counter(), time.process_time()
             call()
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-    return tuple(_timing(walls, cpus) for walls, cpus in records)
+    return [_timing(walls, cpus) for walls, cpus in records]
 
 
 def _timing(walls, cpus) -> dict:
@@ -375,30 +529,88 @@ def measure_model(args, results):
             "stage2": original.stage2_step,
             "inference": original.inference,
         }
-        results["original_graph_same_run"] = {"d_data_format": original.data_format, "phases": {}}
+        results["original_graph_same_run"] = {
+            "d_data_format": original.data_format,
+            "gflop_per_call": original_graph_flops(original),
+            "phases": {},
+        }
+    compute_dtype = keras.mixed_precision.Policy(trainer.dtype_policy).compute_dtype
+    limits = limit_calls(compute_dtype)
+    results["limit"] = {"conv": LIMIT_CONV, "dtype": compute_dtype, "phases": {}}
     for phase in ("stage1", "stage2", "inference"):
         if phase not in args.phases:
             continue
         reset_peak_rss()
-        if original is None:
-            timing = time_calls(steps[phase], args.steps, args.warmup)
-        else:
-            timing, original_timing = time_interleaved(
-                steps[phase], original_calls[phase], args.steps, args.warmup
+        # Ours, the original graph's (if any) and the limit's calls in turn, in the same rounds.
+        limit_kind = "forward" if phase == "inference" else "training"
+        limit_call, limit_gflop = limits[limit_kind]
+        calls = [steps[phase]] + ([original_calls[phase]] if original else []) + [limit_call]
+        timings = time_interleaved(calls, args.steps, args.warmup)
+        timing, limit_timing = timings[0], timings[-1]
+        if original is not None:
+            original_timing = timings[1]
+            original_timing["gflop_per_s"] = (
+                results["original_graph_same_run"]["gflop_per_call"][phase]
+                / original_timing["median_s"]
+            )
+            # Each round's ratio (ours / the original's call next to it), then their median: on a
+            # busy machine a round's two calls share its load better than two medians do.
+            original_timing["port_ratio_median_of_rounds"] = float(
+                statistics.median(
+                    ours / theirs
+                    for ours, theirs in zip(
+                        timing["times_s"], original_timing["times_s"], strict=True
+                    )
+                )
             )
             results["original_graph_same_run"]["phases"][phase] = original_timing
             print(
-                f"  original graph {phase}: median {original_timing['median_s']:.3f} s",
+                f"  original graph {phase}: median {original_timing['median_s']:.3f} s; "
+                f"ours / original, median over rounds: "
+                f"{original_timing['port_ratio_median_of_rounds']:.2f}",
                 flush=True,
             )
+        limit_timing["kind"] = limit_kind
+        limit_timing["gflop_per_s"] = limit_gflop / limit_timing["median_s"]
+        limit_timing["best_gflop_per_s"] = limit_gflop / limit_timing["min_s"]
+        results["limit"]["phases"][phase] = limit_timing
         timing["peak_rss_mib"] = peak_rss_mib()
         timing["gflop_per_s"] = flops[phase] / timing["median_s"]
+        # Medians of the same rounds; and the fastest call of each (the least disturbed by
+        # other processes on a shared machine).
+        timing["share_of_limit"] = timing["gflop_per_s"] / limit_timing["gflop_per_s"]
+        timing["best_share_of_limit"] = (
+            flops[phase] / timing["min_s"] / limit_timing["best_gflop_per_s"]
+        )
+        timing["load_average"] = os.getloadavg()
         results["phases"][phase] = timing
+        if args.profile:
+            results.setdefault("profile", {})[phase] = _profile_phase(
+                args, phase, steps[phase], original_calls[phase] if original else None
+            )
         print(
             f"  {phase}: median {timing['median_s']:.3f} s, min {timing['min_s']:.3f} s, "
-            f"CPU share {timing['cpu_share']:.2f}, peak RSS {timing['peak_rss_mib']:.0f} MiB",
+            f"CPU share {timing['cpu_share']:.2f}, peak RSS {timing['peak_rss_mib']:.0f} MiB, "
+            f"{timing['gflop_per_s']:.0f} GFLOP/s = {timing['share_of_limit']:.2f} of the "
+            f"{limit_timing['gflop_per_s']:.0f} GFLOP/s of a {compute_dtype} conv ({limit_kind}) "
+            f"in the same rounds (fastest calls: {timing['best_share_of_limit']:.2f} of "
+            f"{limit_timing['best_gflop_per_s']:.0f}); load average "
+            f"{timing['load_average'][0]:.1f}",
             flush=True,
         )
+
+
+def _profile_phase(args, phase, call, original_call) -> dict:
+    profiles = {}
+    for name, fn in (("port", call), ("original_graph", original_call)):
+        if fn is None:
+            continue
+        trace_dir = args.profile_dir and os.path.join(args.profile_dir, f"{phase}_{name}")
+        rows = profile_ops(fn, args.steps, trace_dir)
+        profiles[name] = rows
+        print(f"  profile of the {name.replace('_', ' ')}'s {phase}:", flush=True)
+        print(format_profile(rows, args.profile), flush=True)
+    return profiles
 
 
 def measure_pipeline(args, results):
@@ -427,21 +639,24 @@ def measure_pipeline(args, results):
 
 
 def format_table(results) -> str:
-    """The results as a Markdown table (ratios against the issue's figures and the original graph timed in the same run, if any)."""
+    """The results as a Markdown table: each phase's time, its GFLOP/s and their share of the
+    limit (a large conv timed in the same rounds), and ratios against the issue's figures and
+    the original graph timed in the same run, if any."""
     original = results.get("issue_original_s") or {}
-    same_run = {
-        k: v["median_s"]
-        for k, v in results.get("original_graph_same_run", {}).get("phases", {}).items()
-    }
-    header = "| measure | median | min | CPU share | GFLOP/s | peak RSS MiB |"
-    rule = "|---|---|---|---|---|---|"
+    same_run = results.get("original_graph_same_run", {}).get("phases", {})
+    limits = results.get("limit", {}).get("phases", {})
+    header = (
+        "| measure | median | min | CPU share | GFLOP per call | GFLOP/s | limit GFLOP/s | "
+        "share of limit | fastest calls' share | peak RSS MiB |"
+    )
+    columns = 10
     if original:
         header += " original (issue) | ratio |"
-        rule += "---|---|"
+        columns += 2
     if same_run:
-        header += " original graph (same run) | ratio |"
-        rule += "---|---|"
-    lines = [header, rule]
+        header += " original graph (same run) | its GFLOP/s | ratio | ratio, median of rounds |"
+        columns += 4
+    lines = [header, "|" + "---|" * columns]
     names = {
         "stage1": "stage-1 step (s)",
         "stage2": "stage-2 step (s)",
@@ -451,28 +666,40 @@ def format_table(results) -> str:
         timing = results["phases"].get(phase)
         if not timing:
             continue
+        limit = limits.get(phase, {}).get("gflop_per_s")
         row = (
             f"| {label} | {timing['median_s']:.3f} | {timing['min_s']:.3f} | "
-            f"{timing['cpu_share']:.2f} | {timing['gflop_per_s']:.0f} | {timing['peak_rss_mib']:.0f} |"
+            f"{timing['cpu_share']:.2f} | {results['gflop_per_call'][phase]:.1f} | "
+            f"{timing['gflop_per_s']:.0f} | {f'{limit:.0f}' if limit else ''} | "
+            f"{timing.get('share_of_limit', 0):.2f} | {timing.get('best_share_of_limit', 0):.2f} | "
+            f"{timing['peak_rss_mib']:.0f} |"
         )
         if original:
             row += f" {original[phase]:.3f} | {timing['median_s'] / original[phase]:.2f} |"
         if same_run:
             if phase in same_run:
-                row += f" {same_run[phase]:.3f} | {timing['median_s'] / same_run[phase]:.2f} |"
+                theirs = same_run[phase]
+                row += (
+                    f" {theirs['median_s']:.3f} | {theirs['gflop_per_s']:.0f} | "
+                    f"{timing['median_s'] / theirs['median_s']:.2f} | "
+                    f"{theirs['port_ratio_median_of_rounds']:.2f} |"
+                )
             else:
-                row += " | |"
+                row += " | | | |"
         lines.append(row)
     pipeline = results["phases"].get("pipeline")
     if pipeline:
         needs = pipeline.get("model_needs_examples_per_s")
         note = f" (stage-2 step consumes {needs:.0f})" if needs else ""
-        lines.append(
-            f"| input pipeline (examples/s) | {pipeline['examples_per_s']:.0f}{note} | | "
-            f"{pipeline['cpu_share']:.2f} | | {pipeline['peak_rss_mib']:.0f} |"
-            + (" | |" if original else "")
-            + (" | |" if same_run else "")
-        )
+        cells = [
+            "input pipeline (examples/s)",
+            f"{pipeline['examples_per_s']:.0f}{note}",
+            "",
+            f"{pipeline['cpu_share']:.2f}",
+            *[""] * 5,
+            f"{pipeline['peak_rss_mib']:.0f}",
+        ]
+        lines.append("| " + " | ".join(cells + [""] * (columns - len(cells))) + " |")
     return "\n".join(lines)
 
 

@@ -43,9 +43,16 @@ def split_logits(model: int, logits):
 def discriminator_batch(model: int, x, x_target, g1, g2):
     """The images D sees in one call: Market concat[x_target, x, G1, G2]; DeepFashion
     concat[x_target, G2, x] (along the batch axis)."""
+    return tf.concat(discriminator_batches(model, x, x_target, g1, g2), axis=0)
+
+
+def discriminator_batches(model: int, x, x_target, g1, g2):
+    """:func:`discriminator_batch` as a list of batches, G2 in a batch of its own (the only
+    images whose gradient G2's update needs): Market [concat[x_target, x, G1], G2];
+    DeepFashion [x_target, G2, x]. ``Discriminator`` takes the list as that one batch."""
     if model == 1:
-        return tf.concat([x_target, x, g1, g2], axis=0)
-    return tf.concat([x_target, g2, x], axis=0)
+        return [tf.concat([x_target, x, g1], axis=0), g2]
+    return [x_target, g2, x]
 
 
 def gan_losses(model: int, logits):

@@ -111,11 +111,27 @@ def _batch_signature(config: TrainConfig, batch_size: int | None):
 def mixed_precision_policy() -> str:
     """The Keras dtype policy for ``--mixed_precision`` on the visible devices.
 
-    ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling), else
-    ``"mixed_bfloat16"`` (CPUs with AVX512_BF16/AMX run bfloat16 convolutions about twice as
-    fast as float32; no loss scaling needed: bfloat16 has float32's exponent range).
+    ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling);
+    ``"mixed_bfloat16"`` on a CPU that computes bfloat16 natively (AVX512_BF16 or AMX,
+    :func:`pg2_tf.hardware.bfloat16_support`: about twice as fast as float32; no loss scaling:
+    bfloat16 has float32's exponent range); otherwise ``"float32"``, with one warning line:
+    there bfloat16 is emulated and a step ran 12x slower than float32.
     """
-    return "mixed_float16" if tf.config.list_logical_devices("GPU") else "mixed_bfloat16"
+    from pg2_tf import hardware
+
+    if tf.config.list_logical_devices("GPU"):
+        return "mixed_float16"
+    support = hardware.bfloat16_support()
+    if support.native:
+        return "mixed_bfloat16"
+    logging.log_first_n(
+        logging.WARNING,
+        "--mixed_precision: %s, so bfloat16 would run about 12x slower than float32; "
+        "computing in float32",
+        1,
+        support.reason,
+    )
+    return "float32"
 
 
 @contextlib.contextmanager
@@ -289,7 +305,7 @@ class Trainer:
         with tf.GradientTape(persistent=True) as tape:
             diff_map = self.g2([g1_output, x])
             g2_output = g1_output + diff_map
-            logits = self.d(losses.discriminator_batch(model, x, x_target, g1_output, g2_output))
+            logits = self.d(losses.discriminator_batches(model, x, x_target, g1_output, g2_output))
             g_gan, d_loss, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)

@@ -1,11 +1,14 @@
 """--mixed_precision: low-precision compute, float32 variables, losses and checkpoints."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging as absl_logging
 
-from pg2_tf import train
+from pg2_tf import hardware, train
 
 
 @pytest.fixture(autouse=True)
@@ -40,12 +43,42 @@ def _checkpoint_keys(prefix):
     return sorted(name for name, _ in tf.train.list_variables(prefix))
 
 
-def test_without_a_gpu_mixed_precision_is_bfloat16():
+@pytest.fixture
+def native_bfloat16(monkeypatch):
+    """This CPU counts as computing bfloat16 natively (the bfloat16 path runs, if slowly,
+    on any CPU; the tests below check its numbers, not its speed)."""
+    monkeypatch.setattr(
+        hardware, "bfloat16_support", lambda: hardware.Bfloat16Support(True, "assumed")
+    )
+
+
+def test_a_cpu_with_native_bfloat16_gets_mixed_bfloat16(native_bfloat16):
     assert not tf.config.list_logical_devices("GPU")
     assert train.mixed_precision_policy() == "mixed_bfloat16"
 
 
-def test_bfloat16_trainer_keeps_float32_variables_and_losses_and_learns(tmp_path, fixed_batch):
+def test_a_cpu_without_native_bfloat16_keeps_float32_and_says_why(monkeypatch, caplog):
+    reason = "the CPU has no bfloat16 instructions (avx512_bf16 or amx_bf16)"
+    monkeypatch.setattr(
+        hardware, "bfloat16_support", lambda: hardware.Bfloat16Support(False, reason)
+    )
+    monkeypatch.setattr(absl_logging, "_log_counter_per_token", {})  # log_first_n's memory
+    with caplog.at_level(logging.WARNING):
+        assert train.mixed_precision_policy() == "float32"
+        trainer = train.Trainer(tiny_config("unused", mixed_precision=True))
+    assert trainer.dtype_policy == "float32"
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name == "absl" and r.levelno == logging.WARNING
+    ]
+    assert warnings == [
+        f"--mixed_precision: {reason}, so bfloat16 would run about 12x slower than float32; "
+        "computing in float32"
+    ]
+
+
+def test_bfloat16_trainer_keeps_float32_variables_and_losses_and_learns(
+    tmp_path, fixed_batch, native_bfloat16
+):
     keras.utils.set_random_seed(0)
     trainer = train.Trainer(tiny_config(tmp_path, mixed_precision=True, stage1_steps=10))
     assert trainer.dtype_policy == "mixed_bfloat16"
@@ -59,7 +92,7 @@ def test_bfloat16_trainer_keeps_float32_variables_and_losses_and_learns(tmp_path
     assert g1.dtype == g2.dtype == diff_map.dtype == tf.float32
 
 
-def test_bfloat16_outputs_match_float32_on_the_same_weights(tmp_path, fixed_batch):
+def test_bfloat16_outputs_match_float32_on_the_same_weights(tmp_path, fixed_batch, native_bfloat16):
     keras.utils.set_random_seed(0)
     full = train.Trainer(tiny_config(tmp_path / "f32"))
     mixed = train.Trainer(tiny_config(tmp_path / "bf16", mixed_precision=True))

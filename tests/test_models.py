@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import checkpoints, models
+from pg2_tf import checkpoints, losses, models
 
 SMALL = dict(conv_hidden_num=8, z_num=16, d_dim=8)
 
@@ -109,3 +109,14 @@ def test_config_round_trip_rebuilds_the_same_architecture():
     for network in (g1, g2, d):
         clone = type(network).from_config(network.get_config())
         assert clone.get_config() == network.get_config()
+
+
+@pytest.mark.parametrize("model", [1, 11])
+def test_discriminator_takes_the_triplet_as_its_batches_with_the_same_logits(model):
+    *_, d = models.build(model, 128, 64, **SMALL)
+    x, x_target, g1, g2 = (tf.random.uniform((2, 128, 64, 3), -1, 1, seed=i) for i in range(4))
+    batches = losses.discriminator_batches(model, x, x_target, g1, g2)
+    assert batches[-1 if model == 1 else 1] is g2  # G2's images alone: only they need gradients
+    # The original's triplets: Market [x_target, x, G1, G2], DeepFashion [x_target, G2, x].
+    triplet = [x_target, x, g1, g2] if model == 1 else [x_target, g2, x]
+    np.testing.assert_allclose(d(batches), d(tf.concat(triplet, axis=0)), atol=1e-6)
