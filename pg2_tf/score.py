@@ -142,6 +142,16 @@ def load_result_images(
     generated = read_all("G", "RGB")
     targets = read_all("x_target", "RGB")
     masks = read_all(mask_folder, "L") if mask_folder else None
+    for index, name in enumerate(generated_names):
+        sizes = {"G": generated[index].shape[:2], "x_target": targets[index].shape[:2]}
+        if masks is not None:
+            sizes[mask_folder] = masks[index].shape[:2]
+        if len(set(sizes.values())) > 1:
+            described = ", ".join(f"{folder}/ {h}x{w}" for folder, (h, w) in sizes.items())
+            raise DataError(
+                f"{os.path.join(result_dir, '{' + ','.join(sizes) + '}', name)} differ in size "
+                f"({described}); all must come from the same test run"
+            )
     return generated_names, generated, targets, masks
 
 

@@ -281,3 +281,14 @@ def test_existing_folder_that_is_not_an_export_is_refused(fixture_generators, tm
     with pytest.raises(ConfigError, match="exists and is not a SavedModel folder"):
         export.export_saved_model(*fixture_generators, tmp_path, 128, 64)
     assert _folder_entries(tmp_path) == ["notes.txt"]
+
+
+def test_a_previous_export_with_other_files_beside_it_is_refused_and_kept(
+    fixture_generators, tmp_path
+):
+    export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+    (tmp_path / "out" / "notes.txt").write_text("keep me")
+    before = _folder_entries(tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"also notes.txt, which an export does not write"):
+        export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+    assert _folder_entries(tmp_path / "out") == before
