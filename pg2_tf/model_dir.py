@@ -151,12 +151,13 @@ def complete_checkpoints(folder: str, name: str = CHECKPOINT_NAME) -> list[str]:
     return sorted(found, key=step_of, reverse=True)
 
 
-def resume_checkpoint(model_dir: str) -> str | None:
+def resume_checkpoint(model_dir: str, repair: bool = True) -> str | None:
     """The checkpoint a run in ``model_dir`` resumes from: the newest complete, intact
     ``model.ckpt-*`` (whatever the state file says), or None when the folder has no checkpoint.
 
     A damaged or incomplete newer checkpoint is skipped with a warning saying which and why; a
-    missing or stale state file is rewritten to list the checkpoints found. Raises
+    missing or stale state file is rewritten to list the checkpoints found (with ``repair``;
+    only the process holding the :class:`Lock` may). Raises
     :class:`ModelDirError` when checkpoints are there but none can be read (never trains over
     them from step 0).
     """
@@ -189,7 +190,7 @@ def resume_checkpoint(model_dir: str) -> str | None:
             len(skipped),
             ", ".join(os.path.basename(p) for p in skipped),
         )
-    if named is None or os.path.basename(named) != os.path.basename(chosen):
+    if repair and (named is None or os.path.basename(named) != os.path.basename(chosen)):
         logging.warning(
             "the checkpoint state file %s; resuming from %s, the newest complete checkpoint",
             "names " + os.path.basename(named) if named else "is missing",

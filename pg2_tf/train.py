@@ -565,9 +565,12 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
     record raises DataError after saving the last completed step.
     """
     keras.utils.set_random_seed(config.random_seed)
-    with model_dir.Lock(config.model_dir):
-        model_dir.remove_leftovers(config.model_dir)
-        latest = model_dir.resume_checkpoint(config.model_dir)
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)  # only the chief locks, cleans and repairs model_dir
+    with model_dir.Lock(config.model_dir) if chief else contextlib.nullcontext():
+        if chief:
+            model_dir.remove_leftovers(config.model_dir)
+        latest = model_dir.resume_checkpoint(config.model_dir, repair=chief)
         if latest is None and config.start_step >= config.max_step:
             raise ConfigError(
                 f"--start_step={config.start_step} is not below --max_step={config.max_step}: "
@@ -588,7 +591,6 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
                 seed=config.random_seed,
             )
         trainer = Trainer(config, strategy)
-        chief = is_chief(trainer.strategy)
         logging.info(model_dir.restore_or_initialise(trainer, latest, config))
         if chief and params is not None:
             model_dir.save_params(params, config.model_dir)
