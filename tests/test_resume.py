@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_train import tiny_config
 
 from pg2_tf import checkpoints, model_dir, train
 from pg2_tf.errors import CheckpointError, ConfigError
@@ -21,24 +22,6 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def records_dir(market_tf1_dir):
     return str(market_tf1_dir / "test_data")  # 24 records: 6 batches of 4 per epoch
-
-
-def tiny_config(model_dir_path, records_dir, **overrides):
-    settings = dict(
-        conv_hidden_num=8,
-        d_dim=8,
-        batch_size=4,
-        max_step=4,
-        stage1_steps=2,
-        log_step=2,
-        model_dir=str(model_dir_path),
-        data_path=records_dir,
-        split="test",
-        progress_bar=False,
-        save_model_secs=0,
-    )
-    settings.update(overrides)
-    return train.TrainConfig(**settings)
 
 
 @pytest.fixture(scope="module")
