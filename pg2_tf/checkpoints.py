@@ -7,7 +7,9 @@ is assigned, so a checkpoint of another configuration fails with one clear messa
 """
 
 import collections
+import os
 
+import keras
 import tensorflow as tf
 
 from pg2_tf import tf1_checkpoint
@@ -28,6 +30,12 @@ def load_generators(checkpoint_path, g1, g2) -> str:
             :mod:`pg2_tf.models`, see :func:`unreachable_generator_variables`).
     """
     prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
+    problem = damage(prefix) if os.path.exists(prefix + ".index") else None
+    if problem:
+        raise CheckpointError(
+            f"checkpoint {prefix} is damaged ({problem}): use an earlier model.ckpt-<step> of "
+            "the same folder, or copy this one again"
+        )
     try:
         variable_names = [name for name, _ in tf.train.list_variables(prefix)]
     except (tf.errors.OpError, ValueError) as error:
@@ -81,6 +89,38 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
     status.expect_partial().assert_existing_objects_matched()
 
 
+def damage(prefix: str) -> str | None:
+    """Why checkpoint ``prefix`` cannot be read, or None when it is intact. Every tensor is
+    read, so a truncated or corrupted data file is caught by its size or checksum."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as error:
+        return _first_line(error)
+    return None
+
+
+def object_graph_variables(root) -> dict:
+    """``{checkpoint key: variable}`` for every variable ``tf.train.Checkpoint`` object ``root``
+    saves (keys as TensorFlow names them, ``<path>/.ATTRIBUTES/VARIABLE_VALUE``)."""
+    view = tf.train.TrackableView(root)
+    found, seen = {}, {id(root)}
+    queue = collections.deque([(root, "")])
+    while queue:
+        parent, parent_path = queue.popleft()
+        for name, child in view.children(parent).items():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            escaped = name.replace(".", "..").replace("/", ".S")
+            path = f"{parent_path}/{escaped}" if parent_path else escaped
+            if isinstance(child, (tf.Variable, keras.Variable)):
+                found[f"{path}/.ATTRIBUTES/VARIABLE_VALUE"] = child
+            queue.append((child, path))
+    return found
+
+
 def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
     """' (the checkpoint has conv_hidden_num=8, z_num=64)', read from the checkpoint's values for
     G1's first conv kernel and bottleneck bias; '' when it has neither."""
@@ -92,6 +132,15 @@ def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
     bottleneck = shapes.get(key_of.get(id(g1.to_z.bias)))
     if bottleneck:
         found.append(f"z_num={bottleneck[0]}")
+    # G1 has 6 conv kernels per resolution (repeat_num): 5 for 128x64 Market, 6 for DeepFashion.
+    their_convs = sum(1 for k, shape in shapes.items() if k.startswith("g1/") and len(shape) == 4)
+    our_convs = sum(1 for weight in g1.weights if len(weight.shape) == 4)
+    if their_convs and their_convs != our_convs and their_convs % 6 == 0:
+        repeat_num = their_convs // 6
+        flags = tf1_checkpoint.CONFIG_FLAGS_BY_REPEAT_NUM.get(
+            repeat_num, f"--img_H={2 ** (repeat_num + 2)}"
+        )
+        found.append(f"{repeat_num} resolutions, i.e. {flags}")
     return f" (the checkpoint has {', '.join(found)})" if found else ""
 
 
@@ -104,22 +153,9 @@ def _object_graph_keys(g1, g2) -> tuple[dict, list]:
     Returns:
         ``({key: weight}, [paths of weights the object graph does not reach]})``.
     """
-    root = tf.train.Checkpoint(g1=g1, g2=g2)
-    view = tf.train.TrackableView(root)
-    weights = {id(weight): weight for weight in g1.weights + g2.weights}
-    keys, seen = {}, {id(root)}
-    queue = collections.deque([(root, "")])
-    while queue:
-        parent, parent_path = queue.popleft()
-        for name, child in view.children(parent).items():
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            escaped = name.replace(".", "..").replace("/", ".S")
-            path = f"{parent_path}/{escaped}" if parent_path else escaped
-            if id(child) in weights:
-                keys[f"{path}/.ATTRIBUTES/VARIABLE_VALUE"] = weights[id(child)]
-            queue.append((child, path))
+    weights = {id(weight) for weight in g1.weights + g2.weights}
+    variables = object_graph_variables(tf.train.Checkpoint(g1=g1, g2=g2))
+    keys = {key: variable for key, variable in variables.items() if id(variable) in weights}
     reached = {id(weight) for weight in keys.values()}
     unreachable = [weight.path for weight in g1.weights + g2.weights if id(weight) not in reached]
     return keys, unreachable

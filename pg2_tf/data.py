@@ -167,6 +167,24 @@ def num_pairs(data_path: str, split: str) -> int:
     return count
 
 
+def epoch_note(data_path: str, split: str, batch_size: int) -> str:
+    """One line on the split's size from ``pn_pairs_num_<split>.p`` (pairs, steps per epoch),
+    for the training log. Raises DataError when it holds fewer pairs than one batch; a missing
+    or unreadable count is reported in the line, not raised (the records are what training
+    reads)."""
+    try:
+        count = num_pairs(data_path, split)
+    except DataError as error:
+        return f"pair count unknown ({error})"
+    if count < batch_size:
+        raise DataError(
+            f"{os.path.join(data_path, f'pn_pairs_num_{split}.p')} says the split holds {count} "
+            f"pairs, fewer than one batch of --batch_size={batch_size}: lower --batch_size or "
+            "convert more data"
+        )
+    return f"{count} pairs in {data_path} ({split}): {count // batch_size} steps per epoch"
+
+
 # --------------------------------------------------------------------------------------------
 # Parsing one record
 
@@ -260,12 +278,26 @@ def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_i
     )
     for side in (0, 1):
         indices, values = features[f"indices_r4_{side}"], features[f"values_r4_{side}"]
-        checks.append(
-            (
-                tf.equal(tf.size(indices), tf.size(values)),
-                tf.constant(f"has indices_r4_{side} and values_r4_{side} of different lengths"),
-            )
+        lengths = tf.strings.join(
+            [
+                f"has indices_r4_{side} of ",
+                tf.strings.as_string(tf.size(indices)),
+                f" values and values_r4_{side} of ",
+                tf.strings.as_string(tf.size(values)),
+                " (they must match)",
+            ]
         )
+        # A missing key parses as an empty list: name it rather than the mismatch it causes.
+        problem = tf.where(
+            tf.equal(tf.size(indices), 0),
+            tf.constant(f"has no feature 'indices_r4_{side}'"),
+            tf.where(
+                tf.equal(tf.size(values), 0),
+                tf.constant(f"has no feature 'values_r4_{side}'"),
+                lengths,
+            ),
+        )
+        checks.append((tf.equal(tf.size(indices), tf.size(values)), problem))
         checks.append(
             (
                 tf.reduce_all((indices >= 0) & (indices < pose_size)),

@@ -40,6 +40,8 @@ NUM_KEYPOINTS = 18
 MISSING = -1.0
 POSE_RADIUS = 4
 METADATA_FILE = "pg2_metadata.json"
+# What export_saved_model writes at the top of a SavedModel folder.
+EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets"})
 SERVING_SIGNATURE = "serving_default"
 KEYPOINTS_SIGNATURE = "from_keypoints"
 OUTPUT_NAMES = ("G1", "G2", "diff_map")
@@ -180,13 +182,25 @@ def _write_metadata(saved_model_dir: str, metadata: dict) -> None:
 
 
 def check_export_dir(export_dir) -> None:
-    """Raises ConfigError unless export_dir is absent, an empty folder or a SavedModel folder."""
+    """Raises ConfigError unless export_dir is absent, an empty folder or a previous export
+    holding only what an export writes (it is replaced whole, so nothing else may be lost)."""
     export_dir = os.fspath(export_dir)
     if not os.path.lexists(export_dir):
         return
     if os.path.isdir(export_dir) and not os.path.islink(export_dir):
-        if not os.listdir(export_dir) or _is_saved_model(export_dir):
+        entries = set(os.listdir(export_dir))
+        if not entries:
             return
+        if _is_saved_model(export_dir):
+            others = sorted(entries - EXPORT_ENTRIES)
+            if not others:
+                return
+            raise ConfigError(
+                f"--export_dir={export_dir} holds a previous export and also "
+                f"{', '.join(others[:3])}{', ...' if len(others) > 3 else ''}, which an export "
+                "does not write and replacing the folder would delete: move them out or choose "
+                "another --export_dir"
+            )
     raise ConfigError(
         f"--export_dir={export_dir} exists and is not a SavedModel folder; it is only replaced "
         "when it holds a previous export: choose a new path or remove it"

@@ -10,7 +10,7 @@ deliberate differences (see the README's flag table):
 - ``--conv_hidden_num`` takes any positive integer (the original allowed 64 or 128).
 - ``--dataset`` defaults to Market_train_data and ``--model`` to 1 (the original's defaults,
   'CelebA' and 0, did not run); ``--log_dir`` is absl's own flag (default: logs).
-- New: ``--stage1_steps`` (22000, hard-coded in the original), ``--d_dim`` (64), ``--max_to_keep``,
+- New: ``--stage1_steps`` (22000, hard-coded in the original), ``--d_dim`` (64), ``--max_to_keep``, ``--save_step``,
   ``--xla``, ``--export_dir``, ``--score``, ``--inception_graph``, ``--progress_bar``; and for speed
   and scale (docs/performance.md): ``--mixed_precision``, ``--distribute``,
   ``--inter_op_threads``, ``--intra_op_threads``.
@@ -94,6 +94,9 @@ flags.DEFINE_integer("stage1_steps", 22000, "Steps of stage 1 (G1 only) before G
 flags.DEFINE_integer("d_dim", 64, "Channels of D's first conv (wgan_gp DIM).")
 flags.DEFINE_boolean("halve_lr", False, "Really halve the rates every --lr_update_step.")
 flags.DEFINE_integer("max_to_keep", 20, "Checkpoints kept in model_dir.")
+flags.DEFINE_integer(
+    "save_step", 0, "Checkpoint every this many steps (0: every 30 x --log_step, the original's)."
+)
 flags.DEFINE_boolean("xla", False, "Compile the train and test steps with XLA (jit_compile).")
 flags.DEFINE_boolean(
     "mixed_precision",
@@ -173,6 +176,15 @@ def validate(flag_values=FLAGS) -> None:
     for name in ("conv_hidden_num", "z_num", "d_dim", "batch_size", "log_step", "max_step"):
         if getattr(f, name) <= 0:
             raise ConfigError(f"--{name}={getattr(f, name)} must be a positive integer")
+    if f.save_step < 0:
+        raise ConfigError(f"--save_step={f.save_step} must be >= 0 (0: every 30 x --log_step)")
+    if f.start_step < 0:
+        raise ConfigError(f"--start_step={f.start_step} must be >= 0")
+    if f.is_train and f.start_step >= f.max_step:
+        raise ConfigError(
+            f"--start_step={f.start_step} is not below --max_step={f.max_step}: nothing would be "
+            "trained; raise --max_step"
+        )
     for name in ("g_lr", "d_lr"):
         if not (getattr(f, name) > 0 and math.isfinite(getattr(f, name))):
             raise ConfigError(f"--{name}={getattr(f, name)} must be a positive number")
@@ -224,6 +236,7 @@ def to_configs(flag_values=FLAGS):
         halve_lr_every=f.lr_update_step if f.halve_lr else 0,
         log_step=f.log_step,
         save_model_secs=f.save_model_secs,
+        save_step=f.save_step,
         max_to_keep=f.max_to_keep,
         num_log_samples=f.num_log_samples,
         model_dir=model_dir,

@@ -11,7 +11,9 @@ Speed and scale (docs/performance.md): ``--mixed_precision`` (float16 on GPUs, b
 (every host runs the same command with its own TF_CONFIG; the chief writes model_dir).
 """
 
+import contextlib
 import os
+import signal
 
 from absl import logging
 
@@ -78,18 +80,28 @@ def main(argv):
     logging.info("inter-op threads: %s", inter_op or "TensorFlow's default")
     if strategy is not None:
         logging.info("%s with %d replicas", type(strategy).__name__, strategy.num_replicas_in_sync)
-    os.makedirs(run_config.model_dir, exist_ok=True)
     logging.info("model_dir: %s", run_config.model_dir)
+    if run_config.export_dir:
+        from pg2_tf import export
 
+        export.check_export_dir(run_config.export_dir)  # before hours of training, not after
+
+    status = 0
     if run_config.is_train:
-        if strategy is None or train.is_chief(strategy):
-            train.save_params(pg2_flags.flag_dict(FLAGS), run_config.model_dir)
-        result = train.train(train_config, strategy=strategy)
+        from pg2_tf import model_dir
+
+        chief = strategy is None or train.is_chief(strategy)
+        with model_dir.Lock(run_config.model_dir) if chief else contextlib.nullcontext():
+            result = train.train(train_config, strategy=strategy, params=pg2_flags.flag_dict(FLAGS))
         print(
             f"training stopped ({result.stopped_by}) at step {result.step}; "
             f"checkpoint: {result.checkpoint}"
         )
         weights = result.checkpoint
+        if result.stopped_by != "max_step":
+            # A stopped job exits as if killed by the signal (after saving), so that schedulers
+            # and shell scripts see it did not finish; the checkpoint resumes it.
+            status = 128 + int(signal.Signals[result.stopped_by])
     else:
         from pg2_tf import evaluate
 
@@ -140,7 +152,7 @@ def main(argv):
             z_num=train_config.z_num,
         )
         print(f"exported SavedModel to {path}")
-    return 0
+    return status
 
 
 def run():

@@ -134,7 +134,7 @@ def _load_test_result(result_dir: str, mask_folder: str | None) -> ResultImages:
     def read_all(folder: str, mode: str) -> list[np.ndarray]:
         return [read_image(os.path.join(result_dir, folder, n), mode) for n in generated_names]
 
-    return ResultImages(
+    images = ResultImages(
         layout=TEST_RESULT,
         names=generated_names,
         target_names=list(generated_names),
@@ -142,6 +142,25 @@ def _load_test_result(result_dir: str, mask_folder: str | None) -> ResultImages:
         targets=read_all("x_target", "RGB"),
         masks=read_all(mask_folder, "L") if mask_folder else None,
     )
+    _check_pair_sizes(result_dir, images, mask_folder)
+    return images
+
+
+def _check_pair_sizes(result_dir: str, images: ResultImages, mask_folder: str | None) -> None:
+    """DataError naming the first file whose G/, x_target/ (and mask) images differ in size."""
+    for index, name in enumerate(images.names):
+        sizes = {
+            "G": images.generated[index].shape[:2],
+            "x_target": images.targets[index].shape[:2],
+        }
+        if images.masks is not None:
+            sizes[mask_folder] = images.masks[index].shape[:2]
+        if len(set(sizes.values())) > 1:
+            described = ", ".join(f"{folder}/ {h}x{w}" for folder, (h, w) in sizes.items())
+            raise DataError(
+                f"{os.path.join(result_dir, '{' + ','.join(sizes) + '}', name)} differ in size "
+                f"({described}); all must come from the same test run"
+            )
 
 
 def _load_pose_transfer(result_dir: str, names: list[str]) -> ResultImages:

@@ -28,7 +28,6 @@ Performance and scale (see docs/performance.md):
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import shutil
@@ -40,12 +39,12 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints, data, images, losses, models, tf1_checkpoint
+from pg2_tf import checkpoints, data, images, losses, model_dir, models, tf1_checkpoint
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
-CHECKPOINT_NAME = "model.ckpt"
+CHECKPOINT_NAME = model_dir.CHECKPOINT_NAME
 # What fetching a batch raises for bad records (data.explain_read_error locates them).
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
 
@@ -86,6 +85,7 @@ class TrainConfig:
     halve_lr_every: int = 0  # 0: constant rate, as the original
     log_step: int = 200
     save_model_secs: int = 1000
+    save_step: int = 0  # checkpoint every this many steps; 0: every 30*log_step, as the original
     max_to_keep: int = 20
     num_log_samples: int = 16
     model_dir: str = "logs/model"
@@ -361,11 +361,10 @@ class Trainer:
         return result
 
     def set_learning_rates(self, step: int) -> None:
-        """Applies ``halve_lr_every`` (if set) for the given step."""
+        """Sets the optimisers' rates to the config's for ``step`` (halved every
+        ``halve_lr_every`` steps when set), whatever a restored checkpoint held."""
         every = self.config.halve_lr_every
-        if not every:
-            return
-        factor = 0.5 ** (step // every)
+        factor = 0.5 ** (step // every) if every else 1.0
         self.g1_optimizer.learning_rate.assign(self.config.g_lr * factor)
         self.g2_optimizer.learning_rate.assign(self.config.g_lr * factor)
         self.d_optimizer.learning_rate.assign(self.config.d_lr * factor)
@@ -472,60 +471,23 @@ def _shard_policy(strategy, files):
 
 
 def _input_pipeline(trainer, dataset, config, files=None):
-    """The training iterator and a manager that checkpoints its position (latest one only), or
-    None in place of the manager under a distribution strategy.
+    """The training iterator and a manager of its saved positions (``model_dir/input_pipeline``),
+    or None in place of the manager under a distribution strategy.
 
-    Kept apart from the model checkpoints (``model_dir/input_pipeline``) because the position
-    includes the shuffle buffer (tens of MB): one copy is enough to resume the exact batch order.
+    The position is saved in full (the shuffle buffer's records included): TensorFlow's symbolic
+    checkpoints of this pipeline fail once a restored iterator reaches the end of an epoch.
     tf.distribute's iterators cannot be checkpointed: a distributed run that resumes starts a
     new batch order (the model, optimiser and step are resumed exactly all the same).
     """
     options = tf.data.Options()
-    options.experimental_symbolic_checkpoint = True
     options.experimental_distribute.auto_shard_policy = _shard_policy(trainer.strategy, files)
     distributed = trainer.strategy.experimental_distribute_dataset(dataset.with_options(options))
     iterator = iter(distributed)
     if not isinstance(iterator, tf.__internal__.tracking.Trackable):
         return iterator, None
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(iterator=iterator),
-        os.path.join(config.model_dir, "input_pipeline"),
-        max_to_keep=1,
-        checkpoint_name="input_pipeline.ckpt",
+    return iterator, model_dir.pipeline_manager(
+        tf.train.Checkpoint(iterator=iterator), config.model_dir, config.max_to_keep
     )
-    return iterator, manager
-
-
-def _restore_input_pipeline(manager, step) -> bool:
-    """Restores the iterator's position saved at ``step``; False if a restore was tried and
-    failed (the iterator is then unusable and must be made again)."""
-    if manager is None:
-        if step:
-            logging.info("distributed input pipeline: the batch order starts afresh")
-        return True
-    latest = manager.latest_checkpoint
-    if latest and _step_of(latest) == step:
-        try:
-            manager.checkpoint.restore(latest).assert_consumed()
-            logging.info("input pipeline resumed at the batch after step %d", step)
-            return True
-        except (tf.errors.OpError, AssertionError, ValueError) as error:
-            # Another dataset definition (batch size, files, ...): its position does not apply.
-            logging.warning(
-                "input pipeline position not restored, the batch order starts afresh (%s)",
-                _first_line(error),
-            )
-            return False
-    if step:
-        logging.info("no input-pipeline position for step %d: the batch order starts afresh", step)
-    return True
-
-
-def _save(manager, trainer, pipeline_manager=None) -> str:
-    step = int(trainer.step.numpy())
-    if pipeline_manager is not None:
-        pipeline_manager.save(checkpoint_number=step)
-    return manager.save(checkpoint_number=step)
 
 
 def _write_samples(trainer, fixed_batch, model_dir, step):
@@ -562,28 +524,7 @@ def _write_summaries(writer, trainer, step, losses_now, fixed_batch, num_images)
     writer.flush()
 
 
-def save_params(params: dict, model_dir: str) -> None:
-    """Writes ``model_dir/params.json`` (the flags of the run), like the original."""
-    os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, "params.json")
-    with open(path + ".tmp", "w") as handle:
-        json.dump(params, handle, indent=4, sort_keys=True, default=str)
-    os.replace(path + ".tmp", path)
-
-
-def _restore_or_initialise(trainer, latest, config) -> str:
-    """Resumes from ``latest`` (our latest checkpoint in model_dir, or None), else from
-    --ckpt_path/--pretrained_path."""
-    if latest:
-        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-        return f"resumed from {latest} at step {int(trainer.step.numpy())}"
-    if config.ckpt_path:
-        step = trainer.resume_from_tf1(config.ckpt_path)
-        return f"resumed from original checkpoint {config.ckpt_path} at step {step}"
-    if config.pretrained_path:
-        prefix = trainer.load_pretrained_generators(config.pretrained_path)
-        return f"generators loaded from {prefix}; starting at step {config.start_step}"
-    return f"new model; starting at step {config.start_step}"
+save_params = model_dir.save_params
 
 
 class _LossChecker:
@@ -624,73 +565,82 @@ class _LossChecker:
         return current
 
 
-def train(config: TrainConfig, dataset=None, strategy=None) -> TrainResult:
+def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> TrainResult:
     """Trains until ``max_step`` (or SIGINT/SIGTERM), checkpointing to ``config.model_dir``.
 
     ``dataset``: batches as made by :func:`pg2_tf.data.make_dataset` (training mode), each the
     global batch; by default read from ``config.data_path``. ``strategy``: a tf.distribute
     strategy (default: the current one, usually a single device); the global batch is split
-    over its replicas. Resumes from the latest checkpoint in model_dir when there is one.
-    Checkpoints (``model.ckpt-<completed steps>``, the same format with any strategy and dtype
-    policy) are written every 30*log_step steps, every ``save_model_secs``, at the end, and on
-    SIGINT/SIGTERM; each is written atomically by tf.train.CheckpointManager. Under a
-    multi-worker strategy only the chief writes to model_dir. A NaN/inf loss raises
-    TrainingDiverged without saving; a bad record raises DataError after saving the last
-    completed step.
+    over its replicas. ``params``: written to ``model_dir/params.json`` once the run starts (the
+    flags checked against the checkpoint). Holds model_dir's lock (:class:`model_dir.Lock`) and
+    resumes from its newest intact checkpoint (:func:`model_dir.resume_checkpoint`) with its
+    input pipeline's position. Checkpoints (``model.ckpt-<completed steps>``, the same format
+    with any strategy and dtype policy) are written every 30*log_step steps, every
+    ``save_model_secs``, at the end, and on SIGINT/SIGTERM. Under a multi-worker strategy only
+    the chief writes to model_dir. A NaN/inf loss raises TrainingDiverged without saving; a bad
+    record raises DataError after saving the last completed step.
     """
     keras.utils.set_random_seed(config.random_seed)
-    os.makedirs(config.model_dir, exist_ok=True)
-    files = None
-    if dataset is None:
-        files = data.record_files(config.data_path, config.split, config.kind)
-        dataset = data.make_dataset(
-            config.data_path,
-            config.split,
-            kind=config.kind,
-            img_H=config.img_H,
-            img_W=config.img_W,
-            batch_size=config.batch_size,
-            is_train=True,
-            seed=config.random_seed,
-        )
-    trainer = Trainer(config, strategy)
-    chief = is_chief(trainer.strategy)
-    # Other workers save too (saving may synchronise workers), into a folder deleted at the end.
-    save_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="pg2_worker_")
-    try:
-        return _train_loop(config, trainer, dataset, files, save_dir, chief)
-    finally:
-        if not chief:
-            shutil.rmtree(save_dir, ignore_errors=True)
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)  # only the chief locks, cleans and repairs model_dir
+    with model_dir.Lock(config.model_dir) if chief else contextlib.nullcontext():
+        if chief:
+            model_dir.remove_leftovers(config.model_dir)
+        latest = model_dir.resume_checkpoint(config.model_dir, repair=chief)
+        if latest is None and config.start_step >= config.max_step:
+            raise ConfigError(
+                f"--start_step={config.start_step} is not below --max_step={config.max_step}: "
+                "nothing would be trained"
+            )
+        files = None
+        if dataset is None:
+            files = data.record_files(config.data_path, config.split, config.kind)
+            logging.info(data.epoch_note(config.data_path, config.split, config.batch_size))
+            dataset = data.make_dataset(
+                config.data_path,
+                config.split,
+                kind=config.kind,
+                img_H=config.img_H,
+                img_W=config.img_W,
+                batch_size=config.batch_size,
+                is_train=True,
+                seed=config.random_seed,
+            )
+        trainer = Trainer(config, strategy)
+        logging.info(model_dir.restore_or_initialise(trainer, latest, config))
+        if chief and params is not None:
+            model_dir.save_params(params, config.model_dir)
+        # Other workers save too (saving may synchronise workers), into a folder deleted at the end.
+        save_dir = config.model_dir if chief else tempfile.mkdtemp(prefix="pg2_worker_")
+        try:
+            return _train_loop(config, trainer, dataset, files, save_dir, chief, latest)
+        finally:
+            if not chief:
+                shutil.rmtree(save_dir, ignore_errors=True)
 
 
-def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult:
-    manager = tf.train.CheckpointManager(
-        trainer.checkpoint,
-        save_dir,
-        max_to_keep=config.max_to_keep,
-        checkpoint_name=CHECKPOINT_NAME,
-    )
-    latest = tf.train.latest_checkpoint(config.model_dir)
-    logging.info(_restore_or_initialise(trainer, latest, config))
+def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> TrainResult:
+    saver = model_dir.Saver(trainer, save_dir, config.max_to_keep, latest)
     try:
         fixed_batch = next(iter(dataset.take(1)))
     except READ_ERRORS as error:
         raise _data_error(error, files, config) from error
     fixed_batch = {k: v[: config.num_log_samples] for k, v in fixed_batch.items()}
     if chief:
-        _write_fixed_inputs(fixed_batch, config.model_dir)
+        with model_dir.writing(config.model_dir, kept=latest):
+            _write_fixed_inputs(fixed_batch, config.model_dir)
     writer = tf.summary.create_file_writer(config.model_dir) if chief else None
     pipeline_config = dataclasses.replace(config, model_dir=save_dir)
     iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
-    if not _restore_input_pipeline(pipeline_manager, int(trainer.step.numpy())):
+    restored = model_dir.restore_pipeline_position(pipeline_manager, int(trainer.step.numpy()))
+    if not restored:
         iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
 
     step = int(trainer.step.numpy())
-    save_every = 30 * config.log_step
+    trainer.set_learning_rates(step)
+    save_every = config.save_step or 30 * config.log_step
     last_save_time = time.monotonic()
-    last_checkpoint = latest
-    checker = _LossChecker(lambda: last_checkpoint)
+    checker = _LossChecker(lambda: saver.last)
     progress = _progress_bar(
         dataclasses.replace(config, progress_bar=config.progress_bar and chief), step
     )
@@ -700,18 +650,30 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult
         while step < config.max_step and stop.signal_name is None:
             try:
                 batch = next(iterator)
-            except (*READ_ERRORS, StopIteration) as error:
+            except (tf.errors.OpError, StopIteration) as error:
+                if restored and not isinstance(error, (*READ_ERRORS, StopIteration)):
+                    # A restored position TensorFlow accepted but cannot continue from.
+                    logging.warning(
+                        "the restored input-pipeline position failed (%s): a fresh batch order",
+                        _first_line(error),
+                    )
+                    iterator, pipeline_manager = _input_pipeline(
+                        trainer, dataset, pipeline_config, files
+                    )
+                    restored = False
+                    continue
                 checker.settle()
-                if step > int(_step_of(last_checkpoint)):
-                    last_checkpoint = _save(manager, trainer, pipeline_manager)
+                if step > model_dir.step_of(saver.last):
+                    saver.save(pipeline_manager)
                 if not isinstance(error, StopIteration):
                     raise _data_error(error, files, config) from error
                 raise DataError(
-                    f"the training batches ran out at step {step} (saved {last_checkpoint}): "
+                    f"the training batches ran out at step {step} (saved {saver.last}): "
                     "training needs a repeating dataset (pg2_tf.data.make_dataset(..., "
                     "is_train=True) repeats)"
                 ) from None
-            trainer.set_learning_rates(step)
+            if config.halve_lr_every and step % config.halve_lr_every == 0:
+                trainer.set_learning_rates(step)
             checker.add(step, trainer.train_step(batch, step))
             step += 1
             progress.update(1)
@@ -726,30 +688,26 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief) -> TrainResult
             )
             if log_now or samples_now or save_now:
                 losses_now = checker.settle()
-                if chief and log_now:
-                    _write_summaries(
-                        writer, trainer, step, losses_now, fixed_batch, config.num_log_samples
-                    )
-                if chief and samples_now:
-                    _write_samples(trainer, fixed_batch, config.model_dir, step)
+                with model_dir.writing(config.model_dir, kept=saver.last):
+                    if chief and log_now:
+                        _write_summaries(
+                            writer, trainer, step, losses_now, fixed_batch, config.num_log_samples
+                        )
+                    if chief and samples_now:
+                        _write_samples(trainer, fixed_batch, config.model_dir, step)
                 if save_now:
-                    last_checkpoint = _save(manager, trainer, pipeline_manager)
+                    saver.save(pipeline_manager)
                     last_save_time = time.monotonic()
         checker.settle()
         progress.close()
-        if _step_of(last_checkpoint) != step:
-            last_checkpoint = _save(manager, trainer, pipeline_manager)
+        if model_dir.step_of(saver.last) != step:
+            saver.save(pipeline_manager)
         stopped_by = stop.signal_name or "max_step"
+    last_checkpoint = saver.last
     if not chief:  # the chief's copy of the same checkpoint
         last_checkpoint = os.path.join(config.model_dir, os.path.basename(last_checkpoint))
     logging.info("stopped (%s) at step %d; checkpoint %s", stopped_by, step, last_checkpoint)
     return TrainResult(step, stopped_by, last_checkpoint, checker.latest)
-
-
-def _step_of(checkpoint_prefix: str | None) -> int:
-    if not checkpoint_prefix:
-        return -1
-    return int(checkpoint_prefix.rsplit("-", 1)[-1])
 
 
 def _data_error(error, files, config) -> DataError:

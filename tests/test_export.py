@@ -242,7 +242,8 @@ def test_name_based_checkpoint_without_pg2_variables_is_refused(tmp_path):
 def _fake_previous_export(export_dir):
     export_dir.mkdir()
     (export_dir / "saved_model.pb").write_bytes(b"previous export")
-    (export_dir / "stale_file").write_text("from the previous export")
+    (export_dir / "variables").mkdir()  # what an export writes, with a file of its own
+    (export_dir / "variables" / "stale_file").write_text("from the previous export")
 
 
 def test_failure_while_writing_keeps_previous_export_and_leaves_no_temporary(
@@ -271,7 +272,7 @@ def test_previous_export_is_replaced_after_success(fixture_generators, tmp_path)
     _fake_previous_export(export_dir)
     assert export.export_saved_model(*fixture_generators, export_dir, 128, 64) == str(export_dir)
     assert _folder_entries(tmp_path) == ["market"]
-    assert not (export_dir / "stale_file").exists()
+    assert not (export_dir / "variables" / "stale_file").exists()
     assert (export_dir / "saved_model.pb").read_bytes() != b"previous export"
     assert export.read_metadata(export_dir)["conv_hidden_num"] == 8
 
@@ -281,3 +282,14 @@ def test_existing_folder_that_is_not_an_export_is_refused(fixture_generators, tm
     with pytest.raises(ConfigError, match="exists and is not a SavedModel folder"):
         export.export_saved_model(*fixture_generators, tmp_path, 128, 64)
     assert _folder_entries(tmp_path) == ["notes.txt"]
+
+
+def test_a_previous_export_with_other_files_beside_it_is_refused_and_kept(
+    fixture_generators, tmp_path
+):
+    export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+    (tmp_path / "out" / "notes.txt").write_text("keep me")
+    before = _folder_entries(tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"also notes.txt, which an export does not write"):
+        export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+    assert _folder_entries(tmp_path / "out") == before

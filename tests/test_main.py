@@ -159,6 +159,8 @@ def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(
         (["--inter_op_threads=-1"], "--inter_op_threads=-1 must be >= 0"),
         (["--intra_op_threads=-2"], "--intra_op_threads=-2 must be >= 0"),
         (["--is_train=False", "--distribute=mirrored"], "--distribute=mirrored is for training"),
+        (["--start_step=50", "--max_step=10"], "--start_step=50 is not below --max_step=10"),
+        (["--start_step=-5"], "--start_step=-5 must be >= 0"),
     ],
 )
 def test_nonsense_flags_get_one_clear_line(flags, message, tmp_path):
@@ -167,6 +169,30 @@ def test_nonsense_flags_get_one_clear_line(flags, message, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_export_dir_holding_other_files_is_refused_before_training(tmp_path, market_test_data):
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    (export_dir / "saved_model.pb").write_bytes(b"previous export")
+    (export_dir / "notes.txt").write_text("keep me")
+    result = run_main(
+        "--dataset=Market_test_data",
+        f"--data_dir={market_test_data}",
+        "--split=test",
+        f"--model_dir={tmp_path / 'model'}",
+        f"--export_dir={export_dir}",
+        "--conv_hidden_num=8",
+        "--max_step=2",
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --export_dir={export_dir} holds a previous export and also notes.txt, which an "
+        "export does not write and replacing the folder would delete: move them out or choose "
+        "another --export_dir"
+    )
+    assert not (tmp_path / "model").exists() or not list((tmp_path / "model").glob("model.ckpt*"))
+    assert (export_dir / "notes.txt").read_text() == "keep me"
 
 
 def test_missing_data_folder_names_it(tmp_path):

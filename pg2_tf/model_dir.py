@@ -1,0 +1,447 @@
+"""A training run's model_dir: who holds it, which checkpoint a run resumes from, where the input
+pipeline stood, params.json, and what a killed run left behind.
+
+Layout (as the original's, plus the lock and the pipeline positions)::
+
+    model_dir/checkpoint                       tf.train.CheckpointManager's state file
+    model_dir/model.ckpt-<step>.{index,data-*} the model, optimisers and step after <step> steps
+    model_dir/input_pipeline/input_pipeline.ckpt-<step>.*  the batch order after <step> steps
+    model_dir/params.json                      the flags of the run
+    model_dir/.lock                            flock'd by the training process, holds its pid
+
+Resuming never depends on the state file alone: the newest COMPLETE and INTACT ``model.ckpt-*``
+on disk is used (a damaged newest one is skipped, saying why), and a folder that holds
+checkpoints none of which can be read is refused rather than trained over.
+"""
+
+import errno
+import fcntl
+import glob
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from pg2_tf import checkpoints
+from pg2_tf.errors import ConfigError, Pg2Error
+
+CHECKPOINT_NAME = "model.ckpt"
+PIPELINE_DIR = "input_pipeline"
+PIPELINE_NAME = "input_pipeline.ckpt"
+LOCK_NAME = ".lock"
+_STEP = re.compile(r"-(\d+)$")
+_DATA_SHARD = re.compile(r"\.data-(\d+)-of-(\d+)$")
+
+
+class ModelDirError(Pg2Error):
+    """model_dir is in use, not writable, full, or holds checkpoints that cannot be resumed."""
+
+
+def first_line(error) -> str:
+    """The first line of an exception's message (TensorFlow's run to pages), at most 300 chars."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
+
+
+def step_of(prefix: str | None) -> int:
+    """The step of a checkpoint prefix ``.../model.ckpt-<step>``; -1 for None."""
+    if not prefix:
+        return -1
+    return int(_STEP.search(prefix).group(1))
+
+
+# ---- the lock ---------------------------------------------------------------------------------
+
+_held = {}  # realpath of model_dir -> [open lock file, depth]
+
+
+class Lock:
+    """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process.
+
+    The kernel releases it when the process ends in any way (kill -9 included), so a stale
+    lock never blocks a rerun. Re-entrant within one process (main and train both take it).
+    A second process gets :class:`ModelDirError` naming the holder's pid.
+    """
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self._key = os.path.realpath(model_dir)
+
+    def __enter__(self):
+        if self._key in _held:
+            _held[self._key][1] += 1
+            return self
+        try:
+            os.makedirs(self.model_dir, exist_ok=True)
+            handle = open(os.path.join(self.model_dir, LOCK_NAME), "a+")
+        except OSError as error:
+            raise ModelDirError(
+                f"cannot write in --model_dir={self.model_dir} ({error.strerror or error}): "
+                "make it writable or pick another --model_dir"
+            ) from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise ModelDirError(
+                f"--model_dir={self.model_dir} is in use by another training process (pid "
+                f"{holder}, holding {LOCK_NAME}): wait for it to end, stop it, or use another "
+                "--model_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _held[self._key] = [handle, 1]
+        return self
+
+    def __exit__(self, *exc):
+        entry = _held[self._key]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _held[self._key]
+            fcntl.flock(entry[0], fcntl.LOCK_UN)
+            entry[0].close()
+        return False
+
+
+# ---- leftovers of a killed run ----------------------------------------------------------------
+
+
+def remove_leftovers(model_dir: str) -> list[str]:
+    """Deletes what a killed run leaves half-written: checkpoint ``*_temp`` folders (TensorFlow
+    writes a checkpoint there, then renames it into place), ``*.tmp.png`` and ``*.tmp`` files.
+    Only call while holding the :class:`Lock`. Returns the paths removed."""
+    removed = []
+    for folder in (model_dir, os.path.join(model_dir, PIPELINE_DIR)):
+        for path in glob.glob(os.path.join(glob.escape(folder), "*_temp")):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        for pattern in ("*.tmp.png", "*.tmp"):
+            for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+                if os.path.isfile(path):
+                    os.remove(path)
+                    removed.append(path)
+    if removed:
+        logging.info("removed %d leftovers of an interrupted run: %s", len(removed), removed)
+    return removed
+
+
+# ---- checkpoints on disk ----------------------------------------------------------------------
+
+
+def complete_checkpoints(folder: str, name: str = CHECKPOINT_NAME) -> list[str]:
+    """Prefixes ``folder/<name>-<step>`` whose index and every data shard exist, newest first."""
+    found = []
+    for index in glob.glob(os.path.join(glob.escape(folder), f"{name}-*.index")):
+        prefix = index[: -len(".index")]
+        if not _STEP.search(prefix):
+            continue
+        shards = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+        counts = {int(m.group(2)) for m in map(_DATA_SHARD.search, shards) if m}
+        if len(counts) == 1 and len(shards) == counts.pop():
+            found.append(prefix)
+    return sorted(found, key=step_of, reverse=True)
+
+
+def resume_checkpoint(model_dir: str, repair: bool = True) -> str | None:
+    """The checkpoint a run in ``model_dir`` resumes from: the newest complete, intact
+    ``model.ckpt-*`` (whatever the state file says), or None when the folder has no checkpoint.
+
+    A damaged or incomplete newer checkpoint is skipped with a warning saying which and why; a
+    missing or stale state file is rewritten to list the checkpoints found (with ``repair``;
+    only the process holding the :class:`Lock` may). Raises
+    :class:`ModelDirError` when checkpoints are there but none can be read (never trains over
+    them from step 0).
+    """
+    state = tf.train.get_checkpoint_state(model_dir)
+    named = state.model_checkpoint_path if state else None
+    candidates = complete_checkpoints(model_dir)
+    chosen, skipped = None, []
+    for prefix in candidates:
+        problem = checkpoints.damage(prefix)
+        if problem is None:
+            chosen = prefix
+            break
+        skipped.append(prefix)
+        logging.warning("checkpoint %s is damaged (%s); trying an earlier one", prefix, problem)
+    leftovers = glob.glob(os.path.join(glob.escape(model_dir), f"{CHECKPOINT_NAME}-*.index"))
+    if chosen is None:
+        if candidates or leftovers or named:
+            what = f"{len(candidates)} damaged" if candidates else "only incomplete"
+            raise ModelDirError(
+                f"--model_dir={model_dir} holds {what} checkpoints "
+                f"({os.path.basename((candidates or leftovers or [named])[0])}, ...) and none can "
+                "be resumed: move them out of the folder to start afresh, or use another "
+                "--model_dir"
+            )
+        return None
+    if skipped:
+        logging.warning(
+            "resuming from %s, the newest intact checkpoint (%s damaged: %s)",
+            os.path.basename(chosen),
+            len(skipped),
+            ", ".join(os.path.basename(p) for p in skipped),
+        )
+    if repair and (named is None or os.path.basename(named) != os.path.basename(chosen)):
+        logging.warning(
+            "the checkpoint state file %s; resuming from %s, the newest complete checkpoint",
+            "names " + os.path.basename(named) if named else "is missing",
+            os.path.basename(chosen),
+        )
+        write_state([p for p in reversed(candidates) if p not in skipped], model_dir)
+    return chosen
+
+
+def write_state(prefixes: list[str], folder: str) -> None:
+    """Rewrites the ``checkpoint`` state file (tf.train.CheckpointManager's text format) to list
+    ``prefixes``, oldest first, so that the manager keeps deleting the oldest beyond max_to_keep."""
+    names = [os.path.basename(p) for p in prefixes]
+    lines = [f'model_checkpoint_path: "{names[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+    # The manager deletes only checkpoints listed with a time (their index files' times).
+    lines += [
+        f"all_model_checkpoint_timestamps: {os.path.getmtime(p + '.index')}" for p in prefixes
+    ]
+    path = os.path.join(folder, "checkpoint")
+    with writing(path):
+        with open(path + ".tmp", "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.replace(path + ".tmp", path)
+
+
+# ---- the input pipeline's position ------------------------------------------------------------
+
+
+def pipeline_manager(
+    checkpoint: tf.train.Checkpoint, save_dir: str, max_to_keep: int
+) -> tf.train.CheckpointManager:
+    """The manager of the input pipeline's positions (``save_dir/input_pipeline``). One is
+    saved just before each model checkpoint, with its step, and as many are kept, so that every
+    model checkpoint (the newest after a kill between the two saves included) has its own."""
+    return tf.train.CheckpointManager(
+        checkpoint,
+        os.path.join(save_dir, PIPELINE_DIR),
+        max_to_keep=max_to_keep,
+        checkpoint_name=PIPELINE_NAME,
+    )
+
+
+def pipeline_position(save_dir: str, step: int) -> str | None:
+    """The saved pipeline position after ``step`` steps (complete files), or None."""
+    prefix = os.path.join(save_dir, PIPELINE_DIR, f"{PIPELINE_NAME}-{step}")
+    return (
+        prefix if prefix in complete_checkpoints(os.path.dirname(prefix), PIPELINE_NAME) else None
+    )
+
+
+def restore_pipeline_position(manager, step) -> bool:
+    """Restores the iterator's position saved at ``step``; False if none was restored (a failed
+    restore leaves the iterator unusable: make it again)."""
+    if manager is None:
+        if step:
+            logging.info("distributed input pipeline: the batch order starts afresh")
+        return False
+    saved = pipeline_position(os.path.dirname(manager.directory), step)
+    if saved is None:
+        if step:
+            logging.warning("no input-pipeline position for step %d: a fresh batch order", step)
+        return False
+    try:
+        manager.checkpoint.restore(saved).assert_consumed()
+    except (tf.errors.OpError, AssertionError, ValueError, IndexError) as error:
+        # Another dataset definition (batch size, files, ...): its position does not apply.
+        logging.warning(
+            "input pipeline position %s not usable, a fresh batch order (%s)",
+            saved,
+            first_line(error),
+        )
+        return False
+    logging.info("input pipeline resumed at the batch after step %d", step)
+    return True
+
+
+class Saver:
+    """Writes the pipeline position then the model checkpoint of the same step; a failed write
+    (full disk, read-only folder) becomes one ModelDirError line, the earlier ones kept."""
+
+    def __init__(self, trainer, save_dir, max_to_keep, last):
+        self.trainer, self.last = trainer, last
+        self.manager = tf.train.CheckpointManager(
+            trainer.checkpoint,
+            save_dir,
+            max_to_keep=max_to_keep,
+            checkpoint_name=CHECKPOINT_NAME,
+        )
+        self.size = sum(
+            int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size
+            for v in checkpoints.object_graph_variables(trainer.checkpoint).values()
+        )
+
+    def save(self, pipeline_manager) -> str:
+        step = int(self.trainer.step.numpy())
+        prefix = f"{self.manager._checkpoint_prefix}-{step}"
+        with writing(prefix, self.size, self.last):
+            try:
+                if pipeline_manager is not None:
+                    pipeline_manager.save(checkpoint_number=step)
+                self.last = self.manager.save(checkpoint_number=step)
+            except BaseException:
+                remove_leftovers(self.manager.directory)
+                raise
+        return self.last
+
+
+def restore_or_initialise(trainer, latest, config) -> str:
+    """Resumes from ``latest`` (our newest intact checkpoint in model_dir, or None), else from
+    --ckpt_path/--pretrained_path. The flags' rates replace the checkpoint's (logged)."""
+    if latest:
+        check_flags_fit(latest, trainer)
+        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        stored = (
+            float(trainer.g1_optimizer.learning_rate),
+            float(trainer.d_optimizer.learning_rate),
+        )
+        trainer.set_learning_rates(int(trainer.step.numpy()))
+        now = (float(trainer.g1_optimizer.learning_rate), float(trainer.d_optimizer.learning_rate))
+        if stored != now:
+            logging.warning(
+                "learning rates from the flags now: g_lr %g -> %g, d_lr %g -> %g",
+                stored[0],
+                now[0],
+                stored[1],
+                now[1],
+            )
+        return f"resumed from {latest} at step {int(trainer.step.numpy())}"
+    if config.ckpt_path:
+        step = trainer.resume_from_tf1(config.ckpt_path)
+        trainer.set_learning_rates(step)
+        return f"resumed from original checkpoint {config.ckpt_path} at step {step}"
+    if config.pretrained_path:
+        prefix = trainer.load_pretrained_generators(config.pretrained_path)
+        return f"generators loaded from {prefix}; starting at step {config.start_step}"
+    return f"new model; starting at step {config.start_step}"
+
+
+# ---- params.json and writing under faults -----------------------------------------------------
+
+
+def save_params(params: dict, model_dir: str) -> None:
+    """Writes ``model_dir/params.json`` (the flags of the run), like the original; atomically."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, "params.json")
+    with writing(path):
+        with open(path + ".tmp", "w") as handle:
+            json.dump(params, handle, indent=4, sort_keys=True, default=str)
+        os.replace(path + ".tmp", path)
+
+
+# What TensorFlow raises when a file cannot be written (full disk, read-only, vanished folder).
+_WRITE_ERRORS = (
+    tf.errors.ResourceExhaustedError,
+    tf.errors.PermissionDeniedError,
+    tf.errors.FailedPreconditionError,
+    tf.errors.NotFoundError,
+    tf.errors.UnknownError,
+)
+
+
+class writing:  # noqa: N801 (used as a context manager, like open)
+    """Turns a failed write of ``what`` (full disk, read-only or vanished folder) into one
+    :class:`ModelDirError` line saying what was being written, how much space it needed and
+    that earlier checkpoints are untouched. ``needed_bytes``: the size of what was written."""
+
+    def __init__(self, what: str, needed_bytes: int | None = None, kept: str | None = None):
+        self.what, self.needed_bytes, self.kept = what, needed_bytes, kept
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if error is None:
+            return False
+        if isinstance(error, OSError):
+            code, reason = error.errno, error.strerror or str(error)
+        elif isinstance(error, _WRITE_ERRORS):
+            reason = first_line(error)
+            code = errno.ENOSPC if "space left" in reason.lower() else None
+            if isinstance(error, tf.errors.PermissionDeniedError) or "read-only" in reason:
+                code = errno.EROFS
+        else:
+            return False
+        folder = os.path.dirname(self.what) or "."
+        parts = [f"writing {self.what} failed: {reason}"]
+        if code == errno.ENOSPC or isinstance(error, tf.errors.ResourceExhaustedError):
+            free = _free_bytes(folder)
+            needed = f"about {_mb(self.needed_bytes)} needed" if self.needed_bytes else ""
+            have = f"{_mb(free)} free" if free is not None else ""
+            parts.append(f"disk full ({', '.join(p for p in (needed, have) if p)})")
+            parts.append("free space or move --model_dir to a bigger disk")
+        else:
+            parts.append("make the folder writable or use another --model_dir")
+        if self.kept:
+            parts.append(f"the last checkpoint {self.kept} is intact")
+        raise ModelDirError("; ".join(parts)) from None
+
+
+def _free_bytes(folder):
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        return shutil.disk_usage(folder or ".").free
+    except OSError:
+        return None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def check_flags_fit(prefix: str, trainer) -> None:
+    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
+    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
+    shapes = dict(tf.train.list_variables(prefix))
+    key_of = _checkpoint_keys(trainer.checkpoint)
+    config = trainer.config
+    first_conv = shapes.get(key_of.get(id(trainer.g1.input_conv.kernel)))
+    facts = [
+        ("conv_hidden_num", config.conv_hidden_num, first_conv and first_conv[-1]),
+        ("z_num", config.z_num, _shape_of(shapes, key_of, trainer.g1.to_z.bias, 0)),
+    ]
+    d_first = next((w for w in trainer.d.weights if len(w.shape) == 4), None)
+    if d_first is not None:
+        facts.append(("d_dim", config.d_dim, _shape_of(shapes, key_of, d_first, -1)))
+    for flag, ours, theirs in facts:
+        if theirs is not None and theirs != ours:
+            raise ConfigError(
+                f"--{flag}={ours} does not fit {prefix}, which has {flag}={theirs}: pass "
+                f"--{flag}={theirs} to resume it, or use another --model_dir"
+            )
+    mismatched = [
+        f"{key.replace('/.ATTRIBUTES/VARIABLE_VALUE', '')}: checkpoint {shapes[key]}, "
+        f"model {list(variable.shape)}"
+        for key, variable in checkpoints.object_graph_variables(trainer.checkpoint).items()
+        if key in shapes and list(shapes[key]) != list(variable.shape)
+    ]
+    if mismatched:
+        raise ConfigError(
+            f"{prefix} does not fit the model built from the flags ({mismatched[0]}): check "
+            "--model, --img_H, --img_W, --conv_hidden_num, --z_num and --d_dim against its "
+            "params.json, or use another --model_dir"
+        )
+
+
+def _shape_of(shapes, key_of, weight, axis):
+    shape = shapes.get(key_of.get(id(weight)))
+    return shape[axis] if shape else None
+
+
+def _checkpoint_keys(root) -> dict:
+    return {id(v): key for key, v in checkpoints.object_graph_variables(root).items()}
