@@ -13,9 +13,10 @@ on g_loss2 and D on d_loss. Differences from the original graph, all deliberate:
 Performance and scale (see docs/performance.md):
 
 - Mixed precision (``TrainConfig.mixed_precision``): the networks are built under
-  :func:`mixed_precision_policy` (``mixed_float16`` with a GPU, ``mixed_bfloat16`` without);
-  variables, images, logits and losses stay float32, and float16 gets dynamic loss scaling.
-  Checkpoints hold the same float32 variables either way, so they are interchangeable.
+  :func:`mixed_precision_policy` (``mixed_float16`` with a GPU, ``mixed_bfloat16`` on a CPU
+  with native bfloat16, else float32); variables, images, logits and losses stay float32, and
+  float16 gets dynamic loss scaling. Checkpoints hold the same float32 variables either way, so
+  they are interchangeable.
 - ``tf.distribute``: :func:`train` takes any strategy (MirroredStrategy,
   MultiWorkerMirroredStrategy); ``batch_size`` is the global batch, split over the replicas;
   each replica's loss is weighted 1/replicas and the optimisers sum the gradients over
@@ -501,8 +502,8 @@ def _write_samples(trainer, fixed_batch, model_dir, step):
 
 def _write_fixed_inputs(fixed_batch, model_dir):
     pictures = {
-        "x_fixed": images.to_uint8_image(fixed_batch["x"]),
-        "x_target_fixed": images.to_uint8_image(fixed_batch["x_target"]),
+        "x_fixed": images.input_to_uint8(fixed_batch["x"]),
+        "x_target_fixed": images.input_to_uint8(fixed_batch["x_target"]),
         "pose_fixed": images.pose_to_uint8(fixed_batch["pose"]),
         "pose_target_fixed": images.pose_to_uint8(fixed_batch["pose_target"]),
         "mask_fixed": images.mask_to_uint8(fixed_batch["mask"]),
