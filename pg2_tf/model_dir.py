@@ -32,6 +32,7 @@ from pg2_tf.errors import ConfigError, Pg2Error
 CHECKPOINT_NAME = "model.ckpt"
 PIPELINE_DIR = "input_pipeline"
 PIPELINE_NAME = "input_pipeline.ckpt"
+PIPELINE_POSITIONS_KEPT = 3  # input-pipeline positions kept (see pipeline_manager)
 LOCK_NAME = ".lock"
 _STEP = re.compile(r"-(\d+)$")
 _DATA_SHARD = re.compile(r"\.data-(\d+)-of-(\d+)$")
@@ -223,13 +224,19 @@ def write_state(prefixes: list[str], folder: str) -> None:
 def pipeline_manager(
     checkpoint: tf.train.Checkpoint, save_dir: str, max_to_keep: int
 ) -> tf.train.CheckpointManager:
-    """The manager of the input pipeline's positions (``save_dir/input_pipeline``). One is
-    saved just before each model checkpoint, with its step, and as many are kept, so that every
-    model checkpoint (the newest after a kill between the two saves included) has its own."""
+    """The manager of the input pipeline's positions (``save_dir/input_pipeline``).
+
+    One is saved just before each model checkpoint, with its step. The newest
+    :data:`PIPELINE_POSITIONS_KEPT` are kept (at most ``max_to_keep``): a position holds the
+    shuffle buffer's records (about 23 MB for Market, 130-330 MB for DeepFashion), so one per
+    kept model checkpoint would cost gigabytes; the newest checkpoints, the ones a resume uses
+    (after a kill between the two saves, or a damaged newest checkpoint, too), keep theirs, and
+    an older one resumes with a fresh batch order (a warning says so).
+    """
     return tf.train.CheckpointManager(
         checkpoint,
         os.path.join(save_dir, PIPELINE_DIR),
-        max_to_keep=max_to_keep,
+        max_to_keep=min(max_to_keep, PIPELINE_POSITIONS_KEPT),
         checkpoint_name=PIPELINE_NAME,
     )
 

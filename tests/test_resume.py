@@ -97,8 +97,7 @@ def test_resuming_in_a_later_epoch_and_crossing_the_next_one_equals_a_straight_r
 def test_the_pipeline_position_is_saved_with_each_model_checkpoint(trained):
     """The position of step N lies beside model.ckpt-N, so a kill between the two saves still
     leaves the newest model checkpoint with its own position."""
-    for step in (4, 8):
-        assert model_dir.pipeline_position(str(trained), step) is not None
+    assert model_dir.pipeline_position(str(trained), 8) is not None
 
 
 def test_an_unusable_saved_position_gives_a_fresh_order_not_a_crash(
@@ -364,3 +363,14 @@ def test_kill_9_at_random_moments_with_a_save_every_step_loses_nothing(tmp_path)
     assert figures["steps_lost"] == [0, 0]
     assert figures["final_run_restored_pipeline"]
     assert figures["max_weight_difference"] == 0.0
+
+
+def test_only_the_newest_pipeline_positions_are_kept_whatever_max_to_keep_says(straight):
+    """Positions hold the shuffle buffer (tens to hundreds of MB on real data): the newest
+    PIPELINE_POSITIONS_KEPT stay, beside all the model checkpoints max_to_keep keeps."""
+    positions = model_dir.complete_checkpoints(
+        str(straight / model_dir.PIPELINE_DIR), model_dir.PIPELINE_NAME
+    )
+    models = model_dir.complete_checkpoints(str(straight))
+    assert sorted(model_dir.step_of(p) for p in models) == [4, 8, 12, 14]
+    assert sorted(model_dir.step_of(p) for p in positions) == [8, 12, 14]
