@@ -20,7 +20,7 @@ import dataclasses
 import os
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 from pg2_tf import cli, generate, pose, tracks
 from pg2_tf.errors import ConfigError, DataError
@@ -313,10 +313,7 @@ def define_flags() -> None:
 
 def main(argv) -> None:
     """Runs pg2-animate from the command-line flags."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
+    cli.start_command(argv)
     for required in ("saved_model", "image", "poses", "out"):
         if not FLAGS[required].value:
             raise ConfigError(f"--{required} is required")
@@ -335,9 +332,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console entry point ``pg2-animate``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import urllib.parse
 import numpy as np
 import tensorflow as tf
 import uvicorn
-from absl import flags, logging
+from absl import flags
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -469,11 +469,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def main(argv) -> None:
     """Serves the page from the command-line flags until Ctrl-C."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    cli.start_command(argv)
     flag_values = flags.FLAGS
-    if not flag_values["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
     config = config_from_flags(flag_values)
     app = create_app(config)
     sock = listening_socket(flag_values.host, flag_values.port)
@@ -490,8 +487,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console entry point ``pg2-app``."""
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":

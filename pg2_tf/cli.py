@@ -1,11 +1,12 @@
-"""Shared plumbing of the command-line entry points (main, export, generate, score)."""
+"""Shared plumbing of the command-line entry points (main, export, generate, score, ...)."""
 
+import os
 import sys
 from collections.abc import Callable
 
-from absl import app, flags
+from absl import app, flags, logging
 
-from pg2_tf.errors import Pg2Error
+from pg2_tf.errors import ConfigError, Pg2Error
 
 
 def run_main(main: Callable[[list[str]], int | None]) -> None:
@@ -34,3 +35,21 @@ def define_missing_flags(definitions, flag_values=flags.FLAGS) -> None:
     for define, name, default, help_text in definitions:
         if name not in flag_values:
             define(name, default, help_text, flag_values=flag_values)
+
+
+def start_command(argv: list[str], flag_values=flags.FLAGS) -> None:
+    """The first lines of a command's ``main(argv)``: positional arguments are refused in one line
+    (every option is a ``--flag``), and absl's INFO lines are hidden unless ``--verbosity`` was
+    given (TensorFlow's INFO lines about tracing and saving are noise to a user)."""
+    if len(argv) > 1:
+        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    if not flag_values["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+
+
+def console_entry(define_flags: Callable[[], None], main: Callable[[list[str]], None]) -> None:
+    """A console script's body: TensorFlow's C++ start-up lines off, the command's flags defined,
+    then :func:`run_main`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    define_flags()
+    run_main(main)

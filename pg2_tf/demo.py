@@ -241,9 +241,7 @@ def main(argv):
 
 
 def run():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":

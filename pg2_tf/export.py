@@ -31,7 +31,7 @@ import shutil
 import uuid
 
 import tensorflow as tf
-from absl import flags, logging
+from absl import flags
 
 from pg2_tf import checkpoints, cli, models
 from pg2_tf.errors import CheckpointError, ConfigError
@@ -309,11 +309,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
 
 def main(argv) -> None:
     """Runs the export from the command-line flags."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    cli.start_command(argv)
     flag_values = flags.FLAGS
-    if not flag_values["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines about saving are noise
     for required in ("pretrained_path", "export_dir"):
         if not flag_values[required].value:
             raise ConfigError(f"--{required} is required")
@@ -334,8 +331,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console entry point ``pg2-export``."""
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import os
 import sys
 
 import numpy as np
-from absl import flags, logging
+from absl import flags
 from PIL import Image
 
 from pg2_tf import cli, photos, pose
@@ -489,11 +489,8 @@ def define_flags(flag_values=flags.FLAGS) -> None:
 
 def main(argv) -> None:
     """Runs generation from the command-line flags."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    cli.start_command(argv)
     flag_values = flags.FLAGS
-    if not flag_values["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
     for required in ("saved_model", "image", "out"):
         if not flag_values[required].value:
             raise ConfigError(f"--{required} is required")
@@ -515,8 +512,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console entry point ``pg2-generate``."""
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":
