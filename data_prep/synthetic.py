@@ -189,13 +189,16 @@ def render_person(
     rng: np.random.Generator,
     img_H: int,
     img_W: int,
+    background: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Draws the figure of ``keypoints_rc`` on a random background.
+    """Draws the figure of ``keypoints_rc`` on ``background`` (uint8 [img_H, img_W, 3]), by
+    default a random one drawn from ``rng``.
 
     Returns:
         uint8 [img_H, img_W, 3].
     """
-    background = _background(rng, img_H, img_W)
+    if background is None:
+        background = _background(rng, img_H, img_W)
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)
     scale = img_H / 128
@@ -332,6 +335,8 @@ class SyntheticSpec:
     split: str
     seed: int
     junk_test_files: bool = False
+    seen_people: bool = False
+    shared_background: bool = False
 
 
 def make_synthetic_raw(
@@ -342,12 +347,18 @@ def make_synthetic_raw(
     splits=("train", "test"),
     seed: int = 0,
     junk_test_files: bool = False,
+    seen_people: bool = False,
+    shared_background: bool = False,
 ) -> Path:
     """Writes the raw layout (module docstring) under ``out_dir``; returns the raw folder.
 
     ``splits``: image sets among train (with its mirrored train_flip), test, test_samples and
     (DeepFashion) test_seq; a set already written with the same arguments is kept as it is.
     ``junk_test_files``: Market test starts with the real set's 6617 (empty) junk files.
+    ``seen_people``: the test-type sets show train's people (those of the same index and
+    ``seed``) in new poses, instead of people of their own.
+    ``shared_background``: each person has one background in all their photos (by default each
+    photo has its own, so the two images of a pair have unrelated backgrounds).
 
     Raises:
         ConfigError: unknown kind/split, fewer than 1 identity or 2 images per identity.
@@ -365,7 +376,9 @@ def make_synthetic_raw(
     (raw_dir / layout.pose_folder).mkdir(parents=True, exist_ok=True)
     for split in splits:
         junk = junk_test_files and kind == "market" and split == "test"
-        spec = SyntheticSpec(kind, identities, images_per_identity, split, seed, junk)
+        spec = SyntheticSpec(
+            kind, identities, images_per_identity, split, seed, junk, seen_people, shared_background
+        )
         marker = raw_dir / f".synthetic_{split}.json"
         if marker.is_file() and marker.read_text() == json.dumps(asdict(spec)):
             continue
@@ -387,11 +400,19 @@ def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
         for index in range(6617):  # the real set's junk detections, skipped by the converter
             (raw_dir / layout.image_folder(split) / _JUNK_NAME.format(index)).touch()
     for person, names in enumerate(people):
-        appearance = identity_appearance(person + 1000 * _SPLIT_INDEX[split], spec.seed)
+        # seen_people: the person of train with this index (same seed), in new poses.
+        look = person + 1000 * _SPLIT_INDEX["train" if spec.seen_people else split]
+        appearance = identity_appearance(look, spec.seed)
+        background = None
+        if spec.shared_background:
+            background_rng = np.random.default_rng([spec.seed, 104729, look])
+            background = _background(background_rng, layout.height, layout.width)
         for index, name in enumerate(names):
             rng = np.random.default_rng([spec.seed, _SPLIT_INDEX[split], person, index])
             keypoints_rc = random_keypoints(rng, layout.height, layout.width)
-            pixels = render_person(keypoints_rc, appearance, rng, layout.height, layout.width)
+            pixels = render_person(
+                keypoints_rc, appearance, rng, layout.height, layout.width, background
+            )
             _save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
             sets[split][name] = openpose_result(keypoints_rc, rng)
             if split == "train":
@@ -432,6 +453,8 @@ def make_synthetic_records(
     with_roi10_mask: bool = False,
     show_progress: bool = False,
     junk_test_files: bool = False,
+    seen_people: bool = False,
+    shared_background: bool = False,
 ) -> Path:
     """Generates the raw set of ``split`` and converts it with the original-equivalent converter.
 
@@ -446,6 +469,7 @@ def make_synthetic_records(
         with_roi10_mask: deepfashion only: also write the 1.3 MB/record roi10_mask features.
         junk_test_files: market test only: write the 6617 junk files and let the converter skip
             them, as with the real data (slower: 6617 files).
+        seen_people, shared_background: as in :func:`make_synthetic_raw` (defaults: off).
 
     Returns:
         the data folder ``<out_dir>/<Market|DF>_<split>_data`` holding the shards,
@@ -455,10 +479,22 @@ def make_synthetic_records(
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     junk = junk_test_files and kind == "market" and split == "test"
     raw_dir = make_synthetic_raw(
-        out_dir, kind, identities, images_per_identity, (split,), seed, junk_test_files=junk
+        out_dir,
+        kind,
+        identities,
+        images_per_identity,
+        (split,),
+        seed,
+        junk_test_files=junk,
+        seen_people=seen_people,
+        shared_background=shared_background,
     )
     data_dir = Path(out_dir) / f"{'Market' if kind == 'market' else 'DF'}_{split}_data"
-    spec = asdict(SyntheticSpec(kind, identities, images_per_identity, split, seed, junk))
+    spec = asdict(
+        SyntheticSpec(
+            kind, identities, images_per_identity, split, seed, junk, seen_people, shared_background
+        )
+    )
     spec["with_roi10_mask"] = with_roi10_mask
     marker = data_dir / ".synthetic.json"
     if marker.is_file() and marker.read_text() == json.dumps(spec):

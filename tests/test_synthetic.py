@@ -141,3 +141,40 @@ def test_command_line_writes_raw_data_and_records(tmp_path, capsys):
 def test_unknown_kind_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="kind must be one of"):
         synthetic.make_synthetic_raw(tmp_path, "lsp")
+
+
+def _photos(raw_dir, image_set, identity):
+    folder = raw_dir / f"bounding_box_{image_set}"
+    paths = sorted(folder.glob(f"{identity:04d}_*.jpg"))
+    return [np.asarray(Image.open(path).convert("RGB")).astype(float) for path in paths]
+
+
+def _top_corners(photo):
+    return np.concatenate([photo[:4, :4].mean((0, 1)), photo[:4, -4:].mean((0, 1))])
+
+
+def test_shared_background_gives_each_person_one_background_in_all_photos(tmp_path):
+    shared = synthetic.make_synthetic_raw(
+        tmp_path / "s", "market", 2, 3, ("train",), seed=5, shared_background=True
+    )
+    own = synthetic.make_synthetic_raw(tmp_path / "o", "market", 2, 3, ("train",), seed=5)
+    for identity in (1, 2):
+        corners = [_top_corners(photo) for photo in _photos(shared, "train", identity)]
+        assert np.abs(np.array(corners) - corners[0]).max() < 8  # pixel noise and JPEG only
+    corners = [_top_corners(photo) for photo in _photos(own, "train", 1)]
+    assert np.abs(np.array(corners) - corners[0]).max() > 20
+
+
+def _shirt_pixels(photo, appearance):
+    return int((np.abs(photo - np.array(appearance.shirt)).max(axis=-1) < 20).sum())
+
+
+@pytest.mark.parametrize("seen_people", [False, True])
+def test_seen_people_puts_train_people_in_the_test_set(tmp_path, seen_people):
+    raw = synthetic.make_synthetic_raw(
+        tmp_path, "market", 2, 3, ("train", "test"), seed=5, seen_people=seen_people
+    )
+    first_train_person = synthetic.identity_appearance(0, seed=5)
+    test_photo = _photos(raw, "test", 1001)[0]
+    assert (_shirt_pixels(test_photo, first_train_person) > 100) == seen_people
+    assert _shirt_pixels(_photos(raw, "train", 1)[0], first_train_person) > 100
