@@ -35,6 +35,8 @@ FLAGS = flags.FLAGS
 # 18.6 / 18.7; g 5e-4, 40 %: 14.0 / 15.1; 1400 steps, g 5e-4, 35 %: 14.3 / 14.9; 1200 steps,
 # g 5e-4, 30 %: 15.9 / 15.7, the person's colours in the target pose, G2 sharper than G1, in
 # 158 s on 2 shared cores (1000 steps, 30 %: 16.4 / 17.1, 147 s: G2 needs its 840 steps).
+# Measured before the resumable input pipeline (issue 11) changed the batch order; with it the
+# chosen schedule gives 18.9 / 17.0 in 114 s on 2 quiet cores.
 DEMO_G_LR = 5e-4
 DEMO_D_LR = 1e-6
 DEMO_STEPS = 1200
