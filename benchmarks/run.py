@@ -433,11 +433,6 @@ def format_profile(rows, top) -> str:
 # ---- timing ------------------------------------------------------------------------------------
 
 
-def time_calls(fn, steps, warmup) -> dict:
-    """Runs ``fn`` (which must return only when its work is done) warmup + steps times."""
-    return time_interleaved([fn], steps, warmup)[0]
-
-
 def time_interleaved(fns, steps, warmup) -> list[dict]:
     """Times the calls ``fns`` in turn (first, second, ..., first, second, ...), so that a
     slower or faster spell of a shared machine falls on all alike; one timing per call."""

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from pg2_tf import tf1_checkpoint
-from pg2_tf.errors import CheckpointError
+from pg2_tf.errors import CheckpointError, first_line
 
 
 def load_generators(checkpoint_path, g1, g2) -> str:
@@ -39,7 +39,7 @@ def load_generators(checkpoint_path, g1, g2) -> str:
     try:
         variable_names = [name for name, _ in tf.train.list_variables(prefix)]
     except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"cannot read checkpoint {prefix}: {_first_line(error)}") from None
+        raise CheckpointError(f"cannot read checkpoint {prefix}: {first_line(error)}") from None
     if any(name.startswith(tf1_checkpoint.G1_SCOPE + "/") for name in variable_names):
         return tf1_checkpoint.load(prefix, g1, g2)
     if "_CHECKPOINTABLE_OBJECT_GRAPH" not in variable_names:
@@ -97,7 +97,7 @@ def damage(prefix: str) -> str | None:
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
     except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as error:
-        return _first_line(error)
+        return first_line(error)
     return None
 
 
@@ -165,7 +165,3 @@ def unreachable_generator_variables(g1, g2) -> list[str]:
     """Paths of the generators' weights that ``tf.train.Checkpoint(g1=g1, g2=g2)`` cannot reach
     (and so neither writes nor restores); empty when the object graph covers them all."""
     return _object_graph_keys(g1, g2)[1]
-
-
-def _first_line(error) -> str:
-    return str(error).strip().splitlines()[0][:300]

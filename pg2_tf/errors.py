@@ -21,3 +21,10 @@ class DataError(Pg2Error):
 
 class CheckpointError(Pg2Error):
     """A checkpoint is missing or does not match the model that should receive it."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (TensorFlow's run to pages), at most 300
+    characters; the exception's class name when the message is empty."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]

@@ -69,7 +69,8 @@ def bfloat16_support(cpuinfo_text: str | None = None, environ=None) -> Bfloat16S
         cpuinfo_text = read_cpuinfo(CPUINFO)
     if cpuinfo_text is None:
         return Bfloat16Support(False, f"no {CPUINFO} to read the CPU's bfloat16 support from")
-    found = [flag for flag in BFLOAT16_FLAGS if flag in cpu_flags(cpuinfo_text)]
+    flags = cpu_flags(cpuinfo_text)
+    found = [flag for flag in BFLOAT16_FLAGS if flag in flags]
     if not found:
         return Bfloat16Support(
             False, f"the CPU has no bfloat16 instructions ({' or '.join(BFLOAT16_FLAGS)})"

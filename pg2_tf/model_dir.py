@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from pg2_tf import checkpoints
-from pg2_tf.errors import ConfigError, Pg2Error
+from pg2_tf.errors import ConfigError, Pg2Error, first_line
 
 CHECKPOINT_NAME = "model.ckpt"
 PIPELINE_DIR = "input_pipeline"
@@ -40,12 +40,6 @@ _DATA_SHARD = re.compile(r"\.data-(\d+)-of-(\d+)$")
 
 class ModelDirError(Pg2Error):
     """model_dir is in use, not writable, full, or holds checkpoints that cannot be resumed."""
-
-
-def first_line(error) -> str:
-    """The first line of an exception's message (TensorFlow's run to pages), at most 300 chars."""
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 def step_of(prefix: str | None) -> int:

@@ -41,11 +41,10 @@ import tensorflow as tf
 from absl import logging
 
 from pg2_tf import checkpoints, data, images, losses, model_dir, models, tf1_checkpoint
-from pg2_tf.errors import ConfigError, DataError, Pg2Error
+from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
-CHECKPOINT_NAME = model_dir.CHECKPOINT_NAME
 # What fetching a batch raises for bad records (data.explain_read_error locates them).
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
 
@@ -401,10 +400,6 @@ class Trainer:
         return step
 
 
-def _first_line(error) -> str:
-    return str(error).strip().splitlines()[0][:300]
-
-
 # ---- the loop ---------------------------------------------------------------------------------
 
 
@@ -656,7 +651,7 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
                     # A restored position TensorFlow accepted but cannot continue from.
                     logging.warning(
                         "the restored input-pipeline position failed (%s): a fresh batch order",
-                        _first_line(error),
+                        first_line(error),
                     )
                     iterator, pipeline_manager = _input_pipeline(
                         trainer, dataset, pipeline_config, files
@@ -713,7 +708,7 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
 
 def _data_error(error, files, config) -> DataError:
     if files is None:
-        return DataError(f"reading the training batches failed: {_first_line(error)}")
+        return DataError(f"reading the training batches failed: {first_line(error)}")
     return data.explain_read_error(error, files, config.img_H, config.img_W)
 
 

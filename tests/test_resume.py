@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_main import run_main
 from test_train import tiny_config
 
 from pg2_tf import checkpoints, model_dir, train
@@ -321,25 +322,15 @@ def test_a_flag_mismatch_on_the_command_line_leaves_params_json_alone(copy_of_tr
     data_dir = copy_of_trained.parent / "data"
     data_dir.mkdir()
     (data_dir / "Market_test_data").symlink_to(records_dir)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pg2_tf.main",
-            "--dataset=Market_test_data",
-            f"--data_dir={data_dir}",
-            "--split=test",
-            f"--model_dir={copy_of_trained}",
-            "--conv_hidden_num=16",
-            "--d_dim=8",
-            "--batch_size=4",
-            "--max_step=10",
-        ],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_main(
+        "--dataset=Market_test_data",
+        f"--data_dir={data_dir}",
+        "--split=test",
+        f"--model_dir={copy_of_trained}",
+        "--conv_hidden_num=16",
+        "--d_dim=8",
+        "--batch_size=4",
+        "--max_step=10",
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
