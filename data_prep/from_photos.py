@@ -23,9 +23,7 @@ and a warning) and skipped; it is not fatal.
 """
 
 import argparse
-import io
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,9 +31,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
-from data_prep import common  # noqa: E402
+from data_prep import (
+    common,  # noqa: E402
+    synthetic,  # noqa: E402
+)
 from data_prep.synthetic import LAYOUTS  # noqa: E402
 from pg2_tf import generate, pose  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError  # noqa: E402
@@ -92,12 +92,7 @@ def write_raw_layout(
     """
     layout = LAYOUTS[dataset]
     raw_dir = raw_root / layout.raw_folder
-    sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
-    for image_set in sets:
-        folder = raw_dir / layout.image_folder(image_set)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+    sets = synthetic.prepare_image_sets(raw_dir, layout, split)
     skipped = []
     for person, (_, files) in enumerate(people, start=1):
         for index, path in enumerate(files):
@@ -113,29 +108,20 @@ def write_raw_layout(
             # OpenPose gave whole pixels; so do the records.
             keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64))
             name = image_name(dataset, person, index)
-            _save_jpeg(crop, raw_dir / layout.image_folder(split) / name)
+            synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
             sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
             if split == "train":
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
-                _save_jpeg(crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
+                synthetic.save_jpeg(
+                    crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
+                )
                 sets["train_flip"][name] = pose.openpose_from_keypoints(mirrored)
-    pose_dir = raw_dir / layout.pose_folder
-    pose_dir.mkdir(parents=True, exist_ok=True)
     for image_set, results in sets.items():
-        peaks_name, subsets_name = layout.pickle_names(image_set)
-        common.dump_pickle(
-            {name: peaks for name, (peaks, _) in results.items()}, pose_dir / peaks_name
-        )
-        common.dump_pickle(
-            {name: rows for name, (_, rows) in results.items()}, pose_dir / subsets_name
+        # Merged, not replaced: DeepFashion's train and test share one pair of pickles.
+        synthetic.add_to_pickles(
+            raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
         )
     return raw_dir, skipped
-
-
-def _save_jpeg(pixels: np.ndarray, path: Path) -> None:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-    path.write_bytes(buffer.getvalue())
 
 
 def convert(

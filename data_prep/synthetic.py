@@ -390,12 +390,7 @@ def make_synthetic_raw(
 def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
     split = spec.split
     people = image_names(layout.kind, split, spec.identities, spec.images_per_identity)
-    sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
-    for image_set in sets:
-        folder = raw_dir / layout.image_folder(image_set)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir()
+    sets = prepare_image_sets(raw_dir, layout, split)
     if layout.kind == "market" and split == "test" and spec.junk_test_files:
         for index in range(6617):  # the real set's junk detections, skipped by the converter
             (raw_dir / layout.image_folder(split) / _JUNK_NAME.format(index)).touch()
@@ -413,24 +408,39 @@ def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
             pixels = render_person(
                 keypoints_rc, appearance, rng, layout.height, layout.width, background
             )
-            _save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
+            save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
             sets[split][name] = openpose_result(keypoints_rc, rng)
             if split == "train":
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
-                _save_jpeg(pixels[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
+                save_jpeg(pixels[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
                 sets["train_flip"][name] = openpose_result(mirrored, rng)
     for image_set, results in sets.items():
-        _add_to_pickles(raw_dir / layout.pose_folder, layout.pickle_names(image_set), results)
+        add_to_pickles(raw_dir / layout.pose_folder, layout.pickle_names(image_set), results)
 
 
-def _save_jpeg(pixels: np.ndarray, path: Path) -> None:
+def prepare_image_sets(raw_dir: Path, layout: Layout, split: str) -> dict:
+    """Empties (or makes) the image folders ``split`` writes in the raw layout (with
+    ``train_flip`` for train); returns ``{image_set: {}}`` for the sets' OpenPose results."""
+    sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
+    for image_set in sets:
+        folder = raw_dir / layout.image_folder(image_set)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    return sets
+
+
+def save_jpeg(pixels: np.ndarray, path: Path, quality: int = 92) -> None:
+    """uint8 [H, W, 3] pixels as a JPEG file of the given quality."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=92)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=quality)
     path.write_bytes(buffer.getvalue())
 
 
-def _add_to_pickles(pose_dir: Path, pickle_names: tuple[str, str], results: dict) -> None:
-    """Merges results into the peaks/subsets pickles (DeepFashion keeps all sets in one pair)."""
+def add_to_pickles(pose_dir: Path, pickle_names: tuple[str, str], results: dict) -> None:
+    """Merges ``{name: (peaks, person_rows)}`` into the peaks/subsets pickles of ``pose_dir``
+    (DeepFashion keeps all sets in one pair, so another split's entries must stay)."""
+    pose_dir.mkdir(parents=True, exist_ok=True)
     peaks_path, subsets_path = (pose_dir / name for name in pickle_names)
     all_peaks = common.load_python2_pickle(peaks_path, "") if peaks_path.exists() else {}
     subsets = common.load_python2_pickle(subsets_path, "") if subsets_path.exists() else {}

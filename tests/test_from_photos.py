@@ -99,3 +99,29 @@ def test_folder_without_person_sub_folders_is_one_line(tmp_path, blazepose_estim
         from_photos.convert(
             tmp_path, tmp_path / "out", "market", "train", estimator=blazepose_estimator
         )
+
+
+def test_deepfashion_test_split_keeps_the_train_splits_poses(
+    photo_folder, blazepose_estimator, tmp_path
+):
+    """DeepFashion's train and test share one pair of pose pickles: writing test (here other
+    photos: the cameraman's only) after train into the same raw folder adds to them instead of
+    replacing train's entries."""
+    from data_prep import common
+    from data_prep.synthetic import LAYOUTS
+
+    layout = LAYOUTS["deepfashion"]
+    people = from_photos.person_folders(photo_folder)
+    names = {}
+    for split, split_people in (("train", people), ("test", people[1:])):
+        raw_dir, _ = from_photos.write_raw_layout(
+            split_people, tmp_path, "deepfashion", split, blazepose_estimator, log=lambda _: None
+        )
+        names[split] = {p.name for p in (raw_dir / layout.image_folder(split)).iterdir()}
+    assert layout.pickle_names("test") == layout.pickle_names("train")
+    only_train = names["train"] - names["test"]
+    assert only_train
+    peaks = common.load_python2_pickle(
+        raw_dir / layout.pose_folder / layout.pickle_names("test")[0], ""
+    )
+    assert names["train"] | names["test"] <= set(peaks)
