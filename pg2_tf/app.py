@@ -273,8 +273,8 @@ class PoseService:
         Raises ModelFilesMissing (no BlazePose files) or NoPersonFound, naming the photo.
         """
         person = keypoints.estimate(photo, name, self.config.keypoint_model_dir)
-        crop_image, crop = photos.person_crop(photo, person.box_xyxy, self.img_H, self.img_W)
-        return crop_image, crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
+        framed = generate.person_in_model_frame(photo, person, self.img_H, self.img_W)
+        return framed.image, framed.keypoints_rc
 
     def source_from_photo(self, photo: np.ndarray, name: str) -> dict:
         """A source photo -> its model-size crop and pose; without the estimator's files, the

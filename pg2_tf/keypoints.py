@@ -556,10 +556,9 @@ def _estimator(directory: str) -> KeypointEstimator:
 
 
 def estimate(image_rgb, name="photo", model_dir=None) -> PersonKeypoints:
-    """:class:`KeypointEstimator` on one photo, the models loaded once per folder and kept."""
-    directory = _model_folder(model_dir)
-    _check_model_files(directory)
-    return _estimator(directory)(image_rgb, name)
+    """:class:`KeypointEstimator` on one photo, the models loaded (and their files checked) once
+    per folder and kept; ModelFilesMissing when the folder lacks them."""
+    return _estimator(_model_folder(model_dir))(image_rgb, name)
 
 
 # ---- drawing and the command line -----------------------------------------------------------
@@ -614,11 +613,10 @@ def main(argv) -> None:
     """Runs the command line: --fetch_model, or --image with --json and/or --draw."""
     from absl import flags
 
-    from pg2_tf import photos
+    from pg2_tf import cli, photos
     from pg2_tf.errors import ConfigError
 
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
+    cli.start_command(argv)
     values = flags.FLAGS
     if values.fetch_model:
         print(f"BlazePose model files in {fetch_model(values.cache_dir)}")
@@ -661,8 +659,7 @@ def run() -> None:
     """Console entry point ``pg2-keypoints``."""
     from pg2_tf import cli
 
-    define_flags()
-    cli.run_main(main)
+    cli.console_entry(define_flags, main)
 
 
 if __name__ == "__main__":

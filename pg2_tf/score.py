@@ -321,8 +321,7 @@ def _run_patn() -> dict:
 
 def main(argv: list[str]) -> None:
     """Entry point: scores ``--result_dir`` under ``--protocol``; prints, writes the files."""
-    if len(argv) > 1:
-        raise ConfigError(f"unexpected arguments {argv[1:]}; pass everything as --flags")
+    cli.start_command(argv)
     if not FLAGS.result_dir:
         raise ConfigError("--result_dir is required, e.g. --result_dir=model_dir/test_result")
     if FLAGS.mask and not FLAGS.mask_folder:
