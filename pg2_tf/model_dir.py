@@ -243,18 +243,25 @@ def pipeline_position(save_dir: str, step: int) -> str | None:
     )
 
 
-def restore_pipeline_position(manager, step) -> bool:
-    """Restores the iterator's position saved at ``step``; False if none was restored (a failed
-    restore leaves the iterator unusable: make it again)."""
+POSITION_RESTORED, NO_POSITION, POSITION_FAILED = "restored", "none", "failed"
+
+
+def restore_pipeline_position(manager, step) -> str:
+    """Restores the iterator's position saved at ``step``.
+
+    Returns :data:`POSITION_RESTORED`; :data:`NO_POSITION` when there is none to restore (the
+    iterator is untouched: a fresh order); or :data:`POSITION_FAILED` when the restore failed,
+    which leaves the iterator unusable: make it again.
+    """
     if manager is None:
         if step:
             logging.info("distributed input pipeline: the batch order starts afresh")
-        return False
+        return NO_POSITION
     saved = pipeline_position(os.path.dirname(manager.directory), step)
     if saved is None:
         if step:
             logging.warning("no input-pipeline position for step %d: a fresh batch order", step)
-        return False
+        return NO_POSITION
     try:
         manager.checkpoint.restore(saved).assert_consumed()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError) as error:
@@ -264,9 +271,9 @@ def restore_pipeline_position(manager, step) -> bool:
             saved,
             first_line(error),
         )
-        return False
+        return POSITION_FAILED
     logging.info("input pipeline resumed at the batch after step %d", step)
-    return True
+    return POSITION_RESTORED
 
 
 class Saver:

@@ -628,9 +628,10 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
     writer = tf.summary.create_file_writer(config.model_dir) if chief else None
     pipeline_config = dataclasses.replace(config, model_dir=save_dir)
     iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
-    restored = model_dir.restore_pipeline_position(pipeline_manager, int(trainer.step.numpy()))
-    if not restored:
+    position = model_dir.restore_pipeline_position(pipeline_manager, int(trainer.step.numpy()))
+    if position == model_dir.POSITION_FAILED:
         iterator, pipeline_manager = _input_pipeline(trainer, dataset, pipeline_config, files)
+    restored = position == model_dir.POSITION_RESTORED
 
     step = int(trainer.step.numpy())
     trainer.set_learning_rates(step)
