@@ -61,25 +61,30 @@ def read_annotations(path: str) -> dict[str, np.ndarray]:
             f"annotation file {path!r} not found; pass --annotations=<{HEADER} csv> (test mode "
             f"writes test_result/{TARGET_ANNOTATIONS})"
         )
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read {path!r} as UTF-8 text: {error}") from None
+    lines = text.splitlines()
+    header = lines[0].strip() if lines else ""
+    if header != HEADER:
+        raise DataError(f"{path!r} starts with {header!r}, not {HEADER!r}")
     poses: dict[str, np.ndarray] = {}
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().strip()
-        if header != HEADER:
-            raise DataError(f"{path!r} starts with {header!r}, not {HEADER!r}")
-        for line_number, line in enumerate(handle, start=2):
-            if not line.strip():
-                continue
-            try:
-                name, rows_text, cols_text = line.strip().split(":")
-                keypoints_rc = np.array(
-                    [json.loads(rows_text), json.loads(cols_text)], np.float64
-                ).T
-                if keypoints_rc.shape != (pose.NUM_KEYPOINTS, 2):
-                    raise ValueError("need 18 values in each list")
-            except ValueError as error:
-                raise DataError(
-                    f"{path}:{line_number} is not 'name:[18 rows]:[18 columns]' ({error}); "
-                    "fix or remove that line"
-                ) from error
-            poses.setdefault(name, keypoints_rc)
+    for line_number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            name, rows_text, cols_text = line.strip().split(":")
+            keypoints_rc = np.array([json.loads(rows_text), json.loads(cols_text)], np.float64).T
+            if keypoints_rc.shape != (pose.NUM_KEYPOINTS, 2):
+                raise ValueError("need 18 values in each list")
+            if not np.isfinite(keypoints_rc).all():
+                raise ValueError("a value is not finite")
+        except (ValueError, TypeError) as error:
+            raise DataError(
+                f"{path}:{line_number} is not 'name:[18 rows]:[18 columns]' ({error}); "
+                "fix or remove that line"
+            ) from error
+        poses.setdefault(name, keypoints_rc)
     return poses

@@ -40,12 +40,19 @@ SSIM_WINDOW = 7
 UINT8_RANGE = 255.0
 
 
-def check_pair(generated: np.ndarray, target: np.ndarray) -> None:
-    """DataError unless the two images have the same shape."""
+def check_pair(generated: np.ndarray, target: np.ndarray, min_size: int = 1) -> None:
+    """DataError unless the two images have the same shape, at least ``min_size`` pixels high
+    and wide (an SSIM window's size)."""
     if generated.shape != target.shape:
         raise DataError(
             f"image shapes differ: generated {generated.shape} vs target {target.shape}; "
             "G and x_target images must have the same size"
+        )
+    if min(generated.shape[:2]) < min_size:
+        height, width = generated.shape[:2]
+        raise DataError(
+            f"images of {height}x{width} pixels are smaller than the {min_size}x{min_size} SSIM "
+            "window; score images of the model's size"
         )
 
 
@@ -59,7 +66,7 @@ def ssim(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         SSIM in [-1, 1]; 1.0 for identical images.
     """
-    check_pair(generated, target)
+    check_pair(generated, target, SSIM_WINDOW)
     return float(
         structural_similarity(
             generated,

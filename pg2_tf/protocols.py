@@ -37,6 +37,8 @@ PATN = "patn"
 PROTOCOLS = (PG2, PATN)
 JSON_KEYS = ("protocol", "SSIM", "L1", "mask_SSIM", "IS", "mask_IS", "FID", "num_images")
 
+# scikit-image's Gaussian window: 2 * round(3.5 * sigma) + 1 = 11 taps for sigma 1.5.
+PATN_WINDOW = 11
 PATN_SIGMA = 1.5
 PATN_MASK_RADIUS = 4
 PATN_CLOSING = np.ones((5, 5), bool)  # skimage.morphology.square(5)
@@ -64,7 +66,7 @@ def patn_ssim(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         The mean over the three channels of the per-channel mean SSIM (float64 arithmetic).
     """
-    metrics.check_pair(generated, target)
+    metrics.check_pair(generated, target, PATN_WINDOW)
     data_range = float(int(generated.max()) - int(generated.min()))
     return float(
         structural_similarity(

@@ -333,6 +333,8 @@ def main(argv: list[str]) -> None:
         )
     if FLAGS.json and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.json))):
         raise ConfigError(f"--json={FLAGS.json!r}: its folder does not exist")
+    if FLAGS.json and os.path.isdir(FLAGS.json):
+        raise ConfigError(f"--json={FLAGS.json!r} is a folder: give a file name, e.g. scores.json")
     if FLAGS.protocol == protocols.PATN:
         numbers = _run_patn()
     else:

@@ -186,6 +186,29 @@ def test_annotation_file_with_another_header_is_a_data_error(tmp_path):
         from_annotations.read_annotations(path)
 
 
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        ("a.jpg:[{}]:[3]", "not 'name:"),  # a JSON object where numbers belong
+        ("a.jpg:[NaN" + ", 1" * 17 + "]:[1" + ", 1" * 17 + "]", "not finite"),
+    ],
+    ids=["object", "nan"],
+)
+def test_annotation_rows_with_non_numbers_are_a_data_error_naming_the_line(tmp_path, row, reason):
+    path = tmp_path / "annotation.csv"
+    path.write_text(f"name:keypoints_y:keypoints_x\n{row}\n")
+    with pytest.raises(DataError, match=r"annotation.csv:2 is not") as caught:
+        from_annotations.read_annotations(path)
+    assert reason in str(caught.value)
+
+
+def test_annotation_file_that_is_not_utf8_is_a_data_error(tmp_path):
+    path = tmp_path / "annotation.csv"
+    path.write_bytes(b"name:keypoints_y:keypoints_x\n\xff\xfe:[1]:[2]\n")
+    with pytest.raises(DataError, match=r"cannot read .*annotation.csv.* as UTF-8 text"):
+        from_annotations.read_annotations(path)
+
+
 def test_pairs_file_without_from_to_columns_is_a_data_error(tmp_path):
     path = tmp_path / "pairs.csv"
     path.write_text("source,target\na.jpg,b.jpg\n")

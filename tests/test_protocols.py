@@ -299,3 +299,22 @@ def test_bad_score_flags_get_one_error_line(test_result, flags, message):
     completed = run_score_cli(f"--result_dir={test_result}", *flags)
     assert completed.returncode != 0
     assert message in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "ssim, size, window",
+    [(metrics.ssim, 6, 7), (protocols.patn_ssim, 10, 11)],
+    ids=["pg2", "patn"],
+)
+def test_images_smaller_than_the_ssim_window_are_one_data_error(ssim, size, window):
+    image = np.zeros((size, 40, 3), np.uint8)
+    with pytest.raises(DataError, match=f"smaller than the {window}x{window} SSIM window"):
+        ssim(image, image)
+
+
+def test_json_naming_a_folder_is_refused_before_scoring(tmp_path):
+    result = run_score_cli(f"--result_dir={tmp_path}", f"--json={tmp_path}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: --json={str(tmp_path)!r} is a folder: give a file name, e.g. scores.json"
+    ]
