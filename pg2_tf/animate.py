@@ -17,6 +17,7 @@ The person of ``--image`` is cropped to their box at the model's aspect ratio (a
 """
 
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -73,8 +74,7 @@ def read_pose_sequence(poses, estimator_factory, progress_bar: bool = True) -> P
                 f"--poses={poses} holds both .json files and images: give a folder of one kind"
             )
         if jsons:
-            keypoints = [generate.load_keypoints(os.path.join(poses, name)) for name in jsons]
-            return PoseSequence(np.stack(keypoints), None, [])
+            return _json_pose_sequence(poses, jsons)
         if not frames:
             raise DataError(
                 f"--poses={poses} holds no OpenPose .json files and no images "
@@ -103,6 +103,20 @@ def read_pose_sequence(poses, estimator_factory, progress_bar: bool = True) -> P
     if not sequence:
         raise DataError(f"--poses={poses} has no frames")
     return PoseSequence(np.stack(sequence), fps, without_person)
+
+
+def _json_pose_sequence(folder: str, names: list[str]) -> PoseSequence:
+    """OpenPose JSON frames; one whose 'people' is empty (OpenPose writes that for a frame
+    without a person) is a frame with every joint missing, bridged like a video's."""
+    sequence, without_person = [], []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            sequence.append(generate.load_keypoints(path))
+        except generate.NoPersonInKeypoints:
+            without_person.append(path)
+            sequence.append(np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING)))
+    return PoseSequence(np.stack(sequence), None, without_person)
 
 
 def _video_frames(path: str):
@@ -175,14 +189,19 @@ def write_animation(frames, path: str, fps: float) -> None:
     """Writes uint8 frames [T, H, W, 3] as a looping GIF or an H.264 MP4 (by extension)."""
     import imageio.v3 as iio
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f"{path}.tmp{os.path.splitext(path)[1]}"
-    if path.lower().endswith(".gif"):
-        iio.imwrite(temporary, frames, duration=1000.0 / fps, loop=0)
-    else:
-        # 128x64 and 256x256 are multiples of ffmpeg's 16-pixel macro blocks: no resizing.
-        iio.imwrite(temporary, frames, plugin="FFMPEG", fps=fps)
-    os.replace(temporary, path)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path.lower().endswith(".gif"):
+            iio.imwrite(temporary, frames, duration=1000.0 / fps, loop=0)
+        else:
+            # 128x64 and 256x256 are multiples of ffmpeg's 16-pixel macro blocks: no resizing.
+            iio.imwrite(temporary, frames, plugin="FFMPEG", fps=fps)
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise DataError(f"cannot write --out={path}: {error.strerror or error}") from None
 
 
 def animate(
@@ -232,8 +251,8 @@ def animate(
         raise ConfigError(f"--smooth_window={window} must be an odd number of frames >= 1")
     if max_gap < 0:
         raise ConfigError(f"--max_gap={max_gap} must be >= 0")
-    if fps is not None and not fps > 0:
-        raise ConfigError(f"--fps={fps} must be positive")
+    if fps is not None and not (fps > 0 and math.isfinite(fps)):
+        raise ConfigError(f"--fps={fps} must be a positive number")
     generate.check_saved_model(saved_model)
 
     def get_estimator():

@@ -47,6 +47,10 @@ OUTPUT_NAMES = ("G1", "G2", "diff_map")
 # ---- keypoint files ----------------------------------------------------------------------------
 
 
+class NoPersonInKeypoints(DataError):
+    """An OpenPose JSON file whose 'people' list is empty (OpenPose found nobody in the frame)."""
+
+
 def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
     """Reads one pose from an OpenPose JSON file or a Pose-Transfer annotation CSV.
 
@@ -90,7 +94,7 @@ def _keypoints_from_openpose_json(path: str) -> np.ndarray:
     if not isinstance(people, list):
         raise DataError(f"{path} is not an OpenPose result: it has no 'people' list")
     if not people:
-        raise DataError(f"{path}: OpenPose found no person ('people' is empty)")
+        raise NoPersonInKeypoints(f"{path}: OpenPose found no person ('people' is empty)")
     person = people[0]
     if not isinstance(person, dict):
         raise DataError(f"{path}: people[0] must be an object holding pose_keypoints_2d")

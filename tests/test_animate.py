@@ -149,3 +149,38 @@ def test_bad_input_is_one_line(
             estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         )  # fmt: skip
     assert not (tmp_path / out).exists()
+
+
+def test_json_frame_where_openpose_found_nobody_is_bridged(
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path
+):
+    poses = _json_sequence(tmp_path / "poses", np.stack([STANDING_RC] * 3))
+    nobody = poses / "frame_001.json"
+    nobody.write_text(json.dumps({"people": []}))  # what OpenPose writes for such a frame
+    made = animate.animate(
+        market_saved_model, astronaut_png, poses, tmp_path / "o.gif",
+        estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+    )  # fmt: skip
+    assert made["without_person"] == [str(nobody)]
+    assert (made["frames"], made["empty_frames"]) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("fps", "out", "error", "message"),
+    [
+        (float("inf"), "o.gif", ConfigError, r"--fps=inf must be a positive number"),
+        (None, "a_file/o.gif", DataError, r"cannot write --out=.*a_file/o\.gif: "),
+    ],
+    ids=["infinite-fps", "out-below-a-file"],
+)
+def test_unusable_fps_or_out_is_one_line(
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path, fps, out, error, message
+):
+    (tmp_path / "a_file").write_text("a file, not a folder")
+    poses = _json_sequence(tmp_path / "poses", np.stack([STANDING_RC] * 2))
+    with pytest.raises(error, match=message):
+        animate.animate(
+            market_saved_model, astronaut_png, poses, tmp_path / out, fps=fps,
+            estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+        )  # fmt: skip
+    assert not list((tmp_path).glob("*.tmp*"))
