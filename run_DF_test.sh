@@ -24,4 +24,3 @@ pg2_require_data DF_test_data DF_test_data.zip \
     --pretrained_path="$(pg2_pretrained_path)" \
     --score=True \
     "${EXTRA_FLAGS[@]}"
-pg2_score_patn

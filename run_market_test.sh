@@ -25,4 +25,3 @@ pg2_require_data Market_test_data Market_test_data.zip \
     --pretrained_path="$(pg2_pretrained_path)" \
     --score=True \
     "${EXTRA_FLAGS[@]}"
-pg2_score_patn

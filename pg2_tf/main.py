@@ -135,6 +135,12 @@ def main(argv):
                 print(f"{result_dir}: {numbers['num_images']} images, {kind}")
                 print(score.format_table(numbers))
                 print(f"written: {path}")
+            # The same images under Pose-Transfer's protocol (docs/scores.md), as JSON.
+            patn = score.score_patn(result_dir, inception_graph=run_config.inception_graph)
+            patn["FID_reference"] = "the targets"
+            path = os.path.join(result_dir, "score_patn.json")
+            score.write_json(path, patn)
+            print(f"written: {path} (protocol patn)")
     if run_config.export_dir:
         import keras
 

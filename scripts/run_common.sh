@@ -52,14 +52,3 @@ pg2_pretrained_path() {
         echo "$MODEL_DIR"
     fi
 }
-
-pg2_score_patn() {
-    # After test mode: the scores under Pose-Transfer's protocol (docs/scores.md) as JSON in
-    # MODEL_DIR/test_result/score_patn.json, unless the extra flags turned scoring off.
-    local flag
-    for flag in "${EXTRA_FLAGS[@]}"; do
-        case "$flag" in --score=False | --score=false | --score=0 | --noscore) return 0 ;; esac
-    done
-    "$PYTHON" -m pg2_tf.score --result_dir="$MODEL_DIR/test_result" --protocol=patn \
-        --json="$MODEL_DIR/test_result/score_patn.json"
-}
