@@ -46,13 +46,12 @@ class PoseSequence:
     without_person: list  # names of frames where no person was found
 
 
-def read_pose_sequence(poses, estimator_factory, progress_bar: bool = True) -> PoseSequence:
+def read_pose_sequence(poses, estimator, progress_bar: bool = True) -> PoseSequence:
     """Reads the target poses from a folder of JSON files, a folder of frames or a video.
 
     Args:
         poses: the ``--poses`` path.
-        estimator_factory: called once, when frames need keypoints, to get a
-            :class:`pg2_tf.keypoints.KeypointEstimator`.
+        estimator: the :class:`pg2_tf.keypoints.KeypointEstimator` for frames' keypoints.
         progress_bar: show a tqdm bar while estimating keypoints.
 
     Returns:
@@ -91,7 +90,6 @@ def read_pose_sequence(poses, estimator_factory, progress_bar: bool = True) -> P
 
     from pg2_tf import keypoints
 
-    estimator = estimator_factory()
     sequence, without_person = [], []
     bar = tqdm(items, total=total, unit="frame", desc="poses", disable=not progress_bar)
     for name, frame in bar:
@@ -255,16 +253,12 @@ def animate(
         raise ConfigError(f"--fps={fps} must be a positive number")
     generate.check_saved_model(saved_model)
 
-    def get_estimator():
-        nonlocal estimator
-        if estimator is None:
-            estimator = keypoints.KeypointEstimator()
-        return estimator
-
-    photo, person = generate.find_person(image_path, get_estimator())
+    estimator = estimator or keypoints.KeypointEstimator()
+    photo, person = generate.find_person(image_path, estimator)
+    # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
+    sequence = read_pose_sequence(poses, estimator, progress_bar)
     loaded, (img_H, img_W) = generate.load_export(saved_model)
     source = generate.person_in_model_frame(photo, person, img_H, img_W)
-    sequence = read_pose_sequence(poses, get_estimator, progress_bar)
     smoothed = tracks.smooth_tracks(sequence.tracks_rc, window=window, max_gap=max_gap)
     model_tracks = model_frame_tracks(smoothed, img_H, img_W, window)
     fps = fps or sequence.fps or DEFAULT_FPS
