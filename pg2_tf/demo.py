@@ -93,28 +93,14 @@ def l1_to_target(result_dir: str) -> dict:
 
     Returns ``{"G1": float, "G2": float}`` from ``G1/``, ``G/`` and ``x_target/`` of result_dir.
     """
-    from PIL import Image
+    from pg2_tf import metrics, result_folders
 
-    from pg2_tf import metrics
-
-    names = sorted(os.listdir(os.path.join(result_dir, "x_target")))
+    targets = result_folders.read_folder_images(os.path.join(result_dir, "x_target"))
 
     def mean_distance(folder):
-        return float(
-            np.mean(
-                [
-                    metrics.l1_mean_distance(
-                        np.asarray(
-                            Image.open(os.path.join(result_dir, folder, name)).convert("RGB")
-                        ),
-                        np.asarray(
-                            Image.open(os.path.join(result_dir, "x_target", name)).convert("RGB")
-                        ),
-                    )
-                    for name in names
-                ]
-            )
-        )
+        generated = result_folders.read_folder_images(os.path.join(result_dir, folder))
+        pairs = zip(generated, targets, strict=True)
+        return float(np.mean([metrics.l1_mean_distance(g, t) for g, t in pairs]))
 
     return {"G1": mean_distance("G1"), "G2": mean_distance("G")}
 
