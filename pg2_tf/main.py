@@ -11,7 +11,6 @@ Speed and scale (docs/performance.md): ``--mixed_precision`` (float16 on GPUs, b
 (every host runs the same command with its own TF_CONFIG; the chief writes model_dir).
 """
 
-import contextlib
 import os
 import signal
 
@@ -88,11 +87,8 @@ def main(argv):
 
     status = 0
     if run_config.is_train:
-        from pg2_tf import model_dir
-
-        chief = strategy is None or train.is_chief(strategy)
-        with model_dir.Lock(run_config.model_dir) if chief else contextlib.nullcontext():
-            result = train.train(train_config, strategy=strategy, params=pg2_flags.flag_dict(FLAGS))
+        # train.train holds model_dir's lock (the chief's) while it runs.
+        result = train.train(train_config, strategy=strategy, params=pg2_flags.flag_dict(FLAGS))
         print(
             f"training stopped ({result.stopped_by}) at step {result.step}; "
             f"checkpoint: {result.checkpoint}"

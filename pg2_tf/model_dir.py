@@ -51,25 +51,19 @@ def step_of(prefix: str | None) -> int:
 
 # ---- the lock ---------------------------------------------------------------------------------
 
-_held = {}  # realpath of model_dir -> [open lock file, depth]
-
 
 class Lock:
     """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process.
 
     The kernel releases it when the process ends in any way (kill -9 included), so a stale
-    lock never blocks a rerun. Re-entrant within one process (main and train both take it).
-    A second process gets :class:`ModelDirError` naming the holder's pid.
+    lock never blocks a rerun. :func:`pg2_tf.train.train` takes it. A second process gets :class:`ModelDirError` naming the holder's pid.
     """
 
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
-        self._key = os.path.realpath(model_dir)
+        self._handle = None
 
     def __enter__(self):
-        if self._key in _held:
-            _held[self._key][1] += 1
-            return self
         try:
             os.makedirs(self.model_dir, exist_ok=True)
             handle = open(os.path.join(self.model_dir, LOCK_NAME), "a+")
@@ -93,16 +87,13 @@ class Lock:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        _held[self._key] = [handle, 1]
+        self._handle = handle
         return self
 
     def __exit__(self, *exc):
-        entry = _held[self._key]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _held[self._key]
-            fcntl.flock(entry[0], fcntl.LOCK_UN)
-            entry[0].close()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+        self._handle = None
         return False
 
 
