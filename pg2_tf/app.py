@@ -215,6 +215,15 @@ def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int
         spec[f"image_raw_{side}"] = tf.io.FixedLenFeature([], tf.string)
         spec[f"image_name_{side}"] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
         spec[f"pose_peaks_{side}_rcv"] = tf.io.FixedLenFeature([pose.NUM_KEYPOINTS * 3], tf.float32)
+    try:
+        return _read_record_pairs(files, spec, limit)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        # A truncated file or an undecodable JPEG: located by the reader's own explanation.
+        raise data.explain_read_error(error, files, img_H, img_W) from None
+
+
+def _read_record_pairs(files, spec, limit) -> list:
+    """The :class:`RecordPair` list of :func:`load_test_pairs` (TensorFlow's read errors pass)."""
     pairs = []
     for path in files:
         for index, record in enumerate(tf.data.TFRecordDataset(path)):

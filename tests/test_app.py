@@ -628,3 +628,14 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
         message = browser.find_element("id", "message")
         wait_for(browser, lambda d: message.get_attribute("class") == "error", "no error shown")
         assert message.is_displayed() and "notes.txt" in message.text
+
+
+def test_a_damaged_test_record_file_is_one_line_naming_it(market_tf1_dir, tmp_path):
+    """A truncated record file given with --data_dir stops the app's start with one line."""
+    source = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
+    damaged = tmp_path / source.name
+    damaged.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(DataError) as caught:
+        pg2_app.load_test_pairs(str(tmp_path), "market", 128, 64, limit=1000)
+    assert str(damaged) in str(caught.value)
+    assert "\n" not in str(caught.value)
