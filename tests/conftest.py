@@ -6,14 +6,7 @@ import pathlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-
-TESTS_DIR = pathlib.Path(__file__).resolve().parent
-FIXTURES = TESTS_DIR / "fixtures"
-# ../shared beside the project root, present in CI, absent in a user's clone.
-SHARED_FIXTURES = TESTS_DIR.parent.parent / "shared" / "fixtures"
-
-MARKET_TF1 = FIXTURES / "market_tf1"
-MARKET_RAW = FIXTURES / "market_raw"
+from helpers import MARKET_RAW, MARKET_TF1  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import MARKET_RAW
+from helpers import MARKET_RAW
 
 from data_prep import common, convert_market, shards
 from data_prep.read_records import read_records, records_by_pair

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
+import helpers
 import numpy as np
-import original_test_folders
 import pytest
 import tensorflow as tf
 from PIL import Image
@@ -93,12 +93,10 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     poses = annotations.read_annotations(
         str(model_dir / "test_result" / annotations.TARGET_ANNOTATIONS)
     )
-    for index, example in enumerate(original_test_folders.read_examples(record_file)):
-        np.testing.assert_array_equal(
-            poses[f"{index:05d}.png"], original_test_folders.target_keypoints(example)
-        )
-        expected = original_test_folders.original_pictures(example, 256, 256)
-        for folder in original_test_folders.FOLDERS:
+    for index, example in enumerate(helpers.read_examples(record_file)):
+        np.testing.assert_array_equal(poses[f"{index:05d}.png"], helpers.target_keypoints(example))
+        expected = helpers.original_pictures(example, 256, 256)
+        for folder in helpers.FOLDERS:
             written = np.asarray(
                 Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
             )
@@ -107,9 +105,7 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
             written = np.asarray(
                 Image.open(model_dir / "test_result" / folder / f"{index:05d}.png")
             )
-            np.testing.assert_array_equal(
-                written, original_test_folders.decoded_pixels(example, side)
-            )
+            np.testing.assert_array_equal(written, helpers.decoded_pixels(example, side))
 
 
 def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):

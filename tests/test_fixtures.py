@@ -3,7 +3,7 @@
 import filecmp
 
 import pytest
-from conftest import FIXTURES, SHARED_FIXTURES
+from helpers import FIXTURES, SHARED_FIXTURES
 
 
 def _shared_files():

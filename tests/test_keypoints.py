@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers import FIXTURES
 from PIL import Image
 
 from pg2_tf import keypoints, photos

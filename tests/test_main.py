@@ -6,26 +6,13 @@ import shutil
 import subprocess
 import sys
 
+import helpers
 import numpy as np
-import original_test_folders
 import pytest
+from helpers import ENV, PROJECT_ROOT, run_main
 from PIL import Image
 
 from pg2_tf import annotations, hardware
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-
-
-def run_main(*flags, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.main", *flags],
-        cwd=PROJECT_ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -93,27 +80,25 @@ def test_test_mode_folders_equal_the_original_encoding_of_every_record(
     market_test_result, market_tf1_dir
 ):
     record_file = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
-    examples = original_test_folders.read_examples(record_file)
+    examples = helpers.read_examples(record_file)
     for index, example in enumerate(examples):
-        expected = original_test_folders.original_pictures(example, 128, 64)
-        for folder in original_test_folders.FOLDERS:
+        expected = helpers.original_pictures(example, 128, 64)
+        for folder in helpers.FOLDERS:
             written = _picture(market_test_result / folder / f"{index:05d}.png")
             np.testing.assert_array_equal(written, expected[folder], err_msg=f"{folder} {index}")
         for side, folder in ((0, "x"), (1, "x_target")):
-            np.testing.assert_array_equal(
-                expected[folder], original_test_folders.decoded_pixels(example, side)
-            )
+            np.testing.assert_array_equal(expected[folder], helpers.decoded_pixels(example, side))
 
 
 def test_test_mode_leaves_the_target_keypoints_beside_the_images(
     market_test_result, market_tf1_dir
 ):
     record_file = market_tf1_dir / "test_data" / "Market1501_test_00000-of-00001.tfrecord"
-    examples = original_test_folders.read_examples(record_file)
+    examples = helpers.read_examples(record_file)
     written = annotations.read_annotations(str(market_test_result / "pose_target-annotation.csv"))
     assert sorted(written) == [f"{i:05d}.png" for i in range(24)]
     for index, example in enumerate(examples):
-        expected = original_test_folders.target_keypoints(example)
+        expected = helpers.target_keypoints(example)
         np.testing.assert_array_equal(written[f"{index:05d}.png"], expected)
     assert (written["00000.png"] == -1).any()  # a joint the pose detector missed stays -1
 

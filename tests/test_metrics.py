@@ -13,94 +13,12 @@ import tarfile
 
 import numpy as np
 import pytest
+from helpers import STAND_IN_CLASSES, stand_in_graph_def_bytes, write_stand_in_graph
 from scipy import linalg
 from scipy.ndimage import uniform_filter
 
 from pg2_tf import metrics
 from pg2_tf.errors import DataError
-
-STAND_IN_SIZE = 4
-STAND_IN_CLASSES = 3
-
-
-TYPE_ATTRS = ("dtype", "T", "SrcT", "DstT")
-
-
-def _node(graph_def, name, op, inputs=(), **attrs):
-    node = graph_def.node.add(name=name, op=op, input=list(inputs))
-    for key, value in attrs.items():
-        if key in TYPE_ATTRS:
-            node.attr[key].type = value
-        elif isinstance(value, bool):
-            node.attr[key].b = value
-        elif isinstance(value, float):
-            node.attr[key].f = value
-        elif isinstance(value, int):
-            node.attr[key].i = value
-        elif isinstance(value, str):
-            node.attr[key].s = value.encode()
-        elif isinstance(value, list):
-            node.attr[key].list.i.extend(value)
-    return node
-
-
-def _const(graph_def, name, array):
-    import tensorflow as tf
-
-    node = graph_def.node.add(name=name, op="Const")
-    proto = tf.make_tensor_proto(array)
-    node.attr["value"].tensor.CopyFrom(proto)
-    node.attr["dtype"].type = proto.dtype
-
-
-def stand_in_graph_def_bytes() -> bytes:
-    """Serialized stand-in of classify_image_graph_def.pb (see the module docstring)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import types_pb2
-
-    f32 = types_pb2.DT_FLOAT
-    gd = tf.compat.v1.GraphDef()
-    gd.versions.producer = 3  # < 9: the deprecated batch-norm op is still legal in this graph
-    _node(gd, "DecodeJpeg/contents", "Placeholder", dtype=types_pb2.DT_STRING)
-    _node(gd, "DecodeJpeg", "DecodeJpeg", ["DecodeJpeg/contents"], channels=3)
-    _node(gd, "Cast", "Cast", ["DecodeJpeg"], SrcT=types_pb2.DT_UINT8, DstT=f32)
-    _const(gd, "ExpandDims/dim", np.array(0, np.int32))
-    _node(gd, "ExpandDims", "ExpandDims", ["Cast", "ExpandDims/dim"], T=f32)
-    _const(gd, "ResizeBilinear/size", np.array([STAND_IN_SIZE, STAND_IN_SIZE], np.int32))
-    _node(gd, "ResizeBilinear", "ResizeBilinear", ["ExpandDims", "ResizeBilinear/size"], T=f32)
-    _const(gd, "Sub/y", np.array(128.0, np.float32))
-    _node(gd, "Sub", "Sub", ["ResizeBilinear", "Sub/y"], T=f32)
-    _const(gd, "Mul/y", np.array(1.0 / 128.0, np.float32))
-    _node(gd, "Mul", "Mul", ["Sub", "Mul/y"], T=f32)
-    for name, value in (("mean", 0.0), ("variance", 1.0), ("beta", 0.0), ("gamma", 1.0)):
-        _const(gd, f"bn/{name}", np.full(3, value, np.float32))
-    _node(
-        gd,
-        "bn",
-        "BatchNormWithGlobalNormalization",
-        ["Mul", "bn/mean", "bn/variance", "bn/beta", "bn/gamma"],
-        T=f32,
-        variance_epsilon=0.0,
-        scale_after_normalization=True,
-    )
-    size = [1, STAND_IN_SIZE, STAND_IN_SIZE, 1]
-    _node(gd, "pool_3", "AvgPool", ["bn"], T=f32, ksize=size, strides=size, padding="VALID")
-    _const(gd, "pool_3/_reshape/shape", np.array([1, 3], np.int32))
-    _node(gd, "pool_3/_reshape", "Reshape", ["pool_3", "pool_3/_reshape/shape"], T=f32)
-    _const(gd, "softmax/weights", 1000.0 * np.eye(3, STAND_IN_CLASSES, dtype=np.float32))
-    _node(gd, "softmax/logits/MatMul", "MatMul", ["pool_3/_reshape", "softmax/weights"], T=f32)
-    # A bias that would make class 2 win everywhere: the score must not use it (as the original).
-    _const(gd, "softmax/biases", np.array([0.0, 0.0, 1e4], np.float32))
-    _node(gd, "softmax/logits", "BiasAdd", ["softmax/logits/MatMul", "softmax/biases"], T=f32)
-    _node(gd, "softmax", "Softmax", ["softmax/logits"], T=f32)
-    return gd.SerializeToString()
-
-
-def write_stand_in_graph(directory) -> str:
-    """Writes the stand-in as ``directory/classify_image_graph_def.pb``; returns the path."""
-    path = directory / metrics.INCEPTION_PB_NAME
-    path.write_bytes(stand_in_graph_def_bytes())
-    return str(path)
 
 
 def constant_image(color, size=(8, 6)) -> np.ndarray:

@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import MARKET_RAW
+from helpers import MARKET_RAW
 from skimage.morphology import dilation, erosion
 
 from pg2_tf import pose

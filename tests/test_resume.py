@@ -11,8 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_main import run_main
-from test_train import tiny_config
+from helpers import run_main, tiny_config
 
 from pg2_tf import checkpoints, model_dir, train
 from pg2_tf.errors import CheckpointError, ConfigError

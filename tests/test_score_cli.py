@@ -9,19 +9,16 @@ test_metrics) puts image i in class ``i % 3``: every split of 3 holds one image 
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import run_score_cli, write_stand_in_graph
 from PIL import Image
-from test_metrics import write_stand_in_graph
 
 from pg2_tf import metrics, result_folders, score
 from pg2_tf.errors import DataError
 
 NUM, SIZE, SHIFT = 30, 16, 40
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _save(folder, index, array):
@@ -54,20 +51,6 @@ def graph_path(tmp_path):
 @pytest.fixture(autouse=True)
 def no_graph_in_env(monkeypatch):
     monkeypatch.delenv(score.INCEPTION_GRAPH_ENV, raising=False)
-
-
-def run_score_cli(*args):
-    """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
-    env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.score", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-        timeout=120,
-    )
 
 
 def _parse_score_file(path):

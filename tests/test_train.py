@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import tiny_config
 
 from pg2_tf import train
 from pg2_tf.errors import DataError
@@ -22,24 +23,6 @@ PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def records_dir(market_tf1_dir):
     return str(market_tf1_dir / "test_data")
-
-
-def tiny_config(model_dir, records_dir, **overrides):
-    settings = dict(
-        conv_hidden_num=8,
-        d_dim=8,
-        batch_size=4,
-        max_step=4,
-        stage1_steps=2,
-        log_step=2,
-        model_dir=str(model_dir),
-        data_path=records_dir,
-        split="test",
-        progress_bar=False,
-        save_model_secs=0,
-    )
-    settings.update(overrides)
-    return train.TrainConfig(**settings)
 
 
 def _weights(trainer):
