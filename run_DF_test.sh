@@ -9,18 +9,7 @@
 # original) and score_patn.json (Pose-Transfer's protocol, docs/scores.md).
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
-pg2_require_data DF_test_data DF_test_data.zip \
-    data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_test_sparse_partBbox37_maskR4R8_roi10Complete
+pg2_require_data DF_test_data
 
-"$PYTHON" -m pg2_tf.main --dataset=DF_test_data --data_dir="$DATA_DIR" \
-    --img_H=256 --img_W=256 \
-    --batch_size=1 \
-    --is_train=False \
-    --model=11 \
-    --D_arch=DCGAN \
-    --gpu="$GPU" \
-    --z_num=64 \
-    --model_dir="$MODEL_DIR" \
-    --pretrained_path="$(pg2_pretrained_path)" \
-    --score=True \
-    "${EXTRA_FLAGS[@]}"
+pg2_main --dataset=DF_test_data --model=11 --img_H=256 --img_W=256 --is_train=False \
+    --batch_size=1 --pretrained_path="$(pg2_pretrained_path)" --score=True

@@ -5,18 +5,7 @@
 # Re-running with the same MODEL_DIR resumes from its latest checkpoint.
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
-pg2_require_data DF_train_data DF_train_data.zip \
-    data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_sparse_partBbox37_maskR4R8_roi10Complete
+pg2_require_data DF_train_data
 
-"$PYTHON" -m pg2_tf.main --dataset=DF_train_data --data_dir="$DATA_DIR" \
-    --img_H=256 --img_W=256 \
-    --batch_size=1 --max_step=80000 \
-    --d_lr=0.00002 --g_lr=0.00002 \
-    --lr_update_step=50000 \
-    --is_train=True \
-    --model=11 \
-    --D_arch=DCGAN \
-    --gpu="$GPU" \
-    --z_num=64 \
-    --model_dir="$MODEL_DIR" \
-    "${EXTRA_FLAGS[@]}"
+pg2_main --dataset=DF_train_data --model=11 --img_H=256 --img_W=256 --is_train=True \
+    --batch_size=1 --max_step=80000 --d_lr=0.00002 --g_lr=0.00002 --lr_update_step=50000

@@ -10,18 +10,7 @@
 # score_patn.json (Pose-Transfer's protocol, docs/scores.md).
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/run_common.sh"
 pg2_parse_args "$@"
-pg2_require_data Market_test_data Market_test_data.zip \
-    data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_test_sparse_Attr_partBbox7_maskR4R6
+pg2_require_data Market_test_data
 
-"$PYTHON" -m pg2_tf.main --dataset=Market_test_data --data_dir="$DATA_DIR" \
-    --img_H=128 --img_W=64 \
-    --batch_size=32 \
-    --is_train=False \
-    --model=1 \
-    --D_arch=DCGAN \
-    --gpu="$GPU" \
-    --z_num=64 \
-    --model_dir="$MODEL_DIR" \
-    --pretrained_path="$(pg2_pretrained_path)" \
-    --score=True \
-    "${EXTRA_FLAGS[@]}"
+pg2_main --dataset=Market_test_data --model=1 --img_H=128 --img_W=64 --is_train=False \
+    --batch_size=32 --pretrained_path="$(pg2_pretrained_path)" --score=True

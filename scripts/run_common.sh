@@ -25,9 +25,20 @@ pg2_parse_args() {
     EXTRA_FLAGS=("$@")
 }
 
+pg2_original_folder() {
+    # The folder that the original release's DATASET.zip holds, before renaming it DATASET.
+    case "$1" in
+        Market_train_data) echo data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_sparse_Attr_partBbox7_maskR4R6 ;;
+        Market_test_data) echo data4tf_GAN_attr_pose_onlyPosPair_128x64PoseRCV_Mask_test_sparse_Attr_partBbox7_maskR4R6 ;;
+        DF_train_data) echo data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_sparse_partBbox37_maskR4R8_roi10Complete ;;
+        DF_test_data) echo data4tf_GAN_attr_pose_onlyPosPair_256x256PoseRCV_Mask_test_sparse_partBbox37_maskR4R8_roi10Complete ;;
+    esac
+}
+
 pg2_require_data() {
-    # pg2_require_data DATASET ZIP_NAME ORIGINAL_FOLDER_NAME
-    local dataset="$1" zip_name="$2" original_name="$3"
+    # pg2_require_data DATASET: stops with what to download when DATA_DIR/DATASET is missing.
+    local dataset="$1" zip_name="$1.zip" original_name
+    original_name="$(pg2_original_folder "$1")"
     if [[ -d "$DATA_DIR/$dataset" ]]; then
         return 0
     fi
@@ -51,4 +62,17 @@ pg2_pretrained_path() {
     else
         echo "$MODEL_DIR"
     fi
+}
+
+pg2_main() {
+    # pg2_main --flag=value ...: runs pg2_tf.main with the script's flags, then the flags every
+    # original script passed (DCGAN D, z_num 64, the GPU, the model and data folders), then the
+    # extra flags of the command line (which override them).
+    "$PYTHON" -m pg2_tf.main "$@" \
+        --D_arch=DCGAN \
+        --z_num=64 \
+        --gpu="$GPU" \
+        --data_dir="$DATA_DIR" \
+        --model_dir="$MODEL_DIR" \
+        "${EXTRA_FLAGS[@]}"
 }
