@@ -22,7 +22,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf import data
+from pg2_tf import data, datasets
+from pg2_tf.pose import NUM_KEYPOINTS
 
 # The original TF1 code on CPU took 0.563 s per training step (Market, batch 16).
 ORIGINAL_MARKET_CPU_STEPS_PER_S = 1 / 0.563
@@ -51,7 +52,7 @@ def _random_pose(rng, height, width):
     centre_row, centre_col = height / 2, width / 2
     indices = []
     mask = np.zeros((height, width), np.int64)
-    for keypoint in range(data.KEYPOINT_NUM):
+    for keypoint in range(NUM_KEYPOINTS):
         if rng.uniform() < 0.1:  # missing keypoint
             continue
         row = int(np.clip(rng.normal(centre_row, height / 5), 0, height - 1))
@@ -59,7 +60,7 @@ def _random_pose(rng, height, width):
         rows, cols = row + disc_rows, col + disc_cols
         keep = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         rows, cols = rows[keep], cols[keep]
-        indices.extend(rows * width * data.KEYPOINT_NUM + cols * data.KEYPOINT_NUM + keypoint)
+        indices.extend(rows * width * NUM_KEYPOINTS + cols * NUM_KEYPOINTS + keypoint)
         mask[max(row - 8, 0) : row + 9, max(col - 8, 0) : col + 9] = 1
     return np.asarray(indices, np.int64), mask.reshape(-1)
 
@@ -78,14 +79,14 @@ def _bytes(value):
 
 def make_pair_example(rng, img_H, img_W) -> tf.train.Example:
     """One pair record with the original converter's feature keys and lengths, random content."""
-    peaks_grid = 16 * (img_W * 16 // img_H) * data.KEYPOINT_NUM  # 16x8x18 or 16x16x18
+    peaks_grid = 16 * (img_W * 16 // img_H) * NUM_KEYPOINTS  # 16x8x18 or 16x16x18
     feature = {
         "image_format": _bytes(b"jpg"),
         "image_height": _int64s([img_H]),
         "image_width": _int64s([img_W]),
         "label": _int64s([1]),
         "real_data": _int64s([1]),
-        "shape": _int64s([img_H * img_W * data.KEYPOINT_NUM]),
+        "shape": _int64s([img_H * img_W * NUM_KEYPOINTS]),
     }
     for side in (0, 1):
         photo = _random_photo(rng, img_H, img_W)
@@ -157,7 +158,7 @@ def measure_examples_per_second(dataset, seconds, warmup_batches=3) -> float:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--kind", choices=data.KINDS, default="market")
+    parser.add_argument("--kind", choices=datasets.KINDS, default="market")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--num_pairs", type=int, default=None, help="records to write")

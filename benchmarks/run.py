@@ -238,8 +238,8 @@ def count_step_flops(trainer, batch_size) -> dict:
     image = tf.TensorSpec([batch_size, config.img_H, config.img_W, 3])
     pose = tf.TensorSpec([batch_size, config.img_H, config.img_W, 18])
     return {
-        "stage1": count_graph_flops(traced(trainer._stage1_step, spec)) / 1e9,
-        "stage2": count_graph_flops(traced(trainer._stage2_step, spec)) / 1e9,
+        "stage1": count_graph_flops(traced(trainer.stage1_step, spec)) / 1e9,
+        "stage2": count_graph_flops(traced(trainer.stage2_step, spec)) / 1e9,
         "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
     }
 
@@ -510,7 +510,7 @@ def measure_model(args, results):
     }
     test_batch = {key: tf.constant(value) for key, value in test_arrays.items()}
     steps["inference"] = lambda: _fetch(
-        trainer._generate(test_batch["x"], test_batch["pose_target"])
+        trainer.compiled_generate(test_batch["x"], test_batch["pose_target"])
     )
     original = None
     if args.same_run_original:

@@ -4,6 +4,7 @@ Everything that reads user files turns a problem into a one-line :class:`pg2_tf.
 naming the file and the fix.
 """
 
+import argparse
 import bisect
 import io
 import os
@@ -174,6 +175,36 @@ def default_workers(workers: int | None) -> int:
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     return workers
+
+
+def add_writer_args(parser: argparse.ArgumentParser, no_roi10_help: str | None = None) -> None:
+    """The record writer's options every converter takes: --workers, --records_per_shard,
+    --no_roi10_mask (with its help, for converters of DeepFashion records) and --quiet."""
+    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    parser.add_argument("--records_per_shard", type=int, default=1000)
+    if no_roi10_help:
+        parser.add_argument("--no_roi10_mask", action="store_true", help=no_roi10_help)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def raw_converter_parser(
+    description: str, raw_folder: str, splits: Sequence[str], out_default: str
+) -> argparse.ArgumentParser:
+    """The command line of convert_market.py / convert_DF.py (the original converters'
+    positional raw_dir and split), before their own options and the writer's."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("raw_dir", type=Path, help=f"{raw_folder} folder")
+    parser.add_argument("split", choices=splits)
+    parser.add_argument("--out", type=Path, help=f"output folder (default {out_default})")
+    parser.add_argument(
+        "--no_flip", action="store_true", help="train: leave out the mirrored copies"
+    )
+    return parser
+
+
+def print_written(out_dir: Path) -> None:
+    """The converters' last line: how many records were written where."""
+    print(f"wrote {(Path(out_dir) / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
 
 
 def run_cli(main: Callable[[], None]) -> None:

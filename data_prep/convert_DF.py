@@ -32,7 +32,6 @@ What the original does and this keeps:
   in its subsets, no visible region for the masks), its pairs are skipped too and counted.
 """
 
-import argparse
 import random
 import sys
 from pathlib import Path
@@ -40,13 +39,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep import common  # noqa: E402
-from data_prep.converter import SplitSource, convert_pairs, generate_pairs  # noqa: E402
-from data_prep.record_features import DEEPFASHION  # noqa: E402
-from pg2_tf.errors import ConfigError  # noqa: E402
+from data_prep import common
+from data_prep.converter import SplitSource, convert_pairs, generate_pairs
+from pg2_tf import datasets
+from pg2_tf.errors import ConfigError
 
-RAW_FOLDER = "DF_img_pose"
-POSE_FOLDER = "PoseFiltered"
+RAW_FOLDER = datasets.DEEPFASHION.raw_folder
+POSE_FOLDER = datasets.DEEPFASHION.pose_folder
 SPLITS = ("train", "test", "test_samples", "test_seq")
 _FIX = "unzip DF_img_pose.zip of the original PG2 release there"
 
@@ -71,12 +70,12 @@ def resolve_raw_dir(raw_dir: Path) -> Path:
 
 def split_source(raw_dir: Path, image_set: str) -> SplitSource:
     """Images and OpenPose pickles of train, train_flip, test, test_samples or test_seq."""
-    pickle_suffix = "_Flip" if image_set == "train_flip" else ""
+    peaks_name, subsets_name = datasets.DEEPFASHION.pickle_names(image_set)
     pose_dir = raw_dir / POSE_FOLDER
     return SplitSource(
-        raw_dir / f"filted_up_{image_set}",
-        pose_dir / f"all_peaks_dic_DeepFashion{pickle_suffix}.p",
-        pose_dir / f"subsets_dic_DeepFashion{pickle_suffix}.p",
+        raw_dir / datasets.DEEPFASHION.image_folder(image_set),
+        pose_dir / peaks_name,
+        pose_dir / subsets_name,
     )
 
 
@@ -130,7 +129,7 @@ def convert(
     parts.sort(key=lambda part: part[0] != "flip")  # mirrored records are written first
 
     convert_pairs(
-        DEEPFASHION,
+        datasets.DEEPFASHION,
         out_dir,
         split_tag,
         parts,
@@ -146,21 +145,10 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("raw_dir", type=Path, help="DF_img_pose folder")
-    parser.add_argument("split", choices=SPLITS)
-    parser.add_argument(
-        "--out", type=Path, help="output folder (default <raw_dir>/DF_<split>_data)"
+    parser = common.raw_converter_parser(
+        __doc__.split("\n\n")[0], RAW_FOLDER, SPLITS, "<raw_dir>/DF_<split>_data"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
-    parser.add_argument("--records_per_shard", type=int, default=1000)
-    parser.add_argument(
-        "--no_flip", action="store_true", help="train: leave out the mirrored copies"
-    )
-    parser.add_argument(
-        "--no_roi10_mask", action="store_true", help="leave out roi10_mask_0/1 (~1.3 MB a record)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_writer_args(parser, "leave out roi10_mask_0/1 (~1.3 MB a record)")
     args = parser.parse_args(argv)
     out_dir = convert(
         args.raw_dir,
@@ -172,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         with_roi10_mask=not args.no_roi10_mask,
         show_progress=not args.quiet,
     )
-    print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
+    common.print_written(out_dir)
 
 
 if __name__ == "__main__":

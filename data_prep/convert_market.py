@@ -29,7 +29,6 @@ What the original does and this keeps:
   row in its subsets), its pairs are skipped too and counted in the summary.
 """
 
-import argparse
 import random
 import sys
 from pathlib import Path
@@ -39,26 +38,18 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep import common  # noqa: E402
-from data_prep.converter import SplitSource, convert_pairs, generate_pairs  # noqa: E402
-from data_prep.record_features import MARKET  # noqa: E402
-from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+from data_prep import common
+from data_prep.converter import SplitSource, convert_pairs, generate_pairs
+from pg2_tf import datasets
+from pg2_tf.errors import ConfigError, DataError
 
-RAW_FOLDER = "Market1501_img_pose_attr_seg"
-POSE_FOLDER = "Market-1501_PoseFiltered"
+RAW_FOLDER = datasets.MARKET.raw_folder
+POSE_FOLDER = datasets.MARKET.pose_folder
 ATTRIBUTE_FOLDER = "Market-1501_Attribute"
 SPLITS = ("train", "test", "test_samples")
 JUNK_TEST_DETECTIONS = 6617
 TEST_RECORD_LIMIT = 12800
 _FIX = "unzip Market1501_img_pose_attr_seg.zip of the original PG2 release there"
-
-# image set -> (image folder, pose pickle suffix)
-_SOURCES = {
-    "train": ("bounding_box_train", "train"),
-    "train_flip": ("bounding_box_train_flip", "train_Flip"),
-    "test": ("bounding_box_test", "test_clean"),
-    "test_samples": ("bounding_box_test_samples", "test_samples"),
-}
 
 
 def market_identity(name: str) -> str:
@@ -91,12 +82,12 @@ def split_source(
     ``junk_detections``: sorted directory entries of the test folder to skip (6617 in the real
     data).
     """
-    folder, pickle_suffix = _SOURCES[image_set]
+    peaks_name, subsets_name = datasets.MARKET.pickle_names(image_set)
     pose_dir = raw_dir / POSE_FOLDER
     return SplitSource(
-        raw_dir / folder,
-        pose_dir / f"all_peaks_dic_Market-1501_{pickle_suffix}.p",
-        pose_dir / f"subsets_dic_Market-1501_{pickle_suffix}.p",
+        raw_dir / datasets.MARKET.image_folder(image_set),
+        pose_dir / peaks_name,
+        pose_dir / subsets_name,
         junk_detections if image_set == "test" else 0,
     )
 
@@ -201,7 +192,7 @@ def convert(
 
     attributes = load_attributes(raw_dir, split, junk_detections)
     convert_pairs(
-        MARKET,
+        datasets.MARKET,
         out_dir,
         split_tag,
         parts,
@@ -218,16 +209,8 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("raw_dir", type=Path, help="Market1501_img_pose_attr_seg folder")
-    parser.add_argument("split", choices=SPLITS)
-    parser.add_argument(
-        "--out", type=Path, help="output folder (default <raw_dir>/Market_<split>_data)"
-    )
-    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
-    parser.add_argument("--records_per_shard", type=int, default=1000)
-    parser.add_argument(
-        "--no_flip", action="store_true", help="train: leave out the mirrored copies"
+    parser = common.raw_converter_parser(
+        __doc__.split("\n\n")[0], RAW_FOLDER, SPLITS, "<raw_dir>/Market_<split>_data"
     )
     parser.add_argument(
         "--junk_detections",
@@ -235,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         default=JUNK_TEST_DETECTIONS,
         help="test: sorted files of bounding_box_test to skip (the real data's junk detections)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_writer_args(parser)
     args = parser.parse_args(argv)
     out_dir = convert(
         args.raw_dir,
@@ -247,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         show_progress=not args.quiet,
         junk_detections=args.junk_detections,
     )
-    print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
+    common.print_written(out_dir)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import numpy as np
 
 from data_prep import common
 from data_prep.record_features import (
-    DatasetSpec,
     ImageEntry,
     ImageFolder,
     PairRecord,
@@ -22,7 +21,7 @@ from data_prep.record_features import (
     entry_problem,
 )
 from data_prep.shards import write_records
-from pg2_tf import pose
+from pg2_tf import datasets, pose
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def generate_pairs(
 
 
 def load_entries(
-    spec: DatasetSpec,
+    spec: datasets.Dataset,
     source: SplitSource,
     names: set[str],
     fix: str,
@@ -113,7 +112,7 @@ def load_entries(
 
 
 def convert_pairs(
-    spec: DatasetSpec,
+    spec: datasets.Dataset,
     out_dir: Path,
     split_tag: str,
     parts: Sequence[tuple[str, SplitSource, list[list[str]]]],

@@ -39,24 +39,23 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from data_prep import common  # noqa: E402
-from data_prep.record_features import (  # noqa: E402
-    SPECS,
+from data_prep import common
+from data_prep.record_features import (
     ImageEntry,
     ImageFolder,
     PairRecord,
     RecordBuilder,
     entry_problem,
 )
-from data_prep.shards import write_records  # noqa: E402
-from pg2_tf import annotations, pose  # noqa: E402
-from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+from data_prep.shards import write_records
+from pg2_tf import annotations, datasets, pose
+from pg2_tf.errors import ConfigError, DataError
 
-DATASETS = ("market", "deepfashion")
-DEEPFASHION_WIDTH = 256
+DATASETS = datasets.KINDS
+DEEPFASHION_WIDTH = datasets.DEEPFASHION.img_W
 
 
 def read_annotations(path: Path) -> dict[str, np.ndarray]:
@@ -127,7 +126,7 @@ def convert(
         raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
     if not split or "/" in split:
         raise ConfigError(f"--split must be a plain name such as train or test, not {split!r}")
-    spec = SPECS[dataset]
+    spec = datasets.by_kind(dataset)
     workers = common.default_workers(workers)
     images = common.require_dir(images, "image folder", "pass --images <folder of the images>")
     keypoints = read_annotations(annotations)
@@ -222,12 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder of the images")
     parser.add_argument("--split", required=True, help="train or test (names the output files)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
-    parser.add_argument("--records_per_shard", type=int, default=1000)
-    parser.add_argument(
-        "--no_roi10_mask", action="store_true", help="deepfashion: leave out roi10_mask_0/1"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_writer_args(parser, "deepfashion: leave out roi10_mask_0/1")
     args = parser.parse_args(argv)
     out_dir = convert(
         args.dataset,
@@ -241,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         with_roi10_mask=not args.no_roi10_mask,
         show_progress=not args.quiet,
     )
-    print(f"wrote {(out_dir / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
+    common.print_written(out_dir)
 
 
 if __name__ == "__main__":

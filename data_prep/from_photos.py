@@ -30,17 +30,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 from data_prep import (
-    common,  # noqa: E402
-    synthetic,  # noqa: E402
+    common,
+    synthetic,
 )
-from data_prep.synthetic import LAYOUTS  # noqa: E402
-from pg2_tf import generate, pose  # noqa: E402
-from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+from pg2_tf import datasets, photos, pose
+from pg2_tf.errors import ConfigError, DataError
 
-DATASETS = ("market", "deepfashion")
+DATASETS = datasets.KINDS
 SPLITS = ("train", "test")
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_QUALITY = 95
@@ -90,15 +89,15 @@ def write_raw_layout(
         ``(raw_dir, skipped)``: the raw folder for the converter, and ``"path: reason"`` lines of
         the photos left out.
     """
-    layout = LAYOUTS[dataset]
+    layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
     sets = synthetic.prepare_image_sets(raw_dir, layout, split)
     skipped = []
     for person, (_, files) in enumerate(people, start=1):
         for index, path in enumerate(files):
             try:
-                framed = generate.person_in_model_frame(
-                    *generate.find_person(path, estimator), layout.height, layout.width
+                framed = photos.person_in_model_frame(
+                    *photos.find_person(path, estimator), layout.img_H, layout.img_W
                 )
             except DataError as error:  # unreadable photo, or no person in it
                 skipped.append(f"{path}: {error}")
@@ -111,7 +110,7 @@ def write_raw_layout(
             synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
             sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
             if split == "train":
-                mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
+                mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
                 synthetic.save_jpeg(
                     crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
                 )
@@ -192,9 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--split", choices=SPLITS, required=True)
-    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
-    parser.add_argument("--records_per_shard", type=int, default=1000)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_writer_args(parser)
     args = parser.parse_args(argv)
     convert(
         args.photos,

@@ -30,7 +30,7 @@ from PIL import Image
 
 from data_prep import example_proto as proto
 from data_prep.common import read_image
-from pg2_tf import pose
+from pg2_tf import datasets, pose
 from pg2_tf.errors import DataError
 
 # Part boxes: the joints of each of the 37 parts (body regions, limbs, whole body, single joints).
@@ -60,28 +60,9 @@ PART_JOINTS = (
 ATTRIBUTE_KEYS = ("attrs", "attrs_w2v25", "attrs_w2v50", "attrs_w2v100", "attrs_w2v150")
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What differs between the Market-1501 and DeepFashion records."""
-
-    kind: str  # "market" | "deepfashion"
-    record_prefix: str  # file name prefix of the tf-records
-    peaks_grid_columns: int  # pose_peaks grid is 16 x this x 18
-    extra_radius: int  # second mask radius (Market 7, DeepFashion 8)
-    extra_mask_key: str  # its feature name
-    box_clamp_hw: tuple[int, int]  # last row/column the part boxes are clamped to
-    selection: str  # keypoint selection rule of pg2_tf.pose.keypoints_from_openpose
-
-    @property
-    def is_market(self) -> bool:
-        return self.kind == "market"
-
-
-MARKET = DatasetSpec("market", "Market1501", 8, 7, "pose_mask_r6", (127, 63), "market")
-DEEPFASHION = DatasetSpec(
-    "deepfashion", "DeepFashion", 16, 8, "pose_mask_r8", (255, 255), "deepfashion"
-)
-SPECS = {"market": MARKET, "deepfashion": DEEPFASHION}
+def _is_market(spec: datasets.Dataset) -> bool:
+    """Market and DeepFashion records differ in features beyond the descriptor's fields."""
+    return spec is datasets.MARKET
 
 
 @dataclass
@@ -241,9 +222,11 @@ def _roi_groups(visible) -> tuple[bool, tuple]:
     return False, (((0,), (3,), (4,), (3,), (4,)), ((1,), (35,), (36,), (35,), (36,)))
 
 
-def entry_problem(spec: DatasetSpec, entry: ImageEntry, with_roi10_mask: bool = True) -> str | None:
+def entry_problem(
+    spec: datasets.Dataset, entry: ImageEntry, with_roi10_mask: bool = True
+) -> str | None:
     """Why an image cannot go into a record (where the original converter crashed), or None."""
-    if spec.is_market or not with_roi10_mask:
+    if _is_market(spec) or not with_roi10_mask:
         return None
     _, visible = part_boxes_deepfashion(entry.keypoints_rc)
     _, groups = _roi_groups(visible)
@@ -276,7 +259,7 @@ def peaks_rcv(keypoints_rc: np.ndarray) -> np.ndarray:
 
 
 def image_features(
-    spec: DatasetSpec,
+    spec: datasets.Dataset,
     name: str,
     image_bytes: bytes,
     entry: ImageEntry,
@@ -295,7 +278,7 @@ def image_features(
         "image_name": proto.bytes_feature(name),
         "image_raw": proto.bytes_feature(image_bytes),
     }
-    attribute_keys = ATTRIBUTE_KEYS if spec.is_market else ATTRIBUTE_KEYS[:1]
+    attribute_keys = ATTRIBUTE_KEYS if _is_market(spec) else ATTRIBUTE_KEYS[:1]
     for key in attribute_keys:
         values = entry.attributes.get(key, [])
         encode = proto.int64_feature if key == "attrs" else proto.float_feature
@@ -308,20 +291,20 @@ def image_features(
     features[spec.extra_mask_key] = proto.int64_feature(
         pose.pose_mask(keypoints_rc, img_H, img_W, spec.extra_radius)
     )
-    radii = (4,) if spec.is_market else (4, spec.extra_radius)
+    radii = (4,) if _is_market(spec) else (4, spec.extra_radius)
     for radius in radii:
         indices, values, _ = pose.sparse_pose_indices(keypoints_rc, img_H, img_W, radius)
         features[f"indices_r{radius}"] = proto.int64_feature(indices)
         features[f"values_r{radius}"] = proto.float_feature(values)
     features["pose_subs"] = proto.float_feature(entry.pose_subs)
-    if spec.is_market:
+    if _is_market(spec):
         features["seg"] = _MARKET_EMPTY_SEGMENTATION
         boxes, visible = part_boxes_market(keypoints_rc)
     else:
         boxes, visible = part_boxes_deepfashion(keypoints_rc)
     features["part_bbox"] = proto.int64_feature(boxes)
     features["part_vis"] = proto.int64_feature(visible)
-    if not spec.is_market and with_roi10_mask:
+    if not _is_market(spec) and with_roi10_mask:
         rng = np.random.default_rng(zlib.crc32(name.encode()))
         features["roi10_mask"] = proto.int64_feature(roi10_mask(boxes, visible, rng))
     return features
@@ -338,7 +321,7 @@ class RecordBuilder:
 
     def __init__(
         self,
-        spec: DatasetSpec,
+        spec: datasets.Dataset,
         folders: dict[str, ImageFolder],
         with_roi10_mask: bool = True,
         cache_size: int | None = None,
@@ -346,7 +329,7 @@ class RecordBuilder:
         self.spec = spec
         self.folders = folders
         self.with_roi10_mask = with_roi10_mask
-        self.cache_size = cache_size or (2048 if spec.is_market else 128)
+        self.cache_size = cache_size or (2048 if _is_market(spec) else 128)
         self._images: OrderedDict = OrderedDict()
         self._features: OrderedDict = OrderedDict()
 

@@ -42,10 +42,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from data_prep import common
-from pg2_tf import pose
+from pg2_tf import datasets, pose
 from pg2_tf.errors import ConfigError
 
-KINDS = ("market", "deepfashion")
+KINDS = datasets.KINDS
 SPLITS = ("train", "test", "test_samples", "test_seq")
 _SPLIT_INDEX = {split: index for index, split in enumerate(SPLITS)}
 _JUNK_NAME = "0000_c1s1_{:06d}_00.jpg"
@@ -66,34 +66,6 @@ _FRONT_SKELETON = {
 }
 _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.16, 0.14, 0.24, 0.23
 _SKIN_TONES = ((241, 194, 167), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 58, 35))
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Names and sizes of one raw layout."""
-
-    kind: str
-    height: int
-    width: int
-    raw_folder: str
-    pose_folder: str
-
-    def image_folder(self, image_set: str) -> str:
-        prefix = "bounding_box_" if self.kind == "market" else "filted_up_"
-        return prefix + image_set
-
-    def pickle_names(self, image_set: str) -> tuple[str, str]:
-        if self.kind == "market":
-            suffix = {"train_flip": "train_Flip", "test": "test_clean"}.get(image_set, image_set)
-            return (f"all_peaks_dic_Market-1501_{suffix}.p", f"subsets_dic_Market-1501_{suffix}.p")
-        suffix = "_Flip" if image_set == "train_flip" else ""
-        return (f"all_peaks_dic_DeepFashion{suffix}.p", f"subsets_dic_DeepFashion{suffix}.p")
-
-
-LAYOUTS = {
-    "market": Layout("market", 128, 64, "Market1501_img_pose_attr_seg", "Market-1501_PoseFiltered"),
-    "deepfashion": Layout("deepfashion", 256, 256, "DF_img_pose", "PoseFiltered"),
-}
 
 
 @dataclass(frozen=True)
@@ -371,7 +343,7 @@ def make_synthetic_raw(
         raise ConfigError(f"unknown split(s) {unknown or ['test_seq']} for {kind}")
     if identities < 1 or images_per_identity < 2:
         raise ConfigError("need at least 1 identity and 2 images per identity to make pairs")
-    layout = LAYOUTS[kind]
+    layout = datasets.by_kind(kind)
     raw_dir = Path(out_dir) / layout.raw_folder
     (raw_dir / layout.pose_folder).mkdir(parents=True, exist_ok=True)
     for split in splits:
@@ -387,7 +359,7 @@ def make_synthetic_raw(
     return raw_dir
 
 
-def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
+def _write_split(raw_dir: Path, layout: datasets.Dataset, spec: "SyntheticSpec") -> None:
     split = spec.split
     people = image_names(layout.kind, split, spec.identities, spec.images_per_identity)
     sets = prepare_image_sets(raw_dir, layout, split)
@@ -401,24 +373,24 @@ def _write_split(raw_dir: Path, layout: Layout, spec: "SyntheticSpec") -> None:
         background = None
         if spec.shared_background:
             background_rng = np.random.default_rng([spec.seed, 104729, look])
-            background = _background(background_rng, layout.height, layout.width)
+            background = _background(background_rng, layout.img_H, layout.img_W)
         for index, name in enumerate(names):
             rng = np.random.default_rng([spec.seed, _SPLIT_INDEX[split], person, index])
-            keypoints_rc = random_keypoints(rng, layout.height, layout.width)
+            keypoints_rc = random_keypoints(rng, layout.img_H, layout.img_W)
             pixels = render_person(
-                keypoints_rc, appearance, rng, layout.height, layout.width, background
+                keypoints_rc, appearance, rng, layout.img_H, layout.img_W, background
             )
             save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
             sets[split][name] = openpose_result(keypoints_rc, rng)
             if split == "train":
-                mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
+                mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
                 save_jpeg(pixels[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
                 sets["train_flip"][name] = openpose_result(mirrored, rng)
     for image_set, results in sets.items():
         add_to_pickles(raw_dir / layout.pose_folder, layout.pickle_names(image_set), results)
 
 
-def prepare_image_sets(raw_dir: Path, layout: Layout, split: str) -> dict:
+def prepare_image_sets(raw_dir: Path, layout: datasets.Dataset, split: str) -> dict:
     """Empties (or makes) the image folders ``split`` writes in the raw layout (with
     ``train_flip`` for train); returns ``{image_set: {}}`` for the sets' OpenPose results."""
     sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
@@ -499,7 +471,7 @@ def make_synthetic_records(
         seen_people=seen_people,
         shared_background=shared_background,
     )
-    data_dir = Path(out_dir) / f"{'Market' if kind == 'market' else 'DF'}_{split}_data"
+    data_dir = Path(out_dir) / datasets.by_kind(kind).data_folder(split)
     spec = asdict(
         SyntheticSpec(
             kind, identities, images_per_identity, split, seed, junk, seen_people, shared_background

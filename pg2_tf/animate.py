@@ -23,7 +23,7 @@ import os
 import numpy as np
 from absl import flags
 
-from pg2_tf import cli, generate, pose, tracks
+from pg2_tf import cli, photos, pose, serving, tracks
 from pg2_tf.errors import ConfigError, DataError
 
 FLAGS = flags.FLAGS
@@ -79,8 +79,6 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True) -> PoseSeque
                 f"--poses={poses} holds no OpenPose .json files and no images "
                 f"({', '.join(IMAGE_EXTENSIONS)})"
             )
-        from pg2_tf import photos
-
         items = ((name, photos.load_photo(os.path.join(poses, name))) for name in frames)
         total, fps = len(frames), None
     elif os.path.isfile(poses):
@@ -110,8 +108,8 @@ def _json_pose_sequence(folder: str, names: list[str]) -> PoseSequence:
     for name in names:
         path = os.path.join(folder, name)
         try:
-            sequence.append(generate.load_keypoints(path))
-        except generate.NoPersonInKeypoints:
+            sequence.append(photos.load_keypoints(path))
+        except pose.NoPersonInKeypoints:
             without_person.append(path)
             sequence.append(np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING)))
     return PoseSequence(np.stack(sequence), None, without_person)
@@ -150,8 +148,6 @@ def model_frame_tracks(tracks_rc, img_H: int, img_W: int, window: int = 5) -> np
         float32 ``[T, 18, 2]`` (row, col) in the model frame; -1 for missing joints, for joints
         that fall outside the crop, and for every joint of a frame with no joint at all.
     """
-    from pg2_tf import photos
-
     tracks_rc = np.asarray(tracks_rc, np.float64)
     present = ~np.any(tracks_rc == pose.MISSING, axis=2)
     seen = present.any(axis=1)
@@ -251,14 +247,14 @@ def animate(
         raise ConfigError(f"--max_gap={max_gap} must be >= 0")
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ConfigError(f"--fps={fps} must be a positive number")
-    generate.check_saved_model(saved_model)
+    serving.check_saved_model(saved_model)
 
     estimator = estimator or keypoints.KeypointEstimator()
-    photo, person = generate.find_person(image_path, estimator)
+    photo, person = photos.find_person(image_path, estimator)
     # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
     sequence = read_pose_sequence(poses, estimator, progress_bar)
-    loaded, (img_H, img_W) = generate.load_export(saved_model)
-    source = generate.person_in_model_frame(photo, person, img_H, img_W)
+    loaded, (img_H, img_W) = serving.load_export(saved_model)
+    source = photos.person_in_model_frame(photo, person, img_H, img_W)
     smoothed = tracks.smooth_tracks(sequence.tracks_rc, window=window, max_gap=max_gap)
     model_tracks = model_frame_tracks(smoothed, img_H, img_W, window)
     fps = fps or sequence.fps or DEFAULT_FPS
@@ -269,7 +265,7 @@ def animate(
     empty = np.all(model_tracks == pose.MISSING, axis=(1, 2))
     if empty.all():
         raise DataError(f"--poses={os.fspath(poses)}: no frame has a pose to follow")
-    signature = loaded.signatures[generate.KEYPOINTS_SIGNATURE]
+    signature = loaded.signatures[serving.KEYPOINTS_SIGNATURE]
     wanted = np.flatnonzero(~empty)
     generated = {}
     bar = tqdm(total=len(wanted), unit="frame", desc="generate", disable=not progress_bar)

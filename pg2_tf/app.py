@@ -35,7 +35,6 @@ import socket
 import urllib.parse
 
 import numpy as np
-import tensorflow as tf
 import uvicorn
 from absl import flags
 from PIL import Image
@@ -46,13 +45,12 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, data, export, generate, keypoints, models, photos, pose
+from pg2_tf import cli, data, datasets, keypoints, photos, pose, serving
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
 DEFAULT_MAX_UPLOAD_MB = 10
 # OpenPose's COCO skeleton: the first 17 limbs of the body mask are exactly its drawn limbs.
-SKELETON_LIMBS = pose.MASK_LIMBS[:17]
 # A standing person facing the camera in a 128x64 frame, (row, col), COCO-18 order: the pose a
 # photo gets when no estimator is installed, and where a re-added joint appears.
 _STANDING_128x64 = (
@@ -140,20 +138,6 @@ def keypoints_from_request(value) -> np.ndarray:
     return keypoints.astype(np.float32)
 
 
-def openpose_document(keypoints_rc) -> dict:
-    """[18, 2] (row, col), -1 missing -> an OpenPose JSON document (COCO-18, one person).
-
-    Present joints get confidence 1, missing ones x = y = confidence = 0, as OpenPose writes them;
-    ``pg2-generate --keypoints`` reads it back.
-    """
-    keypoints_rc = np.asarray(keypoints_rc, np.float64)
-    missing = pose.missing_joints(keypoints_rc)
-    triples = []
-    for (row, col), absent in zip(keypoints_rc, missing, strict=True):
-        triples += [0.0, 0.0, 0.0] if absent else [float(col), float(row), 1.0]
-    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": triples}]}
-
-
 def standing_pose(img_H: int, img_W: int) -> np.ndarray:
     """A standing person filling the height of an img_H x img_W frame: float32 [18, 2] (row, col)."""
     template = np.asarray(_STANDING_128x64, np.float64)
@@ -170,31 +154,19 @@ def _keypoints_json(keypoints_rc) -> list:
 # ---- test records ------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class RecordPair:
-    """One test record: source and target images (uint8 [H, W, 3]) and poses ([18, 2], -1 missing)."""
-
-    name_0: str
-    name_1: str
-    image_0: np.ndarray
-    image_1: np.ndarray
-    keypoints_0: np.ndarray
-    keypoints_1: np.ndarray
-
-
 def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
     """The test record files under data_dir, or under its ``Market_test_data`` / ``DF_test_data``.
 
     Returns ``(folder, files)``; raises DataError (naming ``--data_dir``) when there are none.
     """
-    folder = "Market_test_data" if kind == "market" else "DF_test_data"
+    folder = datasets.by_kind(kind).data_folder("test")
     for candidate in (data_dir, os.path.join(data_dir, folder)):
         if os.path.isdir(candidate):
             try:
                 return candidate, data.record_files(candidate, "test", kind)
             except DataError:
                 continue
-    prefix = data.record_prefix(kind)
+    prefix = datasets.by_kind(kind).record_prefix
     raise DataError(
         f"--data_dir={data_dir} holds no {prefix}_test_*.tfrecord files (nor does its {folder} "
         "folder): point it at the converted test records, or leave it out"
@@ -202,50 +174,12 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
 
 def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int) -> list:
-    """The first ``limit`` test records of data_dir as :class:`RecordPair` (file order).
+    """The first ``limit`` test records of data_dir (:func:`pg2_tf.data.read_record_pairs`).
 
-    The poses are the records' ``pose_peaks_{0,1}_rcv`` keypoints, from which the converters drew
-    the records' pose maps. Raises DataError for missing files, records of another size, or
-    records without those keypoints.
+    Raises DataError for missing files, records of another size, or records without keypoints.
     """
     _, files = find_test_records(data_dir, kind)
-    data.check_records(files, img_H, img_W)
-    spec = {}
-    for side in (0, 1):
-        spec[f"image_raw_{side}"] = tf.io.FixedLenFeature([], tf.string)
-        spec[f"image_name_{side}"] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
-        spec[f"pose_peaks_{side}_rcv"] = tf.io.FixedLenFeature([pose.NUM_KEYPOINTS * 3], tf.float32)
-    try:
-        return _read_record_pairs(files, spec, limit)
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-        # A truncated file or an undecodable JPEG: located by the reader's own explanation.
-        raise data.explain_read_error(error, files, img_H, img_W) from None
-
-
-def _read_record_pairs(files, spec, limit) -> list:
-    """The :class:`RecordPair` list of :func:`load_test_pairs` (TensorFlow's read errors pass)."""
-    pairs = []
-    for path in files:
-        for index, record in enumerate(tf.data.TFRecordDataset(path)):
-            if len(pairs) >= limit:
-                return pairs
-            try:
-                features = tf.io.parse_single_example(record, spec)
-            except tf.errors.InvalidArgumentError:
-                raise DataError(
-                    f"{path}: record {index} lacks pose_peaks_0_rcv / pose_peaks_1_rcv (the "
-                    "keypoints the app starts from): re-run the record converter"
-                ) from None
-            sides = []
-            for side in (0, 1):
-                image = tf.io.decode_jpeg(features[f"image_raw_{side}"], channels=3).numpy()
-                rcv = features[f"pose_peaks_{side}_rcv"].numpy().reshape(pose.NUM_KEYPOINTS, 3)
-                keypoints = np.where(rcv[:, 2:] > 0, rcv[:, :2], pose.MISSING).astype(np.float32)
-                name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
-                sides.append((name or f"record {len(pairs)}", image, keypoints))
-            (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides
-            pairs.append(RecordPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
-    return pairs
+    return data.read_record_pairs(files, img_H, img_W, limit)
 
 
 # ---- the application ---------------------------------------------------------------------------
@@ -256,10 +190,10 @@ class PoseService:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self._loaded, (self.img_H, self.img_W) = generate.load_export(config.saved_model)
-        self._from_keypoints = self._loaded.signatures[generate.KEYPOINTS_SIGNATURE]
-        self.model = export.read_metadata(config.saved_model).get("model", models.MARKET)
-        self.kind = "deepfashion" if self.model == models.DEEPFASHION else "market"
+        self._loaded, (self.img_H, self.img_W) = serving.load_export(config.saved_model)
+        self._from_keypoints = self._loaded.signatures[serving.KEYPOINTS_SIGNATURE]
+        self.model = serving.read_metadata(config.saved_model).get("model", datasets.MARKET.model)
+        self.kind = datasets.by_model(self.model).kind
         self.records = []
         if config.data_dir:
             self.records = load_test_pairs(
@@ -272,7 +206,7 @@ class PoseService:
     def generate(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
         """uint8 [H, W, 3] + float32 [18, 2] -> {"G1", "G2", "diff_map"}: uint8 [H, W, 3] each."""
         outputs = self._from_keypoints(image=image[None], keypoints=keypoints_rc[None])
-        return {name: outputs[name].numpy()[0] for name in generate.OUTPUT_NAMES}
+        return {name: outputs[name].numpy()[0] for name in serving.OUTPUT_NAMES}
 
     # -- photos --
 
@@ -282,7 +216,7 @@ class PoseService:
         Raises ModelFilesMissing (no BlazePose files) or NoPersonFound, naming the photo.
         """
         person = keypoints.estimate(photo, name, self.config.keypoint_model_dir)
-        framed = generate.person_in_model_frame(photo, person, self.img_H, self.img_W)
+        framed = photos.person_in_model_frame(photo, person, self.img_H, self.img_W)
         return framed.image, framed.keypoints_rc
 
     def source_from_photo(self, photo: np.ndarray, name: str) -> dict:
@@ -293,7 +227,7 @@ class PoseService:
             image, keypoints_rc = self.person_in_frame(photo, name)
         except keypoints.ModelFilesMissing as error:
             missing = np.full((pose.NUM_KEYPOINTS, 2), pose.MISSING)
-            image, _, _ = generate.fit_to_model(photo, missing, self.img_H, self.img_W)
+            image, _, _ = photos.fit_to_model(photo, missing, self.img_H, self.img_W)
             keypoints_rc = self.default_pose
             notice = f"{error}; meanwhile the whole photo is used and the pose starts standing"
         return {
@@ -347,7 +281,7 @@ def create_app(config: AppConfig) -> Starlette:
                 "model": service.model,
                 "dataset": service.kind,
                 "joint_names": list(pose.KEYPOINT_NAMES),
-                "limbs": [list(limb) for limb in SKELETON_LIMBS],
+                "limbs": [list(limb) for limb in pose.SKELETON_LIMBS],
                 "default_pose": _keypoints_json(service.default_pose),
                 "max_upload_bytes": config.max_upload_bytes,
                 "records": [
@@ -403,7 +337,7 @@ def create_app(config: AppConfig) -> Starlette:
         outputs = await run_in_threadpool(service.generate, image, keypoints_rc)
         answer = {name: png_data_url(picture) for name, picture in outputs.items()}
         answer["keypoints"] = _keypoints_json(keypoints_rc)
-        answer["openpose"] = openpose_document(keypoints_rc)
+        answer["openpose"] = pose.openpose_document(pose.keypoints_to_triples(keypoints_rc))
         return JSONResponse(answer)
 
     async def user_error(request, error: Pg2Error):

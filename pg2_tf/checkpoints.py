@@ -7,12 +7,11 @@ is assigned, so a checkpoint of another configuration fails with one clear messa
 """
 
 import collections
-import os
 
 import keras
 import tensorflow as tf
 
-from pg2_tf import tf1_checkpoint
+from pg2_tf import checkpoint_fit, tf1_checkpoint
 from pg2_tf.errors import CheckpointError, first_line
 
 
@@ -30,16 +29,17 @@ def load_generators(checkpoint_path, g1, g2) -> str:
             :mod:`pg2_tf.models`, see :func:`unreachable_generator_variables`).
     """
     prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
-    problem = damage(prefix) if os.path.exists(prefix + ".index") else None
+    try:
+        variable_names = [name for name, _ in tf.train.list_variables(prefix)]
+    except (tf.errors.OpError, ValueError) as error:
+        raise CheckpointError(f"cannot read checkpoint {prefix}: {first_line(error)}") from None
+    # Only the generators' weights are checked (read): D and the Adam slots are not loaded here.
+    problem = damage(prefix, [name for name in variable_names if _is_generator_weight(name)])
     if problem:
         raise CheckpointError(
             f"checkpoint {prefix} is damaged ({problem}): use an earlier model.ckpt-<step> of "
             "the same folder, or copy this one again"
         )
-    try:
-        variable_names = [name for name, _ in tf.train.list_variables(prefix)]
-    except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"cannot read checkpoint {prefix}: {first_line(error)}") from None
     if any(name.startswith(tf1_checkpoint.G1_SCOPE + "/") for name in variable_names):
         return tf1_checkpoint.load(prefix, g1, g2)
     if "_CHECKPOINTABLE_OBJECT_GRAPH" not in variable_names:
@@ -61,7 +61,8 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
     shapes = dict(tf.train.list_variables(prefix))
     missing = [key for key in keys if key not in shapes]
     mismatched = [
-        f"{key.split('/.ATTRIBUTES')[0]}: checkpoint {list(shapes[key])}, model {list(weight.shape)}"
+        f"{checkpoint_fit.readable_key(key)}: checkpoint {list(shapes[key])}, "
+        f"model {list(weight.shape)}"
         for key, weight in keys.items()
         if key in shapes and list(shapes[key]) != list(weight.shape)
     ]
@@ -89,12 +90,21 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
     status.expect_partial().assert_existing_objects_matched()
 
 
-def damage(prefix: str) -> str | None:
-    """Why checkpoint ``prefix`` cannot be read, or None when it is intact. Every tensor is
-    read, so a truncated or corrupted data file is caught by its size or checksum."""
+def _is_generator_weight(name: str) -> bool:
+    """A G1/G2 weight of an original checkpoint or of ours (not D, not an optimizer slot)."""
+    if "/Adam" in name or "OPTIMIZER_SLOT" in name:
+        return False
+    scopes = (tf1_checkpoint.G1_SCOPE, tf1_checkpoint.G2_SCOPE, "g1", "g2")
+    return name.startswith(tuple(scope + "/" for scope in scopes))
+
+
+def damage(prefix: str, names=None) -> str | None:
+    """Why checkpoint ``prefix`` cannot be read, or None when it is intact. Every tensor (or
+    every one of ``names``) is read, so a truncated or corrupted data file is caught by its size
+    or checksum."""
     try:
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
+        for name in reader.get_variable_to_shape_map() if names is None else names:
             reader.get_tensor(name)
     except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as error:
         return first_line(error)
@@ -116,31 +126,22 @@ def object_graph_variables(root) -> dict:
             escaped = name.replace(".", "..").replace("/", ".S")
             path = f"{parent_path}/{escaped}" if parent_path else escaped
             if isinstance(child, (tf.Variable, keras.Variable)):
-                found[f"{path}/.ATTRIBUTES/VARIABLE_VALUE"] = child
+                found[path + checkpoint_fit.ATTRIBUTES_SUFFIX] = child
             queue.append((child, path))
     return found
 
 
 def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
-    """' (the checkpoint has conv_hidden_num=8, z_num=64)', read from the checkpoint's values for
-    G1's first conv kernel and bottleneck bias; '' when it has neither."""
+    """' (the checkpoint has conv_hidden_num=8, z_num=64)', what the checkpoint's shapes say about
+    its configuration (:func:`pg2_tf.checkpoint_fit.configuration`); '' when they say nothing."""
     key_of = {id(weight): key for key, weight in keys.items()}
-    found = []
-    first_conv = shapes.get(key_of.get(id(g1.input_conv.kernel)))
-    if first_conv:
-        found.append(f"conv_hidden_num={first_conv[-1]}")
-    bottleneck = shapes.get(key_of.get(id(g1.to_z.bias)))
-    if bottleneck:
-        found.append(f"z_num={bottleneck[0]}")
-    # G1 has 6 conv kernels per resolution (repeat_num): 5 for 128x64 Market, 6 for DeepFashion.
-    their_convs = sum(1 for k, shape in shapes.items() if k.startswith("g1/") and len(shape) == 4)
-    our_convs = sum(1 for weight in g1.weights if len(weight.shape) == 4)
-    if their_convs and their_convs != our_convs and their_convs % 6 == 0:
-        repeat_num = their_convs // 6
-        flags = tf1_checkpoint.CONFIG_FLAGS_BY_REPEAT_NUM.get(
-            repeat_num, f"--img_H={2 ** (repeat_num + 2)}"
-        )
-        found.append(f"{repeat_num} resolutions, i.e. {flags}")
+    their_g1_kernels = sum(
+        1 for k, shape in shapes.items() if k.startswith("g1/") and len(shape) == 4
+    )
+    facts = checkpoint_fit.configuration(
+        lambda role, weight: shapes.get(key_of.get(id(weight))), g1, None, their_g1_kernels
+    )
+    found = [fact.described for fact in facts]
     return f" (the checkpoint has {', '.join(found)})" if found else ""
 
 

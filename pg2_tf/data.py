@@ -33,8 +33,9 @@ index where it is known, and what to do:
 * While iterating: every record travels with its file name and its index in that file, and the
   parser checks each record, so a bad record later in a file fails with its location. Errors that
   TensorFlow raises without a location (a corrupted or truncated file: ``DataLossError`` with a byte
-  offset; a JPEG that does not decode) are located afterwards by :func:`explain_read_error`, which
-  walks the record framing of the files (and, for undecodable records, re-reads them in order).
+  offset; a JPEG that does not decode) are located afterwards by :func:`explain_read_error`:
+  :mod:`pg2_tf.record_errors` walks the record framing of the files, and for undecodable records
+  :func:`find_bad_record` re-reads them in order.
 
 A training loop uses :func:`iterate` (or catches the errors itself and calls
 :func:`explain_read_error`)::
@@ -52,36 +53,22 @@ A training loop uses :func:`iterate` (or catches the errors itself and calls
 mistaken for data errors.
 """
 
-import codecs
+import dataclasses
 import os
 import pickle
-import re
-import struct
 
+import numpy as np
 import tensorflow as tf
 
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import datasets, pose, record_errors
+from pg2_tf.errors import DataError
 
-KINDS = ("market", "deepfashion")
-KEYPOINT_NUM = 18
 # Keys of one element of the datasets built here (see the module docstring for shapes/values).
 ELEMENT_KEYS = ("x", "x_target", "pose", "pose_target", "mask", "mask_target")
 
-_RECORD_PREFIX = {"market": "Market1501", "deepfashion": "DeepFashion"}
-# Image sizes the two PG2 configurations read, and the flags that select them.
-_MODEL_FLAGS_BY_IMAGE_SIZE = {
-    (128, 64): "--model=1 --img_H=128 --img_W=64 (Market-1501)",
-    (256, 256): "--model=11 --img_H=256 --img_W=256 (DeepFashion)",
-}
 _DEFAULT_SHUFFLE_BUFFER = 256  # serialized records; ~90 KB each for Market, ~0.5 MB for DeepFashion
 _READ_BUFFER_BYTES = 1 << 20
-# Marker of the messages of the per-record checks, parsed back by explain_read_error.
-_BAD_RECORD_RE = re.compile(r"pg2-bad-record\|(\d+)\|([^|]*)\|(.*)\|pg2-end", re.DOTALL)
-_DAMAGED_FILE_RE = re.compile(r"(truncated|corrupted) record at (\d+)")
-_GET_DATA = (
-    "point --data_dir/--dataset at the folder of the converted records (download the ones "
-    "linked from the original PG2 README, or run the record converter)"
-)
+_GET_DATA = record_errors.GET_DATA
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,27 +76,13 @@ _GET_DATA = (
 
 
 def dataset_kind(dataset: str) -> str:
-    """Maps a ``--dataset`` name to ``'market'`` or ``'deepfashion'`` as the original did.
-
-    ``'market'`` anywhere in the lower-cased name selects Market-1501; otherwise ``'deepfashion'``
-    or ``'df'`` selects DeepFashion. Raises ConfigError for any other name.
-    """
-    name = dataset.lower()
-    if "market" in name:
-        return "market"
-    if "deepfashion" in name or "df" in name:
-        return "deepfashion"
-    raise ConfigError(
-        f"--dataset={dataset!r} names neither Market-1501 nor DeepFashion: the name must contain "
-        "'market' (Market-1501, --model=1) or 'deepfashion'/'df' (DeepFashion, --model=11)"
-    )
+    """Maps a ``--dataset`` name to ``'market'`` or ``'deepfashion'`` (:func:`datasets.by_name`)."""
+    return datasets.by_name(dataset).kind
 
 
 def record_prefix(kind: str) -> str:
     """The tf-record file prefix of a dataset kind: ``'Market1501'`` or ``'DeepFashion'``."""
-    if kind not in _RECORD_PREFIX:
-        raise ConfigError(f"unknown dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
-    return _RECORD_PREFIX[kind]
+    return datasets.by_kind(kind).record_prefix
 
 
 def record_files(data_path: str, split: str, kind: str) -> list[str]:
@@ -215,16 +188,8 @@ def _assert_record(checks, file_name, record_index):
     oks = tf.stack([ok for ok, _ in checks])
     problems = tf.stack([problem for _, problem in checks])
     first_problem = tf.gather(problems, tf.argmin(tf.cast(oks, tf.int32)))
-    message = tf.strings.join(
-        [
-            "pg2-bad-record|",
-            tf.strings.as_string(record_index),
-            "|",
-            first_problem,
-            "|",
-            file_name,
-            "|pg2-end",
-        ]
+    message = record_errors.bad_record_marker(
+        tf.strings.as_string(record_index), first_problem, file_name
     )
     return tf.debugging.Assert(tf.reduce_all(oks), [message])
 
@@ -250,12 +215,14 @@ def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_i
     InvalidArgumentError whose message :func:`explain_read_error` turns into a DataError naming
     ``file_name`` and ``record_index``.
     """
-    pose_size = img_H * img_W * KEYPOINT_NUM
+    pose_size = img_H * img_W * pose.NUM_KEYPOINTS
     features = tf.io.parse_single_example(serialized, _feature_spec())
     checks = [
         _count_problem(features, "image_raw_0", 1, "one JPEG string"),
         _count_problem(features, "image_raw_1", 1, "one JPEG string"),
-        _count_problem(features, "shape", 1, f"[{pose_size}] = {img_H}x{img_W}x{KEYPOINT_NUM}"),
+        _count_problem(
+            features, "shape", 1, f"[{pose_size}] = {img_H}x{img_W}x{pose.NUM_KEYPOINTS}"
+        ),
         _count_problem(
             features, "pose_mask_r4_0", img_H * img_W, f"{img_H * img_W} ({img_H}x{img_W})"
         ),
@@ -271,7 +238,7 @@ def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_i
                 [
                     "has shape ",
                     tf.strings.reduce_join(tf.strings.as_string(shape), separator=","),
-                    f", expected {pose_size} = {img_H}x{img_W}x{KEYPOINT_NUM}",
+                    f", expected {pose_size} = {img_H}x{img_W}x{pose.NUM_KEYPOINTS}",
                 ]
             ),
         )
@@ -334,7 +301,7 @@ def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_i
                 dense_shape=[pose_size],
             )
             dense = tf.sparse.to_dense(sparse, default_value=0.0, validate_indices=False)
-            poses.append(tf.reshape(dense, [img_H, img_W, KEYPOINT_NUM]) * 2.0 - 1.0)
+            poses.append(tf.reshape(dense, [img_H, img_W, pose.NUM_KEYPOINTS]) * 2.0 - 1.0)
         masks = [
             tf.cast(tf.reshape(features[f"pose_mask_r4_{side}"], [img_H, img_W, 1]), tf.float32)
             for side in (0, 1)
@@ -363,10 +330,10 @@ def element_spec(img_H: int, img_W: int, batch_size: int | None = None) -> dict:
 
 
 def _suggest_flags(height, width):
-    flags = _MODEL_FLAGS_BY_IMAGE_SIZE.get((height, width))
-    if flags:
-        return f"these records need {flags}"
-    known = "; ".join(f"{h}x{w}: {f}" for (h, w), f in _MODEL_FLAGS_BY_IMAGE_SIZE.items())
+    dataset = datasets.by_image_size(height, width)
+    if dataset:
+        return f"these records need {dataset.hint}"
+    known = "; ".join(f"{d.img_H}x{d.img_W}: {d.hint}" for d in datasets.ALL)
     return f"no PG2 configuration reads {height}x{width} images ({known})"
 
 
@@ -377,7 +344,7 @@ def check_records(files: list[str], img_H: int, img_W: int) -> None:
     at its first record, lacks a feature the reader needs, or holds images of another size (the
     message says which ``--model/--img_H/--img_W`` those records need).
     """
-    pose_size = img_H * img_W * KEYPOINT_NUM
+    pose_size = img_H * img_W * pose.NUM_KEYPOINTS
     for path in files:
         try:
             first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
@@ -491,83 +458,69 @@ def make_dataset(
 
 
 # --------------------------------------------------------------------------------------------
-# Turning TensorFlow read errors into located DataErrors
-
-_DAMAGED_FIX = "the file is damaged: copy it again or re-run the record converter for it"
-_BAD_RECORD_FIX = "re-run the record converter for this file, or remove the file"
-_RECORD_HEADER_BYTES = 12  # uint64 length + masked crc32c of the length
-_RECORD_FOOTER_BYTES = 4  # masked crc32c of the data
+# Records as pictures and keypoints (the web app's test pairs)
 
 
-def _crc32c_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
+@dataclasses.dataclass(frozen=True)
+class RecordPair:
+    """One test record: source and target images (uint8 [H, W, 3]) and poses ([18, 2], -1 missing)."""
+
+    name_0: str
+    name_1: str
+    image_0: np.ndarray
+    image_1: np.ndarray
+    keypoints_0: np.ndarray
+    keypoints_1: np.ndarray
 
 
-_CRC32C_TABLE = _crc32c_table()
+def read_record_pairs(files: list[str], img_H: int, img_W: int, limit: int) -> list:
+    """The first ``limit`` records of ``files`` as :class:`RecordPair` (file order), decoded.
 
-
-def _masked_crc32c(data: bytes) -> int:
-    """The TFRecord checksum: CRC-32C (Castagnoli), rotated and offset."""
-    crc = 0xFFFFFFFF
-    table = _CRC32C_TABLE
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    crc ^= 0xFFFFFFFF
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _damaged_record_at(path, offset):
-    """(record_index, problem) of the damaged record of ``path`` spanning byte ``offset``, or None.
-
-    Walks the TFRecord framing (length header, data, data checksum) up to ``offset``.
+    The poses are the records' ``pose_peaks_{0,1}_rcv`` keypoints, from which the converters drew
+    the records' pose maps. Raises DataError for missing files, records of another size, or
+    records without those keypoints.
     """
+    check_records(files, img_H, img_W)
+    spec = {}
+    for side in (0, 1):
+        spec[f"image_raw_{side}"] = tf.io.FixedLenFeature([], tf.string)
+        spec[f"image_name_{side}"] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
+        spec[f"pose_peaks_{side}_rcv"] = tf.io.FixedLenFeature([pose.NUM_KEYPOINTS * 3], tf.float32)
     try:
-        file_size = os.path.getsize(path)
-        file = open(path, "rb")
-    except OSError:
-        return None
-    with file:
-        index, start = 0, 0
-        while start <= offset and start < file_size:
-            file.seek(start)
-            header = file.read(_RECORD_HEADER_BYTES)
-            if len(header) < _RECORD_HEADER_BYTES:
-                return index, "is truncated (the file ends inside its header)"
-            (length,) = struct.unpack("<Q", header[:8])
-            (length_crc,) = struct.unpack("<I", header[8:])
-            if _masked_crc32c(header[:8]) != length_crc:
-                return index, "has a corrupted length header"
-            end = start + _RECORD_HEADER_BYTES + length + _RECORD_FOOTER_BYTES
-            if end > file_size:
-                return index, "is truncated (the file ends inside it)"
-            if start <= offset < end:
-                data = file.read(length)
-                (data_crc,) = struct.unpack("<I", file.read(_RECORD_FOOTER_BYTES))
-                if _masked_crc32c(data) != data_crc:
-                    return index, "fails its checksum (corrupted bytes)"
-                return None
-            index, start = index + 1, end
-    return None
+        return _read_record_pairs(files, spec, limit)
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+        # A truncated file or an undecodable JPEG: located by the reader's own explanation.
+        raise explain_read_error(error, files, img_H, img_W) from None
 
 
-def _short_tf_message(error) -> str:
-    """The first meaningful line of a TensorFlow error message."""
-    text = str(getattr(error, "message", None) or error)
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(
-        r"Error in user-defined function passed to .*? transformation with iterator: "
-        r"[^:]*:\s*",
-        "",
-        text,
-    )
-    text = text.split("\n")[0]
-    return re.sub(r"\s*\[Op:\w+\].*$", "", text).strip()
+def _read_record_pairs(files, spec, limit) -> list:
+    """The :class:`RecordPair` list of :func:`read_record_pairs` (TensorFlow's read errors pass)."""
+    pairs = []
+    for path in files:
+        for index, record in enumerate(tf.data.TFRecordDataset(path)):
+            if len(pairs) >= limit:
+                return pairs
+            try:
+                features = tf.io.parse_single_example(record, spec)
+            except tf.errors.InvalidArgumentError:
+                raise DataError(
+                    f"{path}: record {index} lacks pose_peaks_0_rcv / pose_peaks_1_rcv (the "
+                    "keypoints the app starts from): re-run the record converter"
+                ) from None
+            sides = []
+            for side in (0, 1):
+                image = tf.io.decode_jpeg(features[f"image_raw_{side}"], channels=3).numpy()
+                rcv = features[f"pose_peaks_{side}_rcv"].numpy()
+                keypoints = pose.keypoints_from_record_rcv(rcv).astype(np.float32)
+                name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
+                sides.append((name or f"record {len(pairs)}", image, keypoints))
+            (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides
+            pairs.append(RecordPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# Locating read errors (the forensics are in pg2_tf.record_errors)
 
 
 def _decoded_checksum(record, file_name, record_index, img_H, img_W):
@@ -614,10 +567,14 @@ def find_bad_record(files: list[str], img_H: int, img_W: int):
             for _ in decoded:
                 batches_read += 1
         except tf.errors.DataLossError as error:
-            located = _locate_damaged(error, [path])
-            return located or (path, None, f"is unreadable ({_short_tf_message(error)})")
+            located = record_errors.locate_damaged(error, [path])
+            return located or (
+                path,
+                None,
+                f"is unreadable ({record_errors.short_tf_message(error)})",
+            )
         except tf.errors.InvalidArgumentError as error:
-            located = _parse_bad_record(error)
+            located = record_errors.parse_bad_record(error)
             if located:
                 return located
             # TensorFlow did not say which record: re-read the failing batch record by record.
@@ -626,86 +583,25 @@ def find_bad_record(files: list[str], img_H: int, img_W: int):
             return (
                 path,
                 _first_failing_record(batch, first),
-                (f"cannot be decoded ({_short_tf_message(error)})"),
+                (f"cannot be decoded ({record_errors.short_tf_message(error)})"),
             )
-    return None
-
-
-def _unescape(text):
-    return codecs.escape_decode(text.encode("utf-8"))[0].decode("utf-8", "replace")
-
-
-def _parse_bad_record(error):
-    match = _BAD_RECORD_RE.search(str(error))
-    if not match:
-        return None
-    index, problem, path = match.groups()
-    # The Assert op C-escapes its string data (quotes, non-ASCII bytes of the path).
-    return _unescape(path), int(index), _unescape(problem)
-
-
-def _locate_damaged(error, files):
-    match = _DAMAGED_FILE_RE.search(str(error))
-    if not match:
-        return None
-    offset = int(match.group(2))
-    for path in files:
-        found = _damaged_record_at(path, offset)
-        if found:
-            index, problem = found
-            return path, index, f"{problem} (byte offset {offset})"
     return None
 
 
 def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
     """A one-line DataError naming the file and record behind a TensorFlow read error.
 
-    Args:
-      error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
-        :func:`make_dataset` (``DataLossError``, ``InvalidArgumentError``, ``NotFoundError``).
-      files: the record files of that dataset (:func:`record_files`).
-      img_H, img_W: the model's image size; when given, errors TensorFlow raised without a
-        location (an undecodable JPEG) are located by re-reading the files
-        (:func:`find_bad_record`, a full decoding pass). Without them that pass is skipped.
-
-    Returns the DataError (the caller raises it, ``from error`` if it wants the chain):
-      * a record that failed the reader's checks: file, record index and the problem;
-      * a corrupted/truncated file (``DataLossError`` at a byte offset): the file, found by walking
-        the record framing of ``files``, and the record index;
-      * otherwise, the file and index found by the re-read, or the TensorFlow message.
+    :func:`pg2_tf.record_errors.explain_read_error`; with ``img_H``/``img_W`` errors TensorFlow
+    raised without a location (an undecodable JPEG) are located by re-reading the files
+    (:func:`find_bad_record`, a full decoding pass).
     """
-    located = _parse_bad_record(error)
-    if located:
-        path, index, problem = located
-        return DataError(f"{path}: record {index} {problem}; {_BAD_RECORD_FIX}")
-    if isinstance(error, tf.errors.NotFoundError):
-        return DataError(
-            f"a record file could not be read: {_short_tf_message(error)}; {_GET_DATA}"
-        )
-    if isinstance(error, tf.errors.DataLossError):
-        located = _locate_damaged(error, files)
-        if located:
-            path, index, problem = located
-            return DataError(f"{path}: record {index} {problem}; {_DAMAGED_FIX}")
-        return DataError(
-            f"one of {len(files)} record files ({files[0]}, ...) is damaged "
-            f"({_short_tf_message(error)}); {_DAMAGED_FIX}"
-        )
-    message = _short_tf_message(error)
+    rescan = None
     if img_H is not None and img_W is not None:
-        found = find_bad_record(files, img_H, img_W)
-        if found:
-            path, index, problem = found
-            where = f"record {index}" if index is not None else "a record"
-            return DataError(f"{path}: {where} {problem}; {_BAD_RECORD_FIX}")
-        return DataError(
-            f"reading the records failed ({message}) but a re-read of all {len(files)} files found "
-            "no bad record; the failure may be transient (disk or network): try again"
-        )
-    return DataError(
-        f"reading the records in {os.path.dirname(files[0]) if files else '?'} failed ({message}); "
-        f"{_BAD_RECORD_FIX}"
-    )
+
+        def rescan():
+            return find_bad_record(files, img_H, img_W)
+
+    return record_errors.explain_read_error(error, files, rescan)
 
 
 def iterate(dataset, *, files, img_H, img_W):

@@ -10,10 +10,9 @@ decoded JPEG pixels exactly, G clip((G2 + 1) * 127.5) truncated, pose (max + 1) 
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
-from pg2_tf import annotations, checkpoints, data, images, models, pose
+from pg2_tf import annotations, checkpoints, data, datasets, images, models, pose
 
 RESULT_FOLDERS = (
     "x",
@@ -55,12 +54,7 @@ def target_keypoints(files: list[str]):
         )
     )
     for rcv in dataset.as_numpy_iterator():
-        keypoints_rc = np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING))
-        if rcv.size == pose.NUM_KEYPOINTS * 3:
-            rcv = rcv.reshape(pose.NUM_KEYPOINTS, 3).astype(np.float64)
-            visible = rcv[:, 2] > 0
-            keypoints_rc[visible] = rcv[visible, :2]
-        yield keypoints_rc
+        yield pose.keypoints_from_record_rcv(rcv)
 
 
 def write_test_results(
@@ -83,7 +77,7 @@ def write_test_results(
     directory). Records are read from ``data_path`` (``<prefix>_<split>_*.tfrecord``) in file
     order, each exactly once. Raises CheckpointError/DataError with a one-line message.
     """
-    kind = "market" if model == models.MARKET else "deepfashion"
+    kind = datasets.by_model(model).kind
     files = data.record_files(data_path, split, kind)
     dataset = data.make_dataset(
         data_path,

@@ -33,18 +33,14 @@ import uuid
 import tensorflow as tf
 from absl import flags
 
-from pg2_tf import checkpoints, cli, models
-from pg2_tf.errors import CheckpointError, ConfigError
+from pg2_tf import checkpoints, cli, datasets, models
+from pg2_tf.errors import ConfigError
+from pg2_tf.pose import MISSING, NUM_KEYPOINTS
+from pg2_tf.serving import KEYPOINTS_SIGNATURE, METADATA_FILE, OUTPUT_NAMES, SERVING_SIGNATURE
 
-NUM_KEYPOINTS = 18
-MISSING = -1.0
 POSE_RADIUS = 4
-METADATA_FILE = "pg2_metadata.json"
 # What export_saved_model writes at the top of a SavedModel folder.
 EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets"})
-SERVING_SIGNATURE = "serving_default"
-KEYPOINTS_SIGNATURE = "from_keypoints"
-OUTPUT_NAMES = ("G1", "G2", "diff_map")
 
 
 # ---- graph pieces (plain TensorFlow ops: they end up in the SavedModel) ----------------------
@@ -108,7 +104,10 @@ def _generate(g1, g2, image, pose_target):
 
 def model_number(g2) -> int:
     """1 (Market-1501) or 11 (DeepFashion), from G2's variant (skip links on every block: 11)."""
-    return models.DEEPFASHION if g2.skip_first_block else models.MARKET
+    for dataset in datasets.ALL:
+        if dataset.g2_skip_first_block == g2.skip_first_block:
+            return dataset.model
+    raise ValueError("no dataset has this G2 variant")
 
 
 def export_saved_model(g1, g2, export_dir, img_H: int, img_W: int) -> str:
@@ -232,23 +231,6 @@ def _replace_dir(new_dir: str, target: str) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def read_metadata(export_dir) -> dict:
-    """The configuration saved with an export: model, img_H, img_W, conv_hidden_num, z_num, ...
-
-    Raises CheckpointError when export_dir has no ``assets/pg2_metadata.json`` (not an export of
-    this package, or an incomplete copy).
-    """
-    path = os.path.join(os.fspath(export_dir), "assets", METADATA_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(
-            f"cannot read {path} ({error.__class__.__name__}): {export_dir} is not a complete "
-            "pg2_tf export; export it again with pg2-export"
-        ) from None
-
-
 def export_from_checkpoint(
     checkpoint_path,
     export_dir,
@@ -279,9 +261,10 @@ def export_from_checkpoint(
     try:
         g1, g2, _ = models.build(model, img_H, img_W, conv_hidden_num, z_num, d_dim=8)
     except ValueError as error:
+        released = " or ".join(dataset.flags for dataset in datasets.ALL)
         raise ConfigError(
             f"{error} (flags --model={model} --img_H={img_H} --img_W={img_W}); the released "
-            "models use --model=1 --img_H=128 --img_W=64 or --model=11 --img_H=256 --img_W=256"
+            f"models use {released}"
         ) from None
     checkpoints.load_generators(checkpoint_path, g1, g2)
     return export_saved_model(g1, g2, export_dir, img_H, img_W)
@@ -317,11 +300,7 @@ def main(argv) -> None:
     export_dir = export_from_checkpoint(
         flag_values.pretrained_path,
         flag_values.export_dir,
-        model=flag_values.model,
-        img_H=flag_values.img_H,
-        img_W=flag_values.img_W,
-        conv_hidden_num=flag_values.conv_hidden_num,
-        z_num=flag_values.z_num,
+        **models.architecture(flag_values),
     )
     print(
         f"exported SavedModel to {export_dir} (signatures {SERVING_SIGNATURE}, "

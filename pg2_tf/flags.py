@@ -26,7 +26,7 @@ import time
 
 from absl import flags
 
-from pg2_tf import models
+from pg2_tf import datasets, models
 from pg2_tf.errors import ConfigError
 
 FLAGS = flags.FLAGS
@@ -151,20 +151,12 @@ def _is_power_of_two(value: int) -> bool:
 
 def validate(flag_values=FLAGS) -> None:
     """Raises ConfigError naming the flag and the fix for any nonsensical combination."""
-    from pg2_tf import data
-
     f = flag_values
-    kind = data.dataset_kind(f.dataset)  # ConfigError for an unknown name
-    if f.model not in models.MODELS:
-        raise ConfigError(f"--model={f.model}: use 1 (Market-1501) or 11 (DeepFashion)")
-    expected_kind = "market" if f.model == models.MARKET else "deepfashion"
-    if kind != expected_kind:
-        fix = (
-            "--model=1 --img_H=128 --img_W=64"
-            if kind == "market"
-            else ("--model=11 --img_H=256 --img_W=256")
+    named = datasets.by_name(f.dataset)  # ConfigError for an unknown name
+    if named is not datasets.by_model(f.model):  # by_model: ConfigError for an unknown number
+        raise ConfigError(
+            f"--dataset={f.dataset} is {named.kind} data but --model={f.model}: use {named.flags}"
         )
-        raise ConfigError(f"--dataset={f.dataset} is {kind} data but --model={f.model}: use {fix}")
     if not _is_power_of_two(f.img_H) or f.img_H < 32:
         raise ConfigError(f"--img_H={f.img_H} must be a power of two >= 32 (128 or 256)")
     repeat_num = models.repeat_num_for(f.img_H)

@@ -217,9 +217,8 @@ class PersonKeypoints:
         return rc
 
     def to_openpose_json(self) -> dict:
-        """``{"people": [{"pose_keypoints_2d": [x, y, c] * 18}]}`` (OpenPose's COCO-18 output)."""
-        values = [round(float(v), 3) for v in self.keypoints_xyc.reshape(-1)]
-        return {"people": [{"pose_keypoints_2d": values}]}
+        """The person as OpenPose JSON (:func:`pg2_tf.pose.openpose_document`, COCO-18)."""
+        return pose.openpose_document(self.keypoints_xyc)
 
 
 def joints_from_landmarks(landmarks_xyv, height: int, width: int) -> np.ndarray:
@@ -563,9 +562,6 @@ def estimate(image_rgb, name="photo", model_dir=None) -> PersonKeypoints:
 
 # ---- drawing and the command line -----------------------------------------------------------
 
-# OpenPose's 17 limbs (the first 17 pairs of pg2_tf.pose.MASK_LIMBS) and a colour per limb.
-_LIMBS = pose.MASK_LIMBS[:17]
-
 
 def draw_keypoints(image_rgb, person: PersonKeypoints) -> np.ndarray:
     """The photo with the skeleton drawn on it: uint8 [H, W, 3]."""
@@ -576,8 +572,10 @@ def draw_keypoints(image_rgb, person: PersonKeypoints) -> np.ndarray:
     draw = ImageDraw.Draw(picture)
     joints = person.keypoints_xyc
     width = max(2, round(max(picture.size) / 200))
-    colours = colormaps["hsv"](np.linspace(0, 1, len(_LIMBS), endpoint=False))[:, :3] * 255
-    for (a, b), colour in zip(_LIMBS, colours, strict=True):
+    colours = (
+        colormaps["hsv"](np.linspace(0, 1, len(pose.SKELETON_LIMBS), endpoint=False))[:, :3] * 255
+    )
+    for (a, b), colour in zip(pose.SKELETON_LIMBS, colours, strict=True):
         if joints[a, 2] > 0 and joints[b, 2] > 0:
             fill = tuple(int(c) for c in colour)
             draw.line([tuple(joints[a, :2]), tuple(joints[b, :2])], fill=fill, width=width)

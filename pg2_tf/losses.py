@@ -6,8 +6,7 @@ SCE below is the mean sigmoid cross-entropy with logits.
 
 import tensorflow as tf
 
-# Weight of the L1 term in g_loss2: Market-1501 (model 1) and DeepFashion (model 11).
-L1_WEIGHT = {1: 10.0, 11: 50.0}
+from pg2_tf import datasets
 
 
 def sigmoid_cross_entropy(logits, label: float):
@@ -33,7 +32,7 @@ def split_logits(model: int, logits):
 
     Returns a dict with ``pos`` (x_target), ``neg_x`` (x), ``neg_g2`` and, for Market, ``neg_g1``.
     """
-    if model == 1:
+    if datasets.by_model(model).discriminator_sees_g1:
         pos, neg_x, neg_g1, neg_g2 = tf.split(logits, 4)
         return {"pos": pos, "neg_x": neg_x, "neg_g1": neg_g1, "neg_g2": neg_g2}
     pos, neg_g2, neg_x = tf.split(logits, 3)
@@ -50,7 +49,7 @@ def discriminator_batches(model: int, x, x_target, g1, g2):
     """:func:`discriminator_batch` as a list of batches, G2 in a batch of its own (the only
     images whose gradient G2's update needs): Market [concat[x_target, x, G1], G2];
     DeepFashion [x_target, G2, x]. ``Discriminator`` takes the list as that one batch."""
-    if model == 1:
+    if datasets.by_model(model).discriminator_sees_g1:
         return [tf.concat([x_target, x, g1], axis=0), g2]
     return [x_target, g2, x]
 
@@ -65,7 +64,7 @@ def gan_losses(model: int, logits):
     DeepFashion: neg = concat[neg_g2, neg_x]; g = SCE(neg, 1); d = (SCE(neg, 0) + SCE(pos, 1)) / 2.
     """
     parts = split_logits(model, logits)
-    if model == 1:
+    if datasets.by_model(model).discriminator_sees_g1:
         g_gan = sigmoid_cross_entropy(parts["neg_g2"], 1.0)
         d_loss = (
             0.25 * sigmoid_cross_entropy(parts["neg_x"], 0.0)
@@ -82,4 +81,4 @@ def gan_losses(model: int, logits):
 
 def generator2_loss(model: int, g_gan_loss, l1_loss2):
     """g_loss2 = g_gan_loss + w * L1Loss2, w = 10 (Market) or 50 (DeepFashion)."""
-    return g_gan_loss + L1_WEIGHT[model] * l1_loss2
+    return g_gan_loss + datasets.by_model(model).l1_weight * l1_loss2

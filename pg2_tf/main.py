@@ -99,18 +99,14 @@ def main(argv):
             # and shell scripts see it did not finish; the checkpoint resumes it.
             status = 128 + int(signal.Signals[result.stopped_by])
     else:
-        from pg2_tf import evaluate
+        from pg2_tf import evaluate, models
 
         weights = train_config.pretrained_path or train_config.ckpt_path
         count = evaluate.write_test_results(
             weights,
             run_config.data_path,
             run_config.model_dir,
-            model=train_config.model,
-            img_H=train_config.img_H,
-            img_W=train_config.img_W,
-            conv_hidden_num=train_config.conv_hidden_num,
-            z_num=train_config.z_num,
+            **models.architecture(train_config),
             batch_size=train_config.batch_size,
             split=FLAGS.split if FLAGS["split"].present else "test",
             xla=train_config.xla,
@@ -118,11 +114,16 @@ def main(argv):
         result_dir = os.path.join(run_config.model_dir, "test_result")
         print(f"wrote {count} test results to {result_dir}")
         if run_config.score:
-            from pg2_tf import score
+            from pg2_tf import protocols, score
 
+            # G goes through Inception once for both protocols (pg2's IS and FID, patn's).
+            inception_runs = protocols.InceptionRuns()
             for mask in (False, True):
                 numbers = score.score_result_dir(
-                    result_dir, mask=mask, inception_graph=run_config.inception_graph
+                    result_dir,
+                    mask=mask,
+                    inception_graph=run_config.inception_graph,
+                    inception_runs=inception_runs,
                 )
                 path = score.write_score_file(result_dir, numbers, mask=mask)
                 for note in numbers["notes"]:
@@ -132,7 +133,11 @@ def main(argv):
                 print(score.format_table(numbers))
                 print(f"written: {path}")
             # The same images under Pose-Transfer's protocol (docs/scores.md), as JSON.
-            patn = score.score_patn(result_dir, inception_graph=run_config.inception_graph)
+            patn = score.score_patn(
+                result_dir,
+                inception_graph=run_config.inception_graph,
+                inception_runs=inception_runs,
+            )
             patn["FID_reference"] = "the targets"
             path = os.path.join(result_dir, "score_patn.json")
             score.write_json(path, patn)
@@ -140,18 +145,12 @@ def main(argv):
     if run_config.export_dir:
         import keras
 
-        from pg2_tf import export
+        from pg2_tf import export, models
 
         keras.mixed_precision.set_global_policy("float32")  # the export is float32, portable
 
         path = export.export_from_checkpoint(
-            weights,
-            run_config.export_dir,
-            model=train_config.model,
-            img_H=train_config.img_H,
-            img_W=train_config.img_W,
-            conv_hidden_num=train_config.conv_hidden_num,
-            z_num=train_config.z_num,
+            weights, run_config.export_dir, **models.architecture(train_config)
         )
         print(f"exported SavedModel to {path}")
     return status

@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import logging
 
 from pg2_tf import checkpoints
-from pg2_tf.errors import ConfigError, Pg2Error, first_line
+from pg2_tf.errors import Pg2Error, first_line
 
 CHECKPOINT_NAME = "model.ckpt"
 PIPELINE_DIR = "input_pipeline"
@@ -298,37 +298,6 @@ class Saver:
         return self.last
 
 
-def restore_or_initialise(trainer, latest, config) -> str:
-    """Resumes from ``latest`` (our newest intact checkpoint in model_dir, or None), else from
-    --ckpt_path/--pretrained_path. The flags' rates replace the checkpoint's (logged)."""
-    if latest:
-        check_flags_fit(latest, trainer)
-        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
-        stored = (
-            float(trainer.g1_optimizer.learning_rate),
-            float(trainer.d_optimizer.learning_rate),
-        )
-        trainer.set_learning_rates(int(trainer.step.numpy()))
-        now = (float(trainer.g1_optimizer.learning_rate), float(trainer.d_optimizer.learning_rate))
-        if stored != now:
-            logging.warning(
-                "learning rates from the flags now: g_lr %g -> %g, d_lr %g -> %g",
-                stored[0],
-                now[0],
-                stored[1],
-                now[1],
-            )
-        return f"resumed from {latest} at step {int(trainer.step.numpy())}"
-    if config.ckpt_path:
-        step = trainer.resume_from_tf1(config.ckpt_path)
-        trainer.set_learning_rates(step)
-        return f"resumed from original checkpoint {config.ckpt_path} at step {step}"
-    if config.pretrained_path:
-        prefix = trainer.load_pretrained_generators(config.pretrained_path)
-        return f"generators loaded from {prefix}; starting at step {config.start_step}"
-    return f"new model; starting at step {config.start_step}"
-
-
 # ---- params.json and writing under faults -----------------------------------------------------
 
 
@@ -401,46 +370,3 @@ def _free_bytes(folder):
 
 def _mb(size: int) -> str:
     return f"{size / 2**20:.1f} MB"
-
-
-def check_flags_fit(prefix: str, trainer) -> None:
-    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
-    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
-    shapes = dict(tf.train.list_variables(prefix))
-    key_of = _checkpoint_keys(trainer.checkpoint)
-    config = trainer.config
-    first_conv = shapes.get(key_of.get(id(trainer.g1.input_conv.kernel)))
-    facts = [
-        ("conv_hidden_num", config.conv_hidden_num, first_conv and first_conv[-1]),
-        ("z_num", config.z_num, _shape_of(shapes, key_of, trainer.g1.to_z.bias, 0)),
-    ]
-    d_first = next((w for w in trainer.d.weights if len(w.shape) == 4), None)
-    if d_first is not None:
-        facts.append(("d_dim", config.d_dim, _shape_of(shapes, key_of, d_first, -1)))
-    for flag, ours, theirs in facts:
-        if theirs is not None and theirs != ours:
-            raise ConfigError(
-                f"--{flag}={ours} does not fit {prefix}, which has {flag}={theirs}: pass "
-                f"--{flag}={theirs} to resume it, or use another --model_dir"
-            )
-    mismatched = [
-        f"{key.replace('/.ATTRIBUTES/VARIABLE_VALUE', '')}: checkpoint {shapes[key]}, "
-        f"model {list(variable.shape)}"
-        for key, variable in checkpoints.object_graph_variables(trainer.checkpoint).items()
-        if key in shapes and list(shapes[key]) != list(variable.shape)
-    ]
-    if mismatched:
-        raise ConfigError(
-            f"{prefix} does not fit the model built from the flags ({mismatched[0]}): check "
-            "--model, --img_H, --img_W, --conv_hidden_num, --z_num and --d_dim against its "
-            "params.json, or use another --model_dir"
-        )
-
-
-def _shape_of(shapes, key_of, weight, axis):
-    shape = shapes.get(key_of.get(id(weight)))
-    return shape[axis] if shape else None
-
-
-def _checkpoint_keys(root) -> dict:
-    return {id(v): key for key, v in checkpoints.object_graph_variables(root).items()}

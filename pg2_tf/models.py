@@ -25,11 +25,18 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-MARKET = 1
-DEEPFASHION = 11
-MODELS = (MARKET, DEEPFASHION)
+from pg2_tf import datasets
+
 # The smallest feature map of G1's encoder and of D has this many rows, whatever the image size.
 BOTTLENECK_ROWS = 8
+# The flags (and config fields) that fix the generators' architecture, as :func:`build` takes them.
+ARCHITECTURE_FLAGS = ("model", "img_H", "img_W", "conv_hidden_num", "z_num")
+
+
+def architecture(config) -> dict:
+    """``{flag: value}`` of :data:`ARCHITECTURE_FLAGS` read from ``config`` (a TrainConfig, the
+    absl flag values, ...), to pass on as keyword arguments."""
+    return {name: getattr(config, name) for name in ARCHITECTURE_FLAGS}
 
 
 def repeat_num_for(img_H: int) -> int:
@@ -406,14 +413,17 @@ def build(model, img_H, img_W, conv_hidden_num=128, z_num=64, d_dim=64):
     """Builds (g1, g2, d) for ``model`` 1 (Market-1501, 128x64) or 11 (DeepFashion, 256x256).
 
     The networks are built (weights created) on float32 inputs of the given size, so they can be
-    loaded from a checkpoint at once. Raises ValueError for an unknown model or impossible size.
+    loaded from a checkpoint at once. Raises ConfigError for an unknown model, ValueError for an
+    impossible size.
     """
-    if model not in MODELS:
-        raise ValueError(f"model must be 1 (Market-1501) or 11 (DeepFashion), got {model}")
+    dataset = datasets.by_model(model)
     repeat_num = repeat_num_for(img_H)
     g1 = PoseGenerator(img_H, img_W, conv_hidden_num, z_num, repeat_num, name="Pose_AE")
     g2 = RefineGenerator(
-        conv_hidden_num, repeat_num - 2, skip_first_block=(model == DEEPFASHION), name="UAEnoFC"
+        conv_hidden_num,
+        repeat_num - 2,
+        skip_first_block=dataset.g2_skip_first_block,
+        name="UAEnoFC",
     )
     d = Discriminator(img_H, img_W, d_dim, name="Discriminator")
     image_shape = (1, img_H, img_W, 3)

@@ -6,7 +6,10 @@ shows it. Anything that is not a readable image, or one over Pillow's decompress
 becomes a :class:`~pg2_tf.errors.DataError` naming the file.
 
 :func:`person_crop` cuts the person's box out of a photo at a model's aspect ratio and returns the
-:class:`Crop` that carries keypoints between the photo and the crop. No TensorFlow here: Pillow and
+:class:`Crop` that carries keypoints between the photo and the crop; :func:`person_in_model_frame`
+does that for a person the estimator found. :func:`fit_to_model` scales and pads a whole image to
+the model's size instead (:func:`restore_input_size` undoes it), and :func:`load_keypoints` reads a
+target pose from a keypoint file (OpenPose JSON or annotation CSV). No TensorFlow here: Pillow and
 numpy only, so the web app and the keypoint estimator load fast.
 """
 
@@ -18,7 +21,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pg2_tf.errors import DataError
+from pg2_tf import annotations, pose
+from pg2_tf.errors import ConfigError, DataError
 
 _WHITE = (255, 255, 255)
 
@@ -176,3 +180,180 @@ def person_crop(image, box_xyxy, out_H: int, out_W: int, margin: float = 0.1):
     box = (left + pad_left, top + pad_top, left + pad_left + width, top + pad_top + height)
     crop = Image.fromarray(padded).resize((out_W, out_H), Image.Resampling.BILINEAR, box=box)
     return np.asarray(crop, dtype=np.uint8), transform
+
+
+# ---- keypoint files ----------------------------------------------------------------------------
+
+
+def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
+    """Reads one pose from an OpenPose JSON file or a Pose-Transfer annotation CSV.
+
+    Args:
+        path: ``*.json`` (:func:`pg2_tf.pose.read_openpose_json`: COCO-18, BODY_25 or MS COCO's 17
+            keypoints) or ``*.csv`` (:func:`pg2_tf.annotations.read_annotations`: the header
+            ``name:keypoints_y:keypoints_x``, COCO-18; a name listed twice keeps its first row).
+        row_name: the CSV row's name (its first field); None takes the only row of a one-row CSV.
+
+    Returns:
+        float64 [18, 2]: (row, col) pixel coordinates, -1 for missing joints.
+
+    Raises:
+        DataError: missing/unreadable file, unknown type, no person
+            (:class:`pg2_tf.pose.NoPersonInKeypoints`), an unknown joint count, a value that is
+            not a finite number, no such row.
+        ConfigError: row_name given for a JSON file, or missing for a CSV with several rows.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"keypoint file {path} does not exist (--keypoints)")
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".json":
+        if row_name is not None:
+            raise ConfigError("--keypoints_row only applies to .csv annotation files")
+        return pose.read_openpose_json(path)
+    if extension != ".csv":
+        raise DataError(
+            f"keypoint file {path} is neither .json (OpenPose) nor .csv ({annotations.HEADER})"
+        )
+    rows = annotations.read_annotations(path)
+    if row_name is None:
+        if len(rows) != 1:
+            raise ConfigError(
+                f"{path} has {len(rows)} rows: choose one with --keypoints_row=<name>"
+            )
+        row_name = next(iter(rows))
+    if row_name not in rows:
+        examples = ", ".join(list(rows)[:3])
+        raise DataError(f"{path} has no row named {row_name!r} (--keypoints_row); e.g. {examples}")
+    keypoints_rc = rows[row_name].copy()
+    keypoints_rc[pose.missing_joints(keypoints_rc)] = pose.MISSING
+    return keypoints_rc
+
+
+# ---- a whole image in the model's frame --------------------------------------------------------
+
+
+def load_image(path) -> np.ndarray:
+    """Reads a photo as uint8 [H, W, 3] RGB, upright and 8-bit (see :func:`load_photo`).
+
+    Raises DataError when it is missing (naming ``--image``) or not an image."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"image {path} does not exist (--image)")
+    return load_photo(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where an input image lies inside the model's frame after :func:`fit_to_model`."""
+
+    input_size: tuple  # (h, w) of the input image
+    scaled_size: tuple  # (h, w) after scaling
+    offset: tuple  # (top, left) padding
+    model_size: tuple  # (H, W)
+
+    def describe(self) -> str:
+        """One line saying what was done to the image."""
+        (h, w), (sh, sw), (H, W) = self.input_size, self.scaled_size, self.model_size
+        if self.input_size == self.model_size:
+            return f"image is {h}x{w}, the model's size: used as is"
+        top, left = self.offset
+        text = f"image {h}x{w}"
+        if self.scaled_size != self.input_size:
+            text += f" resized to {sh}x{sw} (aspect kept)"
+        if self.scaled_size != self.model_size:
+            bottom, right = H - sh - top, W - sw - left
+            text += (
+                f", padded to {H}x{W} (top {top}, bottom {bottom}, left {left}, right {right}) "
+                "by repeating its edge pixels"
+            )
+        return text + "; keypoints moved the same way"
+
+
+def fit_to_model(
+    image: np.ndarray, keypoints_rc: np.ndarray, img_H: int, img_W: int
+) -> tuple[np.ndarray, np.ndarray, Placement]:
+    """Scales (aspect kept) and pads an image to the model's size; moves the keypoints along.
+
+    Args:
+        image: uint8 [h, w, 3].
+        keypoints_rc: [18, 2] (row, col) in the image's pixels, -1 missing.
+        img_H, img_W: the model's size.
+
+    Returns:
+        ``(image, keypoints, placement)``: uint8 [img_H, img_W, 3]; float32 [18, 2] in the model
+        frame (-1 kept for missing joints); the :class:`Placement`. A joint marks the pixel
+        trunc(coordinate), as the original converters read it; that pixel's centre is mapped
+        and the new joint is the pixel it lands in (so scale 1 is a pure integer shift).
+    """
+    h, w = image.shape[:2]
+    scale = min(img_H / h, img_W / w)
+    scaled_h = min(img_H, max(1, round(h * scale)))
+    scaled_w = min(img_W, max(1, round(w * scale)))
+    if (scaled_h, scaled_w) != (h, w):
+        image = np.asarray(
+            Image.fromarray(image).resize((scaled_w, scaled_h), Image.Resampling.BICUBIC)
+        )
+    top, left = (img_H - scaled_h) // 2, (img_W - scaled_w) // 2
+    image = np.pad(
+        image,
+        ((top, img_H - scaled_h - top), (left, img_W - scaled_w - left), (0, 0)),
+        mode="edge",
+    )
+
+    keypoints_rc = np.asarray(keypoints_rc, np.float64)
+    missing = np.any(keypoints_rc == pose.MISSING, axis=1)
+    factors = np.array([scaled_h / h, scaled_w / w])
+    centers = (np.trunc(keypoints_rc) + 0.5) * factors - 0.5
+    moved = np.floor(centers + 0.5) + np.array([top, left])
+    moved[missing] = pose.MISSING
+    placement = Placement((h, w), (scaled_h, scaled_w), (top, left), (img_H, img_W))
+    return image, moved.astype(np.float32), placement
+
+
+def restore_input_size(image: np.ndarray, placement: Placement) -> np.ndarray:
+    """Crops the padding off a model-size output and resizes it to the input image's size."""
+    (top, left), (scaled_h, scaled_w) = placement.offset, placement.scaled_size
+    cropped = image[top : top + scaled_h, left : left + scaled_w]
+    h, w = placement.input_size
+    if (scaled_h, scaled_w) == (h, w):
+        return np.ascontiguousarray(cropped)
+    return np.asarray(Image.fromarray(cropped).resize((w, h), Image.Resampling.BICUBIC))
+
+
+# ---- a photo's person in the model's frame -----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonInFrame:
+    """A photo's person brought into the model's frame by :func:`person_in_model_frame`."""
+
+    image: np.ndarray  # uint8 [img_H, img_W, 3]: the photo cropped to the person's box
+    keypoints_rc: np.ndarray  # float32 [18, 2] (row, col) in the crop, -1 missing
+    crop: Crop  # maps photo pixels to the crop's
+
+
+def person_in_model_frame(photo, person, img_H: int, img_W: int) -> PersonInFrame:
+    """Crops a photo to its person at the model's size and carries the keypoints along.
+
+    Args:
+        photo: uint8 [h, w, 3] RGB (any size, a full scene is fine).
+        person: the :class:`pg2_tf.keypoints.PersonKeypoints` the estimator found in it.
+        img_H, img_W: the model's size; the crop has its aspect ratio (Market 1:2, DeepFashion 1:1).
+
+    Returns:
+        :class:`PersonInFrame`: the crop (:func:`person_crop` of the person's box) and the
+        person's keypoints in it (joints outside the crop missing).
+    """
+    image, crop = person_crop(photo, person.box_xyxy, img_H, img_W)
+    keypoints_rc = crop.to_crop_rc(person.keypoints_rc()).astype(np.float32)
+    return PersonInFrame(image, keypoints_rc, crop)
+
+
+def find_person(path, estimator):
+    """Loads a photo and finds its person; returns ``(photo uint8 [h, w, 3], PersonKeypoints)``.
+
+    Raises DataError for an unreadable photo and NoPersonFound (a DataError naming the photo).
+    """
+    photo = load_photo(path)
+    return photo, estimator(photo, name=os.fspath(path))

@@ -1,4 +1,5 @@
-"""Pose geometry of PG2: keypoints, sparse/dense pose maps and body masks (numpy only, no I/O).
+"""Pose geometry and pose formats of PG2: keypoints, sparse/dense pose maps, body masks, and the
+OpenPose JSON format (its one reader and one writer). numpy only, no TensorFlow.
 
 Conventions used throughout:
 
@@ -18,9 +19,13 @@ The functions reproduce the original TF1 converters (``datasets/convert_market.p
 order of the sparse indices.
 """
 
+import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
+
+from pg2_tf.errors import DataError
 
 NUM_KEYPOINTS = 18
 MISSING = -1
@@ -72,6 +77,9 @@ MASK_LIMBS = (
     (8, 2),
     (16, 17),
 )
+
+# The skeleton OpenPose draws (its 17 limbs): the first 17 pairs of MASK_LIMBS.
+SKELETON_LIMBS = MASK_LIMBS[:17]
 
 # For a horizontally mirrored image: which joint index each joint becomes (right <-> left).
 MIRROR_PERMUTATION = (0, 1, 5, 6, 7, 2, 3, 4, 11, 12, 13, 8, 9, 10, 15, 14, 17, 16)
@@ -233,6 +241,25 @@ def keypoints_from_triples(triples) -> np.ndarray:
     shoulders = list(COCO_17_SHOULDERS)
     if present[shoulders].all():
         keypoints_rc[1] = source_rc[shoulders].mean(axis=0)
+    return keypoints_rc
+
+
+def keypoints_from_record_rcv(rcv) -> np.ndarray:
+    """The keypoints of a record's ``pose_peaks_<k>_rcv`` feature, as (row, col).
+
+    Args:
+        rcv: the feature's floats, 18 x (row, col, visible) flattened, as the original converters
+            wrote it (any other length, e.g. a record without the feature, means no joint).
+
+    Returns:
+        float64 ``[18, 2]``: (row, col), -1 (:data:`MISSING`) where visible is 0.
+    """
+    rcv = np.asarray(rcv, np.float64).ravel()
+    keypoints_rc = np.full((NUM_KEYPOINTS, 2), float(MISSING))
+    if rcv.size == NUM_KEYPOINTS * 3:
+        rcv = rcv.reshape(NUM_KEYPOINTS, 3)
+        visible = rcv[:, 2] > 0
+        keypoints_rc[visible] = rcv[visible, :2]
     return keypoints_rc
 
 
@@ -424,3 +451,130 @@ def _check_keypoints(keypoints_rc) -> np.ndarray:
 
 def _plain_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
+
+
+# ---- OpenPose JSON ---------------------------------------------------------------------------
+
+
+class NoPersonInKeypoints(DataError):
+    """An OpenPose JSON file whose 'people' list is empty (OpenPose found nobody in the frame)."""
+
+
+def keypoints_to_triples(keypoints_rc) -> np.ndarray:
+    """[18, 2] (row, col), -1 missing -> float64 [18, 3] (x, y, confidence) as OpenPose writes
+    them: present joints confidence 1, missing ones x = y = confidence = 0."""
+    keypoints_rc = _check_keypoints(keypoints_rc)
+    triples = np.zeros((NUM_KEYPOINTS, 3))
+    present = ~missing_joints(keypoints_rc)
+    triples[present, 0] = keypoints_rc[present, 1]
+    triples[present, 1] = keypoints_rc[present, 0]
+    triples[present, 2] = 1.0
+    return triples
+
+
+def openpose_document(keypoints_xyc) -> dict:
+    """The OpenPose JSON document of one person (COCO-18), the one writer of the format.
+
+    Args:
+        keypoints_xyc: float ``[18, 3]``: x (column), y (row) in pixels and confidence (0 for a
+            missing joint, with x = y = 0; see :func:`keypoints_to_triples`).
+
+    Returns:
+        ``{"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c] * 18}]}``
+        with values rounded to 3 decimals; :func:`read_openpose_json` reads it back.
+    """
+    values = [round(float(v), 3) for v in np.asarray(keypoints_xyc, np.float64).reshape(-1)]
+    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": values}]}
+
+
+def read_openpose_json(path) -> np.ndarray:
+    """Reads the first person of an OpenPose JSON file, the one reader of the format.
+
+    ``people[0].pose_keypoints_2d`` (or the older ``pose_keypoints``): x, y, confidence triples;
+    confidence 0 is a missing joint. The joint format is told by the count
+    (:func:`keypoints_from_triples`: COCO-18, BODY_25 or MS COCO's 17 keypoints).
+
+    Returns:
+        float64 ``[18, 2]``: (row, col) pixels, -1 for missing joints.
+
+    Raises:
+        NoPersonInKeypoints: ``people`` is empty.
+        DataError: unreadable file, not an OpenPose result, values that are not finite numbers,
+            an unknown joint count.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DataError(f"{path} is not a readable JSON file: {error}") from None
+    people = document.get("people") if isinstance(document, dict) else None
+    if not isinstance(people, list):
+        raise DataError(f"{path} is not an OpenPose result: it has no 'people' list")
+    if not people:
+        raise NoPersonInKeypoints(f"{path}: OpenPose found no person ('people' is empty)")
+    person = people[0]
+    if not isinstance(person, dict):
+        raise DataError(f"{path}: people[0] must be an object holding pose_keypoints_2d")
+    key = "pose_keypoints_2d" if "pose_keypoints_2d" in person else "pose_keypoints"
+    values = person.get(key)
+    if not isinstance(values, list) or len(values) % 3:
+        raise DataError(
+            f"{path}: people[0].pose_keypoints_2d must be a list of x, y, confidence triples"
+        )
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(
+                f"{path}: people[0].{key}[{index}] is {value!r}, not a number (x, y, confidence "
+                "triples of numbers)"
+            )
+    triples = np.asarray(values, np.float64).reshape(-1, 3)
+    check_finite(path, triples, f"people[0].{key}")
+    try:
+        return keypoints_from_triples(triples)
+    except ValueError as error:
+        raise DataError(
+            f"{path} has {error}; OpenPose --model_pose COCO or BODY_25 and MS COCO keypoint "
+            "results are read"
+        ) from None
+
+
+def check_finite(path: str, values: np.ndarray, where: str) -> None:
+    """Raises DataError naming ``path`` and ``where`` when a value is NaN or infinite."""
+    bad = np.flatnonzero(~np.isfinite(values.reshape(-1)))
+    if bad.size:
+        raise DataError(
+            f"{path}: {where} holds {values.reshape(-1)[bad[0]]} at position {bad[0]} "
+            f"({bad.size} value(s) not finite): every coordinate must be a finite number"
+        )
+
+
+def keep_joints_inside(keypoints_rc, height: int, width: int, source: str, warn) -> np.ndarray:
+    """Drops (marks missing) the joints outside a ``height`` x ``width`` image.
+
+    Args:
+        keypoints_rc: float ``[18, 2]`` (row, col), -1 missing, in the image's pixels.
+        source: names the keypoints in messages (a file, or ``--pose_from=PHOTO``).
+        warn: receives one line naming the dropped joints, when some are dropped.
+
+    Returns:
+        float64 ``[18, 2]``, the joints outside set to -1.
+
+    Raises:
+        DataError: no joint is present, or every present joint is outside the image.
+    """
+    keypoints_rc = np.array(keypoints_rc, np.float64)
+    present = ~missing_joints(keypoints_rc)
+    if not present.any():
+        raise DataError(f"{source}: every joint is missing (confidence 0): there is no pose")
+    outside = joints_outside(keypoints_rc, height, width)
+    if outside[present].all():
+        raise DataError(
+            f"{source}: all {int(present.sum())} joints lie outside the {height}x{width} image; "
+            "keypoints must be in the pixel coordinates of --image"
+        )
+    if outside.any():
+        names = ", ".join(KEYPOINT_NAMES[joint] for joint in np.flatnonzero(outside))
+        warn(f"{source}: {names} outside the {height}x{width} image, left out")
+        keypoints_rc[outside] = MISSING
+    return keypoints_rc

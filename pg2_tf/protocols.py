@@ -22,6 +22,7 @@ the generated images as read from the folder against a reference set: the folder
 the images of ``fid_reference`` (e.g. the training images, as GFLA and PIDM did).
 """
 
+import hashlib
 import math
 
 import numpy as np
@@ -162,8 +163,43 @@ def _mean(values) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
+class InceptionRuns:
+    """The Inception outputs of the image lists already run, keyed by the graph and the images'
+    content, so that the same images scored under several protocols or variants (test mode's
+    pg2 and patn, ``pg2-score --json``'s two variants against one ``--fid_reference``) go
+    through the network once. Pass one instance to every scoring call that should share it."""
+
+    def __init__(self):
+        self._outputs: dict = {}
+
+    @staticmethod
+    def _key(graph_path: str, images) -> tuple:
+        digest = hashlib.sha256()
+        for image in images:
+            array = np.ascontiguousarray(image)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+        return graph_path, len(images), digest.hexdigest()
+
+    def run(self, graph_path: str, graph, images, *, probabilities: bool = True):
+        """``graph.run(images)`` (:meth:`pg2_tf.metrics.InceptionGraph.run`), or its stored
+        outputs when these images went through this graph before."""
+        key = self._key(graph_path, images)
+        stored = self._outputs.get(key)
+        if stored is None or (probabilities and stored[0] is None):
+            stored = graph.run(images, probabilities=probabilities)
+            self._outputs[key] = stored
+        return stored
+
+
 def run_inception(
-    graph_path: str | None, *, is_images, fid_images, fid_reference, masked_is_images=None
+    graph_path: str | None,
+    *,
+    is_images,
+    fid_images,
+    fid_reference,
+    masked_is_images=None,
+    runs: InceptionRuns | None = None,
 ) -> tuple[dict, list[str]]:
     """IS of ``is_images`` (and of ``masked_is_images``), FID of ``fid_images`` vs ``fid_reference``.
 
@@ -171,6 +207,7 @@ def run_inception(
         graph_path: the 2015 Inception graph (``.tgz`` or ``.pb``); ``None`` computes nothing.
         is_images, fid_images, fid_reference: lists of RGB images 0..255, each of one size.
         masked_is_images: optional list for mask_IS.
+        runs: outputs shared with other calls (:class:`InceptionRuns`); ``None``: this call's.
 
     Returns:
         ``({"IS", "IS_std", "mask_IS", "mask_IS_std", "FID"}, notes)``; a value is ``None`` where
@@ -180,12 +217,12 @@ def run_inception(
     notes: list[str] = []
     if graph_path is None:
         return numbers, notes
+    runs = runs if runs is not None else InceptionRuns()
     with metrics.InceptionGraph.from_file(graph_path) as graph:
-        features = {}
         for prefix, images in (("", is_images), ("mask_", masked_is_images)):
             if images is None:
                 continue
-            predictions, features[prefix] = graph.run(images)
+            predictions, _ = runs.run(graph_path, graph, images)
             if len(images) < metrics.IS_SPLITS:
                 notes.append(
                     f"{prefix}IS skipped: it needs at least {metrics.IS_SPLITS} images "
@@ -195,12 +232,9 @@ def run_inception(
             mean, std = metrics.inception_score_from_predictions(predictions, metrics.IS_SPLITS)
             numbers[f"{prefix}IS"], numbers[f"{prefix}IS_std"] = mean, std
         if len(fid_images) >= 2 and len(fid_reference) >= 2:
-            # the IS pass already holds the pool_3 features when FID scores the same images
-            if fid_images is is_images:
-                fid_features = features[""]
-            else:
-                _, fid_features = graph.run(fid_images, probabilities=False)
-            _, reference_features = graph.run(fid_reference, probabilities=False)
+            # images run before (the IS pass, another variant) are not run again
+            _, fid_features = runs.run(graph_path, graph, fid_images, probabilities=False)
+            _, reference_features = runs.run(graph_path, graph, fid_reference, probabilities=False)
             numbers["FID"] = metrics.fid_from_features(fid_features, reference_features)
         else:
             notes.append("FID skipped: it needs at least 2 generated and 2 reference images")
@@ -224,6 +258,7 @@ def score_patn(
     annotation_path: str | None = None,
     graph_path: str | None = None,
     fid_reference: list[np.ndarray] | None = None,
+    inception_runs: InceptionRuns | None = None,
 ) -> dict:
     """The ``patn`` protocol's numbers for a loaded result folder.
 
@@ -233,6 +268,7 @@ def score_patn(
             ``result.target_names``), for the Market masked scores; ``None``: no masked scores.
         graph_path: the Inception graph for IS / mask_IS / FID, or ``None``.
         fid_reference: the FID reference images; ``None``: the folder's targets.
+        inception_runs: Inception outputs shared with other scoring calls, or ``None``.
 
     Returns:
         ``{"protocol": "patn", "dataset", "SSIM", "L1", "mask_SSIM", "IS", "IS_std", "mask_IS",
@@ -277,6 +313,7 @@ def score_patn(
         masked_is_images=masked_generated,
         fid_images=result.generated,  # FID on the images as read, without the bounding
         fid_reference=result.targets if fid_reference is None else fid_reference,
+        runs=inception_runs,
     )
     numbers.update(inception)
     numbers["notes"] = notes + inception_notes

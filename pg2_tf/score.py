@@ -116,6 +116,7 @@ def score_result_dir(
     inception_graph: str | None = None,
     mask_folder: str = DEFAULT_MASK_FOLDER,
     fid_reference: str | None = None,
+    inception_runs: protocols.InceptionRuns | None = None,
 ) -> dict:
     """Computes the paper's scores (and FID) of a result folder (the ``pg2`` protocol).
 
@@ -129,6 +130,8 @@ def score_result_dir(
         mask_folder: sub-folder of the mask images used when ``mask`` is set.
         fid_reference: folder of FID reference images (as read, unmasked); ``None``: the
             (masked) targets.
+        inception_runs: Inception outputs shared with other scoring calls of the same images
+            (:class:`pg2_tf.protocols.InceptionRuns`), or ``None``.
 
     Returns:
         ``{"num_images": int, "ssim_mean", "ssim_std", "psnr_mean", "psnr_std", "l1_mean",
@@ -153,6 +156,7 @@ def score_result_dir(
         is_images=generated,
         fid_images=generated,
         fid_reference=read_fid_reference(fid_reference) if fid_reference else targets,
+        runs=inception_runs,
     )
     scores.update(
         {
@@ -184,10 +188,12 @@ def score_patn(
     inception_graph: str | None = None,
     fid_reference: str | None = None,
     annotation_path: str | None = None,
+    inception_runs: protocols.InceptionRuns | None = None,
 ) -> dict:
     """The ``patn`` protocol's numbers of a result folder (:func:`pg2_tf.protocols.score_patn`).
 
-    ``annotation_path`` defaults to ``result_dir/pose_target-annotation.csv`` when it exists.
+    ``annotation_path`` defaults to ``result_dir/pose_target-annotation.csv`` when it exists;
+    ``inception_runs`` shares Inception outputs with other scoring calls.
     """
     graph_path = resolve_inception_graph(inception_graph)
     result = result_folders.load(result_dir)
@@ -199,6 +205,7 @@ def score_patn(
         annotation_path=annotation_path,
         graph_path=graph_path,
         fid_reference=read_fid_reference(fid_reference) if fid_reference else None,
+        inception_runs=inception_runs,
     )
     numbers["layout"] = result.layout
     numbers["annotations"] = annotation_path
@@ -286,6 +293,7 @@ def _run_pg2(mask: bool) -> dict | None:
         has_masks = os.path.isdir(os.path.join(FLAGS.result_dir, FLAGS.mask_folder))
         variants = [False, True] if has_masks else [False]
     results = {}
+    inception_runs = protocols.InceptionRuns()  # --fid_reference goes through Inception once
     for variant in variants:
         scores = score_result_dir(
             FLAGS.result_dir,
@@ -293,6 +301,7 @@ def _run_pg2(mask: bool) -> dict | None:
             inception_graph=FLAGS.inception_graph,
             mask_folder=FLAGS.mask_folder,
             fid_reference=FLAGS.fid_reference,
+            inception_runs=inception_runs,
         )
         for note in scores["notes"]:
             print(f"warning: {note}", file=sys.stderr)

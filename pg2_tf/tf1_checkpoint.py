@@ -27,6 +27,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from pg2_tf import checkpoint_fit
 from pg2_tf.errors import CheckpointError
 
 G1_SCOPE = "Pose_AE/G"
@@ -38,11 +39,6 @@ BETA_POWER_SUFFIX = {"g1": "", "g2": "_1", "d": "_2"}
 # The original optimisers were tf.train.AdamOptimizer(2e-5, beta1=0.5) with the default beta2.
 TF1_ADAM_BETA1 = 0.5
 TF1_ADAM_BETA2 = 0.999
-# repeat_num of G1 -> the flags of the configuration that has it.
-CONFIG_FLAGS_BY_REPEAT_NUM = {
-    5: "--model=1 --img_H=128 --img_W=64",
-    6: "--model=11 --img_H=256 --img_W=256",
-}
 
 
 def tf1_name(role: str, keras_variable) -> str:
@@ -116,43 +112,26 @@ def _read_shapes(prefix: str) -> dict:
         raise CheckpointError(f"cannot read checkpoint {prefix}: {error}") from None
 
 
-def _configuration_hints(checkpoint_shapes: dict, mapping: dict) -> list[str]:
-    """Explains a mismatch in terms of the flags that describe the checkpoint's configuration."""
-    hints = []
-    g1_convs = [
-        name
+def _configuration_hints(checkpoint_shapes: dict, g1, d) -> list[str]:
+    """Explains a mismatch in terms of the flags that describe the checkpoint's configuration
+    (:func:`pg2_tf.checkpoint_fit.configuration`)."""
+    their_g1_kernels = sum(
+        1
         for name in checkpoint_shapes
-        if name.startswith(G1_SCOPE + "/Conv") and "/Adam" not in name
-    ]
-    repeat_num = len([n for n in g1_convs if n.endswith("/weights")]) // 6
-    our_g1_convs = [
-        n for n in mapping if n.startswith(G1_SCOPE + "/Conv") and n.endswith("/weights")
-    ]
-    if g1_convs and our_g1_convs and repeat_num != len(our_g1_convs) // 6:
-        flags = CONFIG_FLAGS_BY_REPEAT_NUM.get(repeat_num, f"an img_H of {2 ** (repeat_num + 2)}")
-        hints.append(f"the checkpoint is of another image size / dataset: use {flags}")
-    first_conv = f"{G1_SCOPE}/Conv/weights"
-    if first_conv in checkpoint_shapes and first_conv in mapping:
-        theirs, ours = checkpoint_shapes[first_conv][-1], mapping[first_conv].shape[-1]
-        if theirs != ours:
-            hints.append(
-                f"the checkpoint has conv_hidden_num={theirs}: use --conv_hidden_num={theirs}"
-            )
-    fc_bias = f"{G1_SCOPE}/fully_connected/biases"
-    if fc_bias in checkpoint_shapes and fc_bias in mapping:
-        theirs, ours = checkpoint_shapes[fc_bias][0], mapping[fc_bias].shape[0]
-        if theirs != ours:
-            hints.append(f"the checkpoint has z_num={theirs}: use --z_num={theirs}")
-    d_first = "Discriminator.1/Discriminator.1.Filters"
-    if d_first in checkpoint_shapes and d_first in mapping:
-        theirs, ours = checkpoint_shapes[d_first][-1], mapping[d_first].shape[-1]
-        if theirs != ours:
-            hints.append(f"the checkpoint has a D of dim {theirs}: use --d_dim={theirs}")
-    return hints
+        if name.startswith(G1_SCOPE + "/Conv") and name.endswith("/weights") and "/Adam" not in name
+    )
+    facts = checkpoint_fit.configuration(
+        lambda role, weight: checkpoint_shapes.get(tf1_name(role, weight)),
+        g1,
+        d,
+        their_g1_kernels,
+    )
+    return [fact.hint for fact in facts if fact.differs]
 
 
-def check_compatible(prefix: str, mapping: dict) -> None:
-    """Raises one CheckpointError listing every missing, unexpected and mis-shaped variable."""
+def check_compatible(prefix: str, mapping: dict, g1, d=None) -> None:
+    """Raises one CheckpointError listing every missing, unexpected and mis-shaped variable of
+    ``mapping`` (:func:`name_map` of ``g1``, G2 and ``d``), with the flags that would fit."""
     checkpoint_shapes = _read_shapes(prefix)
     loaded_roles = {role_of(name) for name in mapping}
     missing = [name for name in mapping if name not in checkpoint_shapes]
@@ -168,7 +147,7 @@ def check_compatible(prefix: str, mapping: dict) -> None:
     ]
     if not (missing or unexpected or mismatched):
         return
-    hints = _configuration_hints(checkpoint_shapes, mapping)
+    hints = _configuration_hints(checkpoint_shapes, g1, d)
     if not any(role_of(name) for name in checkpoint_shapes):
         hints.append("it holds no PG2 variables (Pose_AE/G, UAEnoFC/G, Discriminator.*)")
     lines = [f"checkpoint {prefix} does not fit the model built from the flags"]
@@ -194,7 +173,7 @@ def load(path, g1, g2, d=None) -> str:
     """
     prefix = resolve_checkpoint(path)
     mapping = name_map(g1, g2, d)
-    check_compatible(prefix, mapping)
+    check_compatible(prefix, mapping, g1, d)
     reader = tf.train.load_checkpoint(prefix)
     values = {name: reader.get_tensor(name) for name in mapping}
     for name, variable in mapping.items():

@@ -40,7 +40,17 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints, data, images, losses, model_dir, models, tf1_checkpoint
+from pg2_tf import (
+    checkpoint_fit,
+    checkpoints,
+    data,
+    datasets,
+    images,
+    losses,
+    model_dir,
+    models,
+    tf1_checkpoint,
+)
 from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
@@ -100,7 +110,7 @@ class TrainConfig:
 
     @property
     def kind(self) -> str:
-        return "market" if self.model == models.MARKET else "deepfashion"
+        return datasets.by_model(self.model).kind
 
 
 def _batch_signature(config: TrainConfig, batch_size: int | None):
@@ -242,16 +252,16 @@ class Trainer:
             self._stage1_gradients = tf.function(self.stage1_gradients, jit_compile=config.xla)
             self._stage2_gradients = tf.function(self.stage2_gradients, jit_compile=config.xla)
         self._stage1_distributed = tf.function(
-            self._distributed(self._stage1_step),
+            self._distributed(self.stage1_step),
             input_signature=signature,
             jit_compile=jit_compile,
         )
         self._stage2_distributed = tf.function(
-            self._distributed(self._stage2_step),
+            self._distributed(self.stage2_step),
             input_signature=signature,
             jit_compile=jit_compile,
         )
-        self._generate = tf.function(self.generate, jit_compile=config.xla or None)
+        self.compiled_generate = tf.function(self.generate, jit_compile=config.xla or None)
 
     # ---- the steps (per replica) ---------------------------------------------------------
 
@@ -288,7 +298,8 @@ class Trainer:
             ),
         }
 
-    def _stage1_step(self, batch):
+    def stage1_step(self, batch):
+        """One stage-1 update of G1 on one replica's batch; returns its losses."""
         gradients, result = self._stage1_gradients(batch)
         self._apply("g1", gradients, self.g1)
         return result
@@ -325,7 +336,8 @@ class Trainer:
             result["g2_g1_loss"] = g2_g1_loss
         return g2_gradients, d_gradients, result
 
-    def _stage2_step(self, batch):
+    def stage2_step(self, batch):
+        """One stage-2 update of G2 and D on one replica's batch; returns its losses."""
         g2_gradients, d_gradients, result = self._stage2_gradients(batch)
         self._apply("g2", g2_gradients, self.g2)
         self._apply("d", d_gradients, self.d)
@@ -487,7 +499,9 @@ def _input_pipeline(trainer, dataset, config, files=None):
 
 
 def _write_samples(trainer, fixed_batch, model_dir, step):
-    g1_out, g2_out, diff_map = trainer._generate(fixed_batch["x"], fixed_batch["pose_target"])
+    g1_out, g2_out, diff_map = trainer.compiled_generate(
+        fixed_batch["x"], fixed_batch["pose_target"]
+    )
     for name, values in (("G1", g1_out), ("G2", g2_out), ("DiffMap", diff_map)):
         images.save_png(
             images.grid(images.to_uint8_image(values.numpy())),
@@ -514,7 +528,9 @@ def _write_summaries(writer, trainer, step, losses_now, fixed_batch, num_images)
             tf.summary.scalar(f"loss/{name}", value)
         tf.summary.scalar("misc/g_lr", trainer.g1_optimizer.learning_rate)
         tf.summary.scalar("misc/d_lr", trainer.d_optimizer.learning_rate)
-        g1_out, g2_out, diff_map = trainer._generate(fixed_batch["x"], fixed_batch["pose_target"])
+        g1_out, g2_out, diff_map = trainer.compiled_generate(
+            fixed_batch["x"], fixed_batch["pose_target"]
+        )
         for name, values in (("G1", g1_out), ("G2", g2_out), ("DiffMap", diff_map)):
             tf.summary.image(name, images.to_uint8_image(values.numpy()), max_outputs=num_images)
     writer.flush()
@@ -561,6 +577,69 @@ class _LossChecker:
         return current
 
 
+# ---- resuming ----------------------------------------------------------------------------------
+
+
+def check_flags_fit(prefix: str, trainer) -> None:
+    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
+    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
+    shapes = dict(tf.train.list_variables(prefix))
+    variables = checkpoints.object_graph_variables(trainer.checkpoint)
+    key_of = {id(variable): key for key, variable in variables.items()}
+    facts = checkpoint_fit.configuration(
+        lambda role, weight: shapes.get(key_of.get(id(weight))), trainer.g1, trainer.d
+    )
+    for fact in facts:
+        if fact.differs:
+            raise ConfigError(
+                f"--{fact.flag}={fact.ours} does not fit {prefix}, which has {fact.described}: "
+                f"pass {fact.fix} to resume it, or use another --model_dir"
+            )
+    mismatched = [
+        f"{checkpoint_fit.readable_key(key)}: checkpoint {shapes[key]}, "
+        f"model {list(variable.shape)}"
+        for key, variable in variables.items()
+        if key in shapes and list(shapes[key]) != list(variable.shape)
+    ]
+    if mismatched:
+        raise ConfigError(
+            f"{prefix} does not fit the model built from the flags ({mismatched[0]}): check "
+            "--model, --img_H, --img_W, --conv_hidden_num, --z_num and --d_dim against its "
+            "params.json, or use another --model_dir"
+        )
+
+
+def restore_or_initialise(trainer, latest, config) -> str:
+    """Resumes from ``latest`` (our newest intact checkpoint in model_dir, or None), else from
+    --ckpt_path/--pretrained_path. The flags' rates replace the checkpoint's (logged)."""
+    if latest:
+        check_flags_fit(latest, trainer)
+        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+        stored = (
+            float(trainer.g1_optimizer.learning_rate),
+            float(trainer.d_optimizer.learning_rate),
+        )
+        trainer.set_learning_rates(int(trainer.step.numpy()))
+        now = (float(trainer.g1_optimizer.learning_rate), float(trainer.d_optimizer.learning_rate))
+        if stored != now:
+            logging.warning(
+                "learning rates from the flags now: g_lr %g -> %g, d_lr %g -> %g",
+                stored[0],
+                now[0],
+                stored[1],
+                now[1],
+            )
+        return f"resumed from {latest} at step {int(trainer.step.numpy())}"
+    if config.ckpt_path:
+        step = trainer.resume_from_tf1(config.ckpt_path)
+        trainer.set_learning_rates(step)
+        return f"resumed from original checkpoint {config.ckpt_path} at step {step}"
+    if config.pretrained_path:
+        prefix = trainer.load_pretrained_generators(config.pretrained_path)
+        return f"generators loaded from {prefix}; starting at step {config.start_step}"
+    return f"new model; starting at step {config.start_step}"
+
+
 def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> TrainResult:
     """Trains until ``max_step`` (or SIGINT/SIGTERM), checkpointing to ``config.model_dir``.
 
@@ -603,7 +682,7 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
                 seed=config.random_seed,
             )
         trainer = Trainer(config, strategy)
-        logging.info(model_dir.restore_or_initialise(trainer, latest, config))
+        logging.info(restore_or_initialise(trainer, latest, config))
         if chief and params is not None:
             model_dir.save_params(params, config.model_dir)
         # Other workers save too (saving may synchronise workers), into a folder deleted at the end.

@@ -27,7 +27,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from pg2_tf import app as pg2_app
-from pg2_tf import export, generate, models
+from pg2_tf import datasets, export, generate, models, photos, pose
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 RECORD = 3  # a fixture record (its source and target differ in pose)
@@ -278,7 +278,9 @@ def test_the_page_and_its_assets_are_served_from_this_server_only(client):
 
 
 def test_a_deepfashion_export_is_served_at_its_own_size(tmp_path):
-    g1, g2, _ = models.build(models.DEEPFASHION, 256, 256, conv_hidden_num=4, z_num=8, d_dim=8)
+    g1, g2, _ = models.build(
+        datasets.DEEPFASHION.model, 256, 256, conv_hidden_num=4, z_num=8, d_dim=8
+    )
     saved = export.export_saved_model(g1, g2, tmp_path / "deepfashion", 256, 256)
     with TestClient(pg2_app.create_app(pg2_app.AppConfig(saved_model=saved))) as df_client:
         info = df_client.get("/api/info").json()
@@ -382,7 +384,7 @@ def test_without_the_keypoint_model_a_photo_is_used_whole_and_the_page_says_how_
         refused = upload(test_client, photo_files / "astronaut.jpg", "/api/pose")
     assert "--fetch_model" in answer["notice"]
     photo = np.asarray(Image.open(photo_files / "astronaut.jpg"))
-    whole, _, _ = generate.fit_to_model(photo, np.full((18, 2), -1.0), 128, 64)
+    whole, _, _ = photos.fit_to_model(photo, np.full((18, 2), -1.0), 128, 64)
     np.testing.assert_array_equal(decode_data_url(answer["image"]), whole)
     np.testing.assert_array_equal(answer["keypoints"], pg2_app.standing_pose(128, 64))
     assert refused.status_code == 422 and "--fetch_model" in refused.json()["error"]
@@ -595,7 +597,7 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
             "const done = arguments[arguments.length - 1];"
             "fetch(document.getElementById('download-pose').href).then(r => r.json()).then(done);"
         )
-        assert document == pg2_app.openpose_document(moved)
+        assert document == pose.openpose_document(pose.keypoints_to_triples(moved))
 
         # Double-clicking a joint removes it (and the result follows); ticking it puts it back.
         circle = browser.find_element("css selector", f"#skeleton circle[data-joint='{joint}']")

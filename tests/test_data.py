@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.input_pipeline import make_pair_example
-from pg2_tf import data
+from pg2_tf import data, datasets
 from pg2_tf.errors import ConfigError, DataError
 
 MARKET_H, MARKET_W = 128, 64
@@ -233,7 +233,7 @@ def test_dataset_kind_of_an_unknown_name_is_a_config_error_naming_the_flag():
 
 
 def test_record_prefix_of_each_kind():
-    assert [data.record_prefix(kind) for kind in data.KINDS] == ["Market1501", "DeepFashion"]
+    assert [data.record_prefix(kind) for kind in datasets.KINDS] == ["Market1501", "DeepFashion"]
 
 
 def test_record_files_are_the_sorted_matches_of_the_original_pattern(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pg2_tf import checkpoints, data, models, result_folders
+from pg2_tf import checkpoints, data, datasets, models, result_folders
 from pg2_tf.errors import CheckpointError, DataError
 
 RECORD_NAME = "Market1501_test_00000-of-00001.tfrecord"
@@ -57,9 +57,9 @@ def test_the_pair_count_reports_steps_per_epoch_and_refuses_fewer_pairs_than_a_b
 
 
 def test_a_deepfashion_checkpoint_given_market_flags_says_model_11(tmp_path):
-    deepfashion = models.build(models.DEEPFASHION, 256, 256, 8, 64, 8)[:2]
+    deepfashion = models.build(datasets.DEEPFASHION.model, 256, 256, 8, 64, 8)[:2]
     prefix = tf.train.Checkpoint(g1=deepfashion[0], g2=deepfashion[1]).write(str(tmp_path / "c-1"))
-    market = models.build(models.MARKET, 128, 64, 8, 64, 8)[:2]
+    market = models.build(datasets.MARKET.model, 128, 64, 8, 64, 8)[:2]
     with pytest.raises(
         CheckpointError, match=r"6 resolutions, i.e. --model=11 --img_H=256 --img_W=256"
     ):

@@ -108,9 +108,9 @@ def test_deepfashion_test_split_keeps_the_train_splits_poses(
     photos: the cameraman's only) after train into the same raw folder adds to them instead of
     replacing train's entries."""
     from data_prep import common
-    from data_prep.synthetic import LAYOUTS
+    from pg2_tf import datasets
 
-    layout = LAYOUTS["deepfashion"]
+    layout = datasets.DEEPFASHION
     people = from_photos.person_folders(photo_folder)
     names = {}
     for split, split_people in (("train", people), ("test", people[1:])):

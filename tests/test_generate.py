@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import generate
+from pg2_tf import generate, photos
 from pg2_tf.errors import CheckpointError, ConfigError, DataError
 
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -80,7 +80,7 @@ def test_openpose_json_gives_row_col_and_zero_confidence_is_missing(tmp_path):
     triples[0:3] = [31.5, 20.25, 0.8]  # nose: x, y, confidence
     triples[3:6] = [40, 50, 0]  # neck: confidence 0 -> missing
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": triples}]}))
-    keypoints = generate.load_keypoints(path)
+    keypoints = photos.load_keypoints(path)
     assert keypoints.shape == (18, 2)
     np.testing.assert_array_equal(keypoints[0], [20.25, 31.5])
     np.testing.assert_array_equal(keypoints[1:], -1)
@@ -89,7 +89,7 @@ def test_openpose_json_gives_row_col_and_zero_confidence_is_missing(tmp_path):
 def test_csv_row_is_chosen_by_name(tmp_path):
     other = np.full((18, 2), 7, np.float32)
     path = _annotation_csv(tmp_path / "a.csv", {"first.jpg": other, "target.jpg": TARGET_RC})
-    np.testing.assert_array_equal(generate.load_keypoints(path, "target.jpg"), TARGET_RC)
+    np.testing.assert_array_equal(photos.load_keypoints(path, "target.jpg"), TARGET_RC)
 
 
 def test_csv_joint_with_one_coordinate_missing_is_missing(tmp_path):
@@ -97,7 +97,7 @@ def test_csv_joint_with_one_coordinate_missing_is_missing(tmp_path):
     ys, xs = [10] * 18, [20] * 18
     xs[4] = -1
     path.write_text(f"name:keypoints_y:keypoints_x\nonly.jpg: {ys}: {xs}\n")
-    keypoints = generate.load_keypoints(path)  # a one-row CSV needs no --keypoints_row
+    keypoints = photos.load_keypoints(path)  # a one-row CSV needs no --keypoints_row
     np.testing.assert_array_equal(keypoints[4], [-1, -1])
     np.testing.assert_array_equal(keypoints[5], [10, 20])
 
@@ -108,7 +108,7 @@ def test_csv_joint_with_one_coordinate_missing_is_missing(tmp_path):
 def test_larger_image_is_scaled_to_fit_and_padded_keypoints_follow():
     image = np.zeros((256, 176, 3), np.uint8)
     keypoints = np.array([[100, 88], [-1, -1]] + [[0, 0]] * 16, np.float32)
-    fitted, moved, placement = generate.fit_to_model(image, keypoints, 128, 64)
+    fitted, moved, placement = photos.fit_to_model(image, keypoints, 128, 64)
     assert fitted.shape == (128, 64, 3)
     assert placement.scaled_size == (93, 64) and placement.offset == (17, 0)
     # Pixel centres map: row (100.5 * 93/256 - 0.5) = 36.0 -> 36 + 17; col 88.5 * 64/176 - 0.5.
@@ -123,11 +123,11 @@ def test_larger_image_is_scaled_to_fit_and_padded_keypoints_follow():
 def test_narrower_image_is_only_padded_with_its_edge_columns():
     image = np.arange(128 * 48 * 3, dtype=np.uint32).reshape(128, 48, 3).astype(np.uint8)
     keypoints = np.array([[10.7, 5.2]] * 18, np.float32)
-    fitted, moved, placement = generate.fit_to_model(image, keypoints, 128, 64)
+    fitted, moved, placement = photos.fit_to_model(image, keypoints, 128, 64)
     np.testing.assert_array_equal(fitted[:, 8:56], image)
     np.testing.assert_array_equal(fitted[:, :8], np.repeat(image[:, :1], 8, axis=1))
     np.testing.assert_array_equal(moved[0], [10, 13])  # the pixel trunc() marks, shifted by 8
-    assert generate.restore_input_size(fitted, placement).shape == (128, 48, 3)
+    assert photos.restore_input_size(fitted, placement).shape == (128, 48, 3)
 
 
 # ---- generation ------------------------------------------------------------------------------
@@ -236,14 +236,14 @@ def test_body25_openpose_file_gives_the_18_joints(tmp_path):
     body25 = triples[:24] + [32.0, 70.0, 0.9] + triples[24:] + [40.0, 125.0, 0.5] * 6
     path = tmp_path / "body25.json"
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": body25}]}))
-    np.testing.assert_array_equal(generate.load_keypoints(path), TARGET_RC)
+    np.testing.assert_array_equal(photos.load_keypoints(path), TARGET_RC)
 
 
 def test_unknown_joint_count_is_reported_with_the_formats_read(tmp_path):
     path = tmp_path / "hand.json"
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 63}]}))
     with pytest.raises(DataError, match=r"hand\.json has 21 joints: the known formats have 18 "):
-        generate.load_keypoints(path)
+        photos.load_keypoints(path)
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity"])
@@ -255,7 +255,7 @@ def test_keypoint_that_is_not_finite_is_refused(tmp_path, bad):
         match=r"t\.json: people\[0\]\.pose_keypoints_2d holds (nan|inf) "
         r"at position 2 \(1 value\(s\) not finite\)",
     ):
-        generate.load_keypoints(path)
+        photos.load_keypoints(path)
 
 
 def test_string_in_pose_keypoints_is_one_line_naming_it(saved_model, person_png, tmp_path):
@@ -313,15 +313,34 @@ def test_pose_without_any_joint_is_refused(tmp_path, saved_model, person_png):
 def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text(f"name:keypoints_y:keypoints_x\nx.jpg: {[1] * 17}: {[1] * 17}\n")
-    with pytest.raises(DataError, match=r"row 'x\.jpg' has 17 rows and 17 columns, PG2 needs 18"):
-        generate.load_keypoints(path)
+    with pytest.raises(DataError, match=r"a\.csv:2 is not 'name:\[18 rows\]:\[18 columns\]'"):
+        photos.load_keypoints(path)
+
+
+def test_csv_name_listed_twice_keeps_its_first_row(tmp_path):
+    # One rule for annotation files (pg2_tf.annotations, Pose-Transfer's iloc[0]): first row wins.
+    path = tmp_path / "a.csv"
+    first, second = [10] * 18, [30] * 18
+    path.write_text(
+        f"name:keypoints_y:keypoints_x\nx.jpg: {first}: {first}\nx.jpg: {second}: {second}\n"
+    )
+    np.testing.assert_array_equal(photos.load_keypoints(path), np.full((18, 2), 10))
+
+
+def test_csv_without_the_header_is_refused(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text(f"x.jpg: {[10] * 18}: {[20] * 18}\n")
+    with pytest.raises(
+        DataError, match=r"a\.csv' starts with .*, not 'name:keypoints_y:keypoints_x'"
+    ):
+        photos.load_keypoints(path)
 
 
 def test_openpose_file_without_person_is_reported(tmp_path):
     path = tmp_path / "empty.json"
     path.write_text(json.dumps({"version": 1.3, "people": []}))
     with pytest.raises(DataError, match=r"OpenPose found no person"):
-        generate.load_keypoints(path)
+        photos.load_keypoints(path)
 
 
 def test_unknown_csv_row_is_reported_with_examples(tmp_path):
@@ -329,9 +348,9 @@ def test_unknown_csv_row_is_reported_with_examples(tmp_path):
     with pytest.raises(
         DataError, match=r"no row named 'c\.jpg' \(--keypoints_row\); e\.g\. a\.jpg"
     ):
-        generate.load_keypoints(path, "c.jpg")
+        photos.load_keypoints(path, "c.jpg")
     with pytest.raises(ConfigError, match=r"has 2 rows: choose one with --keypoints_row"):
-        generate.load_keypoints(path)
+        photos.load_keypoints(path)
 
 
 def test_file_that_is_not_an_image_is_reported(saved_model, tmp_path):
@@ -352,7 +371,7 @@ def test_output_path_without_image_extension_is_reported(saved_model, person_png
 def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
     path = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"--keypoints_row only applies to \.csv"):
-        generate.load_keypoints(path, "target.jpg")
+        photos.load_keypoints(path, "target.jpg")
 
 
 # ---- --pose_from: the target pose from another person's photo ---------------------------------

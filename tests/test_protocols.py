@@ -9,15 +9,13 @@ Pose-Transfer code (tool/getMetrics_market.py, getMetrics_fashion.py, pose_utils
 
 import json
 
+import helpers
 import numpy as np
-import original_test_folders
 import pytest
 from PIL import Image
 from scipy import ndimage
 from skimage.draw import polygon
 from skimage.metrics import structural_similarity
-from test_metrics import write_stand_in_graph
-from test_score_cli import run_score_cli
 
 from pg2_tf import annotations, metrics, protocols, result_folders, score
 from pg2_tf.errors import DataError
@@ -89,8 +87,8 @@ def pictures(reference_outputs):
 @pytest.fixture(scope="module")
 def target_poses(market_tf1_dir):
     """The target keypoints (row, col; -1 missing) of the 24 records, from pose_peaks_1_rcv."""
-    examples = original_test_folders.read_examples(market_tf1_dir / RECORDS)
-    return [original_test_folders.target_keypoints(example) for example in examples]
+    examples = helpers.read_examples(market_tf1_dir / RECORDS)
+    return [helpers.target_keypoints(example) for example in examples]
 
 
 def _save(path, array):
@@ -196,7 +194,7 @@ def test_cli_json_of_both_protocols_matches_skimage_on_decoded_pictures(
     }
     for protocol, (ssim, l1) in expected.items():
         path = tmp_path / f"{protocol}.json"
-        completed = run_score_cli(
+        completed = helpers.run_score_cli(
             f"--result_dir={test_result}", f"--protocol={protocol}", f"--json={path}"
         )
         assert completed.returncode == 0, completed.stderr
@@ -268,7 +266,7 @@ def test_deepfashion_strips_176_wide_are_padded_before_ssim_and_have_no_masked_s
 def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(
     test_result, tmp_path, pictures
 ):
-    graph_path = write_stand_in_graph(tmp_path)
+    graph_path = helpers.write_stand_in_graph(tmp_path)
     reference_dir = tmp_path / "train"
     reference = [np.full((128, 64, 3), (40 * i, 255 - 30 * i, 90), np.uint8) for i in range(6)]
     for index, image in enumerate(reference):
@@ -296,7 +294,7 @@ def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(
     ],
 )
 def test_bad_score_flags_get_one_error_line(test_result, flags, message):
-    completed = run_score_cli(f"--result_dir={test_result}", *flags)
+    completed = helpers.run_score_cli(f"--result_dir={test_result}", *flags)
     assert completed.returncode != 0
     assert message in completed.stderr
 
@@ -313,8 +311,57 @@ def test_images_smaller_than_the_ssim_window_are_one_data_error(ssim, size, wind
 
 
 def test_json_naming_a_folder_is_refused_before_scoring(tmp_path):
-    result = run_score_cli(f"--result_dir={tmp_path}", f"--json={tmp_path}")
+    result = helpers.run_score_cli(f"--result_dir={tmp_path}", f"--json={tmp_path}")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: --json={str(tmp_path)!r} is a folder: give a file name, e.g. scores.json"
     ]
+
+
+def test_shared_inception_runs_score_each_image_set_once_with_the_same_numbers(
+    test_result, tmp_path, pictures, monkeypatch
+):
+    # Test mode scores G under pg2 (rgb, masked) and patn; --json scores --fid_reference twice.
+    graph_path = helpers.write_stand_in_graph(tmp_path)
+    for index in range(len(pictures[0])):  # pg2's masked variant reads test_result/mask
+        mask = np.zeros((128, 64, 3), np.uint8)
+        mask[32:96, 16:48] = 255
+        _save(test_result / "mask" / f"{index:05d}.png", mask)
+    reference_dir = tmp_path / "train"
+    for index in range(4):
+        _save(reference_dir / f"{index}.png", np.full((128, 64, 3), 50 * index, np.uint8))
+    alone = [
+        score.score_result_dir(str(test_result), inception_graph=graph_path, mask=mask)
+        for mask in (False, True)
+    ] + [score.score_patn(str(test_result), inception_graph=graph_path)]
+    runs = []
+    real_run = metrics.InceptionGraph.run
+    monkeypatch.setattr(
+        metrics.InceptionGraph,
+        "run",
+        lambda graph, images, **kw: runs.append(len(images)) or real_run(graph, images, **kw),
+    )
+    shared = protocols.InceptionRuns()
+    together = [
+        score.score_result_dir(
+            str(test_result), inception_graph=graph_path, mask=mask, inception_runs=shared
+        )
+        for mask in (False, True)
+    ] + [score.score_patn(str(test_result), inception_graph=graph_path, inception_runs=shared)]
+    for one, other in zip(alone, together, strict=True):
+        for key in ("is_mean", "fid", "IS", "mask_IS", "FID"):
+            assert one.get(key) == pytest.approx(other.get(key), rel=1e-6)
+    # G, x_target, masked G, masked x_target, patn's masked G: five sets, each run once.
+    assert len(runs) == 5
+    runs.clear()
+    shared = protocols.InceptionRuns()  # pg2-score --json: both variants, one --fid_reference
+    for mask in (False, True):
+        scores = score.score_result_dir(
+            str(test_result),
+            inception_graph=graph_path,
+            mask=mask,
+            fid_reference=str(reference_dir),
+            inception_runs=shared,
+        )
+        assert scores["fid"] is not None
+    assert runs.count(4) == 1  # the 4 reference images went through Inception once

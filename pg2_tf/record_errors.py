@@ -1,0 +1,187 @@
+"""Forensics of damaged tf-record files: which file and record a TensorFlow read error means.
+
+TensorFlow reports a corrupted or truncated record file as a ``DataLossError`` with a byte offset
+and no file name, and the reader's per-record checks (:mod:`pg2_tf.data`) fail inside a dataset
+pipeline with an Assert message. This module turns both into one-line DataErrors naming the file
+and record: it walks the TFRecord framing (uint64 length, its masked CRC-32C, the data, the data's
+masked CRC-32C) to find the record at an offset, and parses the checks' marker messages back.
+"""
+
+import codecs
+import os
+import re
+import struct
+
+import tensorflow as tf
+
+from pg2_tf.errors import DataError
+
+GET_DATA = (
+    "point --data_dir/--dataset at the folder of the converted records (download the ones "
+    "linked from the original PG2 README, or run the record converter)"
+)
+# Marker of the messages of the per-record checks (bad_record_marker), parsed back here.
+_BAD_RECORD_RE = re.compile(r"pg2-bad-record\|(\d+)\|([^|]*)\|(.*)\|pg2-end", re.DOTALL)
+_DAMAGED_FILE_RE = re.compile(r"(truncated|corrupted) record at (\d+)")
+
+
+def bad_record_marker(record_index, problem, file_name):
+    """The message of a failed per-record check: string tensors joined into the marker that
+    :func:`parse_bad_record` reads back from the error TensorFlow raises."""
+    return tf.strings.join(
+        ["pg2-bad-record|", record_index, "|", problem, "|", file_name, "|pg2-end"]
+    )
+
+
+_DAMAGED_FIX = "the file is damaged: copy it again or re-run the record converter for it"
+_BAD_RECORD_FIX = "re-run the record converter for this file, or remove the file"
+_RECORD_HEADER_BYTES = 12  # uint64 length + masked crc32c of the length
+_RECORD_FOOTER_BYTES = 4  # masked crc32c of the data
+
+
+def _crc32c_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(data: bytes) -> int:
+    """The TFRecord checksum: CRC-32C (Castagnoli), rotated and offset."""
+    crc = 0xFFFFFFFF
+    table = _CRC32C_TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _damaged_record_at(path, offset):
+    """(record_index, problem) of the damaged record of ``path`` spanning byte ``offset``, or None.
+
+    Walks the TFRecord framing (length header, data, data checksum) up to ``offset``.
+    """
+    try:
+        file_size = os.path.getsize(path)
+        file = open(path, "rb")
+    except OSError:
+        return None
+    with file:
+        index, start = 0, 0
+        while start <= offset and start < file_size:
+            file.seek(start)
+            header = file.read(_RECORD_HEADER_BYTES)
+            if len(header) < _RECORD_HEADER_BYTES:
+                return index, "is truncated (the file ends inside its header)"
+            (length,) = struct.unpack("<Q", header[:8])
+            (length_crc,) = struct.unpack("<I", header[8:])
+            if _masked_crc32c(header[:8]) != length_crc:
+                return index, "has a corrupted length header"
+            end = start + _RECORD_HEADER_BYTES + length + _RECORD_FOOTER_BYTES
+            if end > file_size:
+                return index, "is truncated (the file ends inside it)"
+            if start <= offset < end:
+                data = file.read(length)
+                (data_crc,) = struct.unpack("<I", file.read(_RECORD_FOOTER_BYTES))
+                if _masked_crc32c(data) != data_crc:
+                    return index, "fails its checksum (corrupted bytes)"
+                return None
+            index, start = index + 1, end
+    return None
+
+
+def short_tf_message(error) -> str:
+    """The first meaningful line of a TensorFlow error message."""
+    text = str(getattr(error, "message", None) or error)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(
+        r"Error in user-defined function passed to .*? transformation with iterator: "
+        r"[^:]*:\s*",
+        "",
+        text,
+    )
+    text = text.split("\n")[0]
+    return re.sub(r"\s*\[Op:\w+\].*$", "", text).strip()
+
+
+def _unescape(text):
+    return codecs.escape_decode(text.encode("utf-8"))[0].decode("utf-8", "replace")
+
+
+def parse_bad_record(error):
+    """(file, record_index, problem) from the message of a failed per-record check, or None."""
+    match = _BAD_RECORD_RE.search(str(error))
+    if not match:
+        return None
+    index, problem, path = match.groups()
+    # The Assert op C-escapes its string data (quotes, non-ASCII bytes of the path).
+    return _unescape(path), int(index), _unescape(problem)
+
+
+def locate_damaged(error, files):
+    """(file, record_index, problem) of the record behind a DataLossError's byte offset, or None."""
+    match = _DAMAGED_FILE_RE.search(str(error))
+    if not match:
+        return None
+    offset = int(match.group(2))
+    for path in files:
+        found = _damaged_record_at(path, offset)
+        if found:
+            index, problem = found
+            return path, index, f"{problem} (byte offset {offset})"
+    return None
+
+
+def explain_read_error(error, files, rescan=None) -> DataError:
+    """A one-line DataError naming the file and record behind a TensorFlow read error.
+
+    Args:
+      error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
+        :func:`pg2_tf.data.make_dataset` (``DataLossError``, ``InvalidArgumentError``, ``NotFoundError``).
+      files: the record files of that dataset (:func:`pg2_tf.data.record_files`).
+      rescan: when given, errors TensorFlow raised without a location (an undecodable JPEG) are
+        located by calling it: ``() -> (file, record_index, problem) or None``, a re-read of the
+        files (:func:`pg2_tf.data.find_bad_record`). Without it that pass is skipped.
+
+    Returns the DataError (the caller raises it, ``from error`` if it wants the chain):
+      * a record that failed the reader's checks: file, record index and the problem;
+      * a corrupted/truncated file (``DataLossError`` at a byte offset): the file, found by walking
+        the record framing of ``files``, and the record index;
+      * otherwise, the file and index found by the re-read, or the TensorFlow message.
+    """
+    located = parse_bad_record(error)
+    if located:
+        path, index, problem = located
+        return DataError(f"{path}: record {index} {problem}; {_BAD_RECORD_FIX}")
+    if isinstance(error, tf.errors.NotFoundError):
+        return DataError(f"a record file could not be read: {short_tf_message(error)}; {GET_DATA}")
+    if isinstance(error, tf.errors.DataLossError):
+        located = locate_damaged(error, files)
+        if located:
+            path, index, problem = located
+            return DataError(f"{path}: record {index} {problem}; {_DAMAGED_FIX}")
+        return DataError(
+            f"one of {len(files)} record files ({files[0]}, ...) is damaged "
+            f"({short_tf_message(error)}); {_DAMAGED_FIX}"
+        )
+    message = short_tf_message(error)
+    if rescan is not None:
+        found = rescan()
+        if found:
+            path, index, problem = found
+            where = f"record {index}" if index is not None else "a record"
+            return DataError(f"{path}: {where} {problem}; {_BAD_RECORD_FIX}")
+        return DataError(
+            f"reading the records failed ({message}) but a re-read of all {len(files)} files found "
+            "no bad record; the failure may be transient (disk or network): try again"
+        )
+    return DataError(
+        f"reading the records in {os.path.dirname(files[0]) if files else '?'} failed ({message}); "
+        f"{_BAD_RECORD_FIX}"
+    )
