@@ -229,7 +229,7 @@ def _cli(*args, env=None):
 
 
 def test_cli_writes_openpose_json_that_generate_reads_and_a_drawing(tmp_path, blazepose_model_dir):
-    from pg2_tf.generate import load_keypoints
+    load_keypoints = photos.load_keypoints  # what pg2-generate reads --keypoints with
 
     photo = tmp_path / "astronaut.png"
     Image.fromarray(_photo("astronaut")).save(photo)

@@ -152,7 +152,7 @@ def test_person_crop_grows_the_box_to_the_model_aspect_and_repeats_edges_outside
 
 
 def test_generate_reads_its_image_through_load_photo(tmp_path, monkeypatch):
-    from pg2_tf.generate import load_image
+    load_image = photos.load_image  # what pg2-generate reads --image with
 
     gradient = np.tile(np.arange(0, 256, 5, dtype=np.uint16), (3, 1))
     deep = _save(Image.fromarray(gradient * 257), tmp_path / "deep.png")
