@@ -2,7 +2,7 @@
 
 Three loaders read checkpoints: :func:`pg2_tf.tf1_checkpoint.load` (the original's TF1 names),
 :func:`pg2_tf.checkpoints.load_generators` (our object-graph checkpoints) and the trainer's resume
-(:func:`pg2_tf.train.check_flags_fit`). Each names variables its own way, so each passes
+(:func:`pg2_tf.checkpoints.check_flags_fit`). Each names variables its own way, so each passes
 :func:`configuration` a function giving the checkpoint's shape of one of our weights; what the
 shapes say about the configuration (G1's first conv -> ``conv_hidden_num``, G1's bottleneck bias
 -> ``z_num``, D's first conv -> ``d_dim``, G1's count of conv kernels -> the image size and so the

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from pg2_tf import checkpoint_fit, tf1_checkpoint
-from pg2_tf.errors import CheckpointError, first_line
+from pg2_tf.errors import CheckpointError, ConfigError, first_line
 
 
 def load_generators(checkpoint_path, g1, g2) -> str:
@@ -166,3 +166,32 @@ def unreachable_generator_variables(g1, g2) -> list[str]:
     """Paths of the generators' weights that ``tf.train.Checkpoint(g1=g1, g2=g2)`` cannot reach
     (and so neither writes nor restores); empty when the object graph covers them all."""
     return _object_graph_keys(g1, g2)[1]
+
+
+def check_flags_fit(prefix: str, trainer) -> None:
+    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
+    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
+    shapes = dict(tf.train.list_variables(prefix))
+    variables = object_graph_variables(trainer.checkpoint)
+    key_of = {id(variable): key for key, variable in variables.items()}
+    facts = checkpoint_fit.configuration(
+        lambda role, weight: shapes.get(key_of.get(id(weight))), trainer.g1, trainer.d
+    )
+    for fact in facts:
+        if fact.differs:
+            raise ConfigError(
+                f"--{fact.flag}={fact.ours} does not fit {prefix}, which has {fact.described}: "
+                f"pass {fact.fix} to resume it, or use another --model_dir"
+            )
+    mismatched = [
+        f"{checkpoint_fit.readable_key(key)}: checkpoint {shapes[key]}, "
+        f"model {list(variable.shape)}"
+        for key, variable in variables.items()
+        if key in shapes and list(shapes[key]) != list(variable.shape)
+    ]
+    if mismatched:
+        raise ConfigError(
+            f"{prefix} does not fit the model built from the flags ({mismatched[0]}): check "
+            "--model, --img_H, --img_W, --conv_hidden_num, --z_num and --d_dim against its "
+            "params.json, or use another --model_dir"
+        )

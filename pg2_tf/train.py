@@ -40,17 +40,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import (
-    checkpoint_fit,
-    checkpoints,
-    data,
-    datasets,
-    images,
-    losses,
-    model_dir,
-    models,
-    tf1_checkpoint,
-)
+from pg2_tf import checkpoints, data, datasets, images, losses, model_dir, models, tf1_checkpoint
 from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
@@ -580,40 +570,11 @@ class _LossChecker:
 # ---- resuming ----------------------------------------------------------------------------------
 
 
-def check_flags_fit(prefix: str, trainer) -> None:
-    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
-    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
-    shapes = dict(tf.train.list_variables(prefix))
-    variables = checkpoints.object_graph_variables(trainer.checkpoint)
-    key_of = {id(variable): key for key, variable in variables.items()}
-    facts = checkpoint_fit.configuration(
-        lambda role, weight: shapes.get(key_of.get(id(weight))), trainer.g1, trainer.d
-    )
-    for fact in facts:
-        if fact.differs:
-            raise ConfigError(
-                f"--{fact.flag}={fact.ours} does not fit {prefix}, which has {fact.described}: "
-                f"pass {fact.fix} to resume it, or use another --model_dir"
-            )
-    mismatched = [
-        f"{checkpoint_fit.readable_key(key)}: checkpoint {shapes[key]}, "
-        f"model {list(variable.shape)}"
-        for key, variable in variables.items()
-        if key in shapes and list(shapes[key]) != list(variable.shape)
-    ]
-    if mismatched:
-        raise ConfigError(
-            f"{prefix} does not fit the model built from the flags ({mismatched[0]}): check "
-            "--model, --img_H, --img_W, --conv_hidden_num, --z_num and --d_dim against its "
-            "params.json, or use another --model_dir"
-        )
-
-
 def restore_or_initialise(trainer, latest, config) -> str:
     """Resumes from ``latest`` (our newest intact checkpoint in model_dir, or None), else from
     --ckpt_path/--pretrained_path. The flags' rates replace the checkpoint's (logged)."""
     if latest:
-        check_flags_fit(latest, trainer)
+        checkpoints.check_flags_fit(latest, trainer)
         trainer.checkpoint.restore(latest).assert_existing_objects_matched()
         stored = (
             float(trainer.g1_optimizer.learning_rate),
