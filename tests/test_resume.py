@@ -196,13 +196,42 @@ def test_training_falls_back_to_the_newest_intact_checkpoint_saying_why(
     assert "resuming from model.ckpt-4, the newest intact checkpoint (1 damaged" in caplog.text
 
 
+def _corrupt_tensor(prefix, wanted):
+    """Flips bytes inside the stored value of the first tensor whose key ``wanted`` accepts."""
+    reader = tf.train.load_checkpoint(prefix)
+    key = next(k for k in sorted(reader.get_variable_to_shape_map()) if wanted(k))
+    stored = reader.get_tensor(key).tobytes()
+    data_file = f"{prefix}.data-00000-of-00001"
+    content = bytearray(open(data_file, "rb").read())
+    offset = content.find(stored)
+    assert offset >= 0 and len(stored) >= 64
+    for index in range(offset, offset + 64):
+        content[index] ^= 0x5A
+    open(data_file, "wb").write(bytes(content))
+
+
+def _is_generator_kernel(key):
+    return key.startswith("g2/") and "OPTIMIZER_SLOT" not in key and "kernel" in key
+
+
 def test_test_mode_and_export_name_the_damaged_checkpoint(copy_of_trained):
-    _damage(str(copy_of_trained / "model.ckpt-8"), "corrupted")
+    _corrupt_tensor(str(copy_of_trained / "model.ckpt-8"), _is_generator_kernel)
     from pg2_tf import models
 
     g1, g2, _ = models.build(1, 128, 64, 8, 64, 8)
     with pytest.raises(CheckpointError, match=r"checkpoint .*model.ckpt-8 is damaged \("):
         checkpoints.load_generators(str(copy_of_trained / "model.ckpt-8"), g1, g2)
+
+
+def test_test_mode_and_export_read_only_the_generators(copy_of_trained):
+    # D and the Adam slots are not loaded by test mode or export, so they are not read either.
+    prefix = str(copy_of_trained / "model.ckpt-8")
+    _corrupt_tensor(prefix, lambda key: key.startswith("d/") and "kernel" in key)
+    from pg2_tf import models
+
+    g1, g2, _ = models.build(1, 128, 64, 8, 64, 8)
+    assert checkpoints.load_generators(prefix, g1, g2) == prefix
+    assert checkpoints.damage(prefix) is not None  # training's resume still reads everything
 
 
 # ---- defect 5: one process per model_dir ------------------------------------------------------
