@@ -62,7 +62,7 @@ ATTRIBUTE_KEYS = ("attrs", "attrs_w2v25", "attrs_w2v50", "attrs_w2v100", "attrs_
 
 def _is_market(spec: datasets.Dataset) -> bool:
     """Market and DeepFashion records differ in features beyond the descriptor's fields."""
-    return spec is datasets.MARKET
+    return spec == datasets.MARKET  # equal, not identical: workers get a pickled copy
 
 
 @dataclass

@@ -153,7 +153,7 @@ def validate(flag_values=FLAGS) -> None:
     """Raises ConfigError naming the flag and the fix for any nonsensical combination."""
     f = flag_values
     named = datasets.by_name(f.dataset)  # ConfigError for an unknown name
-    if named is not datasets.by_model(f.model):  # by_model: ConfigError for an unknown number
+    if named != datasets.by_model(f.model):  # by_model: ConfigError for an unknown number
         raise ConfigError(
             f"--dataset={f.dataset} is {named.kind} data but --model={f.model}: use {named.flags}"
         )
