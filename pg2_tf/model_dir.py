@@ -15,7 +15,6 @@ checkpoints none of which can be read is refused rather than trained over.
 """
 
 import errno
-import fcntl
 import glob
 import json
 import os
@@ -26,14 +25,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints
+from pg2_tf import checkpoints, folder_lock
 from pg2_tf.errors import Pg2Error, first_line
 
 CHECKPOINT_NAME = "model.ckpt"
 PIPELINE_DIR = "input_pipeline"
 PIPELINE_NAME = "input_pipeline.ckpt"
 PIPELINE_POSITIONS_KEPT = 3  # input-pipeline positions kept (see pipeline_manager)
-LOCK_NAME = ".lock"
+LOCK_NAME = folder_lock.LOCK_NAME
 _STEP = re.compile(r"-(\d+)$")
 _DATA_SHARD = re.compile(r"\.data-(\d+)-of-(\d+)$")
 
@@ -52,49 +51,15 @@ def step_of(prefix: str | None) -> int:
 # ---- the lock ---------------------------------------------------------------------------------
 
 
-class Lock:
-    """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process.
-
-    The kernel releases it when the process ends in any way (kill -9 included), so a stale
-    lock never blocks a rerun. :func:`pg2_tf.train.train` takes it. A second process gets :class:`ModelDirError` naming the holder's pid.
+class Lock(folder_lock.FolderLock):
+    """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process
+    (:class:`pg2_tf.folder_lock.FolderLock`). :func:`pg2_tf.train.train` takes it. A second
+    process gets :class:`ModelDirError` naming the holder's pid.
     """
 
     def __init__(self, model_dir: str):
+        super().__init__(model_dir, "--model_dir", "training process", ModelDirError)
         self.model_dir = model_dir
-        self._handle = None
-
-    def __enter__(self):
-        try:
-            os.makedirs(self.model_dir, exist_ok=True)
-            handle = open(os.path.join(self.model_dir, LOCK_NAME), "a+")
-        except OSError as error:
-            raise ModelDirError(
-                f"cannot write in --model_dir={self.model_dir} ({error.strerror or error}): "
-                "make it writable or pick another --model_dir"
-            ) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise ModelDirError(
-                f"--model_dir={self.model_dir} is in use by another training process (pid "
-                f"{holder}, holding {LOCK_NAME}): wait for it to end, stop it, or use another "
-                "--model_dir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        self._handle = handle
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self._handle, fcntl.LOCK_UN)
-        self._handle.close()
-        self._handle = None
-        return False
 
 
 # ---- leftovers of a killed run ----------------------------------------------------------------
