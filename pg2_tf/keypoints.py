@@ -250,8 +250,8 @@ def joints_from_landmarks(landmarks_xyv, height: int, width: int) -> np.ndarray:
 # ---- the two models -------------------------------------------------------------------------
 
 
-def _make_interpreter(path: str):
-    threads = max(1, min(4, os.cpu_count() or 1))
+def _make_interpreter(path: str, threads: int | None = None):
+    threads = threads or max(1, min(4, os.cpu_count() or 1))
     with _native_stderr_silenced():  # the runtime's "INFO: Created ... XNNPACK delegate" line
         try:
             from ai_edge_litert.interpreter import Interpreter
@@ -447,14 +447,20 @@ def refine_with_heatmap(landmarks_xy, heatmap) -> np.ndarray:
 class KeypointEstimator:
     """BlazePose (detector + full landmark model) on one photo at a time; reuse it for many."""
 
-    def __init__(self, model_dir=None):
+    def __init__(self, model_dir=None, threads: int | None = None):
         """Loads the two models from ``model_dir`` (default :func:`model_dir`); raises
-        ModelFilesMissing (its message: the command to run) when they are not there."""
+        ModelFilesMissing (its message: the command to run) when they are not there.
+        ``threads``: the interpreters' threads (default: the cores, at most 4; 1 in each of
+        several worker processes)."""
         directory = _model_folder(model_dir)
         _check_model_files(directory)
         self.model_dir = directory
-        self._detector = _make_interpreter(os.path.join(directory, "pose_detection.tflite"))
-        self._landmarker = _make_interpreter(os.path.join(directory, "pose_landmark_full.tflite"))
+        detector, landmarker = (
+            os.path.join(directory, name)
+            for name in ("pose_detection.tflite", "pose_landmark_full.tflite")
+        )
+        self._detector = _make_interpreter(detector, threads)
+        self._landmarker = _make_interpreter(landmarker, threads)
         self._detector_outputs = _outputs_by_shape(self._detector)
         self._landmark_outputs = _outputs_by_shape(self._landmarker)
         self._lock = threading.Lock()  # an interpreter runs one input at a time
