@@ -1,0 +1,160 @@
+"""Keypoints of many images, estimated in worker processes and cached so that a killed run resumes.
+
+The cache is one JSON-lines file, append-only: a header line (what it belongs to), then one line
+per image ``{"image": path, "keypoints_rc": [[row, col] * 18] | null, "reason": text | null}``.
+Only the parent process writes it, with one ``write`` per line, ``fsync`` at least every
+:data:`SYNC_EVERY` lines and at the end; on opening, a torn last line (a kill -9 or a full disk in
+the middle of a write) is cut off, so every image is in the file at most once and a rerun
+estimates exactly the images that are not.
+
+Memory is bounded: the workers read the images (the parent only sends paths and receives 18
+keypoints per image), results are written as they come.
+"""
+
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pg2_tf import pose
+from pg2_tf.errors import ConfigError, DataError
+
+SYNC_EVERY = 64  # lines
+SYNC_SECONDS = 2.0
+CHUNK_SIZE = 8  # images per task sent to a worker
+VERSION = 1
+
+_worker_estimate: Callable | None = None
+
+
+class KeypointCache:
+    """The append-only keypoint file of one (dataset, split) of a release."""
+
+    def __init__(self, path: Path, header: dict):
+        self.path = Path(path)
+        self.header = dict(header, version=VERSION)
+        self.rows: dict[str, tuple[np.ndarray | None, str | None]] = {}
+        self._handle = None
+        self._unsynced = 0
+        self._synced_at = time.monotonic()
+
+    def open(self) -> "KeypointCache":
+        """Reads what is there (cutting a torn last line) and opens the file for appending."""
+        if self.path.is_file():
+            self._load()
+        else:
+            self._append_bytes(json.dumps(self.header).encode() + b"\n", sync=True)
+        return self
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        good_end = 0
+        for number, line in enumerate(data.split(b"\n")[:-1]):  # the last piece is unterminated
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break  # a torn or garbled line: it and everything after it is dropped
+            if number == 0:
+                if {k: row.get(k) for k in self.header} != self.header:
+                    raise ConfigError(
+                        f"{self.path} holds the keypoints of another run ({row}); give --out "
+                        "another folder or delete that file"
+                    )
+            else:
+                keypoints = row.get("keypoints_rc")
+                if keypoints is not None:
+                    keypoints = np.asarray(keypoints, np.float64).reshape(pose.NUM_KEYPOINTS, 2)
+                self.rows.setdefault(row["image"], (keypoints, row.get("reason")))
+            good_end += len(line) + 1
+        if good_end == 0:  # not even the header survived
+            self.path.write_bytes(json.dumps(self.header).encode() + b"\n")
+            return
+        if good_end < len(data):
+            with open(self.path, "r+b") as handle:
+                handle.truncate(good_end)
+                os.fsync(handle.fileno())
+
+    def add(self, image: str, keypoints_rc: np.ndarray | None, reason: str | None) -> None:
+        """Appends one image's result (fsync'd within :data:`SYNC_EVERY` lines)."""
+        values = None if keypoints_rc is None else np.asarray(keypoints_rc).tolist()
+        line = json.dumps({"image": image, "keypoints_rc": values, "reason": reason})
+        self._unsynced += 1
+        due = self._unsynced >= SYNC_EVERY or time.monotonic() - self._synced_at > SYNC_SECONDS
+        self._append_bytes(line.encode() + b"\n", sync=due)
+        self.rows[image] = (None if keypoints_rc is None else np.asarray(keypoints_rc), reason)
+
+    def _append_bytes(self, data: bytes, sync: bool) -> None:
+        try:
+            if self._handle is None:
+                self._handle = open(self.path, "ab", buffering=0)
+            os.write(self._handle.fileno(), data)
+            if sync:
+                os.fsync(self._handle.fileno())
+                self._unsynced, self._synced_at = 0, time.monotonic()
+        except OSError as error:
+            raise DataError(
+                f"writing {self.path} failed ({error.strerror or error}): free space (or make the "
+                f"folder writable) and run the same command again; the {len(self.rows)} images "
+                "done are kept"
+            ) from None
+
+    def close(self) -> None:
+        if self._handle is not None:
+            try:
+                os.fsync(self._handle.fileno())
+            finally:
+                self._handle.close()
+                self._handle = None
+
+
+def estimate_all(
+    cache: KeypointCache,
+    tasks: Iterable[tuple[str, str]],
+    todo: int,
+    make_estimate: Callable[[], Callable[[str], tuple]],
+    workers: int,
+    show_progress: bool = True,
+    done: int = 0,
+) -> None:
+    """Estimates the keypoints of ``tasks`` ((cache key, image file) pairs) into ``cache``.
+
+    Args:
+        make_estimate: a picklable factory called once per worker process (or once here when
+            ``workers`` is 1); the function it returns maps an image file to
+            ``(keypoints_rc or None, reason or None)``.
+        todo, done: the number of tasks and of images already cached (for the progress bar).
+    """
+    progress = tqdm(total=todo + done, initial=done, unit="img", desc="keypoints",
+                    disable=not show_progress, file=sys.stderr, smoothing=0.05)  # fmt: skip
+    with progress:
+        for key, keypoints_rc, reason in _results(tasks, make_estimate, workers):
+            cache.add(key, keypoints_rc, reason)
+            progress.update(1)
+
+
+def _results(tasks, make_estimate, workers) -> Iterator[tuple]:
+    if workers <= 1:
+        estimate = make_estimate()
+        for key, path in tasks:
+            yield (key, *estimate(path))
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(make_estimate,)) as pool:
+        yield from pool.imap_unordered(_estimate_task, tasks, chunksize=CHUNK_SIZE)
+
+
+def _init_worker(make_estimate) -> None:
+    global _worker_estimate
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _worker_estimate = make_estimate()
+
+
+def _estimate_task(task) -> tuple:
+    key, path = task
+    return (key, *_worker_estimate(path))
