@@ -1,0 +1,234 @@
+"""Wall time, images/s and peak memory of ``data_prep.from_release`` on a release of the real size.
+
+    python -m benchmarks.from_release --dataset market --images 12936 [--workers 2]
+    python -m benchmarks.from_release --dataset deepfashion --images 52712 [--workers 2]
+
+Generates a fake release with the official layout and names (Market-1501-v15.09.15's
+``bounding_box_train/``; In-shop's ``img/`` + ``Eval/list_eval_partition.txt``), ``--images``
+images of ~17 (Market) or ~4 (In-shop) per identity / item, half of them real photo crops (the
+people of skimage's astronaut and cameraman photos and of Debian's labelme-examples VOC photos,
+each crop jittered in position, scale, mirror and brightness) and half synthetic figures
+(:mod:`data_prep.synthetic`), then runs the one command (``python -m data_prep.from_release``)
+as a subprocess and samples the resident memory of its whole process tree (parent + workers)
+every 0.25 s. Prints and writes (``--json``) the CPU flags, load average before and after, the
+wall time, images/s and the peak memory. The release is generated once per size and kept
+(``--work``), the output folder is made afresh for every run.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from data_prep import synthetic
+
+LABELME = Path("/usr/share/doc/labelme-examples/examples/instance_segmentation/data_annotated")
+SIZES = {"market": (128, 64), "deepfashion": (256, 256)}
+CATEGORIES = ("Dresses", "Blouses_Shirts", "Tees_Tanks", "Pants", "Shorts", "Skirts")
+VIEWS = ("1_front", "2_side", "3_back", "4_full", "7_additional")
+
+
+def person_photos() -> list[tuple[np.ndarray, tuple]]:
+    """(photo, person box x0, y0, x1, y1) of the real people available offline."""
+    import skimage.data
+
+    found = [
+        (skimage.data.astronaut(), (60, 20, 460, 512)),
+        (np.stack([skimage.data.camera()] * 3, axis=-1), (120, 40, 380, 512)),
+    ]
+    for annotation in sorted(LABELME.glob("*.json")) if LABELME.is_dir() else []:
+        document = json.loads(annotation.read_text())
+        photo = np.asarray(Image.open(LABELME / document["imagePath"]).convert("RGB"))
+        for shape in document["shapes"]:
+            points = np.asarray(shape["points"])
+            x0, y0 = points.min(axis=0)
+            x1, y1 = points.max(axis=0)
+            if shape["label"] == "person" and (y1 - y0) > 120:
+                found.append((photo, (x0, y0, x1, y1)))
+    return found
+
+
+def real_crop(photos, rng, img_H: int, img_W: int) -> np.ndarray:
+    """A jittered crop of a real person at the dataset's size (aspect kept, edges repeated)."""
+    photo, (x0, y0, x1, y1) = photos[int(rng.integers(len(photos)))]
+    width, height = (x1 - x0) * rng.uniform(1.05, 1.3), (y1 - y0) * rng.uniform(1.02, 1.15)
+    if height / width > img_H / img_W:
+        width = height * img_W / img_H
+    else:
+        height = width * img_H / img_W
+    centre_x = (x0 + x1) / 2 + rng.uniform(-0.05, 0.05) * width
+    centre_y = (y0 + y1) / 2 + rng.uniform(-0.04, 0.04) * height
+    box = (centre_x - width / 2, centre_y - height / 2, centre_x + width / 2, centre_y + height / 2)
+    pad = int(max(width, height))
+    padded = np.pad(photo, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    box = tuple(v + pad for v in box)
+    crop = Image.fromarray(padded).resize((img_W, img_H), Image.Resampling.BILINEAR, box=box)
+    pixels = np.asarray(crop).astype(np.float32) * rng.uniform(0.8, 1.2)
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    return pixels[:, ::-1] if rng.random() < 0.5 else pixels
+
+
+def synthetic_figure(rng, img_H: int, img_W: int, identity: int) -> np.ndarray:
+    keypoints_rc = synthetic.random_keypoints(rng, img_H, img_W)
+    look = synthetic.identity_appearance(identity, 0)
+    return synthetic.render_person(keypoints_rc, look, rng, img_H, img_W)
+
+
+def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:
+    """Writes a fake release of ``images`` train images under ``root``; returns its folder."""
+    marker = root / ".fake_release.json"
+    spec = json.dumps({"dataset": dataset, "images": images, "seed": seed})
+    if marker.is_file() and marker.read_text() == spec:
+        return root
+    if root.exists():
+        shutil.rmtree(root)
+    img_H, img_W = SIZES[dataset]
+    photos = person_photos()
+    rng = np.random.default_rng(seed)
+    per_identity = 17 if dataset == "market" else 4
+    partition = []
+    for index in range(images):
+        identity = 1 + index // per_identity
+        shot = index % per_identity
+        if index % 2 == 0:
+            pixels = real_crop(photos, rng, img_H, img_W)
+        else:
+            pixels = synthetic_figure(rng, img_H, img_W, identity)
+        if dataset == "market":
+            name = f"{identity:04d}_c{1 + shot % 6}s1_{index:06d}_{shot % 100:02d}.jpg"
+            path = root / "bounding_box_train" / name
+        else:
+            gender = "WOMEN" if identity % 3 else "MEN"
+            category = CATEGORIES[identity % len(CATEGORIES)]
+            relative = f"img/{gender}/{category}/id_{identity:08d}/{1 + shot // 5:02d}_{VIEWS[shot % 5]}.jpg"
+            partition.append(f"{relative} id_{identity:08d} train")
+            path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path, quality=90)
+    if dataset == "deepfashion":
+        (root / "Eval").mkdir(exist_ok=True)
+        lines = [str(len(partition)), "image_name item_id evaluation_status", *partition]
+        (root / "Eval" / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    marker.write_text(spec)
+    return root
+
+
+def _tree_rss_bytes(root_pid: int) -> int:
+    """Resident memory of a process and all its descendants (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError):
+                continue
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        tree.update(children)
+        frontier += children
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def measure(dataset: str, release_dir: Path, out: Path, workers: int, extra=()) -> dict:
+    """Runs the command once; wall time and the peak memory of its process tree."""
+    if out.exists():
+        shutil.rmtree(out)
+    command = [
+        sys.executable, "-m", "data_prep.from_release", f"--dataset={dataset}",
+        f"--release={release_dir}", "--split=train", f"--out={out}", f"--workers={workers}",
+        *extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    process = subprocess.Popen(command)
+    peak, samples = 0, 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_bytes(process.pid))
+        samples += 1
+        time.sleep(0.25)
+    wall = time.perf_counter() - start
+    if process.returncode:
+        raise SystemExit(f"from_release failed with exit status {process.returncode}")
+    return {"wall_s": wall, "peak_rss_mb": peak / 2**20, "memory_samples": samples}
+
+
+def _records_count(out: Path, dataset: str) -> str:
+    folder = out / f"{'Market' if dataset == 'market' else 'DF'}_train_data"
+    return (folder / "tf_record_pair_num.txt").read_text()
+
+
+def main() -> None:
+    from pg2_tf import hardware
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=SIZES, default="market")
+    parser.add_argument("--images", type=int, default=12936, help="images of the release")
+    parser.add_argument(
+        "--records_images",
+        type=int,
+        default=1300,
+        help="the records phase runs on the first this many images (pairs grow linearly with "
+        "the identities; the full-size records need tens of GB of disk)",
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/pg2_from_release_bench"))
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+
+    flags = sorted(hardware.cpu_flags(hardware.read_cpuinfo("/proc/cpuinfo") or ""))
+    shown = [flag for flag in flags if flag.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))]
+    result = {"dataset": args.dataset, "images": args.images, "workers": args.workers,
+              "cpu_count": os.cpu_count(), "cpu_flags": shown}  # fmt: skip
+    phases = (
+        ("keypoints", args.images, ["--annotations_only"]),
+        ("records", args.records_images, []),
+    )
+    for phase, images, extra in phases:
+        if images <= 0:
+            continue
+        started = time.perf_counter()
+        release_dir = make_release(
+            args.dataset, args.work / f"release_{args.dataset}_{images}", images
+        )
+        generated = time.perf_counter() - started
+        out = args.work / f"out_{args.dataset}_{phase}"
+        load_before = os.getloadavg()
+        figures = measure(args.dataset, release_dir, out, args.workers, extra)
+        figures.update(
+            images=images,
+            release_generated_s=generated,
+            load_before=load_before,
+            load_after=os.getloadavg(),
+            images_per_s=images / figures["wall_s"],
+            skipped=sum(1 for _ in open(out / "skipped_train.txt")),
+        )
+        if phase == "records":
+            figures["records"] = _records_count(out, args.dataset)
+        result[phase] = figures
+        print(json.dumps({phase: figures}, indent=2), flush=True)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
