@@ -158,17 +158,24 @@ def measure(dataset: str, release_dir: Path, out: Path, workers: int, extra=()) 
         f"--release={release_dir}", "--split=train", f"--out={out}", f"--workers={workers}",
         *extra,
     ]  # fmt: skip
+    out.mkdir(parents=True)
+    log_path = out.parent / f"{out.name}.log"
     start = time.perf_counter()
-    process = subprocess.Popen(command)
-    peak, samples = 0, 0
-    while process.poll() is None:
-        peak = max(peak, _tree_rss_bytes(process.pid))
-        samples += 1
-        time.sleep(0.25)
+    with open(log_path, "w") as log:  # the progress bars and the summary lines
+        process = subprocess.Popen(command, stderr=log)
+        peak, samples = 0, 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            samples += 1
+            time.sleep(0.25)
     wall = time.perf_counter() - start
     if process.returncode:
-        raise SystemExit(f"from_release failed with exit status {process.returncode}")
-    return {"wall_s": wall, "peak_rss_mb": peak / 2**20, "memory_samples": samples}
+        raise SystemExit(f"from_release failed with exit status {process.returncode}: {log_path}")
+    figures = {"wall_s": wall, "peak_rss_mb": peak / 2**20, "memory_samples": samples}
+    for line in log_path.read_text().replace("\r", "\n").splitlines():
+        if line.startswith("keypoints of "):  # "keypoints of N images in S s (...)"
+            figures["keypoint_phase_s"] = float(line.split(" in ")[1].split(" s ")[0])
+    return figures
 
 
 def _records_count(out: Path, dataset: str) -> str:
