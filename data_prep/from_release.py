@@ -186,7 +186,10 @@ def convert(
             ]
             done = len(images) - len(tasks)
             started = time.perf_counter()
-            unreadable = _estimate(cache, tasks, make_estimate, workers, show_progress, done)
+            unreadable = keypoint_cache.estimate_all(
+                cache, tasks, len(tasks), make_estimate, min(workers, max(1, len(tasks))),
+                show_progress, done, cacheable=lambda reason: not (reason or "").startswith(UNREADABLE),
+            )  # fmt: skip
             seconds = time.perf_counter() - started
             if tasks:
                 log(
@@ -243,33 +246,6 @@ def convert(
         f"{out_dir / f'skipped_{split}.txt'}); records {records} in {data_dir}"
     )
     return data_dir
-
-
-def _estimate(cache, tasks, make_estimate, workers, show_progress, done) -> list:
-    """Runs the estimation; returns (path, reason) of the unreadable images (not cached)."""
-    unreadable = []
-
-    class Sink:  # keeps unreadable results out of the cache so that a rerun retries them
-        path = cache.path
-        rows = cache.rows
-
-        @staticmethod
-        def add(key, keypoints_rc, reason):
-            if reason is not None and reason.startswith(UNREADABLE):
-                unreadable.append((key, reason))
-            else:
-                cache.add(key, keypoints_rc, reason)
-
-    keypoint_cache.estimate_all(
-        Sink,
-        tasks,
-        len(tasks),
-        make_estimate,
-        min(workers, max(1, len(tasks))),
-        show_progress,
-        done,
-    )
-    return unreadable
 
 
 def _filter(images, rows, min_joints):

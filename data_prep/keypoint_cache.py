@@ -121,7 +121,8 @@ def estimate_all(
     workers: int,
     show_progress: bool = True,
     done: int = 0,
-) -> None:
+    cacheable: Callable[[str | None], bool] = lambda reason: True,
+) -> list[tuple[str, str]]:
     """Estimates the keypoints of ``tasks`` ((cache key, image file) pairs) into ``cache``.
 
     Args:
@@ -129,13 +130,23 @@ def estimate_all(
             ``workers`` is 1); the function it returns maps an image file to
             ``(keypoints_rc or None, reason or None)``.
         todo, done: the number of tasks and of images already cached (for the progress bar).
+        cacheable: whether a result with this reason is final; the others (e.g. an unreadable
+            file, which a rerun should try again) are returned instead of cached.
+
+    Returns:
+        ``(key, reason)`` of the results that were not cached.
     """
     progress = tqdm(total=todo + done, initial=done, unit="img", desc="keypoints",
                     disable=not show_progress, file=sys.stderr, smoothing=0.05)  # fmt: skip
+    not_cached = []
     with progress:
         for key, keypoints_rc, reason in _results(tasks, make_estimate, workers):
-            cache.add(key, keypoints_rc, reason)
+            if cacheable(reason):
+                cache.add(key, keypoints_rc, reason)
+            else:
+                not_cached.append((key, reason))
             progress.update(1)
+    return not_cached
 
 
 def _results(tasks, make_estimate, workers) -> Iterator[tuple]:
