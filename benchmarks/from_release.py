@@ -107,7 +107,8 @@ def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:
         else:
             gender = "WOMEN" if identity % 3 else "MEN"
             category = CATEGORIES[identity % len(CATEGORIES)]
-            relative = f"img/{gender}/{category}/id_{identity:08d}/{1 + shot // 5:02d}_{VIEWS[shot % 5]}.jpg"
+            file_name = f"{1 + shot // 5:02d}_{VIEWS[shot % 5]}.jpg"
+            relative = f"img/{gender}/{category}/id_{identity:08d}/{file_name}"
             partition.append(f"{relative} id_{identity:08d} train")
             path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

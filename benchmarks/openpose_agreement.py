@@ -117,9 +117,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, c in result["joints"].items():
         median = "" if c["median_px"] is None else f"{c['median_px']:.1f}"
-        print(
-            f"| {name} | {c['both']} | {c['openpose_only']} | {c['blazepose_only']} | {c['neither']} | {median} |"
-        )
+        counts = (c["both"], c["openpose_only"], c["blazepose_only"], c["neither"], median)
+        print(f"| {name} | " + " | ".join(str(v) for v in counts) + " |")
     for image in result["images"]:
         print(image)
     if args.json:

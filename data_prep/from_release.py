@@ -159,7 +159,8 @@ def convert(
     images, skipped = release.list_images(dataset, release_dir, split)
     if pairs_csv is None:
         # Query images only serve pair lists that name them (PG2's test is bounding_box_test).
-        skipped += [release.Skipped(i.path, "query image, used only with --pairs") for i in images if i.folder == "query"]  # fmt: skip
+        query = [image for image in images if image.folder == "query"]
+        skipped += [release.Skipped(i.path, "query image, used only with --pairs") for i in query]
         images = [image for image in images if image.folder != "query"]
     pairs = _read_pairs(pairs_csv) if pairs_csv is not None else None
     if make_estimate is None:
@@ -188,13 +189,12 @@ def convert(
             started = time.perf_counter()
             unreadable = keypoint_cache.estimate_all(
                 cache, tasks, len(tasks), make_estimate, min(workers, max(1, len(tasks))),
-                show_progress, done, cacheable=lambda reason: not (reason or "").startswith(UNREADABLE),
+                show_progress, done, cacheable=_cacheable,
             )  # fmt: skip
             seconds = time.perf_counter() - started
             if tasks:
-                log(
-                    f"keypoints of {len(tasks)} images in {seconds:.1f} s ({len(tasks) / seconds:.2f} images/s; {done} were cached)"
-                )
+                rate = len(tasks) / seconds
+                log(f"keypoints of {len(tasks)} images in {seconds:.1f} s ({rate:.2f} images/s)")
         finally:
             cache.close()
         if unreadable:
@@ -235,17 +235,33 @@ def convert(
                 _convert_listed_pairs(
                     dataset, raw_dir, split, data_dir, kept, pairs, with_roi10_mask, options, log
                 )
-        except OSError as error:
+        except Exception as error:
+            if not _is_write_error(error):
+                raise
             raise DataError(
-                f"writing the records into {data_dir} failed ({error.strerror or error}): free space"
+                f"writing the records into {data_dir} failed ({first_line(error)}): free space"
                 " and run the same command again (finished shards and keypoints are kept)"
             ) from None
-    records = (data_dir / "tf_record_pair_num.txt").read_text()
+    count = (data_dir / "tf_record_pair_num.txt").read_text()
     log(
         f"{len(kept)} of {len(kept) + len(skipped)} images used ({len(skipped)} skipped, listed in "
-        f"{out_dir / f'skipped_{split}.txt'}); records {records} in {data_dir}"
+        f"{out_dir / f'skipped_{split}.txt'}); records {count} in {data_dir}"
     )
     return data_dir
+
+
+def _cacheable(reason: str | None) -> bool:
+    """Unreadable files are not cached: a rerun after the fix tries them again."""
+    return not (reason or "").startswith(UNREADABLE)
+
+
+def _is_write_error(error: Exception) -> bool:
+    """A failed file write: OSError, or TensorFlow's error from the record writer (full disk)."""
+    if isinstance(error, OSError):
+        return True
+    import tensorflow as tf  # already loaded by the record writer when it raised
+
+    return isinstance(error, tf.errors.OpError)
 
 
 def _filter(images, rows, min_joints):

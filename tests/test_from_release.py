@@ -219,8 +219,10 @@ def _subprocess_run(release: Path, out: Path, delay: float, workers: int, preexe
 @pytest.fixture(scope="module")
 def forty_images(tmp_path_factory):
     root = tmp_path_factory.mktemp("forty")
-    names = {f"{p:04d}": release_helpers.market_names(f"{p:04d}", [(1, p * 10 + i) for i in range(4)])
-             for p in range(1, 11)}  # fmt: skip
+    names = {
+        f"{p:04d}": release_helpers.market_names(f"{p:04d}", [(1, p * 10 + i) for i in range(4)])
+        for p in range(1, 11)
+    }
     return release_helpers.make_market_release(root, names), sorted(
         f"bounding_box_train/{n}" for group in names.values() for n in group
     )
