@@ -179,6 +179,40 @@ def measure(dataset: str, release_dir: Path, out: Path, workers: int, extra=()) 
     return figures
 
 
+def joint_statistics(cache_path: Path) -> dict:
+    """From a keypoint cache of a fake release: how often BlazePose found a person and each
+    joint, for the real photo crops (even frame numbers) and the synthetic figures (odd)."""
+    from pg2_tf import pose
+
+    found = {"real": [], "synthetic": []}
+    images = {"real": 0, "synthetic": 0}
+    for line in cache_path.read_text().splitlines()[1:]:
+        row = json.loads(line)
+        stem = Path(row["image"]).stem
+        if row["image"].startswith("bounding_box"):  # PPPP_cCs1_<index>_NN.jpg
+            number = int(stem.split("_")[2])
+        else:  # img/.../id_<identity>/01_<view>.jpg, 4 images an item (make_release)
+            identity = int(row["image"].split("/id_")[1].split("/")[0])
+            number = 4 * (identity - 1) + VIEWS.index(stem.split("_", 1)[1])
+        kind = "real" if number % 2 == 0 else "synthetic"
+        images[kind] += 1
+        if row["keypoints_rc"] is not None:
+            found[kind].append(~pose.missing_joints(np.asarray(row["keypoints_rc"])))
+    result = {}
+    for kind, present in found.items():
+        present = np.asarray(present).reshape(-1, pose.NUM_KEYPOINTS)
+        result[kind] = {
+            "images": images[kind],
+            "person_found": len(present),
+            "joint_present_rate": dict(
+                zip(pose.KEYPOINT_NAMES, np.round(present.mean(axis=0), 3).tolist(), strict=True)
+            )
+            if len(present)
+            else {},
+        }
+    return result
+
+
 def _records_count(out: Path, dataset: str) -> str:
     folder = out / f"{'Market' if dataset == 'market' else 'DF'}_train_data"
     return (folder / "tf_record_pair_num.txt").read_text()
@@ -231,6 +265,8 @@ def main() -> None:
         )
         if phase == "records":
             figures["records"] = _records_count(out, args.dataset)
+        else:
+            figures["joints"] = joint_statistics(out / "keypoints_train.jsonl")
         result[phase] = figures
         print(json.dumps({phase: figures}, indent=2), flush=True)
     print(json.dumps(result, indent=2))
