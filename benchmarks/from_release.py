@@ -213,6 +213,30 @@ def joint_statistics(cache_path: Path) -> dict:
     return result
 
 
+def draw_real_crops(release_dir: Path, cache_path: Path, count: int = 8, scale: int = 3):
+    """The first ``count`` real photo crops of a Market-size fake release with the skeleton of
+    their cached keypoints, side by side (uint8 [128 * scale, 64 * scale * count, 3])."""
+    from pg2_tf import keypoints, photos, pose
+
+    tiles = []
+    for line in cache_path.read_text().splitlines()[1:]:
+        row = json.loads(line)
+        if int(Path(row["image"]).stem.split("_")[2]) % 2 or row["keypoints_rc"] is None:
+            continue  # a synthetic figure, or nobody found
+        image = photos.load_photo(release_dir / row["image"])
+        size = (image.shape[1] * scale, image.shape[0] * scale)
+        big = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.NEAREST))
+        keypoints_rc = np.asarray(row["keypoints_rc"], np.float64)
+        present = ~pose.missing_joints(keypoints_rc)
+        joints = np.zeros((pose.NUM_KEYPOINTS, 3), np.float32)
+        joints[present, :2] = (keypoints_rc[present][:, ::-1] + 0.5) * scale
+        joints[present, 2] = 1
+        tiles.append(keypoints.draw_keypoints(big, keypoints.PersonKeypoints(joints, (0, 0, 1, 1))))
+        if len(tiles) == count:
+            break
+    return np.concatenate(tiles, axis=1)
+
+
 def _records_count(out: Path, dataset: str) -> str:
     folder = out / f"{'Market' if dataset == 'market' else 'DF'}_train_data"
     return (folder / "tf_record_pair_num.txt").read_text()
@@ -234,6 +258,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/pg2_from_release_bench"))
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--picture", type=Path, help="market: draw 8 real crops' keypoints here")
     args = parser.parse_args()
 
     flags = sorted(hardware.cpu_flags(hardware.read_cpuinfo("/proc/cpuinfo") or ""))
@@ -267,6 +292,9 @@ def main() -> None:
             figures["records"] = _records_count(out, args.dataset)
         else:
             figures["joints"] = joint_statistics(out / "keypoints_train.jsonl")
+            if args.picture and args.dataset == "market":
+                picture = draw_real_crops(release_dir, out / "keypoints_train.jsonl")
+                Image.fromarray(picture).save(args.picture)
         result[phase] = figures
         print(json.dumps({phase: figures}, indent=2), flush=True)
     print(json.dumps(result, indent=2))
