@@ -292,3 +292,16 @@ def test_blazepose_finds_the_people_of_real_crops_and_nobody_in_a_cup(
     assert astronaut[0, 0] < astronaut[1, 0]  # the nose above the neck
     skipped = (tmp_path / "out" / "skipped_train.txt").read_text()
     assert "0003_c1s1_000003_00.jpg: no person found" in skipped
+
+
+def test_deepfashion_pair_list_names_map_to_the_release_images(tmp_path):
+    items = {"id_00000004": [("01_1_front.jpg", "train"), ("01_3_back.jpg", "train")]}
+    release = release_helpers.make_deepfashion_release(tmp_path / "release", items)
+    pairs_csv = tmp_path / "fasion-resize-pairs-train.csv"
+    pairs_csv.write_text(
+        "from,to\nfashionWOMENDressesid0000000401_3back.jpg,fashionWOMENDressesid0000000401_1front.jpg\n"
+    )
+    data_dir = run("deepfashion", release, "train", tmp_path / "out", pairs_csv=pairs_csv)
+    assert record_pairs(data_dir, "DeepFashion_train") == [
+        ("id00000004_WOMEN_Dresses_01_3_back.jpg", "id00000004_WOMEN_Dresses_01_1_front.jpg")
+    ]
