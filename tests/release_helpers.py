@@ -3,7 +3,9 @@
 The fake estimator stands in for BlazePose where a test is not about keypoints: it reads the
 image (so unreadable files fail as with the real one) and returns a standing person's 18 joints
 scaled to the image, except for frame numbers ``999xxx`` (no person) and ``998xxx`` (3 joints).
-It is a picklable factory, so worker processes and subprocesses can use it.
+It is a picklable factory, so worker processes and subprocesses can use it: they import this
+module by name, which is why it is a module of its own, light (no TensorFlow), and not part of
+the shared test helpers.
 """
 
 import dataclasses
