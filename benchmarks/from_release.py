@@ -29,9 +29,9 @@ import numpy as np
 from PIL import Image
 
 from data_prep import synthetic
+from pg2_tf import datasets
 
 LABELME = Path("/usr/share/doc/labelme-examples/examples/instance_segmentation/data_annotated")
-SIZES = {"market": (128, 64), "deepfashion": (256, 256)}
 CATEGORIES = ("Dresses", "Blouses_Shirts", "Tees_Tanks", "Pants", "Shorts", "Skirts")
 VIEWS = ("1_front", "2_side", "3_back", "4_full", "7_additional")
 
@@ -90,7 +90,7 @@ def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:
         return root
     if root.exists():
         shutil.rmtree(root)
-    img_H, img_W = SIZES[dataset]
+    img_H, img_W = datasets.by_kind(dataset).img_H, datasets.by_kind(dataset).img_W
     photos = person_photos()
     rng = np.random.default_rng(seed)
     per_identity = 17 if dataset == "market" else 4
@@ -244,7 +244,7 @@ def draw_real_crops(release_dir: Path, cache_path: Path, count: int = 8, scale: 
 
 
 def _records_count(out: Path, dataset: str) -> str:
-    folder = out / f"{'Market' if dataset == 'market' else 'DF'}_train_data"
+    folder = out / datasets.by_kind(dataset).data_folder("train")
     return (folder / "tf_record_pair_num.txt").read_text()
 
 
@@ -252,7 +252,7 @@ def main() -> None:
     from pg2_tf import hardware
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=SIZES, default="market")
+    parser.add_argument("--dataset", choices=datasets.KINDS, default="market")
     parser.add_argument("--images", type=int, default=12936, help="images of the release")
     parser.add_argument(
         "--records_images",

@@ -54,8 +54,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np  # noqa: E402
 
 from data_prep import common, keypoint_cache, release, synthetic  # noqa: E402
-from data_prep.synthetic import LAYOUTS  # noqa: E402
-from pg2_tf import pose  # noqa: E402
+from pg2_tf import datasets, pose  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError, first_line  # noqa: E402
 
 MIN_JOINTS = 4
@@ -63,11 +62,6 @@ JPEG_QUALITY = 95
 # Pose-Transfer's DeepFashion images: the 256 x 256 In-shop images without 40 columns a side.
 ANNOTATION_CROP_COLUMNS = {"deepfashion": (40, 176)}
 UNREADABLE = "unreadable image"
-
-
-def data_folder_name(dataset: str, split: str) -> str:
-    """``Market_<split>_data`` or ``DF_<split>_data`` (the run scripts' dataset names)."""
-    return f"{'Market' if dataset == 'market' else 'DF'}_{split}_data"
 
 
 def annotation_file_name(dataset: str, split: str) -> str:
@@ -217,14 +211,14 @@ def convert(
             log(
                 f"{len(kept)} of {len(kept) + len(skipped)} images usable; annotations in {out_dir}"
             )
-            return out_dir / data_folder_name(dataset, split)
+            return out_dir / datasets.by_kind(dataset).data_folder(split)
         if not kept:
             raise DataError(
                 f"no image of {release_dir} ({split}) has a person with {min_joints} joints; see "
                 f"{out_dir / f'skipped_{split}.txt'}"
             )
         raw_dir = _write_raw_layout(dataset, split, out_dir / "raw", release_dir, kept, cache.rows)
-        data_dir = out_dir / data_folder_name(dataset, split)
+        data_dir = out_dir / datasets.by_kind(dataset).data_folder(split)
         options = dict(
             workers=workers, records_per_shard=records_per_shard, show_progress=show_progress
         )
@@ -321,7 +315,7 @@ def _write_annotations(dataset, path: Path, images, rows) -> None:
 
 def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, rows) -> Path:
     """The original raw layout of the kept images (and train's mirrored copies); its folder."""
-    layout = LAYOUTS[dataset]
+    layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
     try:
         sets = synthetic.prepare_image_sets(raw_dir, layout, split)
@@ -335,7 +329,7 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
                     from pg2_tf import photos
 
                     pixels = photos.load_photo(target)
-                mirrored = pose.mirror_keypoints(keypoints_rc, layout.width)
+                mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
                 flip_path = raw_dir / layout.image_folder("train_flip") / image.raw_name
                 synthetic.save_jpeg(pixels[:, ::-1], flip_path, JPEG_QUALITY)
                 sets["train_flip"][image.raw_name] = pose.openpose_from_keypoints(mirrored)
@@ -360,16 +354,16 @@ def _place(source: Path, target: Path, keypoints_rc, layout):
 
     with Image.open(source) as image:
         size = (image.height, image.width)
-    if size == (layout.height, layout.width):
+    if size == (layout.img_H, layout.img_W):
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
         return None, keypoints_rc
-    from pg2_tf import generate, photos
+    from pg2_tf import photos
 
-    pixels, moved, _ = generate.fit_to_model(
-        photos.load_photo(source), keypoints_rc, layout.height, layout.width
+    pixels, moved, _ = photos.fit_to_model(
+        photos.load_photo(source), keypoints_rc, layout.img_H, layout.img_W
     )
     synthetic.save_jpeg(pixels, target, JPEG_QUALITY)
     return pixels, moved.astype(np.float64)
@@ -397,7 +391,6 @@ def _convert_listed_pairs(
 ) -> None:
     """The pairs of a Pose-Transfer list, through the converters' shared pipeline."""
     from data_prep import converter
-    from data_prep.record_features import SPECS
 
     raw_name = {image.annotation_name: image.raw_name for image in kept}
     listed = [[raw_name.get(a), raw_name.get(b)] for a, b in pairs]
@@ -422,7 +415,7 @@ def _convert_listed_pairs(
     common.dump_pickle([], data_dir / f"n_pairs_{split}.p")
     common.dump_pickle(len(usable), data_dir / f"pn_pairs_num_{split}.p")
     converter.convert_pairs(
-        SPECS[dataset], data_dir, split, [("main", source, usable)], identity, camera,
+        datasets.by_kind(dataset), data_dir, split, [("main", source, usable)], identity, camera,
         "run data_prep.from_release again", with_roi10_mask=with_roi10_mask, **options,
     )  # fmt: skip
 

@@ -21,9 +21,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from pg2_tf import datasets
 from pg2_tf.errors import DataError
 
-DATASETS = ("market", "deepfashion")
+DATASETS = datasets.KINDS
 SPLITS = ("train", "test")
 MARKET_FOLDERS = {"train": ("bounding_box_train",), "test": ("bounding_box_test", "query")}
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c(\d)s(\d)_(\d{6})_(\d{2})\.jpg$")
