@@ -19,11 +19,12 @@ The person of ``--image`` is cropped to their box at the model's aspect ratio (a
 import dataclasses
 import math
 import os
+import time
 
 import numpy as np
 from absl import flags
 
-from pg2_tf import cli, photos, pose, serving, tracks
+from pg2_tf import cli, inference, photos, pose, serving, tracks
 from pg2_tf.errors import ConfigError, DataError
 
 FLAGS = flags.FLAGS
@@ -210,6 +211,7 @@ def animate(
     side_by_side: bool = False,
     estimator=None,
     progress_bar: bool = True,
+    precision="float32",
     log=print,
 ) -> dict:
     """Generates the person of ``image_path`` in each pose of ``poses``; writes a GIF or MP4.
@@ -225,11 +227,15 @@ def animate(
             white discs) and the generated image, left to right (3 x img_W wide).
         estimator: the pose estimator (default: a :class:`pg2_tf.keypoints.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
+        precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
+            :func:`pg2_tf.inference.choose_precision`; float32: the export's exact path).
         log: receives a few lines saying what was done.
 
     Returns:
         ``{"out": path, "frames": frames written, "fps": float, "without_person": [names],
-        "empty_frames": frames whose pose stayed empty (the previous image is repeated)}``.
+        "empty_frames": frames whose pose stayed empty (the previous image is repeated),
+        "generated": frames generated, "generate_seconds": their wall time (the model loaded
+        and warmed up), "precision": the inference.Precision}``.
 
     Raises:
         ConfigError / DataError / CheckpointError with a one-line message on bad input.
@@ -248,6 +254,8 @@ def animate(
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ConfigError(f"--fps={fps} must be a positive number")
     serving.check_saved_model(saved_model)
+    if isinstance(precision, str):
+        inference.check_precision(precision)  # decided once the model is loaded
 
     estimator = estimator or keypoints.KeypointEstimator()
     photo, person = photos.find_person(image_path, estimator)
@@ -265,16 +273,19 @@ def animate(
     empty = np.all(model_tracks == pose.MISSING, axis=(1, 2))
     if empty.all():
         raise DataError(f"--poses={os.fspath(poses)}: no frame has a pose to follow")
-    signature = loaded.signatures[serving.KEYPOINTS_SIGNATURE]
+    engine = inference.Engine(saved_model, loaded, precision)
+    precision = engine.precision
     wanted = np.flatnonzero(~empty)
     generated = {}
     bar = tqdm(total=len(wanted), unit="frame", desc="generate", disable=not progress_bar)
+    started = time.perf_counter()
     for start in range(0, len(wanted), GENERATE_BATCH):
         batch = wanted[start : start + GENERATE_BATCH]
         images = np.repeat(source.image[None], len(batch), axis=0)
-        outputs = signature(image=images, keypoints=model_tracks[batch])["G2"].numpy()
+        outputs = engine.generate(images, model_tracks[batch])["G2"]
         generated.update(zip(batch.tolist(), outputs, strict=True))
         bar.update(len(batch))
+    generate_seconds = time.perf_counter() - started
     bar.close()
     if side_by_side:
         for t, picture in generated.items():
@@ -295,6 +306,9 @@ def animate(
         "fps": fps,
         "without_person": sequence.without_person,
         "empty_frames": int(empty.sum()),
+        "generated": len(wanted),
+        "generate_seconds": generate_seconds,
+        "precision": precision,
     }
 
 
@@ -318,6 +332,7 @@ def define_flags() -> None:
         "side_by_side", False, "Frames show the person's crop | the target pose | the result."
     )
     flags.DEFINE_bool("progress_bar", True, "Show progress bars.")
+    flags.DEFINE_string("precision", "auto", inference.PRECISION_HELP)
 
 
 def main(argv) -> None:
@@ -326,7 +341,7 @@ def main(argv) -> None:
     for required in ("saved_model", "image", "poses", "out"):
         if not FLAGS[required].value:
             raise ConfigError(f"--{required} is required")
-    animate(
+    made = animate(
         FLAGS.saved_model,
         FLAGS.image,
         FLAGS.poses,
@@ -336,6 +351,18 @@ def main(argv) -> None:
         max_gap=FLAGS.max_gap,
         side_by_side=FLAGS.side_by_side,
         progress_bar=FLAGS.progress_bar,
+        precision=FLAGS.precision,
+    )
+    print(frame_rate_line(made))
+
+
+def frame_rate_line(made: dict) -> str:
+    """The line pg2-animate ends with: frames generated per second, and in which precision."""
+    seconds, precision = made["generate_seconds"], made["precision"]
+    rate = made["generated"] / seconds if seconds > 0 else float("inf")
+    return (
+        f"generated {made['generated']} frames in {seconds:.1f} s: {rate:.2f} frames per second "
+        f"({precision.name}: {precision.reason})"
     )
 
 

@@ -26,12 +26,14 @@ frameworks such as Gradio do not offer.
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import io
 import json
 import math
 import os
 import socket
+import sys
 import urllib.parse
 
 import numpy as np
@@ -45,7 +47,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, data, datasets, keypoints, photos, pose, serving
+from pg2_tf import cli, data, datasets, inference, keypoints, photos, pose, serving
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
@@ -69,6 +71,11 @@ class AppConfig:
     max_upload_bytes: the largest photo or request body accepted (413 above).
     keypoint_model_dir: BlazePose model files (None: :func:`pg2_tf.keypoints.model_dir`'s default).
     max_records: how many test records are offered at most (the first ones, in file order).
+    precision: ``--precision`` (:func:`pg2_tf.inference.choose_precision`); the library default
+        is the export's exact float32 path, the command line's is auto.
+    max_batch: how many waiting requests the inference queue runs as one batch. 1: one at a
+        time, in arrival order (on a 2-core CPU a batch costs its images' time one by one, and
+        each answer is then the same whoever else is asking; docs/performance.md).
     """
 
     saved_model: str
@@ -76,6 +83,8 @@ class AppConfig:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
     keypoint_model_dir: str | None = None
     max_records: int = 200
+    precision: str = "float32"
+    max_batch: int = 1
 
 
 class RequestError(DataError):
@@ -126,11 +135,20 @@ def keypoints_from_request(value) -> np.ndarray:
 
     Raises RequestError (422) for anything else.
     """
-    try:
-        keypoints = np.asarray(value, np.float64)
-    except (TypeError, ValueError):
-        keypoints = None
-    if keypoints is None or keypoints.shape != (pose.NUM_KEYPOINTS, 2):
+
+    def is_pair(item) -> bool:
+        return (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
+        )
+
+    try:  # Python numbers only: not booleans, strings or nested lists
+        pairs = isinstance(value, list) and len(value) == pose.NUM_KEYPOINTS
+        keypoints = np.asarray(value, np.float64) if pairs and all(map(is_pair, value)) else None
+    except OverflowError:  # an integer beyond float64
+        keypoints = np.full((pose.NUM_KEYPOINTS, 2), np.inf)
+    if keypoints is None:
         raise RequestError(f"'keypoints' must be {pose.NUM_KEYPOINTS} [row, col] pairs")
     if not np.all(np.isfinite(keypoints)):
         raise RequestError("'keypoints' must be finite numbers ([-1, -1] for a missing joint)")
@@ -190,8 +208,11 @@ class PoseService:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self._loaded, (self.img_H, self.img_W) = serving.load_export(config.saved_model)
-        self._from_keypoints = self._loaded.signatures[serving.KEYPOINTS_SIGNATURE]
+        precision = inference.choose_precision(config.precision)  # a bad value fails first
+        loaded, (self.img_H, self.img_W) = serving.load_export(config.saved_model)
+        # One queue serves every user, in arrival order; it warms up now.
+        self.engine = inference.Engine(config.saved_model, loaded, precision, warm_up=False)
+        self.queue = inference.InferenceQueue(self.engine, max_batch=config.max_batch)
         self.model = serving.read_metadata(config.saved_model).get("model", datasets.MARKET.model)
         self.kind = datasets.by_model(self.model).kind
         self.records = []
@@ -205,8 +226,7 @@ class PoseService:
 
     def generate(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
         """uint8 [H, W, 3] + float32 [18, 2] -> {"G1", "G2", "diff_map"}: uint8 [H, W, 3] each."""
-        outputs = self._from_keypoints(image=image[None], keypoints=keypoints_rc[None])
-        return {name: outputs[name].numpy()[0] for name in serving.OUTPUT_NAMES}
+        return self.queue.submit(image, keypoints_rc).result()
 
     # -- photos --
 
@@ -306,9 +326,12 @@ def create_app(config: AppConfig) -> Starlette:
 
     async def record(request):
         text = request.path_params["index"]
-        if not (text.isascii() and text.isdigit()) or int(text) >= len(service.records):
+        # At most 9 digits: int() refuses numbers over 4,300 digits with a ValueError.
+        is_index = text.isascii() and text.isdigit() and len(text) <= 9
+        if not is_index or int(text) >= len(service.records):
+            shown = text if len(text) <= 20 else text[:20] + "..."
             raise RequestError(
-                f"no test record {text}: there are {len(service.records)} (0 to "
+                f"no test record {shown}: there are {len(service.records)} (0 to "
                 f"{len(service.records) - 1}; pg2-app --data_dir offers them)",
                 status=404,
             )
@@ -328,7 +351,7 @@ def create_app(config: AppConfig) -> Starlette:
         body = await read_body(request, config.max_upload_bytes)
         try:
             document = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: deep nesting
             raise RequestError("the request is not JSON: send {image, keypoints}", 400) from None
         if not isinstance(document, dict):
             raise RequestError("the request must be a JSON object {image, keypoints}", 400)
@@ -353,7 +376,17 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/api/generate", generate_endpoint, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={Pg2Error: user_error})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        service.queue.close()
+
+    application = Starlette(
+        routes=routes, exception_handlers={Pg2Error: user_error}, lifespan=lifespan
+    )
+    application.state.service = service  # its engine and queue (pg2-app prints, benchmarks)
+    return application
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -370,6 +403,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
          "Optional: folder of test records (or its parent) whose pairs the page offers."),
         (flags.DEFINE_float, "max_upload_mb", DEFAULT_MAX_UPLOAD_MB,
          "Largest photo accepted, in MB (2**20 bytes)."),
+        (flags.DEFINE_string, "precision", "auto", inference.PRECISION_HELP),
         (flags.DEFINE_string, "keypoint_model_dir", None,
          "BlazePose model files (default: pg2_tf.keypoints' cache; python -m pg2_tf.keypoints "
          "--fetch_model gets them)."),
@@ -385,11 +419,13 @@ def config_from_flags(flag_values=flags.FLAGS) -> AppConfig:
         raise ConfigError(f"--port={flag_values.port} must be between 0 and 65535")
     if not (math.isfinite(flag_values.max_upload_mb) and flag_values.max_upload_mb > 0):
         raise ConfigError(f"--max_upload_mb={flag_values.max_upload_mb} must be a positive number")
+    inference.check_precision(flag_values.precision)
     return AppConfig(
         saved_model=flag_values.saved_model,
         data_dir=flag_values.data_dir,
         max_upload_bytes=int(flag_values.max_upload_mb * 2**20),
         keypoint_model_dir=flag_values.keypoint_model_dir,
+        precision=flag_values.precision,
     )
 
 
@@ -421,6 +457,8 @@ def main(argv) -> None:
     shown = f"[{host}]" if ":" in host else host
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     print(f"pg2-app: serving http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
+    # On stderr, with uvicorn's own log lines: stdout says only where the page is.
+    print(f"pg2-app: {inference.describe(app.state.service.engine)}", file=sys.stderr, flush=True)
     try:
         with sock:
             server.run(sockets=[sock])

@@ -88,7 +88,9 @@ def to_uint8_images(values):
     return tf.cast(scaled, tf.uint8)  # float -> integer casts truncate
 
 
-def _generate(g1, g2, image, pose_target):
+def generate_outputs(g1, g2, image, pose_target):
+    """uint8 images [N, H, W, 3] + pose maps [N, H, W, 18] -> {"G1", "G2", "diff_map"} uint8
+    [N, H, W, 3] (:func:`to_uint8_images`): the graph of both signatures."""
     x = tf.cast(image, tf.float32) / 127.5 - 1.0
     coarse = g1([x, pose_target])
     diff_map = g2([coarse, x])
@@ -147,10 +149,10 @@ def export_saved_model(g1, g2, export_dir, img_H: int, img_W: int) -> str:
     keypoints_spec = tf.TensorSpec([None, NUM_KEYPOINTS, 2], tf.float32, name="keypoints")
 
     def serve(image, pose_target):
-        return _generate(g1, g2, image, pose_target)
+        return generate_outputs(g1, g2, image, pose_target)
 
     def from_keypoints(image, keypoints):
-        return _generate(g1, g2, image, render_pose_maps(keypoints, img_H, img_W))
+        return generate_outputs(g1, g2, image, render_pose_maps(keypoints, img_H, img_W))
 
     # No archive.track(): the endpoints capture the weights they use, and tracking the models as
     # well would store every weight twice.

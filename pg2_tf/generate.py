@@ -54,6 +54,7 @@ def generate(
     save_all: bool = False,
     restore_size: bool = False,
     estimator=None,
+    precision="float32",
     log=print,
     warn=_warn,
 ) -> dict:
@@ -73,6 +74,8 @@ def generate(
         restore_size: crop the padding and resize outputs back to the input image's size
             (``--keypoints`` only).
         estimator: the pose estimator for ``pose_from`` (default: a new KeypointEstimator).
+        precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
+            :func:`pg2_tf.inference.choose_precision`; float32: the export's exact path).
         log: receives one line saying how the image was fitted to the model.
         warn: receives one line naming joints left out.
 
@@ -83,7 +86,11 @@ def generate(
         DataError / ConfigError / CheckpointError with a one-line message on bad input
         (NoPersonFound, a DataError, for a photo without a person).
     """
+    from pg2_tf import inference
+
     serving.check_saved_model(saved_model)
+    if isinstance(precision, str):
+        inference.check_precision(precision)  # decided once the model is loaded
     out_path = os.fspath(out_path)
     stem, extension = os.path.splitext(out_path)
     if extension.lower() not in Image.registered_extensions():
@@ -128,9 +135,9 @@ def generate(
             f"person of {os.fspath(image_path)} and pose of {os.fspath(pose_from)} each cropped "
             f"to their box at {img_H}x{img_W}"
         )
-    outputs = loaded.signatures[serving.KEYPOINTS_SIGNATURE](
-        image=model_image[None], keypoints=model_keypoints[None]
-    )
+    # One image: no warm-up, its first call is the only one.
+    engine = inference.Engine(saved_model, loaded, precision, warm_up=False)
+    outputs = engine.generate(model_image[None], model_keypoints[None])
 
     paths = {"G2": out_path}
     if save_all:
@@ -138,7 +145,7 @@ def generate(
     parent = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(parent, exist_ok=True)
     for name, path in paths.items():
-        picture = outputs[name].numpy()[0]
+        picture = outputs[name][0]
         if restore_size:
             picture = photos.restore_input_size(picture, placement)
         Image.fromarray(picture).save(path)
@@ -150,6 +157,8 @@ def generate(
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Defines the generate flags (skipping any already defined by another module)."""
+    from pg2_tf import inference
+
     definitions = (
         (flags.DEFINE_string, "saved_model", None, "SavedModel folder written by pg2-export."),
         (flags.DEFINE_string, "image", None, "The person image (any size; scaled and padded)."),
@@ -166,6 +175,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         (flags.DEFINE_bool, "restore_size", False,
          "Crop the padding and resize outputs back to the input image's size (default: the "
          "model's size)."),
+        (flags.DEFINE_string, "precision", "auto", inference.PRECISION_HELP),
     )  # fmt: skip
     cli.define_missing_flags(definitions, flag_values)
 
@@ -188,6 +198,7 @@ def main(argv) -> None:
         keypoints_row=flag_values.keypoints_row,
         save_all=flag_values.save_all,
         restore_size=flag_values.restore_size,
+        precision=flag_values.precision,
     )
     for name, path in paths.items():
         print(f"wrote {name} to {path}")

@@ -407,7 +407,7 @@ def test_flags_become_the_apps_config():
         parsed_flags("--saved_model=sm", "--data_dir=records", "--max_upload_mb=2.5")
     )
     assert config == pg2_app.AppConfig(
-        saved_model="sm", data_dir="records", max_upload_bytes=int(2.5 * 2**20)
+        saved_model="sm", data_dir="records", max_upload_bytes=int(2.5 * 2**20), precision="auto"
     )
 
 
@@ -420,6 +420,7 @@ def test_flags_become_the_apps_config():
             ("--saved_model=sm", "--max_upload_mb=0"),
             "--max_upload_mb=0.0 must be a positive number",
         ),
+        (("--saved_model=sm", "--precision=half"), "--precision=half must be one of auto, float32"),
     ],
 )
 def test_bad_flags_are_one_line_naming_the_flag(argv, message):

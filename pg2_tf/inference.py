@@ -1,0 +1,438 @@
+"""Running an export fast on the machine at hand: precision choice, warm-up, one inference queue.
+
+The SavedModel written by :mod:`pg2_tf.export` stays float32 and plain TensorFlow (TF Serving
+loads it unchanged). The photo tools (``pg2-app``, ``pg2-generate``, ``pg2-animate``) run it
+through an :class:`Engine`, which decides HOW to compute on this machine:
+
+    engine = Engine(saved_model_dir, loaded, choose_precision("auto"))
+    outputs = engine.generate(images, keypoints_rc)    # {"G1", "G2", "diff_map"}: uint8
+
+* ``float32``: the export's own ``from_keypoints`` signature (the exact, portable path).
+* ``bfloat16`` (a CPU that computes it natively, :func:`pg2_tf.hardware.bfloat16_support`) and
+  ``float16`` (a GPU): G1 and G2 are rebuilt from :mod:`pg2_tf.models` under Keras'
+  ``mixed_bfloat16`` / ``mixed_float16`` policy and given the export's own variables, read from
+  the loaded SavedModel (no checkpoint needed). The convolutions compute in 16 bits, variables and
+  outputs stay float32; images are encoded exactly as the export encodes them.
+* ``litert_int8`` (CPUs without native bfloat16, e.g. AVX2 only): the same weights converted to a
+  LiteRT flatbuffer with int8 weights (dynamic-range quantisation: activations quantised per
+  call, results float32) and run by LiteRT's XNNPACK CPU kernels. ``litert_float32`` and
+  ``litert_float16`` (float16 weights) exist for the benchmark's comparison. The flatbuffer is
+  converted once per export and kept in ``~/.cache/pg2_tf/litert`` (``PG2_TF_CACHE``).
+
+Rebuilding under a policy, rather than adding a reduced-precision signature to the export, keeps
+one SavedModel for every machine (what pays depends on the CPU that serves, not the one that
+exported), keeps existing exports working unchanged, and keeps the export exact for TF Serving.
+
+:class:`InferenceQueue` serialises the requests of several users through one worker thread
+(which also warms the engine up): every caller gets its own images back, in arrival order, and a
+request waits at most for the requests ahead of it. It can join those waiting into one batch
+(``max_batch``); pg2-app does not (``max_batch=1``): on a 2-core CPU a batch of 8 costs about 8
+single requests, the requests that arrive behind a batch of one wait for both, and a batch may
+move a pixel by a grey level against the same request alone (docs/performance.md).
+"""
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from pg2_tf import hardware, pose, serving
+from pg2_tf.errors import ConfigError
+
+PRECISIONS = ("auto", "float32")
+PRECISION_HELP = (
+    "auto: bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX), float16 on a GPU, "
+    "int8 weights on LiteRT/XNNPACK on other CPUs; float32: the export's exact float32 path."
+)
+FLOAT32, BFLOAT16, FLOAT16 = "float32", "bfloat16", "float16"
+LITERT_INT8, LITERT_FLOAT16, LITERT_FLOAT32 = "litert_int8", "litert_float16", "litert_float32"
+_POLICIES = {BFLOAT16: "mixed_bfloat16", FLOAT16: "mixed_float16"}
+_LITERT_WEIGHTS = {LITERT_INT8: "int8", LITERT_FLOAT16: "float16", LITERT_FLOAT32: "float32"}
+COMPUTES = (FLOAT32, BFLOAT16, FLOAT16, *_LITERT_WEIGHTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """How an :class:`Engine` computes: ``name`` one of :data:`COMPUTES`; ``reason`` one short
+    clause saying why it was chosen."""
+
+    name: str
+    reason: str
+
+
+def check_precision(requested: str) -> None:
+    """Raises ConfigError naming ``--precision`` unless ``requested`` is one of
+    :data:`PRECISIONS` (without importing TensorFlow: commands check it first)."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"--precision={requested} must be one of {', '.join(PRECISIONS)}")
+
+
+def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None) -> Precision:
+    """The precision ``--precision=<requested>`` computes in on this machine.
+
+    Args:
+        requested: ``"auto"`` or ``"float32"`` (:data:`PRECISIONS`).
+        bfloat16: a :class:`pg2_tf.hardware.Bfloat16Support` (default: this machine's).
+        gpu: whether a GPU is visible (default: asks TensorFlow).
+
+    Returns:
+        float32 when asked; for auto: float16 with a GPU, bfloat16 where the CPU computes it
+        natively, else int8 weights on LiteRT/XNNPACK (measured several times faster than
+        TensorFlow's float32 at batch 1 within a grey level on average; docs/performance.md).
+
+    Raises:
+        ConfigError naming ``--precision`` for another value.
+    """
+    check_precision(requested)
+    if requested == FLOAT32:
+        return Precision(FLOAT32, "--precision=float32")
+    if gpu is None:
+        import tensorflow as tf
+
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+    if gpu:
+        return Precision(FLOAT16, "a GPU is visible")
+    support = hardware.bfloat16_support() if bfloat16 is None else bfloat16
+    if support.native:
+        return Precision(BFLOAT16, support.reason)
+    return Precision(
+        LITERT_INT8, f"{support.reason}: bfloat16 would be emulated; int8 weights on XNNPACK pay"
+    )
+
+
+# TensorFlow is imported only when a model is used (pg2_tf.export and pg2_tf.models import it), so
+# that the commands' flags and their one-line errors come before TensorFlow's start-up lines.
+
+
+# ---- the engine --------------------------------------------------------------------------------
+
+
+def rebuild_generators(metadata: dict, policy: str):
+    """G1, G2 of an export's configuration, built (random weights) under a Keras dtype policy."""
+    import keras
+
+    from pg2_tf import models
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        g1, g2, _ = models.build(
+            int(metadata["model"]),
+            int(metadata["img_H"]),
+            int(metadata["img_W"]),
+            int(metadata["conv_hidden_num"]),
+            int(metadata["z_num"]),
+            d_dim=8,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    return g1, g2
+
+
+def keypoints_function(g1, g2, img_H: int, img_W: int, batch=None):
+    """A tf.function like the export's ``from_keypoints`` (same inputs, outputs and encoding)."""
+    import tensorflow as tf
+
+    from pg2_tf import export
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([batch, img_H, img_W, 3], tf.uint8),
+            tf.TensorSpec([batch, pose.NUM_KEYPOINTS, 2], tf.float32),
+        ]
+    )
+    def from_keypoints(image, keypoints):
+        pose_target = export.render_pose_maps(keypoints, img_H, img_W)
+        return export.generate_outputs(g1, g2, image, pose_target)
+
+    return from_keypoints
+
+
+def load_export_weights(g1, g2, loaded, img_H: int, img_W: int) -> None:
+    """Gives rebuilt G1, G2 the variables of a loaded export's ``from_keypoints`` signature.
+
+    A traced function captures variables in the order its graph first reads them; the export's
+    signature kept that order, and the same code traced on the rebuilt models reads theirs in
+    the same order, so they pair one to one (shapes are checked). Raises ConfigError when the
+    export's variables do not fit the models.
+    """
+
+    theirs = loaded.signatures[serving.KEYPOINTS_SIGNATURE].variables
+    function = keypoints_function(g1, g2, img_H, img_W).get_concrete_function()
+    by_handle = {id(weight.value.handle): weight for weight in g1.weights + g2.weights}
+    ours = [by_handle[id(h)] for h in function.captured_inputs if id(h) in by_handle]
+    shapes_differ = len(theirs) != len(ours) or any(
+        tuple(a.shape) != tuple(b.shape) for a, b in zip(theirs, ours, strict=False)
+    )
+    if shapes_differ:
+        raise ConfigError(
+            f"the export's {len(theirs)} variables do not fit the {len(ours)} of the models its "
+            "pg2_metadata.json describes: export it again with pg2-export, or use "
+            "--precision=float32"
+        )
+    for source, target in zip(theirs, ours, strict=True):
+        target.assign(source)
+
+
+class Engine:
+    """Generates with an export at a chosen precision; thread-safe only through one caller (use
+    :class:`InferenceQueue` for several).
+
+    Args:
+        saved_model: the export's folder (for its ``assets/pg2_metadata.json``).
+        loaded: the export loaded by ``tf.saved_model.load`` (``pg2_tf.generate.load_export``).
+        precision: a :class:`Precision` (or a :data:`PRECISIONS` value, decided here).
+        warm_up: generate now (:meth:`warm_up`), so that the first real request is not the slow
+            one (tracing, oneDNN's kernel choices); :class:`InferenceQueue` warms up on its own
+            thread instead.
+        num_threads: LiteRT's threads (None: one per core); TensorFlow's pools are left alone.
+    """
+
+    def __init__(self, saved_model, loaded, precision="auto", warm_up=True, num_threads=None):
+
+        if isinstance(precision, str):
+            precision = choose_precision(precision)
+        self.precision = precision
+        signature = loaded.signatures[serving.KEYPOINTS_SIGNATURE]
+        image_shape = signature.structured_input_signature[1]["image"].shape
+        self.img_H, self.img_W = int(image_shape[1]), int(image_shape[2])
+        self.metadata = serving.read_metadata(saved_model)
+        if precision.name == FLOAT32:
+            self._function = signature
+        elif precision.name in _POLICIES:
+            g1, g2 = rebuild_generators(self.metadata, _POLICIES[precision.name])
+            load_export_weights(g1, g2, loaded, self.img_H, self.img_W)
+            self._models = (g1, g2)  # the function below only captures their variables
+            self._function = keypoints_function(g1, g2, self.img_H, self.img_W)
+        elif precision.name in _LITERT_WEIGHTS:
+            model = cached_litert_model(
+                saved_model, self.metadata, loaded, _LITERT_WEIGHTS[precision.name]
+            )
+            self._function = _LiteRTFunction(model, num_threads)
+        else:
+            raise ValueError(f"unknown precision {precision.name}")
+        self.warm_up_seconds = None
+        if warm_up:
+            self.warm_up()
+
+    def generate(self, images: np.ndarray, keypoints_rc: np.ndarray) -> dict:
+        """uint8 [N, H, W, 3] + float32 [N, 18, 2] ((row, col), -1 missing) -> ``{"G1", "G2",
+        "diff_map"}``, uint8 [N, H, W, 3] each, encoded as the export encodes them.
+
+        Raises ValueError for other shapes."""
+
+        images = np.asarray(images, np.uint8)
+        keypoints_rc = np.asarray(keypoints_rc, np.float32)
+        count = len(images)
+        if images.shape != (count, self.img_H, self.img_W, 3) or keypoints_rc.shape != (
+            count,
+            pose.NUM_KEYPOINTS,
+            2,
+        ):
+            raise ValueError(
+                f"images {images.shape} and keypoints {keypoints_rc.shape} must be [N, "
+                f"{self.img_H}, {self.img_W}, 3] and [N, {pose.NUM_KEYPOINTS}, 2]"
+            )
+        outputs = self._function(image=images, keypoints=keypoints_rc)
+        return {name: np.asarray(outputs[name]) for name in serving.OUTPUT_NAMES}
+
+    def warm_up(self) -> float:
+        """Two batch-1 generations (a standing figure's discs on grey); returns the seconds of
+        both. The first traces and picks kernels; the second finds what the first left to the
+        calling thread (oneDNN's per-thread scratch memory): run it on the thread that serves."""
+
+        start = time.perf_counter()
+        image = np.full((1, self.img_H, self.img_W, 3), 128, np.uint8)
+        rows = np.linspace(0.1, 0.9, pose.NUM_KEYPOINTS) * self.img_H
+        keypoints_rc = np.stack([rows, np.full_like(rows, self.img_W / 2)], axis=1)[None]
+        for _ in range(2):
+            self.generate(image, keypoints_rc.astype(np.float32))
+        self.warm_up_seconds = time.perf_counter() - start
+        return self.warm_up_seconds
+
+
+def describe(engine: Engine) -> str:
+    """One line for a command's output: the precision, why, and the warm-up time."""
+    text = f"computing in {engine.precision.name} ({engine.precision.reason})"
+    if engine.warm_up_seconds is not None:
+        text += f"; warmed up in {engine.warm_up_seconds:.1f} s"
+    return text
+
+
+# ---- LiteRT ------------------------------------------------------------------------------------
+
+
+def litert_model(metadata: dict, loaded, weights: str = "float32") -> bytes:
+    """The export's G1 + G2 (``from_keypoints``, batch 1) as a LiteRT flatbuffer.
+
+    ``weights``: ``"float32"``; ``"float16"`` (weights stored in float16, computed in float32 on
+    CPUs); ``"int8"`` (dynamic-range quantisation: int8 weights, activations quantised per call).
+    """
+    import tensorflow as tf
+
+    img_H, img_W = int(metadata["img_H"]), int(metadata["img_W"])
+    g1, g2 = rebuild_generators(metadata, "float32")
+    load_export_weights(g1, g2, loaded, img_H, img_W)
+    function = keypoints_function(g1, g2, img_H, img_W, batch=1).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], g1)
+    if weights == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif weights == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif weights != "float32":
+        raise ValueError(f"weights must be float32, float16 or int8, not {weights}")
+    return converter.convert()
+
+
+def cache_dir() -> str:
+    """Where converted LiteRT models are kept: ``$PG2_TF_CACHE/litert`` or ~/.cache/pg2_tf/litert."""
+    root = os.environ.get("PG2_TF_CACHE") or os.path.join("~", ".cache", "pg2_tf")
+    return os.path.abspath(os.path.join(os.path.expanduser(root), "litert"))
+
+
+def cached_litert_model(saved_model, metadata: dict, loaded, weights: str) -> bytes:
+    """:func:`litert_model` of an export, converted once and kept under :func:`cache_dir`, named
+    by a hash of the export's graph and variables (a re-export gets a new file). Written
+    atomically; an unwritable cache only costs the conversion next time."""
+    digest = hashlib.sha256(weights.encode())
+    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+        with open(os.path.join(os.fspath(saved_model), name), "rb") as handle:
+            digest.update(handle.read())
+    variables = os.path.join(os.fspath(saved_model), "variables")
+    for name in sorted(os.listdir(variables)):
+        digest.update(f"{name}:{os.path.getsize(os.path.join(variables, name))}".encode())
+    path = os.path.join(cache_dir(), f"{digest.hexdigest()[:24]}_{weights}.tflite")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        pass
+    model = litert_model(metadata, loaded, weights)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(temporary, "wb") as handle:
+            handle.write(model)
+        os.replace(temporary, path)
+    except OSError:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return model
+
+
+class _LiteRTFunction:
+    """Calls a LiteRT interpreter (XNNPACK) like the export's signature, one image at a time."""
+
+    def __init__(self, model: bytes, num_threads=None):
+        from ai_edge_litert import interpreter as litert
+
+        self.interpreter = litert.Interpreter(
+            model_content=model, num_threads=num_threads or os.cpu_count()
+        )
+        self.interpreter.allocate_tensors()
+        inputs = self.interpreter.get_input_details()
+        self.image_index = next(d["index"] for d in inputs if "image" in d["name"])
+        self.keypoints_index = next(d["index"] for d in inputs if "keypoints" in d["name"])
+        # The function's dict of outputs is flattened in key order: G1, G2, diff_map.
+        self.output_indices = [d["index"] for d in self.interpreter.get_output_details()]
+
+    def __call__(self, image, keypoints):
+
+        results = {name: [] for name in serving.OUTPUT_NAMES}
+        for i in range(len(image)):
+            self.interpreter.set_tensor(self.image_index, image[i : i + 1])
+            self.interpreter.set_tensor(self.keypoints_index, keypoints[i : i + 1])
+            self.interpreter.invoke()
+            for name, index in zip(serving.OUTPUT_NAMES, self.output_indices, strict=True):
+                results[name].append(self.interpreter.get_tensor(index))
+        return {name: np.concatenate(arrays) for name, arrays in results.items()}
+
+
+# ---- the queue ---------------------------------------------------------------------------------
+
+
+class InferenceQueue:
+    """One worker thread that runs an :class:`Engine` for every caller, batching those waiting.
+
+    ``submit`` returns a :class:`concurrent.futures.Future` of ``{"G1", "G2", "diff_map"}``
+    (uint8 [H, W, 3] each) for one image and pose. The worker takes the oldest request and every
+    other one waiting, up to ``max_batch`` in all, and runs them as one batch. ``warm_up``: the
+    constructor returns once :meth:`Engine.warm_up` has run on the worker's thread.
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = 8, warm_up: bool = True):
+        self.engine = engine
+        self.max_batch = max_batch
+        self._requests = queue.SimpleQueue()
+        self._closed = False
+        self.batch_sizes = []  # the size of every batch run (for tests and benchmarks)
+        self._worker = threading.Thread(target=self._run, name="pg2-inference", daemon=True)
+        self._worker.start()
+        if warm_up:  # on the worker's thread, the one that serves; returns when done
+            warmed = concurrent.futures.Future()
+            self._requests.put(warmed)
+            warmed.result()
+
+    def submit(self, image: np.ndarray, keypoints_rc: np.ndarray) -> concurrent.futures.Future:
+        """Queues uint8 [H, W, 3] + float32 [18, 2]; the future gives the three uint8 images."""
+        if self._closed:
+            raise RuntimeError("the inference queue is closed")
+        future = concurrent.futures.Future()
+        self._requests.put((image, keypoints_rc, future))
+        return future
+
+    def close(self) -> None:
+        """Stops the worker after the requests already queued."""
+        self._closed = True
+        self._requests.put(None)
+        self._worker.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self._requests.get()
+            if first is None:
+                return
+            if isinstance(first, concurrent.futures.Future):  # the warm-up of __init__
+                try:
+                    first.set_result(self.engine.warm_up())
+                except BaseException as error:
+                    first.set_exception(error)
+                continue
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._requests.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch) -> None:
+
+        futures = [future for _, _, future in batch]
+        running = [future.set_running_or_notify_cancel() for future in futures]
+        batch = [item for item, runs in zip(batch, running, strict=True) if runs]
+        futures = [future for _, _, future in batch]
+        if not batch:
+            return
+        self.batch_sizes.append(len(batch))
+        try:
+            outputs = self.engine.generate(
+                np.stack([image for image, _, _ in batch]),
+                np.stack([keypoints_rc for _, keypoints_rc, _ in batch]),
+            )
+        except BaseException as error:  # the callers see it; the worker keeps serving
+            for future in futures:
+                future.set_exception(error)
+            return
+        for index, future in enumerate(futures):
+            future.set_result({name: outputs[name][index] for name in serving.OUTPUT_NAMES})
