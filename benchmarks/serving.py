@@ -264,7 +264,7 @@ def measure_fixture_accuracy(work_dir) -> dict:
     """G2 of bfloat16 and int8 LiteRT against float32 on the original TF1 fixture checkpoint's
     24 test records (width 8)."""
     from pg2_tf import app as pg2_app
-    from pg2_tf import export, generate, inference
+    from pg2_tf import export, inference, serving
 
     export_dir = os.path.join(work_dir, "fixture_market_tf1")
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
@@ -272,7 +272,7 @@ def measure_fixture_accuracy(work_dir) -> dict:
             os.path.join(FIXTURE_CHECKPOINT, "tf1_checkpoint"), export_dir,
             model=1, img_H=128, img_W=64, conv_hidden_num=8,
         )  # fmt: skip
-    loaded, _ = generate.load_export(export_dir)
+    loaded, _ = serving.load_export(export_dir)
     pairs = pg2_app.load_test_pairs(
         os.path.join(FIXTURE_CHECKPOINT, "test_data"), "market", 128, 64, 24
     )
@@ -293,9 +293,9 @@ def measure_fixture_accuracy(work_dir) -> dict:
 
 def measure_batch1(config, saved_model, args) -> dict:
     """Part 2: each engine at batch 1, alternated; relative to TensorFlow float32."""
-    from pg2_tf import generate, inference
+    from pg2_tf import inference, serving
 
-    loaded, (img_H, img_W) = generate.load_export(saved_model)
+    loaded, (img_H, img_W) = serving.load_export(saved_model)
     weights = dict(item.split(":") for item in args.litert.split(";")).get(config, "")
     candidates = {"tf_float32": ("float32", None), "tf_bfloat16": ("bfloat16", None)}
     for weight in filter(None, weights.split(",")):
