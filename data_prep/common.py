@@ -6,6 +6,7 @@ naming the file and the fix.
 
 import argparse
 import bisect
+import importlib
 import io
 import os
 import pickle
@@ -166,6 +167,15 @@ def read_image(path: Path) -> tuple[bytes, int, int]:
         raise DataError(
             f"image {path} is not a readable JPEG/PNG ({error}); replace or delete the file"
         ) from error
+
+
+def converter_of(dataset):
+    """The module converting a :class:`pg2_tf.datasets.Dataset`'s raw layout (``dataset.converter``).
+
+    Its ``convert(raw_dir, split, out_dir, workers=, records_per_shard=, flip=, show_progress=,
+    junk_detections=, with_roi10_mask=)`` writes the records of one split.
+    """
+    return importlib.import_module(dataset.converter)
 
 
 def default_workers(workers: int | None) -> int:

@@ -52,7 +52,7 @@ _FIX = "unzip DF_img_pose.zip of the original PG2 release there"
 
 def deepfashion_identity(name: str) -> str:
     """Identity of a DeepFashion image name: the text before the first '_'."""
-    return name.split("_")[0]
+    return datasets.DEEPFASHION.identity_of(name)
 
 
 def deepfashion_camera(name: str) -> int:
@@ -68,14 +68,16 @@ def resolve_raw_dir(raw_dir: Path) -> Path:
     return common.require_dir(raw_dir, "DeepFashion raw folder", _FIX)
 
 
-def split_source(raw_dir: Path, image_set: str) -> SplitSource:
-    """Images and OpenPose pickles of train, train_flip, test, test_samples or test_seq."""
+def split_source(raw_dir: Path, image_set: str, junk_detections: int = 0) -> SplitSource:
+    """Images and OpenPose pickles of train, train_flip, test, test_samples or test_seq
+    (``junk_detections``: sorted files of the test folder to skip; the release has none)."""
     peaks_name, subsets_name = datasets.DEEPFASHION.pickle_names(image_set)
     pose_dir = raw_dir / POSE_FOLDER
     return SplitSource(
         raw_dir / datasets.DEEPFASHION.image_folder(image_set),
         pose_dir / peaks_name,
         pose_dir / subsets_name,
+        junk_detections if image_set == "test" else 0,
     )
 
 
@@ -88,8 +90,12 @@ def convert(
     flip: bool = True,
     with_roi10_mask: bool = True,
     show_progress: bool = True,
+    junk_detections: int = datasets.DEEPFASHION.junk_test_detections,
 ) -> Path:
     """Converts one split; returns the output folder (see the module docstring).
+
+    ``junk_detections``: sorted files of ``filted_up_test`` to skip (the release has none; the
+    converters of both datasets take the same arguments, :func:`data_prep.common.converter_of`).
 
     Raises:
         ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
@@ -100,7 +106,9 @@ def convert(
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     workers = common.default_workers(workers)
     raw_dir = resolve_raw_dir(raw_dir)
-    sources = [("main", split_source(raw_dir, split))]
+    if junk_detections < 0:
+        raise ConfigError(f"junk_detections must be 0 or more, got {junk_detections}")
+    sources = [("main", split_source(raw_dir, split, junk_detections))]
     if split == "train" and flip:
         sources.insert(0, ("flip", split_source(raw_dir, "train_flip")))
     for _, source in sources:

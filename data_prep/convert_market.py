@@ -47,23 +47,24 @@ RAW_FOLDER = datasets.MARKET.raw_folder
 POSE_FOLDER = datasets.MARKET.pose_folder
 ATTRIBUTE_FOLDER = "Market-1501_Attribute"
 SPLITS = ("train", "test", "test_samples")
-JUNK_TEST_DETECTIONS = 6617
+JUNK_TEST_DETECTIONS = datasets.MARKET.junk_test_detections
 TEST_RECORD_LIMIT = 12800
 _FIX = "unzip Market1501_img_pose_attr_seg.zip of the original PG2 release there"
 
 
 def market_identity(name: str) -> str:
     """Person identity of a Market image name (its first 4 characters)."""
-    return name[0:4]
+    return datasets.MARKET.identity_of(name)
 
 
 def market_camera(name: str) -> int:
     """Camera number of a Market image name (its 7th character)."""
-    if len(name) < 7 or not name[6].isdigit():
+    camera = datasets.MARKET.camera_of(name)
+    if camera < 0:
         raise DataError(
             f"image name {name!r} is not a Market-1501 name (PPPP_cC...); rename the file"
         )
-    return int(name[6])
+    return camera
 
 
 def resolve_raw_dir(raw_dir: Path) -> Path:
@@ -154,11 +155,14 @@ def convert(
     flip: bool = True,
     show_progress: bool = True,
     junk_detections: int = JUNK_TEST_DETECTIONS,
+    with_roi10_mask: bool = False,
 ) -> Path:
     """Converts one split; returns the output folder (see the module docstring).
 
     ``junk_detections``: how many sorted entries of ``bounding_box_test`` to skip (the real
     data's 6617; 0 for a test folder without them, such as the synthetic one).
+    ``with_roi10_mask``: ignored (Market records have no roi10 masks); the converters of both
+    datasets take the same arguments (:func:`data_prep.common.converter_of`).
 
     Raises:
         ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.

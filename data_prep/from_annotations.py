@@ -55,7 +55,6 @@ from pg2_tf import annotations, datasets, pose
 from pg2_tf.errors import ConfigError, DataError
 
 DATASETS = datasets.KINDS
-DEEPFASHION_WIDTH = datasets.DEEPFASHION.img_W
 
 
 def read_annotations(path: Path) -> dict[str, np.ndarray]:
@@ -92,18 +91,6 @@ def read_pairs(path: Path) -> list[list[str]]:
     return [[row[source], row[target]] for row in rows[1:] if row]
 
 
-def _identity(dataset: str):
-    if dataset == "market":
-        return lambda name: name[0:4]
-    return lambda name: name.split("_")[0]
-
-
-def _camera(dataset: str):
-    if dataset == "market":
-        return lambda name: int(name[6]) if len(name) > 6 and name[6].isdigit() else -1
-    return lambda name: -1
-
-
 def convert(
     dataset: str,
     annotations: Path,
@@ -136,8 +123,8 @@ def convert(
 
     names = {name for pair in pairs for name in pair if name in keypoints}
     pad_columns = None
-    if dataset == "deepfashion" and names:
-        pad_columns = _deepfashion_padding(images / sorted(names)[0])
+    if spec.patn_width != spec.img_W and names:
+        pad_columns = _padding(spec, images / sorted(names)[0])
     entries, problems = {}, {}
     for name in sorted(names):
         keypoints_rc = keypoints[name].copy()
@@ -151,7 +138,7 @@ def convert(
         else:
             entries[name] = entry
 
-    identity, camera = _identity(dataset), _camera(dataset)
+    identity, camera = spec.identity_of, spec.camera_of
     ids = common.identity_map(pairs, identity)
     records = [
         PairRecord(
@@ -193,22 +180,24 @@ def convert(
     return out_dir
 
 
-def _deepfashion_padding(sample_image: Path) -> tuple[int, int] | None:
-    """Columns to add left/right so the images are 256 wide (None when they already are)."""
+def _padding(spec: datasets.Dataset, sample_image: Path) -> tuple[int, int] | None:
+    """Columns to add left/right so the images are ``spec.img_W`` wide (None when they are):
+    Pose-Transfer's DeepFashion images are 176 wide, the PG2 model's 256."""
     try:
         with Image.open(sample_image) as image:
             width = image.width
     except OSError as error:
         raise DataError(f"cannot read image {sample_image} ({error}); check --images") from error
-    if width == DEEPFASHION_WIDTH:
+    if width == spec.img_W:
         return None
-    if width > DEEPFASHION_WIDTH:
+    if width > spec.img_W:
         raise DataError(
-            f"image {sample_image} is {width} columns wide, more than the 256 of the DeepFashion"
-            " model; resize the images to 256 x 176 or 256 x 256"
+            f"image {sample_image} is {width} columns wide, more than the {spec.img_W} of the"
+            f" {spec.title} model; resize the images to {spec.img_H} x {spec.patn_width} or"
+            f" {spec.img_H} x {spec.img_W}"
         )
-    left = (DEEPFASHION_WIDTH - width) // 2
-    return left, DEEPFASHION_WIDTH - width - left
+    left = (spec.img_W - width) // 2
+    return left, spec.img_W - width - left
 
 
 def main(argv: list[str] | None = None) -> None:

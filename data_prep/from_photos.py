@@ -51,9 +51,7 @@ def image_name(dataset: str, person: int, index: int) -> str:
     Market: ``PPPP_c1s1_NNNNNN_00.jpg`` (identity = first 4 characters, camera 1); DeepFashion:
     ``PPPPP_N.jpg`` (identity = text before '_'), as the converters read them.
     """
-    if dataset == "market":
-        return f"{person:04d}_c1s1_{person * 1000 + index:06d}_00.jpg"
-    return f"{person:05d}_{index + 1}.jpg"
+    return datasets.by_kind(dataset).raw_image_name(person, index + 1, person * 1000 + index)
 
 
 def person_folders(photos: Path) -> list[tuple[str, list[Path]]]:
@@ -165,17 +163,9 @@ def convert(
     if len(skipped) == total:
         raise DataError(f"no person was found in any of the {total} photos of {photos}")
     options = dict(workers=common.default_workers(workers), show_progress=show_progress)
-    if dataset == "market":
-        from data_prep import convert_market
-
-        convert_market.convert(
-            raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0,
-            **options,
-        )  # fmt: skip
-    else:
-        from data_prep import convert_DF
-
-        convert_DF.convert(raw_dir, split, out_dir, records_per_shard=records_per_shard, **options)
+    common.converter_of(datasets.by_kind(dataset)).convert(
+        raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0, **options
+    )
     records = (out_dir / "tf_record_pair_num.txt").read_text()
     log(
         f"{total - len(skipped)} of {total} photos of {len(people)} persons used "

@@ -48,7 +48,6 @@ from pg2_tf.errors import ConfigError
 KINDS = datasets.KINDS
 SPLITS = ("train", "test", "test_samples", "test_seq")
 _SPLIT_INDEX = {split: index for index, split in enumerate(SPLITS)}
-_JUNK_NAME = "0000_c1s1_{:06d}_00.jpg"
 
 # Front-view skeleton in figure-height units: (row from the head top, column from the body axis).
 # Image left is the person's right side when the person faces the camera.
@@ -283,17 +282,18 @@ def image_names(
 ) -> list[list[str]]:
     """File names [identity][image] of a set (different identities and frames per set)."""
     first_identity = {"train": 1, "test": 1001, "test_samples": 2001, "test_seq": 3001}
+    layout = datasets.by_kind(kind)
     names = []
     for person in range(identities):
         identity = first_identity[image_set] + person
-        row = []
-        for index in range(images_per_identity):
-            if kind == "market":
-                camera = 1 + (identity + index) % 6
-                row.append(f"{identity:04d}_c{camera}s1_{identity * 100 + index:06d}_00.jpg")
-            else:
-                row.append(f"{identity:05d}_{index + 1}.jpg")
-        names.append(row)
+        names.append(
+            [
+                layout.raw_image_name(
+                    identity, index + 1, identity * 100 + index, 1 + (identity + index) % 6
+                )
+                for index in range(images_per_identity)
+            ]
+        )
     return names
 
 
@@ -337,17 +337,17 @@ def make_synthetic_raw(
     """
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    layout = datasets.by_kind(kind)
     splits = tuple(splits)
-    unknown = [split for split in splits if split not in SPLITS]
-    if unknown or (kind == "market" and "test_seq" in splits):
-        raise ConfigError(f"unknown split(s) {unknown or ['test_seq']} for {kind}")
+    unknown = [split for split in splits if split not in SPLITS or split not in layout.image_sets]
+    if unknown:
+        raise ConfigError(f"unknown split(s) {unknown} for {kind}")
     if identities < 1 or images_per_identity < 2:
         raise ConfigError("need at least 1 identity and 2 images per identity to make pairs")
-    layout = datasets.by_kind(kind)
     raw_dir = Path(out_dir) / layout.raw_folder
     (raw_dir / layout.pose_folder).mkdir(parents=True, exist_ok=True)
     for split in splits:
-        junk = junk_test_files and kind == "market" and split == "test"
+        junk = _with_junk(layout, split, junk_test_files)
         spec = SyntheticSpec(
             kind, identities, images_per_identity, split, seed, junk, seen_people, shared_background
         )
@@ -363,9 +363,10 @@ def _write_split(raw_dir: Path, layout: datasets.Dataset, spec: "SyntheticSpec")
     split = spec.split
     people = image_names(layout.kind, split, spec.identities, spec.images_per_identity)
     sets = prepare_image_sets(raw_dir, layout, split)
-    if layout.kind == "market" and split == "test" and spec.junk_test_files:
-        for index in range(6617):  # the real set's junk detections, skipped by the converter
-            (raw_dir / layout.image_folder(split) / _JUNK_NAME.format(index)).touch()
+    if spec.junk_test_files:  # the real set's junk detections, skipped by the converter
+        for index in range(layout.junk_test_detections):
+            junk_name = layout.raw_image_name(0, 1, index)
+            (raw_dir / layout.image_folder(split) / junk_name).touch()
     for person, names in enumerate(people):
         # seen_people: the person of train with this index (same seed), in new poses.
         look = person + 1000 * _SPLIT_INDEX["train" if spec.seen_people else split]
@@ -388,6 +389,11 @@ def _write_split(raw_dir: Path, layout: datasets.Dataset, spec: "SyntheticSpec")
                 sets["train_flip"][name] = openpose_result(mirrored, rng)
     for image_set, results in sets.items():
         add_to_pickles(raw_dir / layout.pose_folder, layout.pickle_names(image_set), results)
+
+
+def _with_junk(layout: datasets.Dataset, split: str, junk_test_files: bool) -> bool:
+    """Whether the set starts with empty junk files (a test set of a dataset that has them)."""
+    return junk_test_files and split == "test" and layout.junk_test_detections > 0
 
 
 def prepare_image_sets(raw_dir: Path, layout: datasets.Dataset, split: str) -> dict:
@@ -459,7 +465,8 @@ def make_synthetic_records(
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
-    junk = junk_test_files and kind == "market" and split == "test"
+    layout = datasets.by_kind(kind)
+    junk = _with_junk(layout, split, junk_test_files)
     raw_dir = make_synthetic_raw(
         out_dir,
         kind,
@@ -471,7 +478,7 @@ def make_synthetic_records(
         seen_people=seen_people,
         shared_background=shared_background,
     )
-    data_dir = Path(out_dir) / datasets.by_kind(kind).data_folder(split)
+    data_dir = Path(out_dir) / layout.data_folder(split)
     spec = asdict(
         SyntheticSpec(
             kind, identities, images_per_identity, split, seed, junk, seen_people, shared_background
@@ -483,28 +490,15 @@ def make_synthetic_records(
         return data_dir
     if data_dir.exists():  # records of other parameters
         shutil.rmtree(data_dir)
-    if kind == "market":
-        from data_prep import convert_market
-
-        convert_market.convert(
-            raw_dir,
-            split,
-            data_dir,
-            workers=workers,
-            show_progress=show_progress,
-            junk_detections=6617 if junk else 0,
-        )
-    else:
-        from data_prep import convert_DF
-
-        convert_DF.convert(
-            raw_dir,
-            split,
-            data_dir,
-            workers=workers,
-            with_roi10_mask=with_roi10_mask,
-            show_progress=show_progress,
-        )
+    common.converter_of(layout).convert(
+        raw_dir,
+        split,
+        data_dir,
+        workers=workers,
+        with_roi10_mask=with_roi10_mask,
+        show_progress=show_progress,
+        junk_detections=layout.junk_test_detections if junk else 0,
+    )
     marker.write_text(json.dumps(spec))
     return data_dir
 

@@ -98,15 +98,25 @@ def _is_generator_weight(name: str) -> bool:
     return name.startswith(tuple(scope + "/" for scope in scopes))
 
 
-def damage(prefix: str, names=None) -> str | None:
-    """Why checkpoint ``prefix`` cannot be read, or None when it is intact. Every tensor (or
-    every one of ``names``) is read, so a truncated or corrupted data file is caught by its size
-    or checksum."""
+# What reading a truncated or corrupted checkpoint raises (its size or a checksum disagrees).
+READ_ERRORS = (tf.errors.OpError, ValueError, RuntimeError, IndexError)
+
+
+def damage(prefix: str, names=None, load=None) -> str | None:
+    """Why checkpoint ``prefix`` cannot be read, or None when it is intact.
+
+    Every tensor (or every one of ``names``) is read, so a truncated or corrupted data file is
+    caught by its size or checksum. ``load``: instead, a function that reads the checkpoint into
+    the caller's objects (e.g. a trainer's restore), so that the check is the only read.
+    """
     try:
+        if load is not None:
+            load(prefix)
+            return None
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map() if names is None else names:
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as error:
+    except READ_ERRORS as error:
         return first_line(error)
     return None
 

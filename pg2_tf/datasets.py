@@ -45,6 +45,15 @@ class Dataset:
     extra_mask_key: str  # its feature name
     box_clamp_hw: tuple[int, int]  # last row/column the part boxes are clamped to
     selection: str  # keypoint selection rule of pg2_tf.pose.keypoints_from_openpose
+    # The raw release's image names and what the converters read from them.
+    converter: str  # module of the original-equivalent converter (data_prep.convert_*)
+    raw_name_format: str  # str.format of an image name: identity, number (from 1), frame, camera
+    identity_chars: int  # identity = the name's first so many characters; 0: text before '_'
+    camera_char: int  # index of the camera digit in the name; -1: the dataset has no cameras
+    junk_test_detections: int  # sorted test files the original converter skips
+    # Pose-Transfer's version (its annotation CSVs and getMetrics scripts).
+    patn_width: int  # its images are img_H x patn_width (padded to img_W for this model)
+    patn_masked_scores: bool  # its getMetrics script computes mask_SSIM / mask_IS
 
     @property
     def flags(self) -> str:
@@ -68,6 +77,27 @@ class Dataset:
     def image_folder(self, image_set: str) -> str:
         """The raw layout's image folder of an image set: ``bounding_box_train``."""
         return self.image_folder_prefix + image_set
+
+    def raw_image_name(self, identity: int, number: int, frame: int = 0, camera: int = 1) -> str:
+        """A raw image name as the release spells it and the converters parse it.
+
+        ``identity`` (a person's number), ``number`` (the person's image, from 1); Market also
+        encodes ``frame`` and ``camera``: ``0001_c2s1_000100_00.jpg``; DeepFashion ``00001_1.jpg``.
+        """
+        return self.raw_name_format.format(
+            identity=identity, number=number, frame=frame, camera=camera
+        )
+
+    def identity_of(self, name: str) -> str:
+        """The person identity of a raw image name (the pairs join images of one identity)."""
+        return name[: self.identity_chars] if self.identity_chars else name.split("_")[0]
+
+    def camera_of(self, name: str) -> int:
+        """The camera number of a raw image name; -1 without cameras or a camera digit."""
+        index = self.camera_char
+        if index < 0 or len(name) <= index or not name[index].isdigit():
+            return -1
+        return int(name[index])
 
     def pickle_names(self, image_set: str) -> tuple[str, str]:
         """The raw layout's OpenPose pickles (all_peaks, subsets) of an image set."""
@@ -104,6 +134,13 @@ MARKET = Dataset(
     extra_mask_key="pose_mask_r6",
     box_clamp_hw=(127, 63),
     selection="market",
+    converter="data_prep.convert_market",
+    raw_name_format="{identity:04d}_c{camera}s1_{frame:06d}_00.jpg",
+    identity_chars=4,
+    camera_char=6,
+    junk_test_detections=6617,
+    patn_width=64,
+    patn_masked_scores=True,
 )
 DEEPFASHION = Dataset(
     kind="deepfashion",
@@ -132,6 +169,13 @@ DEEPFASHION = Dataset(
     extra_mask_key="pose_mask_r8",
     box_clamp_hw=(255, 255),
     selection="deepfashion",
+    converter="data_prep.convert_DF",
+    raw_name_format="{identity:05d}_{number}.jpg",
+    identity_chars=0,
+    camera_char=-1,
+    junk_test_detections=0,
+    patn_width=176,
+    patn_masked_scores=False,
 )
 ALL = (MARKET, DEEPFASHION)
 KINDS = tuple(dataset.kind for dataset in ALL)
@@ -179,6 +223,13 @@ def by_name(name: str) -> Dataset:
         f"'market' (Market-1501, --model={MARKET.model}) or 'deepfashion'/'df' (DeepFashion, "
         f"--model={DEEPFASHION.model})"
     )
+
+
+def for_patn_images(image_shape: tuple[int, ...]) -> Dataset:
+    """The dataset whose Pose-Transfer getMetrics script scores images of ``image_shape``:
+    DeepFashion for images 256 high (Pose-Transfer's 256 x 176 or PG2's 256 x 256), Market
+    otherwise."""
+    return DEEPFASHION if image_shape[0] == DEEPFASHION.img_H else MARKET
 
 
 def flags_for_repeat_num(repeat_num: int, default: str) -> str:

@@ -102,9 +102,14 @@ def complete_checkpoints(folder: str, name: str = CHECKPOINT_NAME) -> list[str]:
     return sorted(found, key=step_of, reverse=True)
 
 
-def resume_checkpoint(model_dir: str, repair: bool = True) -> str | None:
+def resume_checkpoint(model_dir: str, repair: bool = True, load=None) -> str | None:
     """The checkpoint a run in ``model_dir`` resumes from: the newest complete, intact
     ``model.ckpt-*`` (whatever the state file says), or None when the folder has no checkpoint.
+
+    ``load``: reads a checkpoint into the caller's objects (raising a read error when it is
+    damaged), tried newest first: the chosen checkpoint is then already loaded, read once. It
+    must overwrite every value an earlier, failed attempt may have set. Without it each
+    candidate's tensors are all read to check them (:func:`pg2_tf.checkpoints.damage`).
 
     A damaged or incomplete newer checkpoint is skipped with a warning saying which and why; a
     missing or stale state file is rewritten to list the checkpoints found (with ``repair``;
@@ -117,7 +122,7 @@ def resume_checkpoint(model_dir: str, repair: bool = True) -> str | None:
     candidates = complete_checkpoints(model_dir)
     chosen, skipped = None, []
     for prefix in candidates:
-        problem = checkpoints.damage(prefix)
+        problem = checkpoints.damage(prefix, load=load)
         if problem is None:
             chosen = prefix
             break

@@ -30,7 +30,7 @@ from skimage.draw import disk, polygon
 from skimage.metrics import structural_similarity
 from skimage.morphology import dilation, erosion
 
-from pg2_tf import annotations, metrics, result_folders
+from pg2_tf import annotations, datasets, metrics, result_folders
 from pg2_tf.errors import DataError
 
 PG2 = "pg2"
@@ -44,9 +44,7 @@ PATN_SIGMA = 1.5
 PATN_MASK_RADIUS = 4
 PATN_CLOSING = np.ones((5, 5), bool)  # skimage.morphology.square(5)
 PATN_BOUND = 40
-PATN_FASHION_WIDTH = 176  # Pose-Transfer's DeepFashion images: 256 x 176
-MARKET = "market"
-DEEPFASHION = "deepfashion"
+PATN_FASHION_WIDTH = datasets.DEEPFASHION.patn_width  # Pose-Transfer's DeepFashion: 256 x 176
 # produce_ma_mask's limbs (joint pairs, 0-based): the skeleton plus the hips-shoulders
 # cross-links and the ears, so that the closed mask covers the torso and head.
 PATN_MASK_LIMBS = (
@@ -154,9 +152,8 @@ def patn_mask(keypoints_rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def patn_dataset(image_shape: tuple[int, ...]) -> str:
-    """Which getMetrics script applies: DeepFashion for images 256 high (Pose-Transfer's 256x176
-    or PG2's 256x256), Market otherwise."""
-    return DEEPFASHION if image_shape[0] == 256 else MARKET
+    """Which getMetrics script applies (:func:`pg2_tf.datasets.for_patn_images`): its kind."""
+    return datasets.for_patn_images(image_shape).kind
 
 
 def _mean(values) -> float | None:
@@ -277,7 +274,7 @@ def score_patn(
     generated, targets = result.generated, result.targets
     dataset = patn_dataset(generated[0].shape)
     notes = []
-    fashion_crop = (256, PATN_FASHION_WIDTH)
+    fashion_crop = (datasets.DEEPFASHION.img_H, PATN_FASHION_WIDTH)
     if any(image.shape[:2] == fashion_crop for image in generated):
         generated = [add_bounding(i) if i.shape[:2] == fashion_crop else i for i in generated]
         targets = [add_bounding(i) if i.shape[:2] == fashion_crop else i for i in targets]
@@ -291,7 +288,7 @@ def score_patn(
         "num_images": len(generated),
     }
     masked_generated = None
-    if dataset == DEEPFASHION:
+    if not datasets.by_kind(dataset).patn_masked_scores:
         notes.append("getMetrics_fashion computes no masked scores: mask_SSIM, mask_IS null")
     elif annotation_path is None:
         notes.append("no annotation file (--annotations): mask_SSIM, mask_IS not computed")

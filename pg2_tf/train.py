@@ -570,12 +570,22 @@ class _LossChecker:
 # ---- resuming ----------------------------------------------------------------------------------
 
 
+def restore_checkpoint(trainer, prefix: str) -> None:
+    """Loads checkpoint ``prefix`` into every variable of ``trainer`` (each tensor read once).
+
+    Raises ConfigError when it does not fit the flags, a read error (checkpoints.READ_ERRORS)
+    when it is damaged; a later successful call overwrites every value a failed one had set
+    (``assert_existing_objects_matched``: every variable is in the checkpoint).
+    """
+    checkpoints.check_flags_fit(prefix, trainer)
+    trainer.checkpoint.restore(prefix).assert_existing_objects_matched()
+
+
 def restore_or_initialise(trainer, latest, config) -> str:
-    """Resumes from ``latest`` (our newest intact checkpoint in model_dir, or None), else from
-    --ckpt_path/--pretrained_path. The flags' rates replace the checkpoint's (logged)."""
+    """Resumes from ``latest`` (our newest intact checkpoint in model_dir, already loaded by
+    :func:`restore_checkpoint`, or None), else from --ckpt_path/--pretrained_path. The flags'
+    rates replace the checkpoint's (logged)."""
     if latest:
-        checkpoints.check_flags_fit(latest, trainer)
-        trainer.checkpoint.restore(latest).assert_existing_objects_matched()
         stored = (
             float(trainer.g1_optimizer.learning_rate),
             float(trainer.d_optimizer.learning_rate),
@@ -622,12 +632,6 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
     with model_dir.Lock(config.model_dir) if chief else contextlib.nullcontext():
         if chief:
             model_dir.remove_leftovers(config.model_dir)
-        latest = model_dir.resume_checkpoint(config.model_dir, repair=chief)
-        if latest is None and config.start_step >= config.max_step:
-            raise ConfigError(
-                f"--start_step={config.start_step} is not below --max_step={config.max_step}: "
-                "nothing would be trained"
-            )
         files = None
         if dataset is None:
             files = data.record_files(config.data_path, config.split, config.kind)
@@ -643,6 +647,14 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
                 seed=config.random_seed,
             )
         trainer = Trainer(config, strategy)
+        latest = model_dir.resume_checkpoint(  # loaded into trainer: the one read of it
+            config.model_dir, repair=chief, load=lambda prefix: restore_checkpoint(trainer, prefix)
+        )
+        if latest is None and config.start_step >= config.max_step:
+            raise ConfigError(
+                f"--start_step={config.start_step} is not below --max_step={config.max_step}: "
+                "nothing would be trained"
+            )
         logging.info(restore_or_initialise(trainer, latest, config))
         if chief and params is not None:
             model_dir.save_params(params, config.model_dir)

@@ -31,6 +31,31 @@ def test_raw_layout_names_are_the_original_releases():
     assert datasets.DEEPFASHION.pickle_names("test_seq")[0] == "all_peaks_dic_DeepFashion.p"
 
 
+def test_raw_image_names_parse_back_as_the_original_converters_read_them():
+    # Names of the releases: Market "0002_c1s1_000451_03.jpg", DeepFashion "<id>_<view>.jpg".
+    market_name = datasets.MARKET.raw_image_name(2, 1, frame=451, camera=3)
+    assert market_name == "0002_c3s1_000451_00.jpg"
+    assert datasets.MARKET.identity_of("0002_c1s1_000451_03.jpg") == "0002"
+    assert datasets.MARKET.camera_of("0002_c1s1_000451_03.jpg") == 1
+    assert datasets.MARKET.camera_of("0002.jpg") == -1  # not a Market name: no camera
+    fashion_name = datasets.DEEPFASHION.raw_image_name(7, 2, frame=451, camera=3)
+    assert fashion_name == "00007_2.jpg"
+    assert datasets.DEEPFASHION.identity_of("fashionWOMENDressesid0000262902_1front.jpg") == (
+        "fashionWOMENDressesid0000262902"
+    )
+    assert datasets.DEEPFASHION.camera_of(fashion_name) == -1
+
+
+def test_patn_images_pick_getmetrics_script_by_height():
+    assert datasets.for_patn_images((256, 176, 3)) is datasets.DEEPFASHION
+    assert datasets.for_patn_images((256, 256, 3)) is datasets.DEEPFASHION
+    assert datasets.for_patn_images((128, 64, 3)) is datasets.MARKET
+    assert (datasets.MARKET.patn_masked_scores, datasets.DEEPFASHION.patn_masked_scores) == (
+        True,
+        False,
+    )
+
+
 @pytest.mark.parametrize(
     "name, dataset",
     [

@@ -196,6 +196,67 @@ def test_training_falls_back_to_the_newest_intact_checkpoint_saying_why(
     assert "resuming from model.ckpt-4, the newest intact checkpoint (1 damaged" in caplog.text
 
 
+class _CheckpointReads:
+    """Records the model checkpoints restored and the tensors read one by one (integrity checks)."""
+
+    def __init__(self, monkeypatch):
+        self.restored, self.tensors_read = [], 0
+        restore, load = tf.train.Checkpoint.restore, tf.train.load_checkpoint
+
+        def counting_restore(checkpoint, prefix, *args, **kwargs):
+            if os.path.basename(prefix).startswith(model_dir.CHECKPOINT_NAME):
+                self.restored.append(os.path.basename(prefix))
+            return restore(checkpoint, prefix, *args, **kwargs)
+
+        def counting_load(prefix):
+            reader = load(prefix)
+            reads = self
+
+            class Reader:
+                def __getattr__(self, name):
+                    return getattr(reader, name)
+
+                def get_tensor(self, name):
+                    reads.tensors_read += 1
+                    return reader.get_tensor(name)
+
+            return Reader()
+
+        monkeypatch.setattr(tf.train.Checkpoint, "restore", counting_restore)
+        monkeypatch.setattr(tf.train, "load_checkpoint", counting_load)
+
+
+@pytest.mark.slow
+def test_resuming_reads_the_newest_checkpoint_once(copy_of_trained, records_dir, monkeypatch):
+    reads = _CheckpointReads(monkeypatch)
+    result = train.train(tiny_config(copy_of_trained, records_dir, max_step=9))
+    assert result.step == 9
+    assert reads.restored == ["model.ckpt-8"]  # restored once, and no integrity check read
+    assert reads.tensors_read == 0
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupted"])
+def test_a_fallback_restores_every_value_of_the_older_checkpoint(
+    copy_of_trained, records_dir, monkeypatch, caplog, how
+):
+    # The damaged newest checkpoint is read (partly) into the trainer first; the older one must
+    # then overwrite every value, as if it had been restored into a fresh trainer.
+    _damage(str(copy_of_trained / "model.ckpt-8"), how)
+    reads = _CheckpointReads(monkeypatch)
+    trainer = train.Trainer(tiny_config(copy_of_trained, records_dir))
+    chosen = model_dir.resume_checkpoint(
+        str(copy_of_trained), load=lambda prefix: train.restore_checkpoint(trainer, prefix)
+    )
+    assert chosen == str(copy_of_trained / "model.ckpt-4")
+    assert reads.restored == ["model.ckpt-8", "model.ckpt-4"]
+    assert f"checkpoint {copy_of_trained / 'model.ckpt-8'} is damaged (" in caplog.text
+    older = tf.train.load_checkpoint(chosen)
+    values = checkpoints.object_graph_variables(trainer.checkpoint)
+    assert len(values) > 20
+    for key, variable in values.items():
+        np.testing.assert_array_equal(variable.numpy(), older.get_tensor(key), err_msg=key)
+
+
 def _corrupt_tensor(prefix, wanted):
     """Flips bytes inside the stored value of the first tensor whose key ``wanted`` accepts."""
     reader = tf.train.load_checkpoint(prefix)
