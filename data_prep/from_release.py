@@ -370,14 +370,9 @@ def _place(source: Path, target: Path, keypoints_rc, layout):
 
 
 def _convert_original_pairs(dataset, raw_dir, split, data_dir, with_roi10_mask, options) -> None:
-    if dataset == "market":
-        from data_prep import convert_market
-
-        convert_market.convert(raw_dir, split, data_dir, junk_detections=0, **options)
-    else:
-        from data_prep import convert_DF
-
-        convert_DF.convert(raw_dir, split, data_dir, with_roi10_mask=with_roi10_mask, **options)
+    common.converter_of(datasets.by_kind(dataset)).convert(
+        raw_dir, split, data_dir, junk_detections=0, with_roi10_mask=with_roi10_mask, **options
+    )
 
 
 def _read_pairs(path: Path) -> list[list[str]]:
@@ -400,22 +395,14 @@ def _convert_listed_pairs(
             f"warning: {len(pairs) - len(usable)} of {len(pairs)} listed pairs name an image that "
             "is not in this split of the release or was skipped; they are left out"
         )
-    if dataset == "market":
-        from data_prep import convert_market as module
-
-        source = module.split_source(raw_dir, split, junk_detections=0)
-        identity, camera = module.market_identity, module.market_camera
-    else:
-        from data_prep import convert_DF as module
-
-        source = module.split_source(raw_dir, split)
-        identity, camera = module.deepfashion_identity, module.deepfashion_camera
+    spec = datasets.by_kind(dataset)
+    source = common.converter_of(spec).split_source(raw_dir, split, junk_detections=0)
     data_dir.mkdir(parents=True, exist_ok=True)
     common.dump_pickle(usable, data_dir / f"p_pairs_{split}.p")
     common.dump_pickle([], data_dir / f"n_pairs_{split}.p")
     common.dump_pickle(len(usable), data_dir / f"pn_pairs_num_{split}.p")
     converter.convert_pairs(
-        datasets.by_kind(dataset), data_dir, split, [("main", source, usable)], identity, camera,
+        spec, data_dir, split, [("main", source, usable)], spec.identity_of, spec.camera_of,
         "run data_prep.from_release again", with_roi10_mask=with_roi10_mask, **options,
     )  # fmt: skip
 
