@@ -188,15 +188,11 @@ def summarise(runs) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pg2_tf import hardware
+    from benchmarks.run import cpu_simd_flags
 
     results = {
         "args": {k: v for k, v in vars(args).items() if k != "json"},
-        "cpu_flags": sorted(
-            f
-            for f in hardware.cpu_flags(hardware.read_cpuinfo(hardware.CPUINFO) or "")
-            if f.startswith(("avx", "amx"))
-        ),
+        "cpu_flags": cpu_simd_flags(),
         "load_average_before": os.getloadavg(),
         "seeds": {},
     }

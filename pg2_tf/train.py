@@ -334,8 +334,9 @@ class Trainer:
         """
         model = self.config.model
         x_target, mask_target = batch["x_target"], batch["mask_target"]
+        g1_output = self._frozen_g1(batch)
         with tf.GradientTape(persistent=True) as tape:
-            g1_output, g2_output, logits = self._stage2_forward(batch)
+            g2_output, logits = self._stage2_forward(batch, g1_output)
             g_gan, d_loss, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
@@ -362,15 +363,18 @@ class Trainer:
         self._apply("d", d_gradients, self.d)
         return result
 
-    def _stage2_forward(self, batch):
-        """G1 (frozen), G2 and D's logits on the replica's triplet, as the original's graph."""
+    def _stage2_forward(self, batch, g1_output):
+        """G2's output and D's logits on the replica's triplet, from G1's (frozen) output."""
         x = batch["x"]
-        g1_output = tf.stop_gradient(self.g1([x, batch["pose_target"]]))
         g2_output = g1_output + self.g2([g1_output, x])
         triplet = losses.discriminator_batches(
             self.config.model, x, batch["x_target"], g1_output, g2_output
         )
-        return g1_output, g2_output, self.d(triplet)
+        return g2_output, self.d(triplet)
+
+    def _frozen_g1(self, batch):
+        """G1's output, outside any tape (stage 2 does not train G1)."""
+        return tf.stop_gradient(self.g1([batch["x"], batch["pose_target"]]))
 
     def g2_gradients(self, batch):
         """(G2 gradients, losses) of one replica's batch: the original's ``g_optim2`` run.
@@ -379,8 +383,9 @@ class Trainer:
         """
         model = self.config.model
         x_target, mask_target = batch["x_target"], batch["mask_target"]
+        g1_output = self._frozen_g1(batch)
         with tf.GradientTape() as tape:
-            g1_output, g2_output, logits = self._stage2_forward(batch)
+            g2_output, logits = self._stage2_forward(batch, g1_output)
             g_gan, _, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
@@ -400,8 +405,9 @@ class Trainer:
     def d_gradients(self, batch):
         """(D gradients, d_loss) of one replica's batch: the original's ``d_optim`` run (G1 and
         G2 forward only, D forward and backward)."""
+        g1_output = self._frozen_g1(batch)
         with tf.GradientTape() as tape:
-            _, _, logits = self._stage2_forward(batch)
+            _, logits = self._stage2_forward(batch, g1_output)
             _, d_loss, _ = losses.gan_losses(self.config.model, logits)
             scaled = self._scaled_loss("d", d_loss)
         return tape.gradient(scaled, self.d.trainable_variables), d_loss
