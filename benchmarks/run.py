@@ -256,7 +256,7 @@ def count_step_flops(trainer, batch_size) -> dict:
     image = tf.TensorSpec([batch_size, config.img_H, config.img_W, 3])
     pose = tf.TensorSpec([batch_size, config.img_H, config.img_W, 18])
     if config.stage2_schedule == "original":
-        stage2 = traced(trainer._stage2_alternating_step, spec, spec)
+        stage2 = traced(trainer.stage2_original_step, spec, spec)
     else:
         stage2 = traced(trainer.stage2_step, spec)
     return {

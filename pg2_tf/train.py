@@ -278,8 +278,8 @@ class Trainer:
             input_signature=signature,
             jit_compile=jit_compile,
         )
-        self._stage2_alternating_distributed = tf.function(
-            self._distributed(self._stage2_alternating_step),
+        self._stage2_original_distributed = tf.function(
+            self._distributed(self.stage2_original_step),
             input_signature=signature and signature * 2,
             jit_compile=jit_compile,
         )
@@ -412,9 +412,10 @@ class Trainer:
             scaled = self._scaled_loss("d", d_loss)
         return tape.gradient(scaled, self.d.trainable_variables), d_loss
 
-    def _stage2_alternating_step(self, batch, d_batch):
-        """The original schedule: G2's update on ``batch``, then D's on ``d_batch`` with the
-        updated G2 (variable reads follow the assignments before them in a tf.function)."""
+    def stage2_original_step(self, batch, d_batch):
+        """One stage-2 step of the original schedule on one replica's batches: G2's update on
+        ``batch``, then D's on ``d_batch`` with the updated G2 (in a tf.function, variable reads
+        follow the assignments before them); returns the losses (d_loss from ``d_batch``)."""
         g2_gradients, result = self._g2_gradients(batch)
         self._apply("g2", g2_gradients, self.g2)
         d_gradients, result["d_loss"] = self._d_gradients(d_batch)
@@ -457,9 +458,7 @@ class Trainer:
         if step < self.config.stage1_steps:
             result = self._stage1_distributed(batch)
         elif self.config.stage2_schedule == "original":
-            result = self._stage2_alternating_distributed(
-                batch, batch if d_batch is None else d_batch
-            )
+            result = self._stage2_original_distributed(batch, batch if d_batch is None else d_batch)
         else:
             result = self._stage2_distributed(batch)
         self.step.assign_add(1)
