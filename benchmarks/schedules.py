@@ -86,7 +86,7 @@ def test_scores(trainer, test_batches) -> dict:
 
     generated, targets = [], []
     for batch in test_batches:
-        _, g2_output, _ = trainer._generate(batch["x"], batch["pose_target"])
+        _, g2_output, _ = trainer.compiled_generate(batch["x"], batch["pose_target"])
         generated.extend(images.to_uint8_image(g2_output.numpy()))
         targets.extend(images.input_to_uint8(batch["x_target"].numpy()))
     scores = metrics.pair_scores(generated, targets)

@@ -6,7 +6,7 @@
 From the fixture's ORIGINAL training checkpoint (``tf1_checkpoint/``: weights, Adam slots and
 beta powers, written by the original code), the original graph (:mod:`benchmarks.original_graph`,
 restored with a plain TF1 Saver) and the port (``pg2_tf.train.Trainer``, restored through
-``--ckpt_path``'s path, :func:`pg2_tf.model_dir.restore_or_initialise`) are fed the same
+``--ckpt_path``'s path, :func:`pg2_tf.train.restore_or_initialise`) are fed the same
 batches in the same order: ``--stage1_steps`` stage-1 steps (one batch each), then
 ``--stage2_steps`` stage-2 steps, which take two batches each in the original (G2's session run,
 then D's). The port trains once per schedule: ``original`` takes the two batches of each step as
@@ -94,7 +94,6 @@ def _floats(losses):
 def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
     """A Trainer of the fixture's sizes resumed from its original checkpoint as
     ``--ckpt_path`` does; its first ``stage1_steps`` steps from there are stage 1."""
-    from pg2_tf import model_dir as model_dirs
     from pg2_tf import tf1_checkpoint, train
 
     prefix = _checkpoint_prefix(fixture_dir)
@@ -112,7 +111,7 @@ def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
         progress_bar=False,
     )
     trainer = train.Trainer(config)
-    model_dirs.restore_or_initialise(trainer, None, config)
+    train.restore_or_initialise(trainer, None, config)
     return trainer
 
 
