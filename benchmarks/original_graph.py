@@ -181,11 +181,25 @@ class OriginalGraph:
 
     ``batch``: the training batch, a dict of float32 arrays (N, H, W, C) as pg2_tf.data yields
     (x, x_target in [-1, 1]; pose_target in {-1, 1}; mask_target in {0, 1}); ``test_batch``: x
-    and pose_target for inference. Both are constants of the graph (no input queue), as the
-    port's benchmark batches are. ``model``: 1 (Market) or 11 (DeepFashion).
+    and pose_target for inference. Both are the defaults of the graph's inputs (no input
+    queue), as the port's benchmark batches are; each training run may instead be fed a batch
+    of the same shape (``stage1_step(batch)``, ``stage2_step(g2_batch, d_batch)``), which is
+    what the original's input queue did: one batch per session run. ``model``: 1 (Market) or
+    11 (DeepFashion). ``graph_optimizations=False`` turns Grappler off (quicker to start, for
+    short runs that compare numbers, not times).
     """
 
-    def __init__(self, model, hidden, batch, test_batch, inter_op_threads=0, d_dim=64, seed=0):
+    def __init__(
+        self,
+        model,
+        hidden,
+        batch,
+        test_batch,
+        inter_op_threads=0,
+        d_dim=64,
+        seed=0,
+        graph_optimizations=True,
+    ):
         import tensorflow as tf
 
         from pg2_tf import losses
@@ -195,9 +209,14 @@ class OriginalGraph:
         repeat_num = int(math.log2(img_H)) - 2
         with self.graph.as_default():
             tf.compat.v1.set_random_seed(seed)
-            x, x_target = tf.constant(batch["x"]), tf.constant(batch["x_target"])
-            mask_target = tf.constant(batch["mask_target"])
-            pose_target = tf.constant(batch["pose_target"])
+            self.inputs = {
+                key: tf.compat.v1.placeholder_with_default(
+                    tf.constant(batch[key]), batch[key].shape, name=key
+                )
+                for key in self.INPUT_KEYS
+            }
+            x, x_target = self.inputs["x"], self.inputs["x_target"]
+            mask_target, pose_target = self.inputs["mask_target"], self.inputs["pose_target"]
             self.g1 = generator1(tf, x, pose_target, hidden, 64, repeat_num)
             self.diff_map = generator2(tf, self.g1, x, hidden, repeat_num - 2, model == 11)
             self.g2 = self.g1 + self.diff_map
@@ -209,7 +228,7 @@ class OriginalGraph:
                 data_format,
             )
             self.data_format = data_format
-            g_gan, self.d_loss, _ = losses.gan_losses(model, self.d_logits)
+            g_gan, self.d_loss, self.g2_g1_loss = losses.gan_losses(model, self.d_logits)
             self.g_loss1 = losses.masked_l1_loss(self.g1, x_target, mask_target)
             self.l1_loss2 = losses.masked_l1_loss(self.g2, x_target, mask_target)
             self.g_loss2 = losses.generator2_loss(model, g_gan, self.l1_loss2)
@@ -235,15 +254,51 @@ class OriginalGraph:
             ]
             config = tf.compat.v1.ConfigProto()
             config.inter_op_parallelism_threads = inter_op_threads or 0
+            if not graph_optimizations:  # faster to start; what is timed keeps Grappler on
+                config.graph_options.rewrite_options.disable_meta_optimizer = True
             self.session = tf.compat.v1.Session(graph=self.graph, config=config)
             self.session.run(tf.compat.v1.global_variables_initializer())
 
-    def stage1_step(self):
-        self.session.run(self.g_optim1)
+    INPUT_KEYS = ("x", "x_target", "pose_target", "mask_target")
 
-    def stage2_step(self):
-        self.session.run(self.g_optim2)
-        self.session.run(self.d_optim)
+    def _feed(self, batch):
+        return None if batch is None else {self.inputs[k]: batch[k] for k in self.INPUT_KEYS}
+
+    def stage1_step(self, batch=None) -> dict:
+        """One session run of ``g_optim1`` (on ``batch`` if given); returns its g_loss1."""
+        return self.session.run(
+            {"train": self.g_optim1, "g_loss1": self.g_loss1}, self._feed(batch)
+        )
+
+    def stage2_step(self, g2_batch=None, d_batch=None) -> dict:
+        """The original's stage-2 step: a session run of ``g_optim2`` (on ``g2_batch``), then
+        one of ``d_optim`` (on ``d_batch``), each computing G1, G2 and D anew. Returns the
+        losses of the G2 run (as computed before its update) and d_loss of the D run."""
+        fetches = {"g_loss1": self.g_loss1, "g_loss2": self.g_loss2, "L1Loss2": self.l1_loss2}
+        if self.g2_g1_loss is not None:
+            fetches["g2_g1_loss"] = self.g2_g1_loss
+        result = self.session.run({"train": self.g_optim2, **fetches}, self._feed(g2_batch))
+        result.update(
+            self.session.run({"train": self.d_optim, "d_loss": self.d_loss}, self._feed(d_batch))
+        )
+        return result
+
+    def restore(self, checkpoint_prefix) -> None:
+        """Every variable of the graph (weights, Adam slots and beta powers) from an original
+        training checkpoint, as the original's ``--ckpt_path`` did."""
+        import tensorflow as tf
+
+        with self.graph.as_default():
+            tf.compat.v1.train.Saver().restore(self.session, checkpoint_prefix)
+
+    def variables_by_name(self) -> dict:
+        """{TF1 name (without ":0"): value} of every variable of the graph."""
+        with self.graph.as_default():
+            import tensorflow as tf
+
+            variables = tf.compat.v1.global_variables()
+        values = self.session.run(variables)
+        return {v.op.name: value for v, value in zip(variables, values, strict=True)}
 
     def inference(self):
         self.session.run(self.test_outputs)

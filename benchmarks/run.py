@@ -2,14 +2,17 @@
 
     python -m benchmarks.run --config market --hidden 32 --batch 16 --steps 10 [--xla]
         [--mixed_precision] [--test_batch N] [--json results.json] [--original]
-        [--same_run_original] [--profile TOP]
+        [--same_run_original] [--profile TOP] [--stage2_schedule original|fused]
 
 Model timings use one fixed in-memory batch (random tensors in the data's ranges), so the input
 pipeline is not part of them; it is measured on its own afterwards (random records written by
 :mod:`benchmarks.input_pipeline`, read by ``pg2_tf.data.make_dataset`` in training mode).
 
-Each timed call is one ``Trainer.train_step`` (stage 1: G1 update; stage 2: G1 forward once,
-G2 and D updates from one forward pass) or one compiled G1+G2 forward (inference), followed by
+Each timed call is one ``Trainer.train_step`` (stage 1: G1 update; stage 2 under
+``--stage2_schedule=original``, the default: G2's update on one batch, then D's on a second,
+each with its own G1, G2 and D forward pass, as the original graph's two session runs; under
+``fused``: G1 forward once, G2 and D updates from one forward pass) or one compiled G1+G2
+forward (inference), followed by
 fetching its losses/images, i.e. a synchronised step. The table reports the median and the
 minimum over ``--steps`` calls after ``--warmup`` untimed ones, the share of the CPU the
 process got while timing (process CPU seconds / wall seconds; about the number of cores when
@@ -66,6 +69,13 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=10, help="timed calls per measure")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (tracing)")
     parser.add_argument("--xla", action="store_true", help="jit_compile the steps")
+    parser.add_argument(
+        "--stage2_schedule",
+        choices=("original", "fused"),
+        default="original",
+        help="as main's flag: original = G2's update on one batch, then D's on another (two "
+        "batches per step, as the original graph's two session runs); fused = one pass",
+    )
     parser.add_argument(
         "--mixed_precision",
         action="store_true",
@@ -146,6 +156,14 @@ def peak_rss_mib() -> float:
 
 
 # ---- inputs ------------------------------------------------------------------------------------
+
+
+def cpu_simd_flags() -> list[str]:
+    """This CPU's vector-instruction flags (avx*, amx*) from /proc/cpuinfo: the day's machine."""
+    from pg2_tf import hardware
+
+    flags = hardware.cpu_flags(hardware.read_cpuinfo(hardware.CPUINFO) or "")
+    return sorted(flag for flag in flags if flag.startswith(("avx", "amx")))
 
 
 def random_arrays(batch_size, img_H, img_W, seed=0):
@@ -237,9 +255,13 @@ def count_step_flops(trainer, batch_size) -> dict:
 
     image = tf.TensorSpec([batch_size, config.img_H, config.img_W, 3])
     pose = tf.TensorSpec([batch_size, config.img_H, config.img_W, 18])
+    if config.stage2_schedule == "original":
+        stage2 = traced(trainer.stage2_original_step, spec, spec)
+    else:
+        stage2 = traced(trainer.stage2_step, spec)
     return {
         "stage1": count_graph_flops(traced(trainer.stage1_step, spec)) / 1e9,
-        "stage2": count_graph_flops(traced(trainer.stage2_step, spec)) / 1e9,
+        "stage2": count_graph_flops(stage2) / 1e9,
         "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
     }
 
@@ -483,6 +505,7 @@ def measure_model(args, results):
         stage1_steps=1,  # step 0 is a stage-1 step, any later step a stage-2 step
         xla=args.xla,
         mixed_precision=args.mixed_precision,
+        stage2_schedule=args.stage2_schedule,
         progress_bar=False,
     )
     keras.utils.set_random_seed(0)
@@ -504,9 +527,13 @@ def measure_model(args, results):
     arrays = random_arrays(args.batch, img_H, img_W)
     test_arrays = random_arrays(args.test_batch, img_H, img_W, seed=1)
     batch = {key: tf.constant(value) for key, value in arrays.items()}
+    # The original schedule's D update takes the next batch (fused ignores it).
+    d_batch = {
+        key: tf.constant(value) for key, value in random_arrays(args.batch, img_H, img_W, 2).items()
+    }
     steps = {
         "stage1": lambda: _fetch(trainer.train_step(batch, step=0)),
-        "stage2": lambda: _fetch(trainer.train_step(batch, step=1)),
+        "stage2": lambda: _fetch(trainer.train_step(batch, step=1, d_batch=d_batch)),
     }
     test_batch = {key: tf.constant(value) for key, value in test_arrays.items()}
     steps["inference"] = lambda: _fetch(
@@ -627,8 +654,9 @@ def measure_pipeline(args, results):
     share = (time.process_time() - cpu) / (time.perf_counter() - wall)
     timing = {"examples_per_s": rate, "cpu_share": share, "peak_rss_mib": peak_rss_mib()}
     stage2 = results["phases"].get("stage2")
-    if stage2:  # one batch per stage-2 step
-        timing["model_needs_examples_per_s"] = args.batch / stage2["median_s"]
+    if stage2:  # two batches per stage-2 step under the original schedule, else one
+        per_step = 2 if args.stage2_schedule == "original" else 1
+        timing["model_needs_examples_per_s"] = per_step * args.batch / stage2["median_s"]
     results["phases"]["pipeline"] = timing
     print(f"  pipeline: {rate:.0f} examples/s, CPU share {share:.2f}", flush=True)
 
@@ -717,6 +745,8 @@ def main(argv=None):
         "steps": args.steps,
         "xla": args.xla,
         "mixed_precision": args.mixed_precision,
+        "stage2_schedule": args.stage2_schedule,
+        "cpu_flags": cpu_simd_flags(),
         "inter_op_threads": inter_op,
         "label": args.label,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -729,8 +759,9 @@ def main(argv=None):
     }
     print(
         f"{args.config} hidden {args.hidden} batch {args.batch} (test batch {args.test_batch}), "
-        f"xla={args.xla}, mixed_precision={args.mixed_precision}, inter-op threads "
-        f"{inter_op or 'default'}, load average {os.getloadavg()[0]:.1f}",
+        f"xla={args.xla}, mixed_precision={args.mixed_precision}, stage-2 schedule "
+        f"{args.stage2_schedule}, inter-op threads {inter_op or 'default'}, load average "
+        f"{os.getloadavg()[0]:.1f}; CPU flags: {' '.join(results['cpu_flags'])}",
         flush=True,
     )
     if {"stage1", "stage2", "inference"} & set(args.phases):

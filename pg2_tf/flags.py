@@ -11,6 +11,7 @@ deliberate differences (see the README's flag table):
 - ``--dataset`` defaults to Market_train_data and ``--model`` to 1 (the original's defaults,
   'CelebA' and 0, did not run); ``--log_dir`` is absl's own flag (default: logs).
 - New: ``--stage1_steps`` (22000, hard-coded in the original), ``--d_dim`` (64), ``--max_to_keep``, ``--save_step``,
+  ``--stage2_schedule`` (``original``: the original's two-batch stage-2 step; or ``fused``),
   ``--xla``, ``--export_dir``, ``--score``, ``--inception_graph``, ``--progress_bar``; and for speed
   and scale (docs/performance.md): ``--mixed_precision``, ``--distribute``,
   ``--inter_op_threads``, ``--intra_op_threads``.
@@ -28,6 +29,7 @@ from absl import flags
 
 from pg2_tf import datasets, models
 from pg2_tf.errors import ConfigError
+from pg2_tf.train import STAGE2_SCHEDULES
 
 FLAGS = flags.FLAGS
 
@@ -98,6 +100,15 @@ flags.DEFINE_integer(
     "save_step", 0, "Checkpoint every this many steps (0: every 30 x --log_step, the original's)."
 )
 flags.DEFINE_boolean("xla", False, "Compile the train and test steps with XLA (jit_compile).")
+flags.DEFINE_enum(
+    "stage2_schedule",
+    "original",
+    list(STAGE2_SCHEDULES),
+    "Stage 2: 'original' = the original's G2 update on one batch, then D's on the next batch "
+    "with the updated G2 (two batches per step, the paper's training); 'fused' = G2 and D "
+    "updated together from one pass over one batch (0.6x the time, a different GAN "
+    "algorithm; docs/performance.md).",
+)
 flags.DEFINE_boolean(
     "mixed_precision",
     False,
@@ -239,6 +250,7 @@ def to_configs(flag_values=FLAGS):
         random_seed=f.random_seed,
         xla=f.xla,
         mixed_precision=f.mixed_precision,
+        stage2_schedule=f.stage2_schedule,
         progress_bar=f.progress_bar,
     )
     run_config = RunConfig(

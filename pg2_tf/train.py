@@ -1,11 +1,24 @@
 """PG2 training: optimisers, the tf.function steps of both stages, and the loop around them.
 
 Stage 1 (steps < ``stage1_steps``, 22000 in the original) trains G1 on g_loss1. Stage 2 trains G2
-on g_loss2 and D on d_loss. Differences from the original graph, all deliberate:
+on g_loss2 and D on d_loss, on one of two schedules (``TrainConfig.stage2_schedule``,
+``--stage2_schedule``):
 
-- One batch per stage-2 step: G1 runs once, then G2 and D are updated from the same forward pass
-  in one compiled function. The original ran the G2 update and the D update as two session runs,
-  each drawing its own batch and recomputing G1 and G2.
+- ``"original"`` (the default): the original's algorithm, step for step. The original ran the G2
+  update and the D update as two session runs, each drawing its own batch from the input queue
+  and computing G1, G2 and D anew; so here a stage-2 step takes TWO batches: G2's Adam update
+  from g_loss2 on the first, then D's update from d_loss on the second, computed with the G2
+  just updated (alternating updates). Both halves run in one compiled function, in that order.
+  It is the default because it is the training the paper's numbers came from: from an original
+  checkpoint, fed the same batches, it gives the original graph's weights, Adam moments and
+  losses (tests/test_step_parity.py), and it costs no more time than the original graph.
+- ``"fused"``: one batch per step; G1, G2 and D run forward once and G2's and D's gradients come
+  from that same pass (simultaneous updates: D judges the G2 from before the update). It does
+  0.62 of the FLOPs and runs in 0.56-0.61 of the original graph's time, but it is a different
+  GAN algorithm that sees half the samples per step (docs/performance.md compares the two).
+
+Other differences from the original graph, deliberate:
+
 - The learning rates are constant, as the original's effectively were (its ``g_lr``/``d_lr``
   variables and their halving every ``lr_update_step`` never reached the optimisers);
   ``halve_lr_every`` turns a real halving on.
@@ -25,6 +38,9 @@ Performance and scale (see docs/performance.md):
   chief writes checkpoints, summaries and samples (other workers write to a temporary folder).
 - The loop does not wait for a step's losses before starting the next step: they are fetched
   (and checked for NaN) while the next step runs, and always before anything is saved.
+- The losses logged for a stage-2 step are those its updates were computed from: under
+  ``"original"``, g_loss2 and the others of G2's batch (before G2's update) and d_loss of D's
+  batch (after it). The original logged them from a third session run on a third batch.
 """
 
 import contextlib
@@ -47,6 +63,8 @@ from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
 TF1_ADAM_EPSILON = 1e-8
 # What fetching a batch raises for bad records (data.explain_read_error locates them).
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
+# --stage2_schedule: the original's alternating updates on two batches, or one fused pass.
+STAGE2_SCHEDULES = ("original", "fused")
 
 
 class TrainingDiverged(Pg2Error):
@@ -96,6 +114,7 @@ class TrainConfig:
     random_seed: int = 123
     xla: bool = False
     mixed_precision: bool = False  # build under mixed_precision_policy(); variables stay float32
+    stage2_schedule: str = "original"  # one of STAGE2_SCHEDULES (module docstring)
     progress_bar: bool = True
 
     @property
@@ -184,6 +203,11 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, strategy: tf.distribute.Strategy | None = None):
+        if config.stage2_schedule not in STAGE2_SCHEDULES:
+            raise ConfigError(
+                f"--stage2_schedule={config.stage2_schedule!r}: use one of "
+                f"{', '.join(STAGE2_SCHEDULES)}"
+            )
         self.config = config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.dtype_policy = mixed_precision_policy() if config.mixed_precision else "float32"
@@ -234,6 +258,7 @@ class Trainer:
                 self.stage1_gradients,
                 self.stage2_gradients,
             )
+            self._g2_gradients, self._d_gradients = self.g2_gradients, self.d_gradients
         else:
             # Several replicas: the step takes per-replica values (no fixed signature), and XLA
             # compiles each replica's forward and backward pass; the gradients' all-reduce and
@@ -241,6 +266,8 @@ class Trainer:
             signature, jit_compile = None, None
             self._stage1_gradients = tf.function(self.stage1_gradients, jit_compile=config.xla)
             self._stage2_gradients = tf.function(self.stage2_gradients, jit_compile=config.xla)
+            self._g2_gradients = tf.function(self.g2_gradients, jit_compile=config.xla)
+            self._d_gradients = tf.function(self.d_gradients, jit_compile=config.xla)
         self._stage1_distributed = tf.function(
             self._distributed(self.stage1_step),
             input_signature=signature,
@@ -249,6 +276,11 @@ class Trainer:
         self._stage2_distributed = tf.function(
             self._distributed(self.stage2_step),
             input_signature=signature,
+            jit_compile=jit_compile,
+        )
+        self._stage2_original_distributed = tf.function(
+            self._distributed(self.stage2_original_step),
+            input_signature=signature and signature * 2,
             jit_compile=jit_compile,
         )
         self.compiled_generate = tf.function(self.generate, jit_compile=config.xla or None)
@@ -301,12 +333,10 @@ class Trainer:
         the replica's) run once; g_loss2 is differentiated for G2, d_loss for D.
         """
         model = self.config.model
-        x, x_target, mask_target = batch["x"], batch["x_target"], batch["mask_target"]
-        g1_output = tf.stop_gradient(self.g1([x, batch["pose_target"]]))
+        x_target, mask_target = batch["x_target"], batch["mask_target"]
+        g1_output = self._frozen_g1(batch)
         with tf.GradientTape(persistent=True) as tape:
-            diff_map = self.g2([g1_output, x])
-            g2_output = g1_output + diff_map
-            logits = self.d(losses.discriminator_batches(model, x, x_target, g1_output, g2_output))
+            g2_output, logits = self._stage2_forward(batch, g1_output)
             g_gan, d_loss, g2_g1_loss = losses.gan_losses(model, logits)
             l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
@@ -333,14 +363,73 @@ class Trainer:
         self._apply("d", d_gradients, self.d)
         return result
 
+    def _stage2_forward(self, batch, g1_output):
+        """G2's output and D's logits on the replica's triplet, from G1's (frozen) output."""
+        x = batch["x"]
+        g2_output = g1_output + self.g2([g1_output, x])
+        triplet = losses.discriminator_batches(
+            self.config.model, x, batch["x_target"], g1_output, g2_output
+        )
+        return g2_output, self.d(triplet)
+
+    def _frozen_g1(self, batch):
+        """G1's output, outside any tape (stage 2 does not train G1)."""
+        return tf.stop_gradient(self.g1([batch["x"], batch["pose_target"]]))
+
+    def g2_gradients(self, batch):
+        """(G2 gradients, losses) of one replica's batch: the original's ``g_optim2`` run.
+
+        Returns the losses of that run except d_loss (D's update computes its own, on D's batch).
+        """
+        model = self.config.model
+        x_target, mask_target = batch["x_target"], batch["mask_target"]
+        g1_output = self._frozen_g1(batch)
+        with tf.GradientTape() as tape:
+            g2_output, logits = self._stage2_forward(batch, g1_output)
+            g_gan, _, g2_g1_loss = losses.gan_losses(model, logits)
+            l1_loss2 = losses.masked_l1_loss(g2_output, x_target, mask_target)
+            g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
+            scaled = self._scaled_loss("g2", g_loss2)
+        gradients = tape.gradient(scaled, self.g2.trainable_variables)
+        result = {
+            "g_loss1": losses.masked_l1_loss(g1_output, x_target, mask_target),
+            "g_loss2": g_loss2,
+            "L1Loss2": l1_loss2,
+            "PoseMaskLoss1": losses.pose_mask_loss(g1_output, x_target, mask_target),
+            "PoseMaskLoss2": losses.pose_mask_loss(g2_output, x_target, mask_target),
+        }
+        if g2_g1_loss is not None:
+            result["g2_g1_loss"] = g2_g1_loss
+        return gradients, result
+
+    def d_gradients(self, batch):
+        """(D gradients, d_loss) of one replica's batch: the original's ``d_optim`` run (G1 and
+        G2 forward only, D forward and backward)."""
+        g1_output = self._frozen_g1(batch)
+        with tf.GradientTape() as tape:
+            _, logits = self._stage2_forward(batch, g1_output)
+            _, d_loss, _ = losses.gan_losses(self.config.model, logits)
+            scaled = self._scaled_loss("d", d_loss)
+        return tape.gradient(scaled, self.d.trainable_variables), d_loss
+
+    def stage2_original_step(self, batch, d_batch):
+        """One stage-2 step of the original schedule on one replica's batches: G2's update on
+        ``batch``, then D's on ``d_batch`` with the updated G2 (in a tf.function, variable reads
+        follow the assignments before them); returns the losses (d_loss from ``d_batch``)."""
+        g2_gradients, result = self._g2_gradients(batch)
+        self._apply("g2", g2_gradients, self.g2)
+        d_gradients, result["d_loss"] = self._d_gradients(d_batch)
+        self._apply("d", d_gradients, self.d)
+        return result
+
     # ---- distributed wrappers ---------------------------------------------------------------
 
     def _distributed(self, replica_fn):
         """A step over all replicas: ``replica_fn`` on each replica's part of the global batch,
         the losses averaged over replicas (each replica's are means over its part)."""
 
-        def step(batch):
-            per_replica = self.strategy.run(replica_fn, args=(batch,))
+        def step(*batches):
+            per_replica = self.strategy.run(replica_fn, args=batches)
             return {
                 name: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
                 for name, value in per_replica.items()
@@ -348,17 +437,30 @@ class Trainer:
 
         return step
 
-    def train_step(self, batch, step: int | None = None) -> dict:
+    def batches_per_step(self, step: int) -> int:
+        """How many batches step ``step`` consumes: 2 for a stage-2 step of the original
+        schedule (G2's batch, then D's), else 1."""
+        stage2 = step >= self.config.stage1_steps
+        return 2 if stage2 and self.config.stage2_schedule == "original" else 1
+
+    def train_step(self, batch, step: int | None = None, d_batch=None) -> dict:
         """One step of the stage that step ``step`` (default: ``self.step``) is in.
 
         ``batch``: the global batch (a dict as :func:`pg2_tf.data.make_dataset` makes, or one
-        from ``strategy.experimental_distribute_dataset``). Increments ``self.step``. Returns the
-        losses (scalar float32 tensors, means over the global batch) without waiting for them.
+        from ``strategy.experimental_distribute_dataset``). ``d_batch``: under the original
+        schedule, D's batch of a stage-2 step (the loop passes the pipeline's next batch, see
+        :meth:`batches_per_step`); default ``batch`` (D's update on the same batch, after G2's).
+        Increments ``self.step``. Returns the losses (scalar float32 tensors, means over the
+        global batch) without waiting for them.
         """
         if step is None:
             step = int(self.step.numpy())
-        stage1 = step < self.config.stage1_steps
-        result = (self._stage1_distributed if stage1 else self._stage2_distributed)(batch)
+        if step < self.config.stage1_steps:
+            result = self._stage1_distributed(batch)
+        elif self.config.stage2_schedule == "original":
+            result = self._stage2_original_distributed(batch, batch if d_batch is None else d_batch)
+        else:
+            result = self._stage2_distributed(batch)
         self.step.assign_add(1)
         return result
 
@@ -699,6 +801,9 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
         while step < config.max_step and stop.signal_name is None:
             try:
                 batch = next(iterator)
+                # The original schedule's stage-2 step draws D's batch too; the saved pipeline
+                # position is taken after the step, so it counts both.
+                d_batch = next(iterator) if trainer.batches_per_step(step) == 2 else None
             except (tf.errors.OpError, StopIteration) as error:
                 if restored and not isinstance(error, (*READ_ERRORS, StopIteration)):
                     # A restored position TensorFlow accepted but cannot continue from.
@@ -723,7 +828,7 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
                 ) from None
             if config.halve_lr_every and step % config.halve_lr_every == 0:
                 trainer.set_learning_rates(step)
-            checker.add(step, trainer.train_step(batch, step))
+            checker.add(step, trainer.train_step(batch, step, d_batch=d_batch))
             step += 1
             progress.update(1)
             if not progress.disable:

@@ -9,9 +9,10 @@ MODE:
 - ``one_device``: the default strategy, global batch 4 (writes ``init.npz`` first: the initial
   weights that the other modes load, so all three start from the same point);
 - ``two_replicas``: MirroredStrategy over two logical CPUs, the same global batch split 2 + 2;
-- ``ghost_batches``: one device, each step's gradients are the mean of the gradients of the two
-  halves of the batch, each computed on its own (D's batch statistics per half) - what two
-  replicas compute, written out by hand.
+- ``ghost_batches``: one device, each update's gradients are the mean of the gradients of the
+  two halves of the batch, each computed on its own (D's batch statistics per half) - what two
+  replicas compute, written out by hand (stage 2 on the default, original schedule: G2's
+  update, then D's with the updated G2, both on the step's batch).
 
 Steps 0-1 are stage 1, steps 2-4 stage 2. Writes ``<mode>_stage1.npz`` (after step 2) and
 ``<mode>_final.npz``: every weight of G1, G2 and D by its path.
@@ -101,10 +102,9 @@ def ghost_step(trainer, batch, step):
     if step < STAGE1_STEPS:
         g1_gradients = mean([trainer.stage1_gradients(h)[0] for h in halves])
         trainer._apply("g1", g1_gradients, trainer.g1)
-    else:
-        both = [trainer.stage2_gradients(h) for h in halves]
-        trainer._apply("g2", mean([b[0] for b in both]), trainer.g2)
-        trainer._apply("d", mean([b[1] for b in both]), trainer.d)
+    else:  # the original schedule (the default), D's batch = G2's: G2's update, then D's
+        trainer._apply("g2", mean([trainer.g2_gradients(h)[0] for h in halves]), trainer.g2)
+        trainer._apply("d", mean([trainer.d_gradients(h)[0] for h in halves]), trainer.d)
     trainer.step.assign_add(1)
 
 

@@ -7,13 +7,15 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import types
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import run_main, tiny_config
 
-from pg2_tf import checkpoints, model_dir, train
+from pg2_tf import checkpoints, data, model_dir, train
 from pg2_tf.errors import CheckpointError, ConfigError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,9 +61,9 @@ class _StepCounter:
         self.count = 0
         original = train.Trainer.train_step
 
-        def counting(trainer, batch, step=None):
+        def counting(trainer, batch, step=None, d_batch=None):
             self.count += 1
-            return original(trainer, batch, step)
+            return original(trainer, batch, step, d_batch=d_batch)
 
         monkeypatch.setattr(train.Trainer, "train_step", counting)
 
@@ -98,6 +100,36 @@ def test_the_pipeline_position_is_saved_with_each_model_checkpoint(trained):
     """The position of step N lies beside model.ckpt-N, so a kill between the two saves still
     leaves the newest model checkpoint with its own position."""
     assert model_dir.pipeline_position(str(trained), 8) is not None
+
+
+def test_a_stage2_position_counts_both_batches_of_each_original_schedule_step(
+    straight, records_dir
+):
+    """Under the default (original) schedule a stage-2 step draws two batches (G2's, then D's):
+    the position saved at step 8 (2 stage-1 steps, 6 stage-2 steps) is after batch 2 + 2 x 6,
+    not after batch 8."""
+    config = tiny_config(straight, records_dir)
+    assert config.stage2_schedule == "original"
+    keras.utils.set_random_seed(config.random_seed)  # as train.train, before the dataset
+    dataset = data.make_dataset(
+        records_dir,
+        "test",
+        kind="market",
+        img_H=128,
+        img_W=64,
+        batch_size=4,
+        is_train=True,
+        seed=config.random_seed,
+    )
+    next(iter(dataset.take(1)))  # train's fixed batch: a first iterator, as in train.train
+    holder = types.SimpleNamespace(strategy=tf.distribute.get_strategy())
+    fresh, _ = train._input_pipeline(holder, dataset, config)
+    order = [next(fresh)["x"].numpy() for _ in range(15)]
+    resumed, manager = train._input_pipeline(holder, dataset, config)
+    assert model_dir.restore_pipeline_position(manager, 8) == model_dir.POSITION_RESTORED
+    following = next(resumed)["x"].numpy()
+    np.testing.assert_array_equal(following, order[2 + 2 * 6])
+    assert not np.array_equal(following, order[8])
 
 
 def test_an_unusable_saved_position_gives_a_fresh_order_not_a_crash(

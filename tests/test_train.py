@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers import tiny_config
 
 from pg2_tf import train
-from pg2_tf.errors import DataError
+from pg2_tf.errors import ConfigError, DataError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -226,3 +226,35 @@ def test_xla_compiled_steps_give_the_plain_steps_losses_and_weights(
     print(f"XLA vs plain: {np.mean(difference > 1e-6):.2e} of weights differ by > 1e-6")
     assert np.mean(difference > 1e-6) < 1e-3
     assert difference.max() <= 2 * learning_rate + 1e-7
+
+
+def test_both_schedules_update_g2_alike_but_only_the_original_shows_d_the_updated_g2(
+    tmp_path, records_dir, fixed_batch
+):
+    """One stage-2 step from the same weights on the same batch (D's batch = G2's): G2's update
+    is the same (g_loss2 of the same weights and batch); D's differs, since under the original
+    schedule D's gradient is taken after G2's update, under the fused one before it."""
+    trainers = {}
+    for schedule in ("original", "fused"):
+        keras.utils.set_random_seed(0)
+        config = tiny_config(tmp_path / schedule, records_dir, stage1_steps=0, g_lr=1e-3)
+        trainers[schedule] = train.Trainer(dataclasses.replace(config, stage2_schedule=schedule))
+    trainers["fused"].checkpoint.read(trainers["original"].checkpoint.write(str(tmp_path / "w")))
+    losses = {s: t.train_step(fixed_batch, d_batch=fixed_batch) for s, t in trainers.items()}
+    assert float(losses["original"]["g_loss2"]) == pytest.approx(float(losses["fused"]["g_loss2"]))
+
+    def max_difference(network):
+        pairs = zip(
+            *(getattr(trainers[s], network).trainable_weights for s in trainers), strict=True
+        )
+        return max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in pairs)
+
+    assert max_difference("g2") < 1e-6
+    assert float(losses["original"]["d_loss"]) != float(losses["fused"]["d_loss"])
+    assert max_difference("d") > 1e-7
+
+
+def test_an_unknown_stage2_schedule_is_refused_in_one_line(tmp_path, records_dir):
+    config = tiny_config(tmp_path, records_dir, stage2_schedule="alternating")
+    with pytest.raises(ConfigError, match="--stage2_schedule='alternating': use one of original"):
+        train.Trainer(config)
