@@ -209,6 +209,7 @@ class PersonKeypoints:
     keypoints_xyc: np.ndarray  # float32 [18, 3]: x, y (photo pixels), confidence in [0, 1];
     # a missing joint has confidence 0 and x = y = 0, as OpenPose reports it
     box_xyxy: tuple  # (x0, y0, x1, y1) of all 33 landmarks in photo pixels (may leave the photo)
+    score: float = 1.0  # the landmark model's pose presence, in (0.5, 1]
 
     def keypoints_rc(self) -> np.ndarray:
         """float64 [18, 2] (row, col), -1 for missing joints: the convention of pg2_tf.pose."""
@@ -385,21 +386,25 @@ def _iou(box, boxes):
     return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0)
 
 
-def decode_detections(raw_boxes, raw_scores):
-    """The detector's output -> the best person, as MediaPipe's TensorsToDetections + weighted NMS.
+def decode_detections(raw_boxes, raw_scores, min_score: float = MIN_DETECTION_SCORE) -> list:
+    """The detector's output -> people, as MediaPipe's TensorsToDetections + weighted NMS.
 
     Args:
       raw_boxes: [2254, 12] (box x, y, w, h, then 4 keypoints x, y) relative to the anchors.
       raw_scores: [2254] logits.
+      min_score: anchors scoring below this are dropped (MediaPipe's legacy solution: 0.5).
 
     Returns:
-      (box_xyxy [4], keypoints_xy [4, 2]) in [0, 1] of the 224x224 letterboxed input, or None when
-      no anchor scores 0.5. The first weighted-NMS cluster (highest score) is the person.
+      A list of (box_xyxy [4], keypoints_xy [4, 2], score), all in [0, 1] of the 224x224
+      input, highest score first: one per weighted-NMS cluster (the best remaining anchor and
+      every remaining anchor overlapping it by IoU > 0.3, averaged by score; the cluster's score
+      is its best anchor's). Empty when no anchor reaches ``min_score``. The first one is the
+      person MediaPipe's single-person graph takes.
     """
     scores = _sigmoid(np.clip(raw_scores.astype(np.float64), -100, 100))
-    keep = np.flatnonzero(scores >= MIN_DETECTION_SCORE)
+    keep = np.flatnonzero(scores >= min_score)
     if keep.size == 0:
-        return None
+        return []
     anchors = ssd_anchors()[keep].astype(np.float64)
     raw = raw_boxes[keep].astype(np.float64) / _DETECTOR_SIZE
     centre = raw[:, :2] + anchors
@@ -407,13 +412,17 @@ def decode_detections(raw_boxes, raw_scores):
     boxes = np.concatenate([centre - half, centre + half], axis=1)
     keypoints = raw[:, 4:].reshape(-1, 4, 2) + anchors[:, None, :]
     scores = scores[keep]
-    order = np.argsort(-scores, kind="stable")
-    best = order[0]
-    cluster = order[_iou(boxes[best], boxes[order]) > _NMS_IOU]
-    weights = scores[cluster] / scores[cluster].sum()
-    box = (boxes[cluster] * weights[:, None]).sum(axis=0)
-    points = (keypoints[cluster] * weights[:, None, None]).sum(axis=0)
-    return box, points
+    remaining = np.argsort(-scores, kind="stable")
+    found = []
+    while remaining.size:
+        overlapping = _iou(boxes[remaining[0]], boxes[remaining]) > _NMS_IOU
+        cluster = remaining[overlapping]
+        weights = scores[cluster] / scores[cluster].sum()
+        box = (boxes[cluster] * weights[:, None]).sum(axis=0)
+        points = (keypoints[cluster] * weights[:, None, None]).sum(axis=0)
+        found.append((box, points, float(scores[remaining[0]])))
+        remaining = remaining[~overlapping]
+    return found
 
 
 def refine_with_heatmap(landmarks_xy, heatmap) -> np.ndarray:
@@ -466,66 +475,136 @@ class KeypointEstimator:
         self._lock = threading.Lock()  # an interpreter runs one input at a time
 
     def landmarks(self, image_rgb, name="photo") -> np.ndarray:
-        """BlazePose's 33 landmarks: float64 [33, 3] x, y in photo pixels, visibility in [0, 1].
+        """BlazePose's 33 landmarks of the photo's main person (MediaPipe's single-person graph:
+        the best detection in the whole photo): float64 [33, 3] x, y in photo pixels,
+        visibility in [0, 1].
 
         Raises NoPersonFound naming ``name``."""
         image = _check_image(image_rgb, name)
+        found = self.detect(image)
+        landmarks = self.landmarks_in_roi(image, found[0].roi()) if found else None
+        if landmarks is None:
+            raise NoPersonFound(f"no person found in {name}")
+        return landmarks[0]
+
+    def __call__(self, image_rgb, name="photo") -> PersonKeypoints:
+        """The main person's keypoints in a uint8 RGB photo [H, W, 3] (the detector's best in
+        the whole photo, as MediaPipe); raises NoPersonFound (naming ``name``) when BlazePose finds
+        none. :func:`pg2_tf.people.find_people` finds every person."""
+        image = _check_image(image_rgb, name)
+        found = self.detect(image)
+        landmarks = self.landmarks_in_roi(image, found[0].roi()) if found else None
+        if landmarks is None:
+            raise NoPersonFound(f"no person found in {name}")
+        return person_from_landmarks(*landmarks, *image.shape[:2])
+
+    def detect(self, image_rgb, window=None, min_score: float = MIN_DETECTION_SCORE) -> list:
+        """Runs the person detector on the photo or a square window of it.
+
+        Args:
+          image_rgb: uint8 [H, W, 3].
+          window: None for the whole photo letterboxed to a square (MediaPipe's own resampling,
+            exactly), or ``(x0, y0, side)``: a square of the photo zoomed to the detector's
+            224x224 (Pillow's bilinear when it lies inside the photo, faster; else black
+            outside the photo, as the letterbox).
+          min_score: the anchors' minimum score.
+
+        Returns:
+          list of :class:`Detection` in photo pixels, highest score first.
+        """
+        image = np.asarray(image_rgb)
+        height, width = image.shape[:2]
+        if window is None:
+            side = max(height, width)
+            x0, y0 = (width - side) / 2, (height - side) / 2
+            pixels = warp_rect(
+                image, (width / 2, height / 2), (side, side), 0.0, _DETECTOR_SIZE, replicate=False
+            )
+        else:
+            x0, y0, side = (float(v) for v in window)
+            if x0 >= 0 and y0 >= 0 and x0 + side <= width and y0 + side <= height:
+                from PIL import Image
+
+                box = (x0, y0, x0 + side, y0 + side)
+                size = (_DETECTOR_SIZE, _DETECTOR_SIZE)
+                resized = Image.fromarray(image).resize(size, Image.Resampling.BILINEAR, box=box)
+                pixels = np.asarray(resized, np.float32)
+            else:  # black outside the photo, as the letterbox
+                centre = (x0 + side / 2, y0 + side / 2)
+                pixels = warp_rect(image, centre, (side, side), 0.0, _DETECTOR_SIZE, False)
         with self._lock:
-            roi = self._region_of_interest(image)
-            if roi is None:
-                raise NoPersonFound(f"no person found in {name}")
-            centre, side, rotation = roi
-            crop = warp_rect(image, centre, (side, side), rotation, _LANDMARK_SIZE, True)
+            detector = self._detector
+            detector.set_tensor(
+                detector.get_input_details()[0]["index"], (pixels / 127.5 - 1.0)[None]
+            )
+            detector.invoke()
+            outputs = {key: detector.get_tensor(index) for key, index in self._detector_outputs}
+        found = decode_detections(outputs["boxes"][0], outputs["scores"][0, :, 0], min_score)
+        offset = np.array([x0, y0])
+        return [
+            Detection(
+                box_xyxy=box * side + np.tile(offset, 2),
+                keypoints_xy=points * side + offset,
+                score=score,
+            )
+            for box, points, score in found
+        ]
+
+    def landmarks_in_roi(self, image_rgb, roi):
+        """The landmark model on one region of interest (``Detection.roi()``).
+
+        Returns ``(landmarks float64 [33, 3] x, y in photo pixels and visibility, presence
+        score)``, or None when the model's pose-presence output is not above 0.5."""
+        image = np.asarray(image_rgb)
+        centre, side, rotation = roi
+        crop = warp_rect(image, centre, (side, side), rotation, _LANDMARK_SIZE, True)
+        with self._lock:
             landmarker = self._landmarker
             landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
             landmarker.invoke()
             outputs = {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
-        if float(outputs["presence"].reshape(-1)[0]) <= MIN_PRESENCE_SCORE:
-            raise NoPersonFound(f"no person found in {name}")
+        presence = float(outputs["presence"].reshape(-1)[0])
+        if presence <= MIN_PRESENCE_SCORE:
+            return None
         raw = outputs["landmarks"].reshape(_NUM_LANDMARKS, 5).astype(np.float64)
         normalised = refine_with_heatmap(raw[:, :2] / _LANDMARK_SIZE, outputs["heatmap"][0])
         local = (normalised[:33] - 0.5) * side
         cos, sin = np.cos(rotation), np.sin(rotation)
         x = centre[0] + local[:, 0] * cos - local[:, 1] * sin
         y = centre[1] + local[:, 0] * sin + local[:, 1] * cos
-        return np.stack([x, y, _sigmoid(raw[:33, 3])], axis=1)
+        return np.stack([x, y, _sigmoid(raw[:33, 3])], axis=1), presence
 
-    def __call__(self, image_rgb, name="photo") -> PersonKeypoints:
-        """The person's keypoints in a uint8 RGB photo [H, W, 3]; raises NoPersonFound (naming
-        ``name``) when BlazePose finds none."""
-        landmarks = self.landmarks(image_rgb, name)
-        height, width = np.asarray(image_rgb).shape[:2]
-        box = (
-            *(float(v) for v in landmarks[:, :2].min(axis=0)),
-            *(float(v) for v in landmarks[:, :2].max(axis=0)),
-        )
-        joints = joints_from_landmarks(landmarks, height, width)
-        return PersonKeypoints(keypoints_xyc=joints, box_xyxy=box)
 
-    def _region_of_interest(self, image):
-        """(centre_xy, side, rotation) of the landmark model's square in photo pixels, or None."""
-        height, width = image.shape[:2]
-        side = max(height, width)  # the photo letterboxed to a square
-        letterbox = warp_rect(
-            image, (width / 2, height / 2), (side, side), 0.0, _DETECTOR_SIZE, replicate=False
-        )
-        detector = self._detector
-        detector.set_tensor(
-            detector.get_input_details()[0]["index"], (letterbox / 127.5 - 1.0)[None]
-        )
-        detector.invoke()
-        outputs = {key: detector.get_tensor(index) for key, index in self._detector_outputs}
-        found = decode_detections(outputs["boxes"][0], outputs["scores"][0, :, 0])
-        if found is None:
-            return None
-        _, points = found
-        # Letterbox removal: from the padded square's [0, 1] to photo pixels.
-        points_px = (points - 0.5) * side + np.array([width / 2, height / 2])
-        hips, full_body = points_px[0], points_px[1]
+@dataclasses.dataclass(frozen=True)
+class Detection:
+    """One person as the detector sees them, in photo pixels."""
+
+    box_xyxy: np.ndarray  # float64 [4]: the detector's box (about the head and upper body)
+    keypoints_xy: np.ndarray  # float64 [4, 2]: hips centre, full-body circle point, shoulders
+    # centre, upper-body circle point
+    score: float  # in [0.5, 1]
+
+    def roi(self):
+        """(centre_xy, side, rotation): the landmark model's square, as MediaPipe's
+        pose_detection_to_roi: centred on the hips, side 2 x |full-body point - hips| x 1.25,
+        turned so that hips -> full-body point points up (rotation in radians, clockwise)."""
+        hips, full_body = self.keypoints_xy[0], self.keypoints_xy[1]
         rotation = np.pi / 2 - np.arctan2(-(full_body[1] - hips[1]), full_body[0] - hips[0])
         rotation = rotation - 2 * np.pi * np.floor((rotation + np.pi) / (2 * np.pi))
-        box_side = 2 * np.hypot(*(full_body - hips)) * _ROI_SCALE
-        return hips, box_side, rotation
+        side = 2 * np.hypot(*(full_body - hips)) * _ROI_SCALE
+        return hips, side, rotation
+
+
+def person_from_landmarks(landmarks_xyv, presence, height: int, width: int) -> PersonKeypoints:
+    """A :class:`PersonKeypoints` from the landmark model's 33 landmarks in a photo of
+    ``height`` x ``width`` (the box holds all 33 landmarks, also those outside the photo)."""
+    landmarks_xyv = np.asarray(landmarks_xyv, np.float64)
+    box = (
+        *(float(v) for v in landmarks_xyv[:, :2].min(axis=0)),
+        *(float(v) for v in landmarks_xyv[:, :2].max(axis=0)),
+    )
+    joints = joints_from_landmarks(landmarks_xyv, height, width)
+    return PersonKeypoints(keypoints_xyc=joints, box_xyxy=box, score=float(presence))
 
 
 def _outputs_by_shape(interpreter):
@@ -560,6 +639,12 @@ def _estimator(directory: str) -> KeypointEstimator:
     return KeypointEstimator(directory)
 
 
+def cached_estimator(model_dir=None) -> KeypointEstimator:
+    """The :class:`KeypointEstimator` of a model folder, made (and its files checked) once per
+    folder and kept; ModelFilesMissing when the folder lacks them."""
+    return _estimator(_model_folder(model_dir))
+
+
 def estimate(image_rgb, name="photo", model_dir=None) -> PersonKeypoints:
     """:class:`KeypointEstimator` on one photo, the models loaded (and their files checked) once
     per folder and kept; ModelFilesMissing when the folder lacks them."""
@@ -569,30 +654,57 @@ def estimate(image_rgb, name="photo", model_dir=None) -> PersonKeypoints:
 # ---- drawing and the command line -----------------------------------------------------------
 
 
-def draw_keypoints(image_rgb, person: PersonKeypoints) -> np.ndarray:
-    """The photo with the skeleton drawn on it: uint8 [H, W, 3]."""
+def draw_keypoints(image_rgb, person: PersonKeypoints, label: str | None = None) -> np.ndarray:
+    """The photo with the skeleton drawn on it (and ``label`` above the person's box):
+    uint8 [H, W, 3]."""
+    return draw_people(image_rgb, [person], [label] if label is not None else None)
+
+
+def draw_people(image_rgb, people, labels=None) -> np.ndarray:
+    """The photo with each person's skeleton drawn, and ``labels[i]`` (e.g. the index) in a box
+    above person i's joints: uint8 [H, W, 3]."""
     from matplotlib import colormaps
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     picture = Image.fromarray(np.asarray(image_rgb, dtype=np.uint8))
     draw = ImageDraw.Draw(picture)
-    joints = person.keypoints_xyc
-    width = max(2, round(max(picture.size) / 200))
     colours = (
         colormaps["hsv"](np.linspace(0, 1, len(pose.SKELETON_LIMBS), endpoint=False))[:, :3] * 255
     )
-    for (a, b), colour in zip(pose.SKELETON_LIMBS, colours, strict=True):
-        if joints[a, 2] > 0 and joints[b, 2] > 0:
-            fill = tuple(int(c) for c in colour)
-            draw.line([tuple(joints[a, :2]), tuple(joints[b, :2])], fill=fill, width=width)
-    radius = 1.5 * width
-    for x, y, confidence in joints:
-        if confidence > 0:
-            draw.ellipse(
-                [x - radius, y - radius, x + radius, y + radius],
-                fill=(255, 255, 255),
-                outline=(0, 0, 0),
-            )
+    for number, person in enumerate(people):
+        joints = person.keypoints_xyc
+        present = joints[:, 2] > 0
+        if present.any():
+            extent = np.ptp(joints[present, :2], axis=0).max()
+        else:
+            extent = max(person.box_xyxy[2] - person.box_xyxy[0], 1.0)
+        # Lines in proportion to the person (small people get thin lines), within 1..size/200.
+        width = int(np.clip(round(extent / 60), 1, max(2, round(max(picture.size) / 200))))
+        for (a, b), colour in zip(pose.SKELETON_LIMBS, colours, strict=True):
+            if joints[a, 2] > 0 and joints[b, 2] > 0:
+                fill = tuple(int(c) for c in colour)
+                draw.line([tuple(joints[a, :2]), tuple(joints[b, :2])], fill=fill, width=width)
+        radius = 1.5 * width
+        for x, y, confidence in joints:
+            if confidence > 0:
+                draw.ellipse(
+                    [x - radius, y - radius, x + radius, y + radius],
+                    fill=(255, 255, 255),
+                    outline=(0, 0, 0),
+                )
+        if labels is None or labels[number] is None or not present.any():
+            continue
+        size = int(np.clip(max(picture.size) / 40, 12, 40))
+        font = ImageFont.load_default(size=size)
+        text = str(labels[number])
+        x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+        # Centred above the person's joints, inside the picture.
+        left = (joints[present, 0].min() + joints[present, 0].max() - (x1 - x0)) / 2
+        left = float(np.clip(left, 3, max(3, picture.size[0] - (x1 - x0) - 3)))
+        top = float(max(2.0, joints[present, 1].min() - (y1 - y0) - 8))
+        x0, y0, x1, y1 = draw.textbbox((left, top), text, font=font)
+        draw.rectangle([x0 - 3, y0 - 2, x1 + 3, y1 + 2], fill=(255, 255, 0), outline=(0, 0, 0))
+        draw.text((left, top), text, fill=(0, 0, 0), font=font)
     return np.asarray(picture)
 
 
@@ -609,6 +721,13 @@ def define_flags() -> None:
             (flags.DEFINE_string, "draw", None, "write the photo with the skeleton here (PNG)"),
             (flags.DEFINE_bool, "fetch_model", False, "download the BlazePose model files"),
             (flags.DEFINE_string, "cache_dir", None, "model folder (default: see model_dir())"),
+            (
+                flags.DEFINE_string,
+                "tiles",
+                "auto",
+                "auto, always or never: look for small people on zoomed tiles: auto (when the whole photo may hold people "
+                "too small for the detector), always, never",
+            ),
         ]
     )
 
@@ -630,18 +749,31 @@ def main(argv) -> None:
         raise ConfigError("--image is required (or --fetch_model)")
     if not (values.json or values.draw):
         raise ConfigError("give --json=OUT.json and/or --draw=OUT.png")
+    from pg2_tf import people as people_module
+
     estimator = KeypointEstimator(values.cache_dir)
     image = photos.load_photo(values.image)
-    person = estimator(image, name=values.image)
+    found = people_module.find_people(estimator, image, values.image, values.tiles)
+    if not found:
+        raise NoPersonFound(f"no person found in {values.image}")
     if values.json:
-        _write(values.json, "--json", lambda path: _write_json(path, person.to_openpose_json()))
+        document = people_module.openpose_json(found)
+        _write(values.json, "--json", lambda path: _write_json(path, document))
     if values.draw:
         from PIL import Image
 
-        picture = Image.fromarray(draw_keypoints(image, person))
+        labels = [str(index) for index in range(len(found))]
+        picture = Image.fromarray(draw_people(image, found, labels))
         _write(values.draw, "--draw", lambda path: picture.save(path, format="PNG"))
-    found = int((person.keypoints_xyc[:, 2] > 0).sum())
-    print(f"{found} of 18 joints found in {values.image}")
+    if len(found) == 1:
+        joints = int((found[0].keypoints_xyc[:, 2] > 0).sum())
+        print(f"{joints} of 18 joints found in {values.image}")
+        return
+    print(f"{len(found)} people found in {values.image} (largest first):")
+    for index, person in enumerate(found):
+        x0, y0, x1, y1 = (round(v) for v in person.box_xyxy)
+        joints = int((person.keypoints_xyc[:, 2] > 0).sum())
+        print(f"  {index}: {joints} of 18 joints, box x {x0}..{x1}, y {y0}..{y1}")
 
 
 def _write_json(path, document) -> None:
@@ -651,11 +783,16 @@ def _write_json(path, document) -> None:
 
 
 def _write(path, flag, writer) -> None:
+    """Writes through a temporary file renamed into place: never a half-written file."""
     folder = os.path.dirname(os.path.abspath(path))
+    partial = os.path.join(folder, f".{os.path.basename(path)}.partial")
     try:
         os.makedirs(folder, exist_ok=True)
-        writer(path)
+        writer(partial)
+        os.replace(partial, path)
     except OSError as error:
+        if os.path.exists(partial):
+            os.remove(partial)
         raise DataError(f"cannot write {flag}={path}: {error.strerror or error}") from None
 
 

@@ -104,6 +104,31 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
+def video_frames(path, flag: str = "--video", default_fps: float = 10.0):
+    """The frames of a video file (anything ffmpeg reads, through imageio).
+
+    Returns ``(frames, total, fps)``: an iterator of ``(name, uint8 [H, W, 3])`` with names
+    ``"<path> frame <i>"``, the frame count from the duration (None when unknown) and the frame
+    rate (``default_fps`` when the file has none). Raises DataError naming ``flag`` when ffmpeg
+    cannot read the file.
+    """
+    import imageio.v3 as iio
+
+    path = os.fspath(path)
+    try:
+        meta = iio.immeta(path, plugin="FFMPEG")
+    except Exception as error:  # imageio raises many kinds for a file ffmpeg cannot read
+        raise DataError(
+            f"{flag}={path} is not a video ffmpeg can read "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from None
+    fps = float(meta.get("fps") or default_fps)
+    duration = meta.get("duration")
+    total = round(duration * fps) if duration else None
+    frames = iio.imiter(path, plugin="FFMPEG")
+    return ((f"{path} frame {index}", frame) for index, frame in enumerate(frames)), total, fps
+
+
 @dataclasses.dataclass(frozen=True)
 class Crop:
     """Maps photo pixel coordinates to the pixel coordinates of a crop resized for a model.

@@ -57,3 +57,51 @@ def test_nothing_is_extrapolated_before_the_first_or_after_the_last_sighting():
 def test_even_window_is_refused():
     with pytest.raises(ValueError, match="window must be an odd number"):
         tracks.centred_moving_average(_track([1.0, 2.0]), window=4)
+
+
+# ---- PersonTracker -----------------------------------------------------------------------------
+
+
+def _standing(x, y, height=100.0):
+    """A box and 18 joints of a person whose head top is at (x, y)."""
+    joints = np.zeros((18, 3))
+    joints[:, 0] = x + np.linspace(-10, 10, 18)
+    joints[:, 1] = y + np.linspace(0, height, 18)
+    joints[:, 2] = 0.9
+    return np.array([x - 20, y, x + 20, y + height]), joints
+
+
+def _frame(*people):
+    boxes = np.array([box for box, _ in people]).reshape(-1, 4)
+    joints = np.array([joints for _, joints in people]).reshape(-1, 18, 3)
+    return boxes, joints
+
+
+def test_tracker_keeps_each_walkers_id_as_they_cross_and_a_hidden_one_is_a_gap():
+    tracker = tracks.PersonTracker()
+    red, blue = np.array([1.0] + [0.0] * 63), np.array([0.0] * 63 + [1.0])
+    seen = []
+    for t in range(11):
+        left, right = _standing(100 + 20 * t, 50), _standing(300 - 20 * t, 60)
+        if t == 5:  # side by side at x = 200: the right one hidden behind the left one
+            boxes, joints = _frame(left)
+            ids = tracker.update(boxes, joints, [red])
+        else:
+            boxes, joints = _frame(left, right)
+            ids = tracker.update(boxes, joints, [red, blue])
+        seen.append(ids)
+
+    assert seen[0] == [0, 1]
+    assert all(ids == [0, 1] for t, ids in enumerate(seen) if t != 5)
+    assert seen[5] == [0]  # the visible walker keeps their id; the hidden one is a gap
+
+
+def test_tracker_never_hands_a_person_of_other_clothes_to_a_lost_track():
+    tracker = tracks.PersonTracker()
+    red, blue = np.array([1.0] + [0.0] * 63), np.array([0.0] * 63 + [1.0])
+    boxes, joints = _frame(_standing(100, 50))
+    assert tracker.update(boxes, joints, [red]) == [0]
+    boxes, joints = _frame(_standing(102, 50))  # the same place, someone else
+    assert tracker.update(boxes, joints, [blue]) == [1]
+    boxes, joints = _frame(_standing(600, 50))  # far from everyone
+    assert tracker.update(boxes, joints, [red]) == [2]
