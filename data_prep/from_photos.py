@@ -3,7 +3,7 @@
 Usage::
 
     python -m data_prep.from_photos --photos DIR --out OUT --dataset market|deepfashion
-        --split train|test [--workers N] [--records_per_shard N] [--quiet]
+        --split train|test [--person largest|N|x,y] [--workers N] [--records_per_shard N] [--quiet]
 
 ``DIR/<person>/<photo>`` (any photo Pillow reads: JPEG, PNG, ...; any size, a full scene is
 fine). For every photo the person's 18 keypoints are estimated with :mod:`pg2_tf.keypoints`
@@ -18,7 +18,9 @@ converter (:mod:`data_prep.convert_market` / :mod:`data_prep.convert_DF`): the r
 those the original pipeline makes of such a raw folder. ``OUT/persons_<split>.txt`` maps each
 person number to its sub-folder.
 
-A photo where no person is found, or that cannot be read, is listed (``OUT/skipped_<split>.txt``
+``--person`` chooses the person of each photo (``largest``, the default; an index as
+``pg2-keypoints`` lists them, largest first; or ``x,y``, the person nearest that pixel). A photo
+where no person is found (or ``--person`` picks nobody), or that cannot be read, is listed (``OUT/skipped_<split>.txt``
 and a warning) and skipped; it is not fatal.
 """
 
@@ -45,13 +47,55 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_QUALITY = 95
 
 
-def image_name(dataset: str, person: int, index: int) -> str:
+def image_name(dataset: str, person: int, index: int, camera: int = 1) -> str:
     """The raw file name of photo ``index`` of person number ``person`` (from 1).
 
-    Market: ``PPPP_c1s1_NNNNNN_00.jpg`` (identity = first 4 characters, camera 1); DeepFashion:
-    ``PPPPP_N.jpg`` (identity = text before '_'), as the converters read them.
+    Market: ``PPPP_cCs1_NNNNNN_00.jpg`` (identity = first 4 characters, camera ``camera``, 1-9);
+    DeepFashion: ``PPPPP_N.jpg`` (identity = text before '_'), as the converters read them.
     """
-    return datasets.by_kind(dataset).raw_image_name(person, index + 1, person * 1000 + index)
+    return datasets.by_kind(dataset).raw_image_name(
+        person, index + 1, person * 1000 + index, camera
+    )
+
+
+def add_crop(raw_dir: Path, layout, sets: dict, split: str, name: str, crop, keypoints_rc):
+    """Writes one model-size crop and its pose into the raw layout being built (and, for
+    train, the mirrored copy into ``train_flip``, as the original's data has it).
+
+    Args:
+        sets: from :func:`data_prep.synthetic.prepare_image_sets`; receives the OpenPose results.
+        crop: uint8 [H, W, 3] at the layout's size; keypoints_rc: float [18, 2] in it, -1 missing.
+    """
+    # OpenPose gave whole pixels; so do the records.
+    keypoints_rc = np.round(np.asarray(keypoints_rc, np.float64))
+    synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
+    sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
+    if split == "train":
+        mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
+        synthetic.save_jpeg(
+            crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
+        )
+        sets["train_flip"][name] = pose.openpose_from_keypoints(mirrored)
+
+
+def save_pose_sets(raw_dir: Path, layout, sets: dict) -> None:
+    """Writes the OpenPose pickles of the image sets built with :func:`add_crop`."""
+    for image_set, results in sets.items():
+        # Merged, not replaced: DeepFashion's train and test share one pair of pickles.
+        synthetic.add_to_pickles(
+            raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
+        )
+
+
+def convert_raw(raw_dir: Path, out_dir: Path, dataset: str, split: str, workers=None,
+                records_per_shard: int = 1000, show_progress: bool = True) -> str:  # fmt: skip
+    """Converts a raw folder written here with the project's converter (Market: no junk
+    detections); returns the ``tf_record_pair_num.txt`` line."""
+    options = dict(workers=common.default_workers(workers), show_progress=show_progress)
+    common.converter_of(datasets.by_kind(dataset)).convert(
+        raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0, **options
+    )
+    return (Path(out_dir) / "tf_record_pair_num.txt").read_text()
 
 
 def person_folders(photos: Path) -> list[tuple[str, list[Path]]]:
@@ -73,7 +117,7 @@ def person_folders(photos: Path) -> list[tuple[str, list[Path]]]:
 
 
 def write_raw_layout(
-    people, raw_root: Path, dataset: str, split: str, estimator, log=print
+    people, raw_root: Path, dataset: str, split: str, estimator, log=print, choice=None
 ) -> tuple[Path, list[str]]:
     """Crops every photo to its person and writes the original raw layout of ``split``.
 
@@ -82,11 +126,16 @@ def write_raw_layout(
         raw_root: folder that receives ``Market1501_img_pose_attr_seg`` or ``DF_img_pose``.
         estimator: a :class:`pg2_tf.keypoints.KeypointEstimator`.
         log: receives one line per skipped photo.
+        choice: which person of each photo (:class:`pg2_tf.people.PersonChoice`; default the
+            largest); a photo where it picks nobody is skipped and listed.
 
     Returns:
         ``(raw_dir, skipped)``: the raw folder for the converter, and ``"path: reason"`` lines of
         the photos left out.
     """
+    from pg2_tf import people as people_module
+
+    picker = people_module.PersonPicker(estimator, choice)
     layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
     sets = synthetic.prepare_image_sets(raw_dir, layout, split)
@@ -95,29 +144,15 @@ def write_raw_layout(
         for index, path in enumerate(files):
             try:
                 framed = photos.person_in_model_frame(
-                    *photos.find_person(path, estimator), layout.img_H, layout.img_W
+                    *photos.find_person(path, picker), layout.img_H, layout.img_W
                 )
             except DataError as error:  # unreadable photo, or no person in it
                 skipped.append(f"{path}: {error}")
                 log(f"skipped {path}: {error}")
                 continue
-            crop = framed.image
-            # OpenPose gave whole pixels; so do the records.
-            keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64))
             name = image_name(dataset, person, index)
-            synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
-            sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
-            if split == "train":
-                mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
-                synthetic.save_jpeg(
-                    crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
-                )
-                sets["train_flip"][name] = pose.openpose_from_keypoints(mirrored)
-    for image_set, results in sets.items():
-        # Merged, not replaced: DeepFashion's train and test share one pair of pickles.
-        synthetic.add_to_pickles(
-            raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
-        )
+            add_crop(raw_dir, layout, sets, split, name, framed.image, framed.keypoints_rc)
+    save_pose_sets(raw_dir, layout, sets)
     return raw_dir, skipped
 
 
@@ -131,12 +166,16 @@ def convert(
     show_progress: bool = True,
     estimator=None,
     log=print,
+    person: str = "largest",
 ) -> Path:
     """Writes the records of a folder of photos (module docstring); returns ``out_dir``.
 
     Args:
         estimator: the pose estimator (default: a new :class:`pg2_tf.keypoints.KeypointEstimator`).
         log: receives one line per skipped photo and a summary line.
+        person: which person of each photo: ``largest``, an index as pg2-keypoints lists them
+            or ``x,y`` (:func:`pg2_tf.people.parse_person`); a photo where it picks nobody (an
+            index beyond the people found, a point far from everyone) is skipped and listed.
 
     Raises:
         ConfigError: unknown dataset or split.
@@ -147,6 +186,9 @@ def convert(
         raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    from pg2_tf import people as people_module
+
+    choice = people_module.parse_person(person, "--person")
     people = person_folders(photos)
     if estimator is None:
         from pg2_tf import keypoints
@@ -154,7 +196,9 @@ def convert(
         estimator = keypoints.KeypointEstimator()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw_dir, skipped = write_raw_layout(people, out_dir / "raw", dataset, split, estimator, log)
+    raw_dir, skipped = write_raw_layout(
+        people, out_dir / "raw", dataset, split, estimator, log, choice
+    )
     (out_dir / f"skipped_{split}.txt").write_text("".join(f"{line}\n" for line in skipped))
     (out_dir / f"persons_{split}.txt").write_text(
         "".join(f"{number} {name}\n" for number, (name, _) in enumerate(people, start=1))
@@ -162,11 +206,9 @@ def convert(
     total = sum(len(files) for _, files in people)
     if len(skipped) == total:
         raise DataError(f"no person was found in any of the {total} photos of {photos}")
-    options = dict(workers=common.default_workers(workers), show_progress=show_progress)
-    common.converter_of(datasets.by_kind(dataset)).convert(
-        raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0, **options
+    records = convert_raw(
+        raw_dir, out_dir, dataset, split, workers, records_per_shard, show_progress
     )
-    records = (out_dir / "tf_record_pair_num.txt").read_text()
     log(
         f"{total - len(skipped)} of {total} photos of {len(people)} persons used "
         f"({len(skipped)} skipped, listed in {out_dir / f'skipped_{split}.txt'}); records {records}"
@@ -182,6 +224,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--split", choices=SPLITS, required=True)
     common.add_writer_args(parser)
+    parser.add_argument(
+        "--person",
+        default="largest",
+        help="which person of each photo: largest (default), an index as pg2-keypoints lists "
+        "them (largest first), or x,y (the person nearest that pixel)",
+    )
     args = parser.parse_args(argv)
     convert(
         args.photos,
@@ -192,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
         args.records_per_shard,
         show_progress=not args.quiet,
         log=lambda line: print(line, file=sys.stderr),
+        person=args.person,
     )
 
 

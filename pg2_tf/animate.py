@@ -45,15 +45,18 @@ class PoseSequence:
     tracks_rc: np.ndarray  # float64 [T, 18, 2] (row, col), -1 missing
     fps: float | None  # the video's frame rate, None for folders
     without_person: list  # names of frames where no person was found
+    people: list | None = None  # per frame, the followed PersonKeypoints or None (frames only)
 
 
-def read_pose_sequence(poses, estimator, progress_bar: bool = True) -> PoseSequence:
+def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None) -> PoseSequence:
     """Reads the target poses from a folder of JSON files, a folder of frames or a video.
 
     Args:
         poses: the ``--poses`` path.
         estimator: the :class:`pg2_tf.keypoints.KeypointEstimator` for frames' keypoints.
         progress_bar: show a tqdm bar while estimating keypoints.
+        choice: the :class:`pg2_tf.people.PersonChoice` of the person followed through frames
+            (:class:`pg2_tf.people.PersonFollower`; default the largest).
 
     Returns:
         :class:`PoseSequence`; a frame without a person has every joint missing (-1).
@@ -74,6 +77,11 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True) -> PoseSeque
                 f"--poses={poses} holds both .json files and images: give a folder of one kind"
             )
         if jsons:
+            if choice is not None and not choice.largest:
+                raise ConfigError(
+                    f"{choice.flag} chooses a person in frames or a video; --poses={poses} holds "
+                    "OpenPose JSON files, whose first person is used"
+                )
             return _json_pose_sequence(poses, jsons)
         if not frames:
             raise DataError(
@@ -87,19 +95,24 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True) -> PoseSeque
     else:
         raise DataError(f"--poses={poses} does not exist (a folder of JSON/frames, or a video)")
 
-    from pg2_tf import keypoints
+    from pg2_tf import people
 
-    sequence, without_person = [], []
+    follower = people.PersonFollower(estimator, choice)
+    sequence, without_person, followed = [], [], []
     bar = tqdm(items, total=total, unit="frame", desc="poses", disable=not progress_bar)
     for name, frame in bar:
-        try:
-            sequence.append(estimator(frame, name=name).keypoints_rc())
-        except keypoints.NoPersonFound:
+        person = follower(frame, name)
+        followed.append(person)
+        if person is None:
             without_person.append(name)
             sequence.append(np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING)))
+        else:
+            sequence.append(person.keypoints_rc())
     if not sequence:
         raise DataError(f"--poses={poses} has no frames")
-    return PoseSequence(np.stack(sequence), fps, without_person)
+    if len(without_person) == len(sequence):
+        raise DataError(f"--poses={poses}: no person found in any of its {len(sequence)} frames")
+    return PoseSequence(np.stack(sequence), fps, without_person, followed)
 
 
 def _json_pose_sequence(folder: str, names: list[str]) -> PoseSequence:
@@ -117,20 +130,9 @@ def _json_pose_sequence(folder: str, names: list[str]) -> PoseSequence:
 
 
 def _video_frames(path: str):
-    import imageio.v3 as iio
+    from pg2_tf import photos
 
-    try:
-        meta = iio.immeta(path, plugin="FFMPEG")
-    except Exception as error:  # imageio raises many kinds for a file ffmpeg cannot read
-        raise DataError(
-            f"--poses={path} is not a video ffmpeg can read, nor a folder "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        ) from None
-    fps = float(meta.get("fps") or DEFAULT_FPS)
-    duration = meta.get("duration")
-    total = round(duration * fps) if duration else None
-    frames = iio.imiter(path, plugin="FFMPEG")
-    return ((f"{path} frame {index}", frame) for index, frame in enumerate(frames)), total, fps
+    return photos.video_frames(path, "--poses", DEFAULT_FPS)
 
 
 def model_frame_tracks(tracks_rc, img_H: int, img_W: int, window: int = 5) -> np.ndarray:
@@ -209,6 +211,9 @@ def animate(
     window: int = 5,
     max_gap: int = 4,
     side_by_side: bool = False,
+    person: str = "largest",
+    pose_person: str = "largest",
+    save_poses=None,
     estimator=None,
     progress_bar: bool = True,
     precision="float32",
@@ -225,6 +230,13 @@ def animate(
         window, max_gap: smoothing of the keypoint tracks (see :func:`pg2_tf.tracks.smooth_tracks`).
         side_by_side: each frame shows the person's crop, the target pose (the model's pose map,
             white discs) and the generated image, left to right (3 x img_W wide).
+        person: the person of ``image_path``: ``largest``, an index as pg2-keypoints lists
+            them, or ``x,y`` (:func:`pg2_tf.people.parse_person`).
+        pose_person: the person followed through the frames of ``poses`` (chosen in the first
+            frame where anybody is found; the same kinds of values).
+        save_poses: a folder receiving the followed person's keypoints as estimated in each
+            frame, before smoothing: OpenPose JSON ``%06d.json`` per input frame, ``people``
+            empty where they were not found (``--poses`` reads such a folder back).
         estimator: the pose estimator (default: a :class:`pg2_tf.keypoints.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
         precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
@@ -256,13 +268,25 @@ def animate(
     serving.check_saved_model(saved_model)
     if isinstance(precision, str):
         inference.check_precision(precision)  # decided once the model is loaded
+    from pg2_tf import people
+
+    source_choice = people.parse_person(person, "--person")
+    target_choice = people.parse_person(pose_person, "--pose_person")
 
     estimator = estimator or keypoints.KeypointEstimator()
-    photo, person = photos.find_person(image_path, estimator)
+    photo, source_person = photos.find_person(
+        image_path, people.PersonPicker(estimator, source_choice)
+    )
     # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
-    sequence = read_pose_sequence(poses, estimator, progress_bar)
+    sequence = read_pose_sequence(poses, estimator, progress_bar, target_choice)
+    if save_poses is not None:
+        if sequence.people is None:
+            raise ConfigError(f"--save_poses needs frames or a video as --poses, not {poses}")
+        people.write_pose_folder(save_poses, sequence.people)
+        log(f"wrote the followed person's keypoints of {len(sequence.people)} frames to "
+            f"{save_poses}")  # fmt: skip
     loaded, (img_H, img_W) = serving.load_export(saved_model)
-    source = photos.person_in_model_frame(photo, person, img_H, img_W)
+    source = photos.person_in_model_frame(photo, source_person, img_H, img_W)
     smoothed = tracks.smooth_tracks(sequence.tracks_rc, window=window, max_gap=max_gap)
     model_tracks = model_frame_tracks(smoothed, img_H, img_W, window)
     fps = fps or sequence.fps or DEFAULT_FPS
@@ -333,6 +357,21 @@ def define_flags() -> None:
     )
     flags.DEFINE_bool("progress_bar", True, "Show progress bars.")
     flags.DEFINE_string("precision", "auto", inference.PRECISION_HELP)
+    flags.DEFINE_string(
+        "person", "largest",
+        "The person of --image: largest, an index as pg2-keypoints lists them (largest first), "
+        "or x,y (the person nearest that pixel).",
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "pose_person", "largest",
+        "The person followed through the video or frames of --poses, chosen in the first frame "
+        "with people: largest, an index, or x,y (as --person).",
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "save_poses", None,
+        "Write the followed person's keypoints per input frame (before smoothing) to this folder "
+        "as OpenPose JSON %06d.json (people empty where not found); --poses reads it back.",
+    )  # fmt: skip
 
 
 def main(argv) -> None:
@@ -350,6 +389,9 @@ def main(argv) -> None:
         window=FLAGS.smooth_window,
         max_gap=FLAGS.max_gap,
         side_by_side=FLAGS.side_by_side,
+        person=FLAGS.person,
+        pose_person=FLAGS.pose_person,
+        save_poses=FLAGS.save_poses,
         progress_bar=FLAGS.progress_bar,
         precision=FLAGS.precision,
     )

@@ -47,7 +47,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, data, datasets, inference, keypoints, photos, pose, serving
+from pg2_tf import cli, data, datasets, inference, keypoints, people, photos, pose, serving
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
@@ -230,21 +230,35 @@ class PoseService:
 
     # -- photos --
 
-    def person_in_frame(self, photo: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    def person_in_frame(
+        self, photo: np.ndarray, name: str, person: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | dict:
         """The photo's person cropped to the model's frame: (uint8 [H, W, 3], [18, 2] keypoints).
 
-        Raises ModelFilesMissing (no BlazePose files) or NoPersonFound, naming the photo.
+        ``person``: the index of the person (as :func:`pg2_tf.people.find_people` lists them,
+        largest first); None takes the only one, and for a photo of several people returns
+        :func:`people_to_choose` instead (the page outlines them and asks for a click).
+        Raises ModelFilesMissing (no BlazePose files), NoPersonFound naming the photo, and
+        DataError (answered 422) for an index beyond the people found.
         """
-        person = keypoints.estimate(photo, name, self.config.keypoint_model_dir)
-        framed = photos.person_in_model_frame(photo, person, self.img_H, self.img_W)
+        estimator = keypoints.cached_estimator(self.config.keypoint_model_dir)
+        found = people.find_people(estimator, photo, name)
+        if person is None and len(found) > 1:
+            return people_to_choose(photo, found)
+        _, chosen = people.choose_person(found, people.PersonChoice("person", person), name)
+        framed = photos.person_in_model_frame(photo, chosen, self.img_H, self.img_W)
         return framed.image, framed.keypoints_rc
 
-    def source_from_photo(self, photo: np.ndarray, name: str) -> dict:
-        """A source photo -> its model-size crop and pose; without the estimator's files, the
-        whole photo scaled and padded, the standing pose, and a notice saying how to get them."""
+    def source_from_photo(self, photo: np.ndarray, name: str, person: int | None = None) -> dict:
+        """A source photo -> its model-size crop and pose (or, for several people and no
+        ``person``, :func:`people_to_choose`); without the estimator's files, the whole photo
+        scaled and padded, the standing pose, and a notice saying how to get them."""
         notice = None
         try:
-            image, keypoints_rc = self.person_in_frame(photo, name)
+            framed = self.person_in_frame(photo, name, person)
+            if isinstance(framed, dict):
+                return framed
+            image, keypoints_rc = framed
         except keypoints.ModelFilesMissing as error:
             missing = np.full((pose.NUM_KEYPOINTS, 2), pose.MISSING)
             image, _, _ = photos.fit_to_model(photo, missing, self.img_H, self.img_W)
@@ -276,6 +290,48 @@ async def read_body(request: Request, limit: int) -> bytes:
     if not size:
         raise RequestError("the request is empty: choose a file to upload", status=400)
     return b"".join(chunks)
+
+
+def _person_parameter(request: Request) -> int | None:
+    """``?person=N`` of a photo upload: which of its people (None: ask when there are several)."""
+    text = request.query_params.get("person")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise RequestError(f"person={text} must be a person's index (0, 1, ...)", status=400)
+    return int(text)
+
+
+# The photo sent back for choosing a person is at most this wide or high (the page shows it
+# small; the outlines are in the photo's own pixels).
+CHOOSER_SIZE = 800
+
+
+def people_to_choose(photo: np.ndarray, found) -> dict:
+    """What the page needs to let the user pick one of several people: ``{"people": [{"index",
+    "box": [x0, y0, x1, y1]}], "photo": JPEG data URL, "width", "height"}``; boxes (the joints'
+    box grown by a tenth, a fifth at the top) in the photo's pixels, people largest first as
+    pg2-keypoints lists them."""
+    height, width = photo.shape[:2]
+    listed = []
+    for index, person in enumerate(found):
+        x0, y0, x1, y1 = people.joints_box(person)
+        grow_x, grow_y = 0.1 * (x1 - x0) + 2, 0.1 * (y1 - y0) + 2
+        # The top joints are the eyes and ears: the head reaches higher.
+        box = [max(0.0, x0 - grow_x), max(0.0, y0 - 2 * grow_y)]
+        box += [min(float(width), x1 + grow_x), min(float(height), y1 + grow_y)]
+        listed.append({"index": index, "box": [round(v, 1) for v in box]})
+    picture = Image.fromarray(photo)
+    picture.thumbnail((CHOOSER_SIZE, CHOOSER_SIZE))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {
+        "people": listed,
+        "photo": f"data:image/jpeg;base64,{data}",
+        "width": width,
+        "height": height,
+    }
 
 
 def _upload_name(request: Request) -> str:
@@ -314,15 +370,19 @@ def create_app(config: AppConfig) -> Starlette:
     async def source(request):
         body = await read_body(request, config.max_upload_bytes)
         name = _upload_name(request)
+        person = _person_parameter(request)
         photo = await run_in_threadpool(photos.decode_photo, body, name)
-        return JSONResponse(await run_in_threadpool(service.source_from_photo, photo, name))
+        return JSONResponse(await run_in_threadpool(service.source_from_photo, photo, name, person))
 
     async def pose_from_photo(request):
         body = await read_body(request, config.max_upload_bytes)
         name = _upload_name(request)
+        person = _person_parameter(request)
         photo = await run_in_threadpool(photos.decode_photo, body, name)
-        _, keypoints_rc = await run_in_threadpool(service.person_in_frame, photo, name)
-        return JSONResponse({"keypoints": _keypoints_json(keypoints_rc)})
+        framed = await run_in_threadpool(service.person_in_frame, photo, name, person)
+        if isinstance(framed, dict):
+            return JSONResponse(framed)
+        return JSONResponse({"keypoints": _keypoints_json(framed[1])})
 
     async def record(request):
         text = request.path_params["index"]

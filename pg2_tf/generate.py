@@ -53,6 +53,8 @@ def generate(
     keypoints_row: str | None = None,
     save_all: bool = False,
     restore_size: bool = False,
+    person: str = "largest",
+    pose_person: str = "largest",
     estimator=None,
     precision="float32",
     log=print,
@@ -73,6 +75,9 @@ def generate(
             :mod:`pg2_tf.keypoints`) and the outputs are the model's size.
         restore_size: crop the padding and resize outputs back to the input image's size
             (``--keypoints`` only).
+        person, pose_person: which person of ``image_path`` / ``pose_from`` (``pose_from``
+            only): ``largest``, an index as pg2-keypoints lists them, or ``x,y`` (the person
+            nearest that pixel); see :func:`pg2_tf.people.parse_person`.
         estimator: the pose estimator for ``pose_from`` (default: a new KeypointEstimator).
         precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
             :func:`pg2_tf.inference.choose_precision`; float32: the export's exact path).
@@ -101,6 +106,13 @@ def generate(
         raise ConfigError(
             "--restore_size and --keypoints_row apply to --keypoints, not --pose_from"
         )
+    from pg2_tf import people
+
+    source_choice = people.parse_person(person, "--person")
+    target_choice = people.parse_person(pose_person, "--pose_person")
+    if pose_from is None and not (source_choice.largest and target_choice.largest):
+        raise ConfigError("--person and --pose_person choose people found in photos: use them "
+                          "with --pose_from")  # fmt: skip
     placement = None
     if pose_from is None:
         image = photos.load_image(image_path)
@@ -121,8 +133,12 @@ def generate(
 
             estimator = keypoints.KeypointEstimator()
         # Both people are found before the model is loaded: a photo without one fails fast.
-        source_photo, source_person = photos.find_person(image_path, estimator)
-        target_photo, target_person = photos.find_person(pose_from, estimator)
+        source_photo, source_person = photos.find_person(
+            image_path, people.PersonPicker(estimator, source_choice)
+        )
+        target_photo, target_person = photos.find_person(
+            pose_from, people.PersonPicker(estimator, target_choice)
+        )
         loaded, (img_H, img_W) = serving.load_export(saved_model)
         model_image = photos.person_in_model_frame(source_photo, source_person, img_H, img_W).image
         target = photos.person_in_model_frame(target_photo, target_person, img_H, img_W)
@@ -170,6 +186,11 @@ def define_flags(flag_values=flags.FLAGS) -> None:
          "are cropped to their person at the model's aspect ratio; needs the pose model files "
          "(python -m pg2_tf.keypoints --fetch_model)."),
         (flags.DEFINE_string, "keypoints_row", None, "Row name of a CSV --keypoints file."),
+        (flags.DEFINE_string, "person", "largest",
+         "With --pose_from: the person of --image: largest, an index as pg2-keypoints lists "
+         "them (largest first), or x,y (the person nearest that pixel)."),
+        (flags.DEFINE_string, "pose_person", "largest",
+         "The person of --pose_from whose pose is taken (as --person)."),
         (flags.DEFINE_string, "out", None, "Output PNG for G2."),
         (flags.DEFINE_bool, "save_all", False, "Also write <out>_G1.png and <out>_diff_map.png."),
         (flags.DEFINE_bool, "restore_size", False,
@@ -199,6 +220,8 @@ def main(argv) -> None:
         save_all=flag_values.save_all,
         restore_size=flag_values.restore_size,
         precision=flag_values.precision,
+        person=flag_values.person,
+        pose_person=flag_values.pose_person,
     )
     for name, path in paths.items():
         print(f"wrote {name} to {path}")

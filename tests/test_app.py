@@ -642,3 +642,81 @@ def test_a_damaged_test_record_file_is_one_line_naming_it(market_tf1_dir, tmp_pa
         pg2_app.load_test_pairs(str(tmp_path), "market", 128, 64, limit=1000)
     assert str(damaged) in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+# ---- a photo of several people -----------------------------------------------------------------
+
+TWO_MEN = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_annotated/2011_000003.jpg"
+needs_two_men = pytest.mark.skipif(
+    not os.path.exists(TWO_MEN), reason="Debian's labelme-examples is not installed (the photo)"
+)
+
+
+def expected_person_crop(photo_path, model_dir, index):
+    """Person ``index`` (largest first) of a photo in the 128x64 frame, from pg2_tf.people."""
+    from pg2_tf import keypoints, people, photos
+
+    photo = photos.load_photo(photo_path)
+    found = people.find_people(keypoints.KeypointEstimator(model_dir), photo)
+    framed = photos.person_in_model_frame(photo, found[index], 128, 64)
+    return found, framed.image, framed.keypoints_rc
+
+
+@needs_two_men
+@pytest.mark.parametrize("endpoint", ["/api/source", "/api/pose"])
+def test_a_photo_of_two_people_asks_which_and_the_index_picks_one(
+    photo_client, blazepose_model_dir, endpoint
+):
+    from pathlib import Path
+
+    photo = Path(TWO_MEN)
+    asked = upload(photo_client, photo, endpoint).json()
+    found, image, keypoints_rc = expected_person_crop(photo, blazepose_model_dir, 1)
+
+    assert [person["index"] for person in asked["people"]] == [0, 1]
+    assert (asked["width"], asked["height"]) == (500, 338)
+    for person, listed in zip(found, asked["people"], strict=True):
+        x0, y0, x1, y1 = listed["box"]  # holds the person's joints
+        xy = person.keypoints_xyc[person.keypoints_xyc[:, 2] > 0, :2]
+        assert (xy >= [x0, y0]).all() and (xy <= [x1, y1]).all()
+    chosen = photo_client.post(
+        f"{endpoint}?person=1", content=photo.read_bytes(), headers={"X-Filename": photo.name}
+    ).json()
+    np.testing.assert_allclose(chosen["keypoints"], keypoints_rc, atol=1e-4)
+    if endpoint == "/api/source":
+        np.testing.assert_array_equal(decode_data_url(chosen["image"]), image)
+    beyond = photo_client.post(
+        f"{endpoint}?person=7", content=photo.read_bytes(), headers={"X-Filename": photo.name}
+    )
+    assert beyond.status_code == 422
+    assert beyond.json()["error"] == (
+        "person=7: only 2 people found in 2011_000003.jpg (indices 0 to 1, largest first)"
+    )
+
+
+@needs_two_men
+def test_page_in_chromium_outlines_the_people_of_a_photo_and_a_click_picks_one(
+    browser, photo_application, signatures, blazepose_model_dir
+):
+    with LiveServer(photo_application) as server:
+        browser.get(server.url + "/")
+        wait_for(browser, lambda d: d.find_element("tag name", "body").get_attribute("data-ready"),
+                 "the page did not start")  # fmt: skip
+        browser.find_element("id", "source-file").send_keys(TWO_MEN)
+        chooser = browser.find_element("id", "chooser")
+        wait_for(browser, lambda d: chooser.is_displayed(), "the page did not ask which person")
+        outlines = browser.find_elements("css selector", "#chooser-svg g.person")
+        assert [outline.get_attribute("data-person") for outline in outlines] == ["0", "1"]
+        assert "2 people in 2011_000003.jpg" in browser.find_element("id", "chooser-text").text
+        # The outlines lie over the people: person 1 (the man on the left, smaller) left of 0.
+        rects = [outline.find_element("tag name", "rect").rect for outline in outlines]
+        assert rects[1]["x"] < rects[0]["x"] and all(r["width"] > 20 for r in rects)
+
+        outlines[1].find_element("tag name", "rect").click()
+        _, source, keypoints, g2 = shown_result(browser)
+
+        assert not chooser.is_displayed()
+        _, image, keypoints_rc = expected_person_crop(TWO_MEN, blazepose_model_dir, 1)
+        np.testing.assert_array_equal(source, image)
+        np.testing.assert_allclose(keypoints, keypoints_rc, atol=1e-4)
+        np.testing.assert_array_equal(g2, saved_model_outputs(signatures, source, keypoints)["G2"])

@@ -25,6 +25,7 @@ const state = {
   sent: 0, // generation requests sent
   shown: 0, // the latest request whose answer is shown
   drag: null, // {joint, pointerId} while a joint is dragged
+  choosing: null, // while the page asks which person of a photo: called with the index
 };
 window.pg2 = state;
 
@@ -56,7 +57,8 @@ async function callApi(path, options) {
   return body;
 }
 
-function uploadFile(path, file) {
+function uploadFile(path, file, person = null) {
+  if (person !== null) path += `?person=${person}`;
   return callApi(path, {
     method: "POST",
     body: file,
@@ -238,6 +240,55 @@ function setSource(image, sourceKeypoints, targetKeypoints, realTarget = null) {
   requestGenerate();
 }
 
+// ---- choosing one of several people in a photo ----
+
+// The server answered {people: [{index, box}], photo, width, height}: outline each person on the
+// photo and wait for a click on one; resolves to the chosen index (null when another upload
+// replaces the question).
+function choosePerson(result, fileName) {
+  const chooser = $("chooser");
+  const svg = $("chooser-svg");
+  svg.replaceChildren();
+  svg.setAttribute("viewBox", `0 0 ${result.width} ${result.height}`);
+  $("chooser-photo").src = result.photo;
+  $("chooser-text").textContent =
+    `${result.people.length} people in ${fileName}: click the one you want (0 is the largest)`;
+  const stroke = Math.max(2, result.width / 300);
+  return new Promise((resolve) => {
+    if (state.choosing) state.choosing(null);
+    state.choosing = (index) => {
+      state.choosing = null;
+      chooser.hidden = true;
+      resolve(index);
+    };
+    for (const person of result.people) {
+      const [x0, y0, x1, y1] = person.box;
+      const group = svgElement("g", { class: "person", "data-person": person.index });
+      group.appendChild(svgElement("rect", {
+        x: x0, y: y0, width: x1 - x0, height: y1 - y0, "stroke-width": stroke,
+      }));
+      const label = svgElement("text", { x: x0 + stroke, y: y0 - stroke, "font-size": 8 * stroke });
+      label.textContent = person.index;
+      group.appendChild(label);
+      group.addEventListener("click", () => state.choosing && state.choosing(person.index));
+      svg.appendChild(group);
+    }
+    chooser.hidden = false;
+  });
+}
+
+// Uploads a photo; when it holds several people, asks which one and uploads it again with that
+// choice. Resolves to the server's answer for one person, or null when the question was replaced.
+async function uploadPhoto(path, file) {
+  const result = await uploadFile(path, file);
+  if (!result.people) return result;
+  showMessage("");
+  const index = await choosePerson(result, file.name);
+  if (index === null) return null;
+  showMessage(`reading person ${index} of ${file.name}...`, "notice");
+  return uploadFile(path, file, index);
+}
+
 // ---- controls ----
 
 function setupControls() {
@@ -247,7 +298,8 @@ function setupControls() {
     if (!file) return;
     showMessage(`reading ${file.name}...`, "notice");
     try {
-      const result = await uploadFile("/api/source", file);
+      const result = await uploadPhoto("/api/source", file);
+      if (!result) return;
       showMessage(result.notice || "", "notice");
       setSource(result.image, result.keypoints, result.keypoints);
     } catch (error) {
@@ -260,7 +312,8 @@ function setupControls() {
     if (!file) return;
     showMessage(`finding the pose in ${file.name}...`, "notice");
     try {
-      const result = await uploadFile("/api/pose", file);
+      const result = await uploadPhoto("/api/pose", file);
+      if (!result) return;
       showMessage("");
       state.keypoints = copyPose(result.keypoints);
       drawSkeleton();
