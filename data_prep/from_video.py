@@ -1,0 +1,235 @@
+"""PG2 records from your own videos (e.g. CCTV footage): everyone tracked, one identity per track.
+
+Usage::
+
+    python -m data_prep.from_video --video=F [--video=G ...] --out=DIR --dataset=market|deepfashion
+        --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--workers N] [--quiet]
+
+Every ``--every``-th frame of each video (anything ffmpeg reads) is searched for people
+(:func:`pg2_tf.people.find_people`: BlazePose on the whole frame and, for small people, on zoomed
+tiles), and the people are followed from one sampled frame to the next
+(:class:`pg2_tf.tracks.PersonTracker`: box overlap, joint distance and clothes colour). Each
+track is one identity. Each sampled frame of a track gives a crop at the model's size (Market
+128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.photos.person_crop`) with the person's keypoints
+in it; a pose with fewer than ``--min_joints`` joints is dropped, and so is a track with fewer
+than ``--min_track`` crops left (both listed in ``OUT/dropped_<split>.txt``). The crops are
+written in the ORIGINAL raw layout under ``OUT/raw`` and converted as
+:mod:`data_prep.from_photos` does (every ordered pair of crops of one identity; train also gets
+the mirrored copies). Video k is Market's camera k (1-9), so several videos are several
+cameras; ``OUT/tracks_<split>.txt`` maps each identity number to its video, track and frames.
+
+Resumable: each video's crops are kept under ``OUT/work/<k>`` and marked finished (with the
+video's size and time, ``--every`` and the dataset); a re-run skips finished videos, redoes an
+interrupted one, and the conversion skips finished shards.
+
+Bad input (one line, exit status 2, no records written): a file ffmpeg cannot read, a video in
+which nobody is found, or one where no track is long enough.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from data_prep import common, from_photos, synthetic  # noqa: E402
+from data_prep.synthetic import LAYOUTS  # noqa: E402
+from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+
+DATASETS = from_photos.DATASETS
+SPLITS = from_photos.SPLITS
+DEFAULT_EVERY = 5
+DEFAULT_MIN_TRACK = 3
+DEFAULT_MIN_JOINTS = 10
+MAX_VIDEOS = 9  # Market names hold the camera in one digit
+_DONE = "done.json"
+
+
+def _video_key(path: Path, every: int, dataset: str) -> dict:
+    stat = path.stat()
+    return {
+        "video": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "every": every,
+        "dataset": dataset,
+    }
+
+
+def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: int, estimator,
+                show_progress: bool = True) -> dict:  # fmt: skip
+    """Tracks everyone in one video and stages their crops (PNG) under ``stage``.
+
+    Returns the finished record (also written to ``stage/done.json``): ``{"tracks": {track id:
+    [[frame, crop file, keypoints_rc], ...]}, "dropped": [lines], "frames": sampled frames}``,
+    plus :func:`_video_key`. A stage already finished for the same video and settings is
+    returned as it is. Raises DataError when nobody is found in any sampled frame.
+    """
+    from tqdm import tqdm
+
+    from pg2_tf import generate, people, photos
+
+    key = _video_key(path, every, dataset)
+    done = stage / _DONE
+    if done.exists():
+        record = json.loads(done.read_text())
+        if all(record.get(name) == value for name, value in key.items()):
+            return record
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    layout = LAYOUTS[dataset]
+    frames, total, _ = photos.video_frames(path, "--video")
+    sampled = ((name, frame) for index, (name, frame) in enumerate(frames) if index % every == 0)
+    bar = tqdm(
+        people.track_everyone(estimator, sampled),
+        total=None if total is None else -(-total // every),
+        unit="frame",
+        desc=path.name,
+        disable=not show_progress,
+    )
+    tracks, dropped, count, anybody = {}, [], 0, False
+    for number, (_, frame, found) in enumerate(bar):
+        frame_index = number * every
+        count += 1
+        for track, person in found:
+            anybody = True
+            joints = int((person.keypoints_xyc[:, 2] > 0).sum())
+            if joints < min_joints:
+                dropped.append(
+                    f"{path} frame {frame_index} track {track}: {joints} joints "
+                    f"(fewer than --min_joints={min_joints})"
+                )
+                continue
+            framed = generate.person_in_model_frame(frame, person, layout.height, layout.width)
+            crop_name = f"t{track:04d}_f{frame_index:07d}.png"
+            Image.fromarray(framed.image).save(stage / crop_name)
+            keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64), 3).tolist()
+            tracks.setdefault(str(track), []).append([frame_index, crop_name, keypoints_rc])
+    if not anybody:
+        raise DataError(f"--video={path}: no person found in any of its {count} sampled frames")
+    record = {**key, "tracks": tracks, "dropped": dropped, "frames": count}
+    partial = stage / f".{_DONE}.partial"
+    partial.write_text(json.dumps(record))
+    os.replace(partial, done)
+    return record
+
+
+def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAULT_EVERY,
+            min_track: int = DEFAULT_MIN_TRACK, min_joints: int = DEFAULT_MIN_JOINTS,
+            workers: int | None = None, records_per_shard: int = 1000,
+            show_progress: bool = True, estimator=None, log=print) -> Path:  # fmt: skip
+    """Writes the records of the people in ``videos`` (module docstring); returns ``out_dir``.
+
+    Raises:
+        ConfigError: unknown dataset or split, no video, more than 9 videos, a count below 1.
+        DataError: a video that cannot be read, has nobody in it or no track long enough.
+    """
+    from pg2_tf import photos
+
+    if dataset not in DATASETS:
+        raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
+    videos = [Path(video) for video in videos]
+    if not videos:
+        raise ConfigError("give at least one --video=FILE")
+    if len(videos) > MAX_VIDEOS:
+        raise ConfigError(f"at most {MAX_VIDEOS} --video files (one camera digit each)")
+    for flag, value in (
+        ("--every", every),
+        ("--min_track", min_track),
+        ("--min_joints", min_joints),
+    ):
+        if value < 1:
+            raise ConfigError(f"{flag}={value} must be at least 1")
+    for video in videos:  # every file is checked before any work
+        if not video.is_file():
+            raise DataError(f"--video={video} does not exist")
+        photos.video_frames(video, "--video")
+    if estimator is None:
+        from pg2_tf import keypoints
+
+        estimator = keypoints.KeypointEstimator()
+    out_dir = Path(out_dir)
+    records = []
+    for camera, video in enumerate(videos, start=1):
+        stage = out_dir / "work" / str(camera)
+        record = track_video(video, stage, dataset, every, min_joints, estimator, show_progress)
+        kept = {
+            track: crops for track, crops in record["tracks"].items() if len(crops) >= min_track
+        }
+        if not kept:
+            raise DataError(
+                f"--video={video}: no track has {min_track} crops (--min_track); "
+                f"{len(record['tracks'])} track(s), the longest {max(map(len, record['tracks'].values()), default=0)}"
+            )
+        records.append((camera, video, stage, record, kept))
+
+    layout = LAYOUTS[dataset]
+    raw_dir = out_dir / "raw" / layout.raw_folder
+    sets = synthetic.prepare_image_sets(raw_dir, layout, split)
+    identity_lines, dropped_lines, person = [], [], 0
+    for camera, video, stage, record, kept in records:
+        dropped_lines += record["dropped"]
+        for track, crops in record["tracks"].items():
+            if track not in kept:
+                dropped_lines.append(
+                    f"{video} track {track}: {len(crops)} crop(s) (fewer than --min_track={min_track})"
+                )
+        for track, crops in sorted(kept.items(), key=lambda item: int(item[0])):
+            person += 1
+            frames = [frame for frame, _, _ in crops]
+            identity_lines.append(f"{person} {video} track {track} frames {frames}")
+            for index, (_, crop_name, keypoints_rc) in enumerate(crops):
+                crop = np.asarray(Image.open(stage / crop_name).convert("RGB"))
+                name = from_photos.image_name(dataset, person, index, camera)
+                from_photos.add_crop(raw_dir, layout, sets, split, name, crop, keypoints_rc)
+    from_photos.save_pose_sets(raw_dir, layout, sets)
+    (out_dir / f"tracks_{split}.txt").write_text("".join(f"{line}\n" for line in identity_lines))
+    (out_dir / f"dropped_{split}.txt").write_text("".join(f"{line}\n" for line in dropped_lines))
+    pairs = from_photos.convert_raw(
+        raw_dir, out_dir, dataset, split, workers, records_per_shard, show_progress
+    )
+    crops = sum(len(crops) for *_, kept in records for crops in kept.values())
+    log(
+        f"{person} identities ({crops} crops) from {len(videos)} video(s); "
+        f"{len(dropped_lines)} dropped, listed in {out_dir / f'dropped_{split}.txt'}; records {pairs}"
+    )
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--video", action="append", type=Path, required=True,
+                        help="a video file; repeat for several (each is a camera)")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--split", choices=SPLITS, required=True)
+    parser.add_argument("--every", type=int, default=DEFAULT_EVERY,
+                        help="use every N-th frame (default %(default)s)")  # fmt: skip
+    parser.add_argument("--min_track", type=int, default=DEFAULT_MIN_TRACK,
+                        help="drop tracks with fewer crops (default %(default)s)")  # fmt: skip
+    parser.add_argument("--min_joints", type=int, default=DEFAULT_MIN_JOINTS,
+                        help="drop poses with fewer of the 18 joints (default %(default)s)")  # fmt: skip
+    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
+    parser.add_argument("--records_per_shard", type=int, default=1000)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    convert(
+        args.video, args.out, args.dataset, args.split, args.every, args.min_track,
+        args.min_joints, args.workers, args.records_per_shard, show_progress=not args.quiet,
+        log=lambda line: print(line, file=sys.stderr),
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    common.run_cli(main)

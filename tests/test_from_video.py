@@ -1,0 +1,135 @@
+"""data_prep/from_video.py: records from videos, everyone tracked, one identity per track.
+
+The clip: two real people (tests/fixtures/people/scenes.py) crossing each other in front of a
+real background, one walking right behind the other walking left; the second video is the
+same clip mirrored (another camera).
+"""
+
+import importlib.util
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import skimage.data
+from conftest import FIXTURES
+from PIL import Image
+
+from data_prep import from_video
+from data_prep.read_records import read_records
+from pg2_tf.errors import DataError
+
+PROJECT_ROOT = FIXTURES.parent.parent
+
+
+def _load(name):
+    path = FIXTURES / "people" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+scenes = _load("scenes")
+pytestmark = pytest.mark.skipif(
+    not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
+)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    frames, rectangles = scenes.crossing_clip()
+    iio.imwrite(folder / "crossing.mp4", frames, plugin="FFMPEG", fps=8, quality=9)
+    iio.imwrite(folder / "mirrored.mp4", frames[:, :, ::-1], plugin="FFMPEG", fps=8, quality=9)
+    return folder, rectangles
+
+
+@pytest.fixture(scope="module")
+def converted(videos, blazepose_estimator, tmp_path_factory):
+    folder, _ = videos
+    out = tmp_path_factory.mktemp("records")
+    lines = []
+    from_video.convert(
+        [folder / "crossing.mp4", folder / "mirrored.mp4"], out, "market", "test", every=2,
+        min_track=3, workers=1, show_progress=False, estimator=blazepose_estimator,
+        log=lines.append,
+    )  # fmt: skip
+    return out, lines
+
+
+def test_each_person_of_each_video_is_one_identity_with_crops_at_the_models_size(converted, videos):
+    out, lines = converted
+    _, rectangles = videos
+    tracks = (out / "tracks_test.txt").read_text().splitlines()
+    # Two people in each of two videos: four identities (a track split at the crossing would
+    # make more); identities 1-2 from camera 1, 3-4 from camera 2.
+    assert len(tracks) == 4, tracks
+    videos_of = [line.split()[1].rsplit("/", 1)[-1] for line in tracks]
+    assert videos_of == ["crossing.mp4"] * 2 + ["mirrored.mp4"] * 2
+    images = sorted((out / "raw" / "Market1501_img_pose_attr_seg" / "bounding_box_test").iterdir())
+    cameras = {name.name[:4]: name.name[6] for name in images}
+    assert cameras == {"0001": "1", "0002": "1", "0003": "2", "0004": "2"}
+    for path in images:
+        assert Image.open(path).size == (64, 128)
+    assert lines[-1].startswith("4 identities (")
+
+
+def test_records_pair_crops_of_one_identity_only(converted):
+    out, _ = converted
+    records = list(read_records(out))
+    assert records
+    for record in records:
+        assert record["id_0"] == record["id_1"]
+        assert bytes(record["image_name_0"][0])[:4] == bytes(record["image_name_1"][0])[:4]
+
+
+def test_a_rerun_skips_finished_videos(converted, videos, blazepose_estimator):
+    out, _ = converted
+    folder, _ = videos
+
+    class Refusing:
+        def detect(self, *args, **kwargs):
+            raise AssertionError("a finished video was searched again")
+
+        landmarks_in_roi = detect
+
+    from_video.convert(
+        [folder / "crossing.mp4", folder / "mirrored.mp4"], out, "market", "test", every=2,
+        min_track=3, workers=1, show_progress=False, estimator=Refusing(), log=lambda line: None,
+    )  # fmt: skip
+    assert len((out / "tracks_test.txt").read_text().splitlines()) == 4
+
+
+def test_bad_videos_are_one_line_exit_2_and_no_records(tmp_path):
+    coffee = np.asarray(Image.fromarray(skimage.data.coffee()).resize((320, 240)))
+    iio.imwrite(tmp_path / "nobody.mp4", np.stack([coffee] * 4), plugin="FFMPEG", fps=4)
+    (tmp_path / "broken.mp4").write_text("not a video")
+    for video, message in (
+        ("nobody.mp4", "error: --video={dir}/nobody.mp4: no person found in any of its 4 sampled"),
+        ("broken.mp4", "error: --video={dir}/broken.mp4 is not a video ffmpeg can read"),
+        ("absent.mp4", "error: --video={dir}/absent.mp4 does not exist"),
+    ):
+        out = tmp_path / f"out_{video}"
+        result = subprocess.run(
+            [sys.executable, "-m", "data_prep.from_video", f"--video={tmp_path / video}",
+             f"--out={out}", "--dataset=market", "--split=train", "--every=1", "--quiet"],
+            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith(message.format(dir=tmp_path))
+        assert not list(out.glob("*.tfrecord")) and not (out / "raw").exists()
+
+
+def test_counts_below_one_and_too_many_videos_are_refused(tmp_path):
+    from pg2_tf.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--every=0 must be at least 1$"):
+        from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "train", every=0)
+    with pytest.raises(ConfigError, match=r"^at most 9 --video files"):
+        from_video.convert([tmp_path / "x.mp4"] * 10, tmp_path, "market", "train")
+    with pytest.raises(DataError, match=r"^--video=.*x\.mp4 does not exist$"):
+        from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "train")
