@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from data_prep import common, from_photos, synthetic  # noqa: E402
-from data_prep.synthetic import LAYOUTS  # noqa: E402
+from pg2_tf import datasets  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError  # noqa: E402
 
 DATASETS = from_photos.DATASETS
@@ -74,7 +74,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     """
     from tqdm import tqdm
 
-    from pg2_tf import generate, people, photos
+    from pg2_tf import people, photos
 
     key = _video_key(path, every, dataset)
     done = stage / _DONE
@@ -85,7 +85,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
-    layout = LAYOUTS[dataset]
+    layout = datasets.by_kind(dataset)
     frames, total, _ = photos.video_frames(path, "--video")
     sampled = ((name, frame) for index, (name, frame) in enumerate(frames) if index % every == 0)
     bar = tqdm(
@@ -108,7 +108,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
                     f"(fewer than --min_joints={min_joints})"
                 )
                 continue
-            framed = generate.person_in_model_frame(frame, person, layout.height, layout.width)
+            framed = photos.person_in_model_frame(frame, person, layout.img_H, layout.img_W)
             crop_name = f"t{track:04d}_f{frame_index:07d}.png"
             Image.fromarray(framed.image).save(stage / crop_name)
             keypoints_rc = np.round(framed.keypoints_rc.astype(np.float64), 3).tolist()
@@ -173,7 +173,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
             )
         records.append((camera, video, stage, record, kept))
 
-    layout = LAYOUTS[dataset]
+    layout = datasets.by_kind(dataset)
     raw_dir = out_dir / "raw" / layout.raw_folder
     sets = synthetic.prepare_image_sets(raw_dir, layout, split)
     identity_lines, dropped_lines, person = [], [], 0

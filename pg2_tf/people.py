@@ -198,14 +198,11 @@ def _landmarks_of(estimator, image, detections, people, refine: bool = False) ->
 
 
 def openpose_json(people) -> dict:
-    """OpenPose's JSON of several people: ``{"people": [{"pose_keypoints_2d": [x, y, c] * 18},
-    ...]}`` in the order given (largest first from :func:`find_people`)."""
-    return {
-        "people": [
-            {"pose_keypoints_2d": [round(float(v), 3) for v in p.keypoints_xyc.reshape(-1)]}
-            for p in people
-        ]
-    }
+    """OpenPose's JSON of several people (:func:`pg2_tf.pose.openpose_document`), in the order
+    given (largest first from :func:`find_people`)."""
+    from pg2_tf import pose
+
+    return pose.openpose_document([person.keypoints_xyc for person in people])
 
 
 def write_pose_folder(folder, people) -> None:

@@ -473,18 +473,26 @@ def keypoints_to_triples(keypoints_rc) -> np.ndarray:
 
 
 def openpose_document(keypoints_xyc) -> dict:
-    """The OpenPose JSON document of one person (COCO-18), the one writer of the format.
+    """The OpenPose JSON document of one or several people (COCO-18), the one writer of the format.
 
     Args:
-        keypoints_xyc: float ``[18, 3]``: x (column), y (row) in pixels and confidence (0 for a
-            missing joint, with x = y = 0; see :func:`keypoints_to_triples`).
+        keypoints_xyc: float ``[18, 3]`` (one person) or ``[N, 18, 3]`` (N people, N may be 0,
+            listed in this order): x (column), y (row) in pixels and confidence (0 for a missing
+            joint, with x = y = 0; see :func:`keypoints_to_triples`).
 
     Returns:
-        ``{"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c] * 18}]}``
-        with values rounded to 3 decimals; :func:`read_openpose_json` reads it back.
+        ``{"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": [x, y, c] * 18},
+        ...]}`` with values rounded to 3 decimals; :func:`read_openpose_json` reads the first
+        person back.
     """
-    values = [round(float(v), 3) for v in np.asarray(keypoints_xyc, np.float64).reshape(-1)]
-    return {"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": values}]}
+    people = np.asarray(keypoints_xyc, np.float64).reshape(-1, NUM_KEYPOINTS * 3)
+    return {
+        "version": 1.3,
+        "people": [
+            {"person_id": [-1], "pose_keypoints_2d": [round(float(v), 3) for v in person]}
+            for person in people
+        ],
+    }
 
 
 def read_openpose_json(path) -> np.ndarray:
