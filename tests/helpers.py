@@ -234,3 +234,28 @@ def tiny_config(model_dir, records_dir, **overrides):
     )
     settings.update(overrides)
     return train.TrainConfig(**settings)
+
+
+# ---- people in scenes (issue 22) ---------------------------------------------------------------
+
+PEOPLE_FIXTURES = FIXTURES / "people"
+
+
+def people_scenes():
+    """tests/fixtures/people/scenes.py as a module: scenes of real people (labelme-examples,
+    scikit-image) composed or as photographed; its ``available()`` says whether the photos are
+    installed. make_reference.py (run in mediapipe's own venv) uses the same module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scenes", PEOPLE_FIXTURES / "scenes.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scenes"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def people_reference() -> dict:
+    """MediaPipe's own keypoints of each person's crop, per case (reference.json's "cases")."""
+    import json
+
+    return json.loads((PEOPLE_FIXTURES / "reference.json").read_text())["cases"]

@@ -5,7 +5,6 @@ real background, one walking right behind the other walking left; the second vid
 same clip mirrored (another camera).
 """
 
-import importlib.util
 import subprocess
 import sys
 
@@ -13,26 +12,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import skimage.data
-from conftest import FIXTURES
+from helpers import PROJECT_ROOT, people_scenes
 from PIL import Image
 
 from data_prep import from_video
 from data_prep.read_records import read_records
 from pg2_tf.errors import DataError
 
-PROJECT_ROOT = FIXTURES.parent.parent
-
-
-def _load(name):
-    path = FIXTURES / "people" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scenes = _load("scenes")
+scenes = people_scenes()
 pytestmark = pytest.mark.skipif(
     not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
 )

@@ -7,7 +7,6 @@ reference (tests/fixtures/people/reference.json) was written by mediapipe 0.10.2
 crop per person, in a separate environment (make_reference.py there).
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,25 +14,15 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from helpers import PROJECT_ROOT, people_reference, people_scenes
 
 from pg2_tf import keypoints, people
 from pg2_tf.errors import ConfigError, DataError
 
-PEOPLE_FIXTURES = FIXTURES / "people"
-REFERENCE = json.loads((PEOPLE_FIXTURES / "reference.json").read_text())["cases"]
-PROJECT_ROOT = FIXTURES.parent.parent
+REFERENCE = people_reference()
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, PEOPLE_FIXTURES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scenes = _load("scenes")
+scenes = people_scenes()
 needs_photos = pytest.mark.skipif(
     not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
 )

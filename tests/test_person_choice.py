@@ -5,7 +5,6 @@ Photos: Debian's labelme-examples and scikit-image, composed by tests/fixtures/p
 reference keypoints: MediaPipe's own on each person's crop (tests/fixtures/people/reference.json).
 """
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,26 +14,16 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import skimage.data
-from conftest import FIXTURES
+from helpers import PROJECT_ROOT, people_reference, people_scenes
 from PIL import Image
 
 from pg2_tf import animate, generate, keypoints, people, photos
 from pg2_tf.errors import ConfigError, DataError
 
-PEOPLE_FIXTURES = FIXTURES / "people"
-REFERENCE = json.loads((PEOPLE_FIXTURES / "reference.json").read_text())["cases"]
-PROJECT_ROOT = FIXTURES.parent.parent
+REFERENCE = people_reference()
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, PEOPLE_FIXTURES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-scenes = _load("scenes")
+scenes = people_scenes()
 pytestmark = pytest.mark.skipif(
     not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
 )
