@@ -77,12 +77,7 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
                 f"--poses={poses} holds both .json files and images: give a folder of one kind"
             )
         if jsons:
-            if choice is not None and not choice.largest:
-                raise ConfigError(
-                    f"{choice.flag} chooses a person in frames or a video; --poses={poses} holds "
-                    "OpenPose JSON files, whose first person is used"
-                )
-            return _json_pose_sequence(poses, jsons)
+            return _json_pose_sequence(poses, jsons, choice)
         if not frames:
             raise DataError(
                 f"--poses={poses} holds no OpenPose .json files and no images "
@@ -115,17 +110,23 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
     return PoseSequence(np.stack(sequence), fps, without_person, followed)
 
 
-def _json_pose_sequence(folder: str, names: list[str]) -> PoseSequence:
-    """OpenPose JSON frames; one whose 'people' is empty (OpenPose writes that for a frame
-    without a person) is a frame with every joint missing, bridged like a video's."""
+def _json_pose_sequence(folder: str, names: list[str], choice=None) -> PoseSequence:
+    """OpenPose JSON frames; the person followed is chosen by ``choice`` in the first file with
+    people and followed by :func:`pg2_tf.people.follow_in_poses`. A file whose 'people' is
+    empty (OpenPose writes that for a frame without a person), or where the followed person is
+    not found, is a frame with every joint missing, bridged like a video's."""
+    from pg2_tf import people
+
+    paths = [os.path.join(folder, name) for name in names]
+    followed = people.follow_in_poses(
+        [pose.read_openpose_people(path) for path in paths], choice, paths
+    )
     sequence, without_person = [], []
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            sequence.append(photos.load_keypoints(path))
-        except pose.NoPersonInKeypoints:
+    for path, keypoints_rc in zip(paths, followed, strict=True):
+        if keypoints_rc is None:
             without_person.append(path)
-            sequence.append(np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING)))
+            keypoints_rc = np.full((pose.NUM_KEYPOINTS, 2), float(pose.MISSING))
+        sequence.append(keypoints_rc)
     return PoseSequence(np.stack(sequence), None, without_person)
 
 

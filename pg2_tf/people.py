@@ -456,3 +456,51 @@ def track_everyone(estimator, frames, tiles: str = "auto"):
             [appearance(image, person) for person in found],
         )
         yield name, image, list(zip(ids, found, strict=True))
+
+
+def follow_in_poses(poses_per_frame, choice: PersonChoice | None = None, names=None) -> list:
+    """Follows one person through frames of known poses (e.g. OpenPose JSON files of several
+    people): ``choice`` picks them in the first frame with people (``largest``: the largest box
+    of joints; an index: the frame's own order; ``x,y``: the nearest), then a
+    :class:`pg2_tf.tracks.PersonTracker` (box overlap and joint distance) follows them.
+
+    Args:
+      poses_per_frame: per frame, a list of float ``[18, 2]`` (row, col), -1 missing.
+      choice: as for photos (default the largest).
+      names: per frame, its name for messages.
+
+    Returns:
+      per frame, the followed person's ``[18, 2]`` or None where they are not found.
+    """
+    from pg2_tf import tracks
+
+    choice = choice or PersonChoice()
+    tracker = tracks.PersonTracker()
+    followed, out = None, []
+    for number, poses in enumerate(poses_per_frame):
+        found = [_person_of_pose(keypoints_rc) for keypoints_rc in poses]
+        ids = tracker.update(
+            np.reshape([person.box_xyxy for person in found], (-1, 4)),
+            np.reshape([person.keypoints_xyc for person in found], (-1, 18, 3)),
+        )
+        if followed is None and found:
+            if choice.largest:
+                index = int(np.argmax([box_area(person.box_xyxy) for person in found]))
+            else:
+                name = names[number] if names is not None else f"frame {number}"
+                index, _ = choose_person(found, choice, name)
+            followed = ids[index]
+        out.append(np.asarray(poses[ids.index(followed)]) if followed in ids else None)
+    return out
+
+
+def _person_of_pose(keypoints_rc):
+    keypoints_rc = np.asarray(keypoints_rc, np.float64)
+    present = ~np.any(keypoints_rc < 0, axis=1)
+    xyc = np.zeros((18, 3), np.float32)
+    xyc[present, 0], xyc[present, 1], xyc[present, 2] = (
+        keypoints_rc[present, 1], keypoints_rc[present, 0], 1.0
+    )  # fmt: skip
+    person = keypoints_module.PersonKeypoints(keypoints_xyc=xyc, box_xyxy=(0.0, 0.0, 0.0, 0.0))
+    box = joints_box(person) if present.any() else (0.0, 0.0, 0.0, 0.0)
+    return keypoints_module.PersonKeypoints(keypoints_xyc=xyc, box_xyxy=box)

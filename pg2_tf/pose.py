@@ -510,6 +510,17 @@ def read_openpose_json(path) -> np.ndarray:
         DataError: unreadable file, not an OpenPose result, values that are not finite numbers,
             an unknown joint count.
     """
+    people = read_openpose_people(path, first_only=True)
+    if not people:
+        raise NoPersonInKeypoints(f"{path}: OpenPose found no person ('people' is empty)")
+    return people[0]
+
+
+def read_openpose_people(path, first_only: bool = False) -> list:
+    """Every person of an OpenPose JSON file (as :func:`read_openpose_json` reads one), in the
+    file's order: a list of float64 ``[18, 2]`` (row, col), -1 missing; [] when ``people`` is
+    empty. ``first_only`` reads (and checks) only ``people[0]``. Raises DataError as
+    :func:`read_openpose_json` does, naming ``people[i]``."""
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -519,25 +530,29 @@ def read_openpose_json(path) -> np.ndarray:
     people = document.get("people") if isinstance(document, dict) else None
     if not isinstance(people, list):
         raise DataError(f"{path} is not an OpenPose result: it has no 'people' list")
-    if not people:
-        raise NoPersonInKeypoints(f"{path}: OpenPose found no person ('people' is empty)")
-    person = people[0]
+    return [
+        _openpose_person(path, person, f"people[{number}]")
+        for number, person in enumerate(people[:1] if first_only else people)
+    ]
+
+
+def _openpose_person(path: str, person, where: str) -> np.ndarray:
     if not isinstance(person, dict):
-        raise DataError(f"{path}: people[0] must be an object holding pose_keypoints_2d")
+        raise DataError(f"{path}: {where} must be an object holding pose_keypoints_2d")
     key = "pose_keypoints_2d" if "pose_keypoints_2d" in person else "pose_keypoints"
     values = person.get(key)
     if not isinstance(values, list) or len(values) % 3:
         raise DataError(
-            f"{path}: people[0].pose_keypoints_2d must be a list of x, y, confidence triples"
+            f"{path}: {where}.pose_keypoints_2d must be a list of x, y, confidence triples"
         )
     for index, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DataError(
-                f"{path}: people[0].{key}[{index}] is {value!r}, not a number (x, y, confidence "
+                f"{path}: {where}.{key}[{index}] is {value!r}, not a number (x, y, confidence "
                 "triples of numbers)"
             )
     triples = np.asarray(values, np.float64).reshape(-1, 3)
-    check_finite(path, triples, f"people[0].{key}")
+    check_finite(path, triples, f"{where}.{key}")
     try:
         return keypoints_from_triples(triples)
     except ValueError as error:

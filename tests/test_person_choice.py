@@ -256,3 +256,32 @@ def test_animate_bad_people_are_one_line_and_nothing_written(
                 progress_bar=False, log=lambda line: None, **arguments,
             )  # fmt: skip
         assert not (tmp_path / "o.gif").exists() and not (tmp_path / "saved").exists()
+
+
+def test_a_folder_of_openpose_json_files_of_two_people_follows_the_chosen_one(tmp_path):
+    # Two walkers, 100 px tall, crossing; the files list them in a different order each frame,
+    # as OpenPose does (its order is not an identity).
+    def walker(x, y):
+        joints = np.zeros((18, 3))
+        joints[:, 0] = x + np.linspace(-10, 10, 18)
+        joints[:, 1] = y + np.linspace(0, 100, 18)
+        joints[:, 2] = 0.9
+        return joints.reshape(-1).tolist()
+
+    folder = tmp_path / "poses"
+    folder.mkdir()
+    for t in range(8):
+        left, right = walker(60 + 25 * t, 40), walker(260 - 25 * t, 48)
+        order = [left, right] if t % 2 == 0 else [right, left]
+        (folder / f"{t:06d}.json").write_text(
+            json.dumps({"people": [{"pose_keypoints_2d": values} for values in order]})
+        )
+
+    for text, start in (("1", 260), ("255,60", 260), ("0", 60)):
+        sequence = animate.read_pose_sequence(folder, None, False, people.parse_person(text))
+        # The chosen walker's head (row 40 or 48, column = start +- 25 t) in every frame.
+        step = 25 if start == 60 else -25
+        np.testing.assert_allclose(
+            sequence.tracks_rc[:, 0, 1], [start - 10 + step * t for t in range(8)]
+        )
+        assert sequence.without_person == []
