@@ -20,8 +20,8 @@ person number to its sub-folder.
 
 ``--person`` chooses the person of each photo (``largest``, the default; an index as
 ``pg2-keypoints`` lists them, largest first; or ``x,y``, the person nearest that pixel). A photo
-where no person is found (or ``--person`` picks nobody), or that cannot be read, is listed (``OUT/skipped_<split>.txt``
-and a warning) and skipped; it is not fatal.
+where no person is found (or ``--person`` picks nobody), or that cannot be read, is listed
+(``OUT/skipped_<split>.txt`` and a warning) and skipped; it is not fatal.
 """
 
 import argparse

@@ -36,12 +36,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from data_prep import common, from_photos, synthetic  # noqa: E402
-from pg2_tf import datasets  # noqa: E402
-from pg2_tf.errors import ConfigError, DataError  # noqa: E402
+from data_prep import common, from_photos, synthetic
+from pg2_tf import datasets
+from pg2_tf.errors import ConfigError, DataError
 
 DATASETS = from_photos.DATASETS
 SPLITS = from_photos.SPLITS
