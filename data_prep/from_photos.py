@@ -216,13 +216,20 @@ def convert(
     return out_dir
 
 
-def main(argv: list[str] | None = None) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")
+def layout_parser(description: str) -> argparse.ArgumentParser:
+    """The command line every converter that writes its own raw layout shares (this one and
+    from_video.py): --out, --dataset and --split, before its own input and the writer's options."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument("--split", choices=SPLITS, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = layout_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")
     common.add_writer_args(parser)
     parser.add_argument(
         "--person",

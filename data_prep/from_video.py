@@ -26,7 +26,6 @@ Bad input (one line, exit status 2, no records written): a file ffmpeg cannot re
 which nobody is found, or one where no track is long enough.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -208,21 +207,16 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = from_photos.layout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--video", action="append", type=Path, required=True,
                         help="a video file; repeat for several (each is a camera)")  # fmt: skip
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--dataset", choices=DATASETS, required=True)
-    parser.add_argument("--split", choices=SPLITS, required=True)
     parser.add_argument("--every", type=int, default=DEFAULT_EVERY,
                         help="use every N-th frame (default %(default)s)")  # fmt: skip
     parser.add_argument("--min_track", type=int, default=DEFAULT_MIN_TRACK,
                         help="drop tracks with fewer crops (default %(default)s)")  # fmt: skip
     parser.add_argument("--min_joints", type=int, default=DEFAULT_MIN_JOINTS,
                         help="drop poses with fewer of the 18 joints (default %(default)s)")  # fmt: skip
-    parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
-    parser.add_argument("--records_per_shard", type=int, default=1000)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    common.add_writer_args(parser)
     args = parser.parse_args(argv)
     convert(
         args.video, args.out, args.dataset, args.split, args.every, args.min_track,
