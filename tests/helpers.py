@@ -199,6 +199,19 @@ def run_main(*flags, timeout=300):
     )
 
 
+def run_module(module, *args, env=None, timeout=120):
+    """Runs ``python -m module`` with the arguments in the project root, the environment plus
+    ``env``; returns the CompletedProcess (stdout and stderr as text)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
 def run_score_cli(*args):
     """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
     from pg2_tf import score
@@ -252,6 +265,16 @@ def people_scenes():
     sys.modules["scenes"] = module
     spec.loader.exec_module(module)
     return module
+
+
+def needs_people_photos(scenes):
+    """The skip mark of tests on the people scenes (``scenes`` from people_scenes()) where
+    Debian's labelme-examples, their photos, are not installed."""
+    import pytest
+
+    return pytest.mark.skipif(
+        not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
+    )
 
 
 def people_reference() -> dict:

@@ -5,14 +5,11 @@ real background, one walking right behind the other walking left; the second vid
 same clip mirrored (another camera).
 """
 
-import subprocess
-import sys
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import skimage.data
-from helpers import PROJECT_ROOT, people_scenes
+from helpers import needs_people_photos, people_scenes, run_module
 from PIL import Image
 
 from data_prep import from_video
@@ -20,9 +17,7 @@ from data_prep.read_records import read_records
 from pg2_tf.errors import DataError
 
 scenes = people_scenes()
-pytestmark = pytest.mark.skipif(
-    not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
-)
+pytestmark = needs_people_photos(scenes)
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +95,9 @@ def test_bad_videos_are_one_line_exit_2_and_no_records(tmp_path):
         ("absent.mp4", "error: --video={dir}/absent.mp4 does not exist"),
     ):
         out = tmp_path / f"out_{video}"
-        result = subprocess.run(
-            [sys.executable, "-m", "data_prep.from_video", f"--video={tmp_path / video}",
-             f"--out={out}", "--dataset=market", "--split=train", "--every=1", "--quiet"],
-            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+        result = run_module(
+            "data_prep.from_video", f"--video={tmp_path / video}", f"--out={out}",
+            "--dataset=market", "--split=train", "--every=1", "--quiet", timeout=300,
         )  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1

@@ -8,20 +8,17 @@ import hashlib
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
-from helpers import FIXTURES
+from helpers import FIXTURES, run_module
 from PIL import Image
 
 from pg2_tf import keypoints, photos
 from pg2_tf.errors import DataError
 
 REFERENCE = json.loads((FIXTURES / "blazepose" / "reference.json").read_text())["photos"]
-PROJECT_ROOT = FIXTURES.parent.parent
 
 # pg2_tf.pose joint index -> MediaPipe landmark index, as the issue specifies (neck separately).
 NAMED_JOINTS = {
@@ -218,14 +215,7 @@ def test_model_dir_default_environment_and_flag(monkeypatch, tmp_path):
 
 
 def _cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.keypoints", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
+    return run_module("pg2_tf.keypoints", *args, env=env)
 
 
 def test_cli_writes_openpose_json_that_generate_reads_and_a_drawing(tmp_path, blazepose_model_dir):

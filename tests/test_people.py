@@ -8,13 +8,10 @@ crop per person, in a separate environment (make_reference.py there).
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers import PROJECT_ROOT, people_reference, people_scenes
+from helpers import needs_people_photos, people_reference, people_scenes, run_module
 
 from pg2_tf import keypoints, people
 from pg2_tf.errors import ConfigError, DataError
@@ -23,9 +20,7 @@ REFERENCE = people_reference()
 
 
 scenes = people_scenes()
-needs_photos = pytest.mark.skipif(
-    not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
-)
+needs_photos = needs_people_photos(scenes)
 
 
 @pytest.fixture(scope="module")
@@ -198,14 +193,7 @@ def test_nobody_found_is_no_person_found():
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.keypoints", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        timeout=120,
-    )
+    return run_module("pg2_tf.keypoints", *args)
 
 
 @needs_photos

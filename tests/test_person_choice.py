@@ -7,14 +7,12 @@ reference keypoints: MediaPipe's own on each person's crop (tests/fixtures/peopl
 
 import json
 import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import skimage.data
-from helpers import PROJECT_ROOT, people_reference, people_scenes
+from helpers import needs_people_photos, people_reference, people_scenes, run_module
 from PIL import Image
 
 from pg2_tf import animate, generate, keypoints, people, photos
@@ -24,9 +22,7 @@ REFERENCE = people_reference()
 
 
 scenes = people_scenes()
-pytestmark = pytest.mark.skipif(
-    not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
-)
+pytestmark = needs_people_photos(scenes)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +57,7 @@ def _centre(rectangle):
 
 
 def _cli(module, *args):
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ),
-        timeout=300,
-    )
+    return run_module(module, *args, timeout=300)
 
 
 # ---- pg2-generate ------------------------------------------------------------------------------
