@@ -228,6 +228,16 @@ def run_score_cli(*args):
     )
 
 
+def market_app_config(saved_model, market_tf1_dir, **settings):
+    """A pg2_tf.app.AppConfig of the exported Market model offering the fixture's test records,
+    with ``settings`` (the other AppConfig fields) on top."""
+    from pg2_tf import app
+
+    return app.AppConfig(
+        saved_model=saved_model, data_dir=str(market_tf1_dir / "test_data"), **settings
+    )
+
+
 def tiny_config(model_dir, records_dir, **overrides):
     """A pg2_tf.train.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
     from pg2_tf import train

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import uvicorn
+from helpers import market_app_config
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -61,11 +62,7 @@ def saved_model_outputs(signatures, image, keypoints_rc) -> dict:
 
 @pytest.fixture(scope="module")
 def application(market_saved_model, market_tf1_dir):
-    config = pg2_app.AppConfig(
-        saved_model=market_saved_model,
-        data_dir=str(market_tf1_dir / "test_data"),
-        max_upload_bytes=2**20,
-    )
+    config = market_app_config(market_saved_model, market_tf1_dir, max_upload_bytes=2**20)
     return pg2_app.create_app(config)
 
 
@@ -315,10 +312,8 @@ def photo_files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def photo_application(market_saved_model, market_tf1_dir, blazepose_model_dir):
     """The app with the keypoint estimator (and the test records)."""
-    config = pg2_app.AppConfig(
-        saved_model=market_saved_model,
-        data_dir=str(market_tf1_dir / "test_data"),
-        keypoint_model_dir=blazepose_model_dir,
+    config = market_app_config(
+        market_saved_model, market_tf1_dir, keypoint_model_dir=blazepose_model_dir
     )
     return pg2_app.create_app(config)
 

@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import market_app_config
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -303,9 +304,9 @@ def malformed_bodies() -> list[tuple[str, bytes]]:
 
 @pytest.fixture(scope="module")
 def client(market_saved_model, market_tf1_dir):
-    config = pg2_app.AppConfig(
-        saved_model=market_saved_model,
-        data_dir=str(market_tf1_dir / "test_data"),
+    config = market_app_config(
+        market_saved_model,
+        market_tf1_dir,
         max_upload_bytes=2**20,
         keypoint_model_dir=str(market_tf1_dir / "no_blazepose_here"),
     )
