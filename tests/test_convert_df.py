@@ -154,12 +154,15 @@ def test_test_seq_pairs_every_image_with_every_image_in_order(raw_dir, tmp_path)
         assert pickle.load(f) == [list(pair) for pair in pairs]
 
 
-def test_first_candidate_is_used_even_when_it_is_not_the_persons(raw_dir, tmp_path):
+def _convert_with_edited_poses(raw_dir, tmp_path, edit):
+    """convert_DF on a copy of the test images as a "test_samples" split whose pose
+    dictionaries ``edit(name, all_peaks, subsets)`` changed for the first image (``name``);
+    returns the output folder and that name."""
     raw = tmp_path / "DF_img_pose"
     shutil.copytree(raw_dir / "filted_up_test_seq", raw / "filted_up_test_samples")
     all_peaks, subsets = _pose_dictionaries(raw_dir)
     name = sorted(path.name for path in (raw / "filted_up_test_samples").iterdir())[0]
-    all_peaks[name][0] = [(3, 5, 0.2, 999)] + list(all_peaks[name][0])  # joint 0 distractor first
+    edit(name, all_peaks, subsets)
     (raw / "PoseFiltered").mkdir()
     for kind, value in (("all_peaks_dic", all_peaks), ("subsets_dic", subsets)):
         with open(raw / "PoseFiltered" / f"{kind}_DeepFashion.p", "wb") as f:
@@ -167,23 +170,23 @@ def test_first_candidate_is_used_even_when_it_is_not_the_persons(raw_dir, tmp_pa
     out = convert_DF.convert(
         raw, "test_samples", workers=1, with_roi10_mask=False, show_progress=False
     )
+    return out, name
+
+
+def test_first_candidate_is_used_even_when_it_is_not_the_persons(raw_dir, tmp_path):
+    def distractor_first(name, all_peaks, subsets):
+        all_peaks[name][0] = [(3, 5, 0.2, 999)] + list(all_peaks[name][0])  # joint 0
+
+    out, name = _convert_with_edited_poses(raw_dir, tmp_path, distractor_first)
     record = next(r for r in read_records(out) if r["image_name_0"] == [name.encode()])
     assert record["pose_peaks_0_rcv"][:3] == [5.0, 3.0, 1.0]
 
 
 def test_images_without_person_are_left_out_with_their_pairs(raw_dir, tmp_path, capsys):
-    raw = tmp_path / "DF_img_pose"
-    shutil.copytree(raw_dir / "filted_up_test_seq", raw / "filted_up_test_samples")
-    all_peaks, subsets = _pose_dictionaries(raw_dir)
-    name = sorted(path.name for path in (raw / "filted_up_test_samples").iterdir())[0]
-    subsets[name] = np.zeros((0, 20))
-    (raw / "PoseFiltered").mkdir()
-    for kind, value in (("all_peaks_dic", all_peaks), ("subsets_dic", subsets)):
-        with open(raw / "PoseFiltered" / f"{kind}_DeepFashion.p", "wb") as f:
-            pickle.dump(value, f, protocol=2)
-    out = convert_DF.convert(
-        raw, "test_samples", workers=1, with_roi10_mask=False, show_progress=False
-    )
+    def nobody(name, all_peaks, subsets):
+        subsets[name] = np.zeros((0, 20))
+
+    out, name = _convert_with_edited_poses(raw_dir, tmp_path, nobody)
     names = {r["image_name_0"][0].decode() for r in read_records(out)}
     names |= {r["image_name_1"][0].decode() for r in read_records(out)}
     assert name not in names and len(read_records(out)) == 2  # the other identity's two pairs
