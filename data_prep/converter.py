@@ -149,15 +149,7 @@ def convert_pairs(
                 break
             if name_0 in entries and name_1 in entries:
                 records.append(
-                    PairRecord(
-                        folder_key,
-                        name_0,
-                        name_1,
-                        ids[identity(name_0)],
-                        ids[identity(name_1)],
-                        camera(name_0),
-                        camera(name_1),
-                    )
+                    PairRecord.of_pair(folder_key, name_0, name_1, ids, identity, camera)
                 )
     builder = RecordBuilder(spec, folders, with_roi10_mask)
     write_records(

@@ -141,15 +141,7 @@ def convert(
     identity, camera = spec.identity_of, spec.camera_of
     ids = common.identity_map(pairs, identity)
     records = [
-        PairRecord(
-            "main",
-            name_0,
-            name_1,
-            ids[identity(name_0)],
-            ids[identity(name_1)],
-            camera(name_0),
-            camera(name_1),
-        )
+        PairRecord.of_pair("main", name_0, name_1, ids, identity, camera)
         for name_0, name_1 in pairs
         if name_0 in entries and name_1 in entries
     ]

@@ -101,6 +101,20 @@ class PairRecord:
     cam_1: int
     label: int = 1
 
+    @classmethod
+    def of_pair(cls, folder: str, name_0: str, name_1: str, ids: dict, identity, camera):
+        """The record of the pair ``name_0``, ``name_1`` of ``folder``: identity numbers from
+        ``ids`` (common.identity_map) of each name's ``identity(name)``, and ``camera(name)``."""
+        return cls(
+            folder,
+            name_0,
+            name_1,
+            ids[identity(name_0)],
+            ids[identity(name_1)],
+            camera(name_0),
+            camera(name_1),
+        )
+
 
 def part_boxes_market(keypoints_rc: np.ndarray, radius: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Market part boxes (original ``get_part_bbox37``, radius 6 for both images).
