@@ -180,20 +180,26 @@ def test_missing_image_folder_is_a_data_error_naming_it(tmp_path):
         convert_market.convert(tmp_path, "test_samples", show_progress=False)
 
 
-def test_a_pickle_that_is_not_a_pose_dictionary_is_a_data_error(raw_copy, tmp_path):
+@pytest.fixture
+def samples_copy(raw_copy, tmp_path):
+    """A copy of the test_samples images and pose dictionaries at ``tmp_path/RAW_NAME``, for a
+    test to spoil; returns that folder."""
     raw = tmp_path / RAW_NAME
     shutil.copytree(raw_copy / "bounding_box_test_samples", raw / "bounding_box_test_samples")
     shutil.copytree(raw_copy / "Market-1501_PoseFiltered", raw / "Market-1501_PoseFiltered")
-    with open(raw / "Market-1501_PoseFiltered/all_peaks_dic_Market-1501_test_samples.p", "wb") as f:
+    return raw
+
+
+def test_a_pickle_that_is_not_a_pose_dictionary_is_a_data_error(samples_copy, tmp_path):
+    peaks = samples_copy / "Market-1501_PoseFiltered/all_peaks_dic_Market-1501_test_samples.p"
+    with open(peaks, "wb") as f:
         pickle.dump({"0002_c1s1_001000_00.jpg": "not peaks"}, f, protocol=2)
     with pytest.raises(DataError, match="not an OpenPose pose dictionary"):
         convert_market.convert(tmp_path, "test_samples", show_progress=False)
 
 
-def test_an_unreadable_image_is_a_data_error_naming_it(raw_copy, tmp_path):
-    raw = tmp_path / RAW_NAME
-    shutil.copytree(raw_copy / "bounding_box_test_samples", raw / "bounding_box_test_samples")
-    shutil.copytree(raw_copy / "Market-1501_PoseFiltered", raw / "Market-1501_PoseFiltered")
+def test_an_unreadable_image_is_a_data_error_naming_it(samples_copy):
+    raw = samples_copy
     (raw / "bounding_box_test_samples/0003_c1s1_001002_00.jpg").write_bytes(b"\xff\xd8 broken")
     with pytest.raises(DataError, match="0003_c1s1_001002_00.jpg is not a readable"):
         convert_market.convert(raw, "test_samples", show_progress=False)
