@@ -187,29 +187,22 @@ def write_stand_in_graph(directory) -> str:
 # ---- command lines and configurations -----------------------------------------------------------
 
 
-def run_main(*flags, timeout=300):
-    """Runs ``python -m pg2_tf.main`` with the flags; returns the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.main", *flags],
-        cwd=PROJECT_ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 def run_module(module, *args, env=None, timeout=120):
-    """Runs ``python -m module`` with the arguments in the project root, the environment plus
-    ``env``; returns the CompletedProcess (stdout and stderr as text)."""
+    """Runs ``python -m module`` with the arguments in the project root, in ``env`` (default:
+    this process's environment); returns the CompletedProcess (stdout and stderr as text)."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
+        env=dict(os.environ) if env is None else env,
         timeout=timeout,
     )
+
+
+def run_main(*flags, timeout=300):
+    """Runs ``python -m pg2_tf.main`` with the flags; returns the CompletedProcess."""
+    return run_module("pg2_tf.main", *flags, env=ENV, timeout=timeout)
 
 
 def run_score_cli(*args):
@@ -218,14 +211,7 @@ def run_score_cli(*args):
 
     env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    return subprocess.run(
-        [sys.executable, "-m", "pg2_tf.score", *args],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-        timeout=120,
-    )
+    return run_module("pg2_tf.score", *args, env=env)
 
 
 def market_app_config(saved_model, market_tf1_dir, **settings):

@@ -215,7 +215,7 @@ def test_model_dir_default_environment_and_flag(monkeypatch, tmp_path):
 
 
 def _cli(*args, env=None):
-    return run_module("pg2_tf.keypoints", *args, env=env)
+    return run_module("pg2_tf.keypoints", *args, env={**os.environ, **(env or {})})
 
 
 def test_cli_writes_openpose_json_that_generate_reads_and_a_drawing(tmp_path, blazepose_model_dir):
