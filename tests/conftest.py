@@ -6,7 +6,7 @@ import pathlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
-from helpers import MARKET_RAW, MARKET_TF1  # noqa: E402
+from helpers import MARKET_RAW, MARKET_TF1, record_batches  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +33,7 @@ def reference_outputs(market_tf1_dir):
 @pytest.fixture(scope="session")
 def fixed_batch(market_tf1_dir):
     """The first 4 fixture records as one batch (dict of tensors, as pg2_tf.data yields)."""
-    from pg2_tf import data
-
-    dataset = data.make_dataset(
-        str(market_tf1_dir / "test_data"),
-        "test",
-        kind="market",
-        img_H=128,
-        img_W=64,
-        batch_size=4,
-        is_train=False,
-    )
-    return next(iter(dataset))
+    return next(iter(record_batches(market_tf1_dir / "test_data", "market", 4)))
 
 
 @pytest.fixture(scope="session")

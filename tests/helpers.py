@@ -214,6 +214,24 @@ def run_score_cli(*args):
     return run_module("pg2_tf.score", *args, env=env)
 
 
+def record_batches(data_path, kind, batch_size, *, split="test", is_train=False, **options):
+    """pg2_tf.data.make_dataset of ``kind``'s records in ``data_path`` at that dataset's image
+    size (pg2_tf.datasets.by_kind); ``options``: make_dataset's others (seed, ...)."""
+    from pg2_tf import data, datasets
+
+    dataset = datasets.by_kind(kind)
+    return data.make_dataset(
+        str(data_path),
+        split,
+        kind=kind,
+        img_H=dataset.img_H,
+        img_W=dataset.img_W,
+        batch_size=batch_size,
+        is_train=is_train,
+        **options,
+    )
+
+
 def market_app_config(saved_model, market_tf1_dir, **settings):
     """A pg2_tf.app.AppConfig of the exported Market model offering the fixture's test records,
     with ``settings`` (the other AppConfig fields) on top."""

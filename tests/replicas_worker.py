@@ -25,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from helpers import record_batches  # noqa: E402
 
 STAGE1_STEPS, STEPS, GLOBAL_BATCH = 2, 5, 4
 
@@ -35,7 +36,7 @@ def main(mode, records_dir, out_dir):
 
     import keras
 
-    from pg2_tf import data, train
+    from pg2_tf import train
 
     config = train.TrainConfig(
         conv_hidden_num=8,
@@ -61,15 +62,7 @@ def main(mode, records_dir, out_dir):
             for w in weights:
                 w.assign(init[w.path])
 
-    dataset = data.make_dataset(
-        records_dir,
-        "test",
-        kind="market",
-        img_H=128,
-        img_W=64,
-        batch_size=GLOBAL_BATCH,
-        is_train=False,
-    ).take(STEPS)
+    dataset = record_batches(records_dir, "market", GLOBAL_BATCH).take(STEPS)
     if mode == "two_replicas":
         batches = iter(trainer.strategy.experimental_distribute_dataset(dataset))
     else:

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from data_prep.synthetic import make_synthetic_records
-from pg2_tf import annotations, data, images, models, tf1_checkpoint, train
+from pg2_tf import annotations, images, models, tf1_checkpoint, train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)
@@ -69,15 +69,7 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
     assert patn["dataset"] == "deepfashion" and patn["num_images"] == 6
     assert patn["mask_SSIM"] is None  # getMetrics_fashion computes no masked scores
 
-    dataset = data.make_dataset(
-        str(df_root / "DF_test_data"),
-        "test",
-        kind="deepfashion",
-        img_H=256,
-        img_W=256,
-        batch_size=64,
-        is_train=False,
-    )
+    dataset = helpers.record_batches(df_root / "DF_test_data", "deepfashion", 64)
     batch = next(iter(dataset))
     coarse = g1([batch["x"], batch["pose_target"]])
     expected = images.to_uint8_image(coarse + g2([coarse, batch["x"]]))

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import record_batches
 from PIL import Image
 
 from pg2_tf import checkpoints, data, datasets, models, result_folders
@@ -25,9 +26,7 @@ def test_a_later_record_missing_a_pose_key_names_the_key_not_a_length_mismatch(
     with tf.io.TFRecordWriter(str(path)) as writer:
         for record in records:
             writer.write(record)
-    dataset = data.make_dataset(
-        str(tmp_path), "test", kind="market", img_H=128, img_W=64, batch_size=4, is_train=False
-    )
+    dataset = record_batches(tmp_path, "market", 4)
     with pytest.raises(DataError) as caught:
         list(data.iterate(dataset, files=[str(path)], img_H=128, img_W=64))
     assert str(caught.value).startswith(f"{path}: record 9 has no feature 'indices_r4_1'")

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_main, tiny_config
+from helpers import record_batches, run_main, tiny_config
 
-from pg2_tf import checkpoints, data, model_dir, train
+from pg2_tf import checkpoints, model_dir, train
 from pg2_tf.errors import CheckpointError, ConfigError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,16 +111,7 @@ def test_a_stage2_position_counts_both_batches_of_each_original_schedule_step(
     config = tiny_config(straight, records_dir)
     assert config.stage2_schedule == "original"
     keras.utils.set_random_seed(config.random_seed)  # as train.train, before the dataset
-    dataset = data.make_dataset(
-        records_dir,
-        "test",
-        kind="market",
-        img_H=128,
-        img_W=64,
-        batch_size=4,
-        is_train=True,
-        seed=config.random_seed,
-    )
+    dataset = record_batches(records_dir, "market", 4, is_train=True, seed=config.random_seed)
     next(iter(dataset.take(1)))  # train's fixed batch: a first iterator, as in train.train
     holder = types.SimpleNamespace(strategy=tf.distribute.get_strategy())
     fresh, _ = train._input_pipeline(holder, dataset, config)
