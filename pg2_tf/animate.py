@@ -378,9 +378,7 @@ def define_flags() -> None:
 def main(argv) -> None:
     """Runs pg2-animate from the command-line flags."""
     cli.start_command(argv)
-    for required in ("saved_model", "image", "poses", "out"):
-        if not FLAGS[required].value:
-            raise ConfigError(f"--{required} is required")
+    cli.require_flags(("saved_model", "image", "poses", "out"), FLAGS)
     made = animate(
         FLAGS.saved_model,
         FLAGS.image,

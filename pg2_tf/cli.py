@@ -47,6 +47,14 @@ def start_command(argv: list[str], flag_values=flags.FLAGS) -> None:
         logging.set_verbosity(logging.WARNING)
 
 
+def require_flags(names, flag_values=flags.FLAGS) -> None:
+    """Refuses, in one line naming the flag, a command run without one of its required flags
+    (``names``; absl's own required flags would fail at import, before main)."""
+    for name in names:
+        if not flag_values[name].value:
+            raise ConfigError(f"--{name} is required")
+
+
 def console_entry(define_flags: Callable[[], None], main: Callable[[list[str]], None]) -> None:
     """A console script's body: TensorFlow's C++ start-up lines off, the command's flags defined,
     then :func:`run_main`."""

@@ -296,9 +296,7 @@ def main(argv) -> None:
     """Runs the export from the command-line flags."""
     cli.start_command(argv)
     flag_values = flags.FLAGS
-    for required in ("pretrained_path", "export_dir"):
-        if not flag_values[required].value:
-            raise ConfigError(f"--{required} is required")
+    cli.require_flags(("pretrained_path", "export_dir"), flag_values)
     export_dir = export_from_checkpoint(
         flag_values.pretrained_path,
         flag_values.export_dir,

@@ -205,9 +205,7 @@ def main(argv) -> None:
     """Runs generation from the command-line flags."""
     cli.start_command(argv)
     flag_values = flags.FLAGS
-    for required in ("saved_model", "image", "out"):
-        if not flag_values[required].value:
-            raise ConfigError(f"--{required} is required")
+    cli.require_flags(("saved_model", "image", "out"), flag_values)
     if not flag_values.keypoints and not flag_values.pose_from:
         raise ConfigError("--keypoints (a JSON/CSV file) or --pose_from (a photo) is required")
     paths = generate(
