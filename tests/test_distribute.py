@@ -27,20 +27,30 @@ def trained(tmp_path_factory, market_tf1_dir):
     out_dir = tmp_path_factory.mktemp("replicas")
     records = str(market_tf1_dir / "test_data")
     env = dict(os.environ, PYTHONPATH=PROJECT_ROOT, CUDA_VISIBLE_DEVICES="")
-    results = {}
-    for mode in ("one_device", "two_replicas", "ghost_batches"):  # one_device writes init.npz
-        run = subprocess.run(
+
+    def start(mode):
+        return subprocess.Popen(
             [sys.executable, WORKER, mode, records, str(out_dir)],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=300,
         )
-        assert run.returncode == 0, run.stderr[-3000:]
+
+    def finish(mode, run):
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr[-3000:]
         results[mode] = {}
         for name in ("stage1", "final"):
             with np.load(out_dir / f"{mode}_{name}.npz") as npz:
                 results[mode][name] = {key: npz[key] for key in npz.files}
+
+    results = {}
+    finish("one_device", start("one_device"))  # writes init.npz, which the others start from
+    # The other two only read init.npz: run them side by side, one per core.
+    runs = {mode: start(mode) for mode in ("two_replicas", "ghost_batches")}
+    for mode, run in runs.items():
+        finish(mode, run)
     return results
 
 

@@ -454,16 +454,17 @@ def test_a_flag_mismatch_on_the_command_line_leaves_params_json_alone(copy_of_tr
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_with_a_save_every_step_loses_nothing(tmp_path):
-    """Two SIGKILLs at random moments of a run saving every step, each followed by a rerun: each
-    rerun resumes from the newest intact checkpoint at the kill, with its pipeline position, and
-    the end equals a straight run (benchmarks/soak_resume.py does the same 30 times)."""
+    """A SIGKILL at a random moment of a run saving every step, then a rerun: it resumes from the
+    newest intact checkpoint at the kill, with its pipeline position, and the end equals a
+    straight run (benchmarks/soak_resume.py does the same 30 times; one kill here keeps the
+    suite within its time budget)."""
     from benchmarks import soak_resume
 
-    figures = soak_resume.soak(str(tmp_path), kills=2, max_step=14, seed=1, max_delay=4.0)
+    figures = soak_resume.soak(str(tmp_path), kills=1, max_step=14, seed=1, max_delay=4.0)
     print(figures)
     assert figures["problems"] == []
-    assert (figures["kills"], figures["resumes_verified"]) == (2, 2)
-    assert figures["steps_lost"] == [0, 0]
+    assert (figures["kills"], figures["resumes_verified"]) == (1, 1)
+    assert figures["steps_lost"] == [0]
     assert figures["final_run_restored_pipeline"]
     assert figures["max_weight_difference"] == 0.0
 
