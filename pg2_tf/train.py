@@ -344,17 +344,8 @@ class Trainer:
         g2_gradients = tape.gradient(g_scaled, self.g2.trainable_variables)
         d_gradients = tape.gradient(d_scaled, self.d.trainable_variables)
         del tape
-        result = {
-            "g_loss1": losses.masked_l1_loss(g1_output, x_target, mask_target),
-            "g_loss2": g_loss2,
-            "d_loss": d_loss,
-            "L1Loss2": l1_loss2,
-            "PoseMaskLoss1": losses.pose_mask_loss(g1_output, x_target, mask_target),
-            "PoseMaskLoss2": losses.pose_mask_loss(g2_output, x_target, mask_target),
-        }
-        if g2_g1_loss is not None:
-            result["g2_g1_loss"] = g2_g1_loss
-        return g2_gradients, d_gradients, result
+        result = _generator_losses(batch, g1_output, g2_output, g_loss2, l1_loss2, g2_g1_loss)
+        return g2_gradients, d_gradients, {**result, "d_loss": d_loss}
 
     def stage2_step(self, batch):
         """One stage-2 update of G2 and D on one replica's batch; returns its losses."""
@@ -391,15 +382,7 @@ class Trainer:
             g_loss2 = losses.generator2_loss(model, g_gan, l1_loss2)
             scaled = self._scaled_loss("g2", g_loss2)
         gradients = tape.gradient(scaled, self.g2.trainable_variables)
-        result = {
-            "g_loss1": losses.masked_l1_loss(g1_output, x_target, mask_target),
-            "g_loss2": g_loss2,
-            "L1Loss2": l1_loss2,
-            "PoseMaskLoss1": losses.pose_mask_loss(g1_output, x_target, mask_target),
-            "PoseMaskLoss2": losses.pose_mask_loss(g2_output, x_target, mask_target),
-        }
-        if g2_g1_loss is not None:
-            result["g2_g1_loss"] = g2_g1_loss
+        result = _generator_losses(batch, g1_output, g2_output, g_loss2, l1_loss2, g2_g1_loss)
         return gradients, result
 
     def d_gradients(self, batch):
@@ -880,3 +863,18 @@ def _progress_bar(config, step):
         unit="step",
         dynamic_ncols=True,
     )
+
+
+def _generator_losses(batch, g1_output, g2_output, g_loss2, l1_loss2, g2_g1_loss):
+    """The losses a stage-2 step logs besides d_loss (scalars), as the original's summaries."""
+    x_target, mask_target = batch["x_target"], batch["mask_target"]
+    result = {
+        "g_loss1": losses.masked_l1_loss(g1_output, x_target, mask_target),
+        "g_loss2": g_loss2,
+        "L1Loss2": l1_loss2,
+        "PoseMaskLoss1": losses.pose_mask_loss(g1_output, x_target, mask_target),
+        "PoseMaskLoss2": losses.pose_mask_loss(g2_output, x_target, mask_target),
+    }
+    if g2_g1_loss is not None:
+        result["g2_g1_loss"] = g2_g1_loss
+    return result
