@@ -15,16 +15,17 @@ fall on both alike, so the ratios are the figures to read):
    shared fixture's original TF1 checkpoint (``fixture_accuracy``).
 2. ``batch1``: the engine alone at batch 1 for every way of computing (TensorFlow float32 and
    bfloat16; LiteRT/XNNPACK float32, float16 and int8 weights, 1 and 2 threads), alternated;
-   times relative to TensorFlow float32 and G2 errors against it. The float32 alternatives are
-   what ``auto`` can use on a CPU without native bfloat16.
+   times relative to TensorFlow float32 and G2 errors against it: the evidence for ``auto``'s
+   choice of int8 weights on LiteRT on every CPU.
 3. ``concurrent``: ``--clients`` clients posting ``--requests`` requests in all at once:
    ``before`` (each request calls the model from Starlette's thread pool at once, as pg2-app
-   did before issue 23), ``after`` (pg2-app's inference queue: one request at a time, in
+   did before issue 23, float32 only), ``after`` (pg2-app's inference queue: one request at a time, in
    arrival order) and ``after_batched`` (the queue running up to 8 waiting requests as one
-   batch), float32 and auto; p50/p95/max latency, requests per second against the sequential rate, and the
-   answers against the single-request ones.
+   batch), float32 and auto, each mode on a freshly started server; p50/p95/max latency,
+   requests per second against the sequential rate, and the answers against the single-request
+   ones.
 4. ``animate``: pg2-animate (the library call behind the command) on ``--frames`` poses, its
-   frames per second, float32 and auto alternated.
+   frames per second, float32, auto and TensorFlow's bfloat16 alternated.
 
 It prints the CPU's flags, ``pg2_tf.hardware``'s verdict and the load average, and writes
 everything to ``benchmarks/results/serving_<date>.json`` (or ``--json``).
@@ -341,15 +342,23 @@ def measure_concurrent(config, saved_model, args) -> dict:
     requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
     result = {}
     for precision in ("float32", "auto"):
-        server = Server(saved_model, precision)
-        try:
-            # Single requests, one at a time: the sequential rate and each request's own answer.
-            sequential, alone = [], []
-            for image, keypoints_rc in requests:
-                seconds, g2 = server.round_trip(image, keypoints_rc)
-                sequential.append(seconds)
-                alone.append(g2)
-            for mode in ("before", "after", "after_batched"):
+        sequential, alone = [], []
+        # before: pg2-app before issue 23 ran float32 only; a LiteRT interpreter called from
+        # several threads at once fails ("at least 1 reference to internal data").
+        modes = ("after", "after_batched")
+        if precision == "float32":
+            modes = ("before", *modes)
+        for mode in modes:
+            # A fresh server for each mode: what one mode leaves behind (threads, memory) does
+            # not slow the next.
+            server = Server(saved_model, precision)
+            try:
+                if not sequential:
+                    # Single requests, one at a time: the sequential rate and each one's answer.
+                    for image, keypoints_rc in requests:
+                        seconds, g2 = server.round_trip(image, keypoints_rc)
+                        sequential.append(seconds)
+                        alone.append(g2)
                 service = server.service
                 if mode == "before":  # as pg2-app called the model before issue 23
                     engine = service.engine
@@ -360,7 +369,6 @@ def measure_concurrent(config, saved_model, args) -> dict:
 
                     service.generate = direct
                 else:
-                    service.__dict__.pop("generate", None)  # the class's: through the queue
                     service.queue.batch_sizes.clear()
                     # after: the app's queue (one request at a time); after_batched: up to 8
                     service.queue.max_batch = 8 if mode == "after_batched" else 1
@@ -379,6 +387,7 @@ def measure_concurrent(config, saved_model, args) -> dict:
                 wall = time.perf_counter() - start
                 errors = grey_level_errors(np.stack(answers), np.stack(alone))
                 entry = {
+                    "computes": service.engine.precision.name,
                     **summary(latencies),
                     "requests_per_s": round(len(requests) / wall, 3),
                     "sequential_requests_per_s": round(len(requests) / sum(sequential), 3),
@@ -391,11 +400,11 @@ def measure_concurrent(config, saved_model, args) -> dict:
                     entry["batch_sizes"] = list(service.queue.batch_sizes)
                 result[f"{precision}_{mode}"] = entry
                 print(f"  {config} {precision} {mode}: p50 {entry['p50_ms']} ms, p95 "
-                      f"{entry['p95_ms']} ms, max {entry['max_ms']} ms, "
-                      f"{entry['requests_per_s']} req/s (sequential "
+                      f"{entry['p95_ms']} ms (bound {entry['p95_bound_ms']}), max "
+                      f"{entry['max_ms']} ms, {entry['requests_per_s']} req/s (sequential "
                       f"{entry['sequential_requests_per_s']})", flush=True)  # fmt: skip
-        finally:
-            server.close()
+            finally:
+                server.close()
     return result
 
 
@@ -403,12 +412,13 @@ def measure_concurrent(config, saved_model, args) -> dict:
 
 
 def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
-    """Part 4: pg2-animate's frames per second, float32 and auto alternated (two runs each)."""
+    """Part 4: pg2-animate's frames per second, float32, auto and TensorFlow's bfloat16 (what auto
+    chose before LiteRT was measured faster on every CPU) alternated, two runs each."""
     import skimage.data
     from PIL import Image
 
     from data_prep import synthetic
-    from pg2_tf import animate, keypoints
+    from pg2_tf import animate, inference, keypoints
 
     photo = os.path.join(work_dir, "astronaut.png")
     Image.fromarray(skimage.data.astronaut()).save(photo)
@@ -422,14 +432,16 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
         with open(os.path.join(poses, f"{index:04d}.json"), "w") as handle:
             json.dump({"people": [{"pose_keypoints_2d": triples.reshape(-1).tolist()}]}, handle)
     estimator = keypoints.KeypointEstimator()
-    result = {p: [] for p in ("float32", "auto")}
+    ways = {"float32": "float32", "auto": "auto",
+            "tf_bfloat16": inference.Precision(inference.BFLOAT16, "benchmark")}  # fmt: skip
+    result = {label: [] for label in ways}
     for _ in range(2):
-        for precision in result:
+        for label, precision in ways.items():
             made = animate.animate(
-                saved_model, photo, poses, os.path.join(work_dir, f"{config}_{precision}.gif"),
+                saved_model, photo, poses, os.path.join(work_dir, f"{config}_{label}.gif"),
                 estimator=estimator, progress_bar=False, precision=precision, log=lambda line: None,
             )  # fmt: skip
-            result[precision].append(made["generated"] / made["generate_seconds"])
+            result[label].append(made["generated"] / made["generate_seconds"])
             print(f"  {config} {animate.frame_rate_line(made)}", flush=True)
     fps = {p: round(float(np.median(v)), 3) for p, v in result.items()}
     return {
@@ -437,6 +449,7 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
         "fps_runs": {p: [round(v, 3) for v in values] for p, values in result.items()},
         "fps": fps,
         "auto_over_float32_fps": round(fps["auto"] / fps["float32"], 2),
+        "tf_bfloat16_over_float32_fps": round(fps["tf_bfloat16"] / fps["float32"], 2),
         "load_average": os.getloadavg(),
     }
 

@@ -8,27 +8,32 @@ through an :class:`Engine`, which decides HOW to compute on this machine:
     outputs = engine.generate(images, keypoints_rc)    # {"G1", "G2", "diff_map"}: uint8
 
 * ``float32``: the export's own ``from_keypoints`` signature (the exact, portable path).
-* ``bfloat16`` (a CPU that computes it natively, :func:`pg2_tf.hardware.bfloat16_support`) and
-  ``float16`` (a GPU): G1 and G2 are rebuilt from :mod:`pg2_tf.models` under Keras'
-  ``mixed_bfloat16`` / ``mixed_float16`` policy and given the export's own variables, read from
-  the loaded SavedModel (no checkpoint needed). The convolutions compute in 16 bits, variables and
-  outputs stay float32; images are encoded exactly as the export encodes them.
-* ``litert_int8`` (CPUs without native bfloat16, e.g. AVX2 only): the same weights converted to a
-  LiteRT flatbuffer with int8 weights (dynamic-range quantisation: activations quantised per
-  call, results float32) and run by LiteRT's XNNPACK CPU kernels. ``litert_float32`` and
-  ``litert_float16`` (float16 weights) exist for the benchmark's comparison. The flatbuffer is
-  converted once per export and kept in ``~/.cache/pg2_tf/litert`` (``PG2_TF_CACHE``).
+* ``litert_int8`` (``auto`` on a CPU): the same weights converted to a LiteRT flatbuffer with
+  int8 weights (dynamic-range quantisation: activations quantised per call, results float32) and
+  run by LiteRT's XNNPACK CPU kernels. Measured on CPUs with and without native bfloat16, it is
+  the fastest way to compute within issue 23's accuracy bound: at batch 1, 0.11-0.13 of
+  TensorFlow float32's time on a Xeon with AMX, where TensorFlow's bfloat16 takes 0.27-0.35, and
+  0.21 against 0.42 on an AVX512_BF16 EPYC (docs/performance.md). The flatbuffer is converted
+  once per export and kept in ``~/.cache/pg2_tf/litert`` (``PG2_TF_CACHE``). ``litert_float32``
+  and ``litert_float16`` (float16 weights) exist for the benchmark's comparison.
+* ``bfloat16`` (``auto`` on a CPU that computes it natively where LiteRT is not installed, e.g.
+  Windows) and ``float16`` (``auto`` with a GPU): G1 and G2 are rebuilt from
+  :mod:`pg2_tf.models` under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy and given the
+  export's own variables, read from the loaded SavedModel (no checkpoint needed). The
+  convolutions compute in 16 bits, variables and outputs stay float32; images are encoded
+  exactly as the export encodes them.
 
-Rebuilding under a policy, rather than adding a reduced-precision signature to the export, keeps
-one SavedModel for every machine (what pays depends on the CPU that serves, not the one that
-exported), keeps existing exports working unchanged, and keeps the export exact for TF Serving.
+Rebuilding or converting at load time, rather than adding a reduced-precision signature to the
+export, keeps one SavedModel for every machine (what pays depends on the machine that serves, not
+the one that exported), keeps existing exports working unchanged, and keeps the export exact for
+TF Serving.
 
 :class:`InferenceQueue` serialises the requests of several users through one worker thread
 (which also warms the engine up): every caller gets its own images back, in arrival order, and a
 request waits at most for the requests ahead of it. It can join those waiting into one batch
-(``max_batch``); pg2-app does not (``max_batch=1``): on a 2-core CPU a batch of 8 costs about 8
-single requests, the requests that arrive behind a batch of one wait for both, and a batch may
-move a pixel by a grey level against the same request alone (docs/performance.md).
+(``max_batch``); pg2-app does not (``max_batch=1``): LiteRT runs a batch one image at a time,
+whether batching pays TensorFlow depends on the CPU (docs/performance.md), and a batch may move
+a pixel by a grey level against the same request alone.
 """
 
 import concurrent.futures
@@ -36,6 +41,7 @@ import dataclasses
 import hashlib
 import os
 import queue
+import sys
 import threading
 import time
 
@@ -46,8 +52,9 @@ from pg2_tf.errors import ConfigError
 
 PRECISIONS = ("auto", "float32")
 PRECISION_HELP = (
-    "auto: bfloat16 where the CPU computes it natively (AVX512_BF16 or AMX), float16 on a GPU, "
-    "int8 weights on LiteRT/XNNPACK on other CPUs; float32: the export's exact float32 path."
+    "auto: float16 on a GPU; on a CPU int8 weights on LiteRT/XNNPACK (the fastest measured, "
+    "within a grey level of float32 on average), or bfloat16 where native and LiteRT is not "
+    "installed; float32: the export's exact float32 path."
 )
 FLOAT32, BFLOAT16, FLOAT16 = "float32", "bfloat16", "float16"
 LITERT_INT8, LITERT_FLOAT16, LITERT_FLOAT32 = "litert_int8", "litert_float16", "litert_float32"
@@ -72,18 +79,29 @@ def check_precision(requested: str) -> None:
         raise ConfigError(f"--precision={requested} must be one of {', '.join(PRECISIONS)}")
 
 
-def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None) -> Precision:
+def litert_available() -> bool:
+    """Whether LiteRT's interpreter (``ai-edge-litert``, not built for Windows) imports here."""
+    try:
+        from ai_edge_litert import interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None, litert=None) -> Precision:
     """The precision ``--precision=<requested>`` computes in on this machine.
 
     Args:
         requested: ``"auto"`` or ``"float32"`` (:data:`PRECISIONS`).
         bfloat16: a :class:`pg2_tf.hardware.Bfloat16Support` (default: this machine's).
         gpu: whether a GPU is visible (default: asks TensorFlow).
+        litert: whether LiteRT is installed (default: :func:`litert_available`).
 
     Returns:
-        float32 when asked; for auto: float16 with a GPU, bfloat16 where the CPU computes it
-        natively, else int8 weights on LiteRT/XNNPACK (measured several times faster than
-        TensorFlow's float32 at batch 1 within a grey level on average; docs/performance.md).
+        float32 when asked; for auto: float16 with a GPU; on a CPU, int8 weights on
+        LiteRT/XNNPACK (measured faster than TensorFlow in float32 and in native bfloat16 alike,
+        within a grey level on average; docs/performance.md); without LiteRT, bfloat16 where
+        the CPU computes it natively, else float32.
 
     Raises:
         ConfigError naming ``--precision`` for another value.
@@ -97,12 +115,16 @@ def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None) -> Pre
         gpu = bool(tf.config.list_logical_devices("GPU"))
     if gpu:
         return Precision(FLOAT16, "a GPU is visible")
+    if litert is None:
+        litert = litert_available()
+    if litert:
+        return Precision(
+            LITERT_INT8, "on CPUs int8 weights on XNNPACK outrun TensorFlow's float32 and bfloat16"
+        )
     support = hardware.bfloat16_support() if bfloat16 is None else bfloat16
     if support.native:
-        return Precision(BFLOAT16, support.reason)
-    return Precision(
-        LITERT_INT8, f"{support.reason}: bfloat16 would be emulated; int8 weights on XNNPACK pay"
-    )
+        return Precision(BFLOAT16, f"LiteRT is not installed; {support.reason}")
+    return Precision(FLOAT32, f"LiteRT is not installed and {support.reason}")
 
 
 # TensorFlow is imported only when a model is used (pg2_tf.export and pg2_tf.models import it), so
@@ -191,9 +213,13 @@ class Engine:
             one (tracing, oneDNN's kernel choices); :class:`InferenceQueue` warms up on its own
             thread instead.
         num_threads: LiteRT's threads (None: one per core); TensorFlow's pools are left alone.
+        log: called with one line before a long first-time step (the LiteRT conversion);
+            default: printed to stderr.
     """
 
-    def __init__(self, saved_model, loaded, precision="auto", warm_up=True, num_threads=None):
+    def __init__(
+        self, saved_model, loaded, precision="auto", warm_up=True, num_threads=None, log=None
+    ):
 
         if isinstance(precision, str):
             precision = choose_precision(precision)
@@ -211,7 +237,7 @@ class Engine:
             self._function = keypoints_function(g1, g2, self.img_H, self.img_W)
         elif precision.name in _LITERT_WEIGHTS:
             model = cached_litert_model(
-                saved_model, self.metadata, loaded, _LITERT_WEIGHTS[precision.name]
+                saved_model, self.metadata, loaded, _LITERT_WEIGHTS[precision.name], log
             )
             self._function = _LiteRTFunction(model, num_threads)
         else:
@@ -290,16 +316,21 @@ def litert_model(metadata: dict, loaded, weights: str = "float32") -> bytes:
     return converter.convert()
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cache_dir() -> str:
     """Where converted LiteRT models are kept: ``$PG2_TF_CACHE/litert`` or ~/.cache/pg2_tf/litert."""
     root = os.environ.get("PG2_TF_CACHE") or os.path.join("~", ".cache", "pg2_tf")
     return os.path.abspath(os.path.join(os.path.expanduser(root), "litert"))
 
 
-def cached_litert_model(saved_model, metadata: dict, loaded, weights: str) -> bytes:
+def cached_litert_model(saved_model, metadata: dict, loaded, weights: str, log=None) -> bytes:
     """:func:`litert_model` of an export, converted once and kept under :func:`cache_dir`, named
     by a hash of the export's graph and variables (a re-export gets a new file). Written
-    atomically; an unwritable cache only costs the conversion next time."""
+    atomically; an unwritable cache only costs the conversion next time. ``log`` (optional) is
+    told before a conversion (about a minute for a full-size DeepFashion model)."""
     digest = hashlib.sha256(weights.encode())
     for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
         with open(os.path.join(os.fspath(saved_model), name), "rb") as handle:
@@ -313,6 +344,9 @@ def cached_litert_model(saved_model, metadata: dict, loaded, weights: str) -> by
             return handle.read()
     except OSError:
         pass
+    if log is None:
+        log = _to_stderr
+    log(f"converting the export to LiteRT ({weights} weights) once; kept in {cache_dir()}")
     model = litert_model(metadata, loaded, weights)
     temporary = f"{path}.{os.getpid()}.tmp"
     try:

@@ -62,20 +62,33 @@ def grey_level_errors(values, reference) -> tuple[float, float, int]:
 # ---- the choice --------------------------------------------------------------------------------
 
 
-def test_auto_is_bfloat16_where_native_float16_on_a_gpu_and_litert_int8_elsewhere():
-    assert inference.choose_precision("auto", bfloat16=NATIVE, gpu=False).name == "bfloat16"
-    assert inference.choose_precision("auto", bfloat16=EMULATED, gpu=True).name == "float16"
-    without = inference.choose_precision("auto", bfloat16=EMULATED, gpu=False)
-    assert without.name == "litert_int8"
-    assert "no bfloat16 instructions" in without.reason
-    for support, gpu in ((NATIVE, False), (EMULATED, True), (EMULATED, False)):
-        assert inference.choose_precision("float32", bfloat16=support, gpu=gpu).name == "float32"
+def test_auto_is_float16_on_a_gpu_and_int8_litert_on_every_cpu():
+    assert inference.choose_precision("auto", bfloat16=NATIVE, gpu=True, litert=True).name == (
+        "float16"
+    )
+    for support in (NATIVE, EMULATED):
+        chosen = inference.choose_precision("auto", bfloat16=support, gpu=False, litert=True)
+        assert chosen.name == "litert_int8"
+    for support, gpu, litert in (
+        (NATIVE, False, True),
+        (EMULATED, True, True),
+        (NATIVE, False, False),
+    ):
+        chosen = inference.choose_precision("float32", bfloat16=support, gpu=gpu, litert=litert)
+        assert chosen.name == "float32"
 
 
-def test_auto_follows_this_machines_cpu_flags():
-    support = hardware.bfloat16_support()
-    chosen = inference.choose_precision("auto", gpu=False)
-    assert chosen.name == ("bfloat16" if support.native else "litert_int8")
+def test_without_litert_auto_is_bfloat16_where_native_and_float32_elsewhere():
+    native = inference.choose_precision("auto", bfloat16=NATIVE, gpu=False, litert=False)
+    assert native.name == "bfloat16" and "LiteRT is not installed" in native.reason
+    emulated = inference.choose_precision("auto", bfloat16=EMULATED, gpu=False, litert=False)
+    assert emulated.name == "float32"
+    assert "no bfloat16 instructions" in emulated.reason
+
+
+def test_auto_on_this_linux_cpu_is_int8_litert():
+    assert inference.litert_available()
+    assert inference.choose_precision("auto", gpu=False).name == "litert_int8"
 
 
 def test_an_unknown_precision_is_one_line_naming_the_flag():
@@ -122,12 +135,16 @@ def test_bfloat16_g2_is_within_a_grey_level_of_float32_and_warmed_up_at_start(
     assert 0 < mean  # it did compute in bfloat16
 
 
-def test_without_native_bfloat16_auto_runs_int8_litert_within_the_bound_and_caches_it(
+def test_auto_runs_int8_litert_within_the_bound_says_it_converts_once_and_caches_it(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PG2_TF_CACHE", str(tmp_path))
-    precision = inference.choose_precision("auto", bfloat16=EMULATED, gpu=False)
-    engine = inference.Engine(market_saved_model, loaded_export, precision)
+    precision = inference.choose_precision("auto", gpu=False)
+    said = []
+    engine = inference.Engine(market_saved_model, loaded_export, precision, log=said.append)
+    assert said == [
+        f"converting the export to LiteRT (int8 weights) once; kept in {tmp_path / 'litert'}"
+    ]
     outputs = engine.generate(*fixture_pairs)
     mean, p99, maximum = grey_level_errors(outputs["G2"], float32_outputs["G2"])
     assert mean <= MEAN_BOUND and p99 <= P99_BOUND, (mean, p99, maximum)
@@ -138,7 +155,10 @@ def test_without_native_bfloat16_auto_runs_int8_litert_within_the_bound_and_cach
         raise AssertionError("converted again instead of reading the cache")
 
     monkeypatch.setattr(inference, "litert_model", no_conversion)
-    again = inference.Engine(market_saved_model, loaded_export, precision, warm_up=False)
+    again = inference.Engine(
+        market_saved_model, loaded_export, precision, warm_up=False, log=said.append
+    )
+    assert len(said) == 1
     np.testing.assert_array_equal(again.generate(*fixture_pairs)["G2"], outputs["G2"])
 
 
