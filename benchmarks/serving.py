@@ -17,13 +17,14 @@ fall on both alike, so the ratios are the figures to read):
    bfloat16; LiteRT/XNNPACK float32, float16 and int8 weights, 1 and 2 threads), alternated;
    times relative to TensorFlow float32 and G2 errors against it: the evidence for ``auto``'s
    choice of int8 weights on LiteRT on every CPU.
-3. ``concurrent``: ``--clients`` clients posting ``--requests`` requests in all at once:
-   ``before`` (each request calls the model from Starlette's thread pool at once, as pg2-app
-   did before issue 23, float32 only), ``after`` (pg2-app's inference queue: one request at a time, in
-   arrival order) and ``after_batched`` (the queue running up to 8 waiting requests as one
-   batch), float32 and auto, each mode on a freshly started server; p50/p95/max latency,
-   requests per second against the sequential rate, and the answers against the single-request
-   ones.
+3. ``concurrent``: ``--clients`` clients (threads of a process of their own, as browsers are)
+   posting ``--requests`` requests in all at once: ``before`` (each request calls the model
+   from Starlette's thread pool at once, as pg2-app did before issue 23, float32 only),
+   ``after_one_at_a_time`` (pg2-app's inference queue: one request at a time, in arrival order)
+   and ``after_batched`` (the queue running up to 8 waiting requests as one batch), float32 and
+   auto, each mode on a freshly started server (``pg2_app_default``: the mode pg2-app uses for
+   that engine); p50/p95/max latency, requests per second against the sequential rate, and the
+   answers against the single-request ones.
 4. ``animate``: pg2-animate (the library call behind the command) on ``--frames`` poses, its
    frames per second, float32, auto and TensorFlow's bfloat16 alternated.
 
@@ -37,6 +38,7 @@ import concurrent.futures
 import datetime
 import io
 import json
+import multiprocessing
 import os
 import platform
 import socket
@@ -204,20 +206,45 @@ class Server:
 
     def round_trip(self, image, keypoints_rc) -> tuple[float, np.ndarray]:
         """One page request: seconds and the G2 it answered (uint8 [H, W, 3])."""
-        from pg2_tf import app as pg2_app
+        return post_generate(self.url, request_body(image, keypoints_rc))
 
-        body = json.dumps({"image": pg2_app.png_data_url(image),
-                           "keypoints": np.asarray(keypoints_rc).tolist()}).encode()  # fmt: skip
-        start = time.perf_counter()
-        request = urllib.request.Request(self.url + "/api/generate", body,
-                                         {"Content-Type": "application/json"})  # fmt: skip
-        with urllib.request.urlopen(request, timeout=600) as response:
-            answer = json.load(response)
-        seconds = time.perf_counter() - start
-        png = base64.b64decode(answer["G2"].split(",", 1)[1])
-        from PIL import Image
 
-        return seconds, np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+def request_body(image, keypoints_rc) -> bytes:
+    """The JSON body the page posts to /api/generate for a source image and target keypoints."""
+    from pg2_tf import app as pg2_app
+
+    return json.dumps({"image": pg2_app.png_data_url(image),
+                       "keypoints": np.asarray(keypoints_rc).tolist()}).encode()  # fmt: skip
+
+
+def post_generate(url: str, body: bytes) -> tuple[float, np.ndarray]:
+    """POSTs one body to ``url``/api/generate: seconds until the answer is read, and its G2."""
+    from PIL import Image
+
+    start = time.perf_counter()
+    request = urllib.request.Request(url + "/api/generate", body,
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=600) as response:
+        answer = json.load(response)
+    seconds = time.perf_counter() - start
+    png = base64.b64decode(answer["G2"].split(",", 1)[1])
+    return seconds, np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def concurrent_clients(url: str, bodies: list, clients: int) -> tuple[list, list, float]:
+    """``clients`` threads posting ``bodies`` (client c: bodies c, c + clients, ...), each one
+    after its previous answer. Run in a process of its own, as browsers are: the server's
+    process then holds only the server. Returns latencies (s), G2s and the wall time (s)."""
+    latencies, answers = [None] * len(bodies), [None] * len(bodies)
+
+    def client(indices):
+        for index in indices:
+            latencies[index], answers[index] = post_generate(url, bodies[index])
+
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client, [range(c, len(bodies), clients) for c in range(clients)]))
+    return latencies, answers, time.perf_counter() - start
 
 
 def measure_round_trip(config, saved_model, args) -> dict:
@@ -340,12 +367,14 @@ def measure_concurrent(config, saved_model, args) -> dict:
     """Part 3: before (no queue) and after (the queue), float32 and auto."""
     model_number, img_H, img_W = CONFIGS[config]
     requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
+    bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process running TensorFlow
     result = {}
     for precision in ("float32", "auto"):
-        sequential, alone = [], []
+        sequential = alone = None
         # before: pg2-app before issue 23 ran float32 only; a LiteRT interpreter called from
         # several threads at once fails ("at least 1 reference to internal data").
-        modes = ("after", "after_batched")
+        modes = ("after_one_at_a_time", "after_batched")
         if precision == "float32":
             modes = ("before", *modes)
         for mode in modes:
@@ -354,11 +383,11 @@ def measure_concurrent(config, saved_model, args) -> dict:
             server = Server(saved_model, precision)
             try:
                 if not sequential:
-                    # Single requests, one at a time: the sequential rate and each one's answer.
-                    for image, keypoints_rc in requests:
-                        seconds, g2 = server.round_trip(image, keypoints_rc)
-                        sequential.append(seconds)
-                        alone.append(g2)
+                    # One client, one request at a time: the sequential rate, each one's answer.
+                    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
+                        sequential, alone, _ = browser.submit(
+                            concurrent_clients, server.url, bodies, 1
+                        ).result()
                 service = server.service
                 if mode == "before":  # as pg2-app called the model before issue 23
                     engine = service.engine
@@ -370,21 +399,13 @@ def measure_concurrent(config, saved_model, args) -> dict:
                     service.generate = direct
                 else:
                     service.queue.batch_sizes.clear()
-                    # after: the app's queue (one request at a time); after_batched: up to 8
+                    # the app's queue, one request at a time or up to 8 waiting ones together
+                    app_default = service.queue.max_batch
                     service.queue.max_batch = 8 if mode == "after_batched" else 1
-                latencies = [None] * len(requests)
-                answers = [None] * len(requests)
-
-                def client(indices, server=server, latencies=latencies, answers=answers):
-                    for index in indices:
-                        seconds, g2 = server.round_trip(*requests[index])
-                        latencies[index], answers[index] = seconds, g2
-
-                shares = [range(c, len(requests), args.clients) for c in range(args.clients)]
-                start = time.perf_counter()
-                with concurrent.futures.ThreadPoolExecutor(args.clients) as pool:
-                    list(pool.map(client, shares))
-                wall = time.perf_counter() - start
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browsers:
+                    latencies, answers, wall = browsers.submit(
+                        concurrent_clients, server.url, bodies, args.clients
+                    ).result()
                 errors = grey_level_errors(np.stack(answers), np.stack(alone))
                 entry = {
                     "computes": service.engine.precision.name,
@@ -398,6 +419,7 @@ def measure_concurrent(config, saved_model, args) -> dict:
                 }
                 if mode != "before":
                     entry["batch_sizes"] = list(service.queue.batch_sizes)
+                    entry["pg2_app_default"] = service.queue.max_batch == app_default
                 result[f"{precision}_{mode}"] = entry
                 print(f"  {config} {precision} {mode}: p50 {entry['p50_ms']} ms, p95 "
                       f"{entry['p95_ms']} ms (bound {entry['p95_bound_ms']}), max "

@@ -73,9 +73,10 @@ class AppConfig:
     max_records: how many test records are offered at most (the first ones, in file order).
     precision: ``--precision`` (:func:`pg2_tf.inference.choose_precision`); the library default
         is the export's exact float32 path, the command line's is auto.
-    max_batch: how many waiting requests the inference queue runs as one batch. 1: one at a
-        time, in arrival order (on a 2-core CPU a batch costs its images' time one by one, and
-        each answer is then the same whoever else is asking; docs/performance.md).
+    max_batch: how many waiting requests the inference queue runs as one batch; None: what
+        pays for the engine (:attr:`pg2_tf.inference.Engine.batch_limit`: 8 for TensorFlow, 1
+        for LiteRT); 1: one at a time, each answer then bit for bit the same whoever else is
+        asking.
     """
 
     saved_model: str
@@ -84,7 +85,7 @@ class AppConfig:
     keypoint_model_dir: str | None = None
     max_records: int = 200
     precision: str = "float32"
-    max_batch: int = 1
+    max_batch: int | None = None
 
 
 class RequestError(DataError):
@@ -221,12 +222,30 @@ class PoseService:
                 config.data_dir, self.kind, self.img_H, self.img_W, config.max_records
             )
         self.default_pose = standing_pose(self.img_H, self.img_W)
+        self.warm_up_answers()
 
     # -- inference --
 
     def generate(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
         """uint8 [H, W, 3] + float32 [18, 2] -> {"G1", "G2", "diff_map"}: uint8 [H, W, 3] each."""
         return self.queue.submit(image, keypoints_rc).result()
+
+    def generate_answer(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
+        """/api/generate's answer: G1, G2 and diff_map as PNG data URLs, the keypoints [[row,
+        col]] x 18 and the pose as an OpenPose document."""
+        outputs = self.generate(image, keypoints_rc)
+        answer = {name: png_data_url(picture) for name, picture in outputs.items()}
+        answer["keypoints"] = _keypoints_json(keypoints_rc)
+        answer["openpose"] = pose.openpose_document(pose.keypoints_to_triples(keypoints_rc))
+        return answer
+
+    def warm_up_answers(self) -> None:
+        """One request's whole path (PNG in, the model, PNGs and JSON out) before the first user:
+        the engine warmed up on the queue's thread still left the first request slower than the
+        rest (PIL's codecs, the model's third call; docs/performance.md)."""
+        grey = np.full((self.img_H, self.img_W, 3), 128, np.uint8)
+        image = image_from_data_url(png_data_url(grey), self.img_H, self.img_W)
+        json.dumps(self.generate_answer(image, self.default_pose))
 
     # -- photos --
 
@@ -417,10 +436,7 @@ def create_app(config: AppConfig) -> Starlette:
             raise RequestError("the request must be a JSON object {image, keypoints}", 400)
         image = image_from_data_url(document.get("image"), service.img_H, service.img_W)
         keypoints_rc = keypoints_from_request(document.get("keypoints"))
-        outputs = await run_in_threadpool(service.generate, image, keypoints_rc)
-        answer = {name: png_data_url(picture) for name, picture in outputs.items()}
-        answer["keypoints"] = _keypoints_json(keypoints_rc)
-        answer["openpose"] = pose.openpose_document(pose.keypoints_to_triples(keypoints_rc))
+        answer = await run_in_threadpool(service.generate_answer, image, keypoints_rc)
         return JSONResponse(answer)
 
     async def user_error(request, error: Pg2Error):

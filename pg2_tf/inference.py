@@ -30,10 +30,11 @@ TF Serving.
 
 :class:`InferenceQueue` serialises the requests of several users through one worker thread
 (which also warms the engine up): every caller gets its own images back, in arrival order, and a
-request waits at most for the requests ahead of it. It can join those waiting into one batch
-(``max_batch``); pg2-app does not (``max_batch=1``): LiteRT runs a batch one image at a time,
-whether batching pays TensorFlow depends on the CPU (docs/performance.md), and a batch may move
-a pixel by a grey level against the same request alone.
+request waits at most for the requests ahead of it. It joins those waiting into one batch of up
+to :attr:`Engine.batch_limit`: 8 for TensorFlow, whose batch of 7 cost 0.69 of seven single
+calls on the 2-core Xeon (docs/performance.md; a batch may move a pixel by a grey level against
+the same request alone), 1 for LiteRT, whose interpreter runs a batch one image at a time, so
+that batching would only hold back the first answers.
 """
 
 import concurrent.futures
@@ -246,6 +247,12 @@ class Engine:
         if warm_up:
             self.warm_up()
 
+    @property
+    def batch_limit(self) -> int:
+        """How many waiting requests are worth one batch: 8 for TensorFlow (a batch costs less
+        per image), 1 for LiteRT (its interpreter takes one image at a time)."""
+        return 1 if self.precision.name in _LITERT_WEIGHTS else 8
+
     def generate(self, images: np.ndarray, keypoints_rc: np.ndarray) -> dict:
         """uint8 [N, H, W, 3] + float32 [N, 18, 2] ((row, col), -1 missing) -> ``{"G1", "G2",
         "diff_map"}``, uint8 [N, H, W, 3] each, encoded as the export encodes them.
@@ -396,13 +403,14 @@ class InferenceQueue:
 
     ``submit`` returns a :class:`concurrent.futures.Future` of ``{"G1", "G2", "diff_map"}``
     (uint8 [H, W, 3] each) for one image and pose. The worker takes the oldest request and every
-    other one waiting, up to ``max_batch`` in all, and runs them as one batch. ``warm_up``: the
-    constructor returns once :meth:`Engine.warm_up` has run on the worker's thread.
+    other one waiting, up to ``max_batch`` in all (None: the engine's
+    :attr:`Engine.batch_limit`), and runs them as one batch. ``warm_up``: the constructor returns
+    once :meth:`Engine.warm_up` has run on the worker's thread.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 8, warm_up: bool = True):
+    def __init__(self, engine: Engine, max_batch=None, warm_up: bool = True):
         self.engine = engine
-        self.max_batch = max_batch
+        self.max_batch = engine.batch_limit if max_batch is None else max_batch
         self._requests = queue.SimpleQueue()
         self._closed = False
         self.batch_sizes = []  # the size of every batch run (for tests and benchmarks)

@@ -170,6 +170,7 @@ class GatedEngine:
 
     def __init__(self, engine):
         self.engine = engine
+        self.batch_limit = engine.batch_limit
         self.started = threading.Event()
         self.gate = threading.Event()
         self.calls = 0
@@ -182,11 +183,11 @@ class GatedEngine:
         return self.engine.generate(images, keypoints_rc)
 
 
-def test_queued_requests_are_batched_and_each_gets_its_own_result(
+def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
     engine = GatedEngine(inference.Engine(market_saved_model, loaded_export, "float32"))
-    jobs = inference.InferenceQueue(engine, max_batch=8, warm_up=False)
+    jobs = inference.InferenceQueue(engine, warm_up=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -210,8 +211,33 @@ def test_queued_requests_are_batched_and_each_gets_its_own_result(
     assert max(differences) <= 1
 
 
+def test_queued_requests_for_litert_run_one_at_a_time_in_arrival_order(
+    market_saved_model, loaded_export, fixture_pairs
+):
+    litert = inference.Engine(market_saved_model, loaded_export, "auto")
+    assert litert.precision.name == "litert_int8"
+    engine = GatedEngine(litert)
+    jobs = inference.InferenceQueue(engine, warm_up=False)
+    images, keypoints_rc = fixture_pairs
+    futures = [jobs.submit(images[0], keypoints_rc[0])]
+    assert engine.started.wait(30)
+    futures += [jobs.submit(images[i], keypoints_rc[i]) for i in range(1, 4)]
+    finished = []
+    for index, future in enumerate(futures):
+        future.add_done_callback(lambda _, index=index: finished.append(index))
+    engine.gate.set()
+    results = [future.result(timeout=60) for future in futures]
+    jobs.close()
+    assert jobs.batch_sizes == [1, 1, 1, 1] and finished == [0, 1, 2, 3]
+    for index, result in enumerate(results):
+        alone = litert.generate(images[index : index + 1], keypoints_rc[index : index + 1])
+        np.testing.assert_array_equal(result["G2"], alone["G2"][0])
+
+
 def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests():
     class RecordingEngine:
+        batch_limit = 8
+
         def __init__(self):
             self.threads = []
 
