@@ -102,7 +102,9 @@ class RequestError(DataError):
 def png_data_url(image: np.ndarray) -> str:
     """uint8 [H, W] or [H, W, 3] -> ``data:image/png;base64,...`` (lossless)."""
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    # zlib level 1: a 256x256 output in 7 ms against 52 ms at Pillow's default 6, for 18 % more
+    # bytes, which a local page does not feel (3 images an answer: 135 ms of DeepFashion's ~1 s).
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
