@@ -541,7 +541,10 @@ def main(argv) -> None:
         with sock:
             server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
-        print("pg2-app: stopped", flush=True)
+        pass
+    # Also when uvicorn returns without passing it on (a SIGINT that this process inherited as
+    # ignored, as a test once saw: exit status 0 and no line).
+    print("pg2-app: stopped", flush=True)
 
 
 def run() -> None:

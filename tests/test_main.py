@@ -148,11 +148,28 @@ def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(
         (["--start_step=-5"], "--start_step=-5 must be >= 0"),
     ],
 )
-def test_nonsense_flags_get_one_clear_line(flags, message, tmp_path):
-    result = run_main(*flags, f"--model_dir={tmp_path}")
+def test_nonsense_flags_are_refused_naming_the_flag(flags, message, tmp_path):
+    # In this process (each command-line run imports TensorFlow again: 3-4 s); the one below runs
+    # the command itself.
+    from absl.testing import flagsaver
+
+    from pg2_tf import flags as pg2_flags
+    from pg2_tf.errors import ConfigError
+
+    with flagsaver.flagsaver():
+        pg2_flags.FLAGS(["pg2_tf.main", *flags, f"--model_dir={tmp_path}"])
+        with pytest.raises(ConfigError) as error:
+            pg2_flags.validate(pg2_flags.FLAGS)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_nonsense_flag_on_the_command_line_is_one_error_line_and_exit_2(tmp_path):
+    result = run_main("--img_H=100", f"--model_dir={tmp_path}")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert message in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --img_H=100 must be a power of two >= 32 (128 or 256)"
+    )
     assert "Traceback" not in result.stderr
 
 
