@@ -74,17 +74,6 @@ def _newest_intact(model_dir: str):
     return None
 
 
-def run_to_end(data_dir, model_dir, max_step, log_path):
-    with open(log_path, "w") as log:
-        return subprocess.run(
-            command(data_dir, model_dir, max_step),
-            cwd=PROJECT_ROOT,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        ).returncode
-
-
 def _wait_for(log_path, pattern, process, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -107,65 +96,85 @@ def soak(out: str, kills: int, max_step: int, seed: int = 0, max_delay: float = 
     straight_dir, killed_dir = os.path.join(out, "straight"), os.path.join(out, "killed")
     for folder in (straight_dir, killed_dir):
         shutil.rmtree(folder, ignore_errors=True)
-    if run_to_end(data_dir, straight_dir, max_step, os.path.join(out, "straight.log")):
-        raise RuntimeError(f"the straight run failed: see {out}/straight.log")
+    # The straight run goes on beside the killed ones (deterministic kernels: the same bits
+    # whatever runs beside it), and is waited for before the comparison.
+    straight_log = os.path.join(out, "straight.log")
+    with open(straight_log, "w") as log:
+        straight = subprocess.Popen(
+            command(data_dir, straight_dir, max_step),
+            cwd=PROJECT_ROOT,
+            env=_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
-    figures = {"kills": 0, "resumes_verified": 0, "steps_lost": [], "problems": []}
-    expected_resume = None  # the newest intact checkpoint on disk at the last kill
-    for attempt in range(kills + 1):
-        log_path = os.path.join(out, f"killed_{attempt:02d}.log")
-        with open(log_path, "w") as log:
-            process = subprocess.Popen(
-                command(data_dir, killed_dir, max_step),
-                cwd=PROJECT_ROOT,
-                env=_env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        started = _wait_for(log_path, _STARTED, process)
-        text = open(log_path).read()
-        resumed = _RESUMED.search(text)
-        if expected_resume is not None:
-            claimed = resumed.group(1) if resumed else "none"
-            if os.path.basename(claimed) == os.path.basename(expected_resume):
-                figures["resumes_verified"] += 1
-                figures["steps_lost"].append(
-                    max(step_of(expected_resume) if resumed else 0, 0)
-                    - (int(resumed.group(2)) if resumed else 0)
+    try:
+        figures = {"kills": 0, "resumes_verified": 0, "steps_lost": [], "problems": []}
+        expected_resume = None  # the newest intact checkpoint on disk at the last kill
+        for attempt in range(kills + 1):
+            log_path = os.path.join(out, f"killed_{attempt:02d}.log")
+            with open(log_path, "w") as log:
+                process = subprocess.Popen(
+                    command(data_dir, killed_dir, max_step),
+                    cwd=PROJECT_ROOT,
+                    env=_env(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
-            else:
-                figures["problems"].append(f"run {attempt}: {claimed}, expected {expected_resume}")
-        if attempt == kills:
+            started = _wait_for(log_path, _STARTED, process)
+            text = open(log_path).read()
+            resumed = _RESUMED.search(text)
+            if expected_resume is not None:
+                claimed = resumed.group(1) if resumed else "none"
+                if os.path.basename(claimed) == os.path.basename(expected_resume):
+                    figures["resumes_verified"] += 1
+                    figures["steps_lost"].append(
+                        max(step_of(expected_resume) if resumed else 0, 0)
+                        - (int(resumed.group(2)) if resumed else 0)
+                    )
+                else:
+                    figures["problems"].append(
+                        f"run {attempt}: {claimed}, expected {expected_resume}"
+                    )
+            if attempt == kills:
+                process.wait()
+                break
+            if started is None or process.poll() is not None:
+                process.wait()
+                figures["problems"].append(f"run {attempt} ended before it could be killed")
+                break
+            # Kill while training: after this run has written a checkpoint of its own.
+            first = int(resumed.group(2)) if resumed else 0
+            while process.poll() is None and not any(
+                step_of(p) > first for p in complete_checkpoints(killed_dir)
+            ):
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0, max_delay))
+            if process.poll() is not None:
+                figures["problems"].append(f"run {attempt} finished before it could be killed")
+                break
+            process.send_signal(signal.SIGKILL)
             process.wait()
-            break
-        if started is None or process.poll() is not None:
-            process.wait()
-            figures["problems"].append(f"run {attempt} ended before it could be killed")
-            break
-        # Kill while training: after this run has written a checkpoint of its own.
-        first = int(resumed.group(2)) if resumed else 0
-        while process.poll() is None and not any(
-            step_of(p) > first for p in complete_checkpoints(killed_dir)
-        ):
-            time.sleep(0.1)
-        time.sleep(rng.uniform(0, max_delay))
-        if process.poll() is not None:
-            figures["problems"].append(f"run {attempt} finished before it could be killed")
-            break
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        figures["kills"] += 1
-        expected_resume = _newest_intact(killed_dir)
-        if expected_resume is None:
-            expected_resume = "none"
-        position = expected_resume.replace("model.ckpt-", "input_pipeline/input_pipeline.ckpt-")
-        if expected_resume != "none" and not os.path.exists(position + ".index"):
-            figures["problems"].append(f"kill {attempt}: no pipeline position beside {position}")
-    final_log = open(log_path).read()
-    if process.returncode != 0:
-        figures["problems"].append(f"the last rerun exited {process.returncode}: {log_path}")
-    pipeline_restores = final_log.count("input pipeline resumed at the batch after step")
-    figures["final_run_restored_pipeline"] = bool(pipeline_restores)
+            figures["kills"] += 1
+            expected_resume = _newest_intact(killed_dir)
+            if expected_resume is None:
+                expected_resume = "none"
+            position = expected_resume.replace("model.ckpt-", "input_pipeline/input_pipeline.ckpt-")
+            if expected_resume != "none" and not os.path.exists(position + ".index"):
+                figures["problems"].append(
+                    f"kill {attempt}: no pipeline position beside {position}"
+                )
+        final_log = open(log_path).read()
+        if process.returncode != 0:
+            figures["problems"].append(f"the last rerun exited {process.returncode}: {log_path}")
+        pipeline_restores = final_log.count("input pipeline resumed at the batch after step")
+        figures["final_run_restored_pipeline"] = bool(pipeline_restores)
+
+    except BaseException:  # never leave the straight run behind
+        straight.kill()
+        raise
+    if straight.wait():
+        raise RuntimeError(f"the straight run failed: see {straight_log}")
 
     def weights(model_dir):
         reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(model_dir))
