@@ -74,6 +74,18 @@ def _newest_intact(model_dir: str):
     return None
 
 
+def _start_run(data_dir, model_dir, max_step, log_path) -> subprocess.Popen:
+    """Starts one training run of the soak, its output (stdout and stderr) to ``log_path``."""
+    with open(log_path, "w") as log:
+        return subprocess.Popen(
+            command(data_dir, model_dir, max_step),
+            cwd=PROJECT_ROOT,
+            env=_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def _wait_for(log_path, pattern, process, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,28 +111,14 @@ def soak(out: str, kills: int, max_step: int, seed: int = 0, max_delay: float = 
     # The straight run goes on beside the killed ones (deterministic kernels: the same bits
     # whatever runs beside it), and is waited for before the comparison.
     straight_log = os.path.join(out, "straight.log")
-    with open(straight_log, "w") as log:
-        straight = subprocess.Popen(
-            command(data_dir, straight_dir, max_step),
-            cwd=PROJECT_ROOT,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    straight = _start_run(data_dir, straight_dir, max_step, straight_log)
 
     try:
         figures = {"kills": 0, "resumes_verified": 0, "steps_lost": [], "problems": []}
         expected_resume = None  # the newest intact checkpoint on disk at the last kill
         for attempt in range(kills + 1):
             log_path = os.path.join(out, f"killed_{attempt:02d}.log")
-            with open(log_path, "w") as log:
-                process = subprocess.Popen(
-                    command(data_dir, killed_dir, max_step),
-                    cwd=PROJECT_ROOT,
-                    env=_env(),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+            process = _start_run(data_dir, killed_dir, max_step, log_path)
             started = _wait_for(log_path, _STARTED, process)
             text = open(log_path).read()
             resumed = _RESUMED.search(text)
