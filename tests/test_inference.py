@@ -259,6 +259,15 @@ def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests()
     assert engine.threads[1] == ("generate", "pg2-inference")
 
 
+def test_the_page_runs_one_whole_request_before_its_first_user(market_saved_model, market_tf1_dir):
+    service = pg2_app.PoseService(market_app_config(market_saved_model, market_tf1_dir))
+    try:
+        # The engine's own warm-up is not a request; the one batch is the service's whole request.
+        assert service.queue.batch_sizes == [1]
+    finally:
+        service.queue.close()
+
+
 def test_a_failing_batch_fails_its_requests_and_the_queue_serves_on(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
