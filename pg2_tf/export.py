@@ -33,7 +33,7 @@ import uuid
 import tensorflow as tf
 from absl import flags
 
-from pg2_tf import checkpoints, cli, datasets, models
+from pg2_tf import checkpoints, cli, configs, datasets, models
 from pg2_tf.errors import ConfigError
 from pg2_tf.pose import MISSING, NUM_KEYPOINTS
 from pg2_tf.serving import KEYPOINTS_SIGNATURE, METADATA_FILE, OUTPUT_NAMES, SERVING_SIGNATURE
@@ -300,7 +300,7 @@ def main(argv) -> None:
     export_dir = export_from_checkpoint(
         flag_values.pretrained_path,
         flag_values.export_dir,
-        **models.architecture(flag_values),
+        **configs.architecture(flag_values),
     )
     print(
         f"exported SavedModel to {export_dir} (signatures {SERVING_SIGNATURE}, "

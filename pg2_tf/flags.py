@@ -27,9 +27,9 @@ import time
 
 from absl import flags
 
-from pg2_tf import datasets, models
+from pg2_tf import configs, datasets
+from pg2_tf.configs import STAGE2_SCHEDULES
 from pg2_tf.errors import ConfigError
-from pg2_tf.train import STAGE2_SCHEDULES
 
 FLAGS = flags.FLAGS
 
@@ -170,7 +170,7 @@ def validate(flag_values=FLAGS) -> None:
         )
     if not _is_power_of_two(f.img_H) or f.img_H < 32:
         raise ConfigError(f"--img_H={f.img_H} must be a power of two >= 32 (128 or 256)")
-    repeat_num = models.repeat_num_for(f.img_H)
+    repeat_num = configs.repeat_num_for(f.img_H)
     divisor = 2 ** (repeat_num - 1)
     if f.img_W <= 0 or f.img_W % divisor:
         raise ConfigError(
@@ -214,14 +214,12 @@ def validate(flag_values=FLAGS) -> None:
 
 def to_configs(flag_values=FLAGS):
     """(TrainConfig, RunConfig) from validated flags; fills the defaults that depend on others."""
-    from pg2_tf import train
-
     f = flag_values
     model_dir = f.model_dir or os.path.join(
         f.log_dir or "logs", f"{f.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     )
     data_path = os.path.join(f.data_dir, f.dataset)
-    train_config = train.TrainConfig(
+    train_config = configs.TrainConfig(
         model=f.model,
         img_H=f.img_H,
         img_W=f.img_W,

@@ -16,7 +16,7 @@ import signal
 
 from absl import logging
 
-from pg2_tf import cli
+from pg2_tf import cli, configs
 from pg2_tf import flags as pg2_flags
 
 FLAGS = pg2_flags.FLAGS
@@ -99,14 +99,14 @@ def main(argv):
             # and shell scripts see it did not finish; the checkpoint resumes it.
             status = 128 + int(signal.Signals[result.stopped_by])
     else:
-        from pg2_tf import evaluate, models
+        from pg2_tf import evaluate
 
         weights = train_config.pretrained_path or train_config.ckpt_path
         count = evaluate.write_test_results(
             weights,
             run_config.data_path,
             run_config.model_dir,
-            **models.architecture(train_config),
+            **configs.architecture(train_config),
             batch_size=train_config.batch_size,
             split=FLAGS.split if FLAGS["split"].present else "test",
             xla=train_config.xla,
@@ -145,12 +145,12 @@ def main(argv):
     if run_config.export_dir:
         import keras
 
-        from pg2_tf import export, models
+        from pg2_tf import export
 
         keras.mixed_precision.set_global_policy("float32")  # the export is float32, portable
 
         path = export.export_from_checkpoint(
-            weights, run_config.export_dir, **models.architecture(train_config)
+            weights, run_config.export_dir, **configs.architecture(train_config)
         )
         print(f"exported SavedModel to {path}")
     return status

@@ -26,23 +26,10 @@ import tensorflow as tf
 from keras import layers, ops
 
 from pg2_tf import datasets
+from pg2_tf.configs import repeat_num_for
 
 # The smallest feature map of G1's encoder and of D has this many rows, whatever the image size.
 BOTTLENECK_ROWS = 8
-# The flags (and config fields) that fix the generators' architecture, as :func:`build` takes them.
-ARCHITECTURE_FLAGS = ("model", "img_H", "img_W", "conv_hidden_num", "z_num")
-
-
-def architecture(config) -> dict:
-    """``{flag: value}`` of :data:`ARCHITECTURE_FLAGS` read from ``config`` (a TrainConfig, the
-    absl flag values, ...), to pass on as keyword arguments."""
-    return {name: getattr(config, name) for name in ARCHITECTURE_FLAGS}
-
-
-def repeat_num_for(img_H: int) -> int:
-    """G1's number of encoder/decoder blocks: log2(img_H) - 2 (5 for 128, 6 for 256)."""
-    return int(math.log2(img_H)) - 2
-
 
 # Dtype policy of the layers whose outputs leave a model (images, logits): float32 always.
 OUTPUT_DTYPE = "float32"

@@ -56,15 +56,14 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints, data, datasets, images, losses, model_dir, models, tf1_checkpoint
+from pg2_tf import checkpoints, data, images, losses, model_dir, models, tf1_checkpoint
+from pg2_tf.configs import STAGE2_SCHEDULES, TrainConfig
 from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
 # What fetching a batch raises for bad records (data.explain_read_error locates them).
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.NotFoundError)
-# --stage2_schedule: the original's alternating updates on two batches, or one fused pass.
-STAGE2_SCHEDULES = ("original", "fused")
 
 
 class TrainingDiverged(Pg2Error):
@@ -80,46 +79,6 @@ def make_adam(learning_rate=2e-5, beta1=0.5, beta2=0.999):
     return keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=TF1_ADAM_EPSILON
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything the training loop needs; built from the flags by ``pg2_tf.main``."""
-
-    model: int = 1
-    img_H: int = 128
-    img_W: int = 64
-    conv_hidden_num: int = 128
-    z_num: int = 64
-    d_dim: int = 64
-    batch_size: int = 16
-    max_step: int = 60000
-    start_step: int = 0
-    stage1_steps: int = 22000
-    g_lr: float = 2e-5
-    d_lr: float = 2e-5
-    beta1: float = 0.5
-    beta2: float = 0.999
-    halve_lr_every: int = 0  # 0: constant rate, as the original
-    log_step: int = 200
-    save_model_secs: int = 1000
-    save_step: int = 0  # checkpoint every this many steps; 0: every 30*log_step, as the original
-    max_to_keep: int = 20
-    num_log_samples: int = 16
-    model_dir: str = "logs/model"
-    data_path: str = "data/Market_train_data"
-    split: str = "train"
-    ckpt_path: str | None = None  # an ORIGINAL TF1 training checkpoint to resume from
-    pretrained_path: str | None = None  # generator weights (original or ours) to start from
-    random_seed: int = 123
-    xla: bool = False
-    mixed_precision: bool = False  # build under mixed_precision_policy(); variables stay float32
-    stage2_schedule: str = "original"  # one of STAGE2_SCHEDULES (module docstring)
-    progress_bar: bool = True
-
-    @property
-    def kind(self) -> str:
-        return datasets.by_model(self.model).kind
 
 
 def _batch_signature(config: TrainConfig, batch_size: int | None):

@@ -173,6 +173,19 @@ def test_a_nonsense_flag_on_the_command_line_is_one_error_line_and_exit_2(tmp_pa
     assert "Traceback" not in result.stderr
 
 
+def test_a_nonsense_flag_is_refused_before_tensorflow_loads():
+    # -X importtime lists every module imported, one per stderr line ("... | tensorflow").
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pg2_tf.main", "--z_num=0"],
+        capture_output=True, text=True, env=ENV, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: --z_num=0 must be a positive integer"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "pg2_tf.flags" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("tensorflow", "keras")}
+
+
 def test_an_export_dir_holding_other_files_is_refused_before_training(tmp_path, market_test_data):
     export_dir = tmp_path / "export"
     export_dir.mkdir()
