@@ -38,6 +38,7 @@ setup(
         "test": [
             f"tensorflow-cpu=={TF_VERSION}",
             "pytest>=8.0",
+            "pytest-xdist>=3.6",  # the suite on every core (pyproject.toml's addopts)
             "ruff>=0.6",
             "httpx2",  # starlette.testclient
             "selenium>=4.20",  # pg2-app in headless Chromium (Debian's chromium + chromium-driver)
