@@ -175,10 +175,17 @@ def fetch_model(cache_dir=None) -> str:
     try:
         os.makedirs(directory, exist_ok=True)
         for name, data in files.items():
-            partial = os.path.join(directory, f".{name}.partial")
-            with open(partial, "wb") as f:
-                f.write(data)
-            os.replace(partial, os.path.join(directory, name))
+            # A partial file of its own: another fetch may be writing the same files right now
+            # (two commands, or the test suite's workers, on a machine without them).
+            handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+            try:
+                with os.fdopen(handle, "wb") as f:
+                    f.write(data)
+                os.chmod(partial, 0o644)  # mkstemp's 0600 would hide a shared cache's files
+                os.replace(partial, os.path.join(directory, name))
+            finally:
+                if os.path.exists(partial):
+                    os.remove(partial)
     except OSError as error:
         raise DataError(
             f"cannot write the model files into {directory} ({error.strerror or error}); "

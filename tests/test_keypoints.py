@@ -4,10 +4,12 @@ The reference (tests/fixtures/blazepose/reference.json) was written by mediapipe
 separate environment (see make_reference.py there) on photos that ship with scikit-image.
 """
 
+import concurrent.futures
 import hashlib
 import importlib.util
 import json
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -182,6 +184,27 @@ def test_fetch_extracts_and_checks_the_wheels_files_then_stays_offline(
 
     monkeypatch.setattr(keypoints, "_download_wheel", no_network)
     assert keypoints.fetch_model(cache) == str(cache)
+
+
+def test_two_fetches_at_once_both_end_with_checked_files(
+    tmp_path, monkeypatch, blazepose_model_dir
+):
+    # As the suite's workers (or two commands) do on a machine without the files.
+    wheel = _fake_wheel(tmp_path, blazepose_model_dir)
+    both_downloaded = threading.Barrier(2)
+
+    def download(folder):
+        both_downloaded.wait(timeout=60)
+        return wheel
+
+    monkeypatch.setattr(keypoints, "_download_wheel", download)
+    cache = tmp_path / "cache"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        fetched = [pool.submit(keypoints.fetch_model, cache) for _ in range(2)]
+        assert [future.result() for future in fetched] == [str(cache)] * 2
+    assert sorted(os.listdir(cache)) == sorted(keypoints.MODEL_FILES)  # no partial files left
+    for name, (_, sha) in keypoints.MODEL_FILES.items():
+        assert hashlib.sha256((cache / name).read_bytes()).hexdigest() == sha
 
 
 def test_fetch_refuses_files_with_another_checksum(tmp_path, monkeypatch, blazepose_model_dir):
