@@ -454,7 +454,16 @@ def test_data_dir_without_test_records_is_refused_naming_the_flag(market_saved_m
     )
 
 
-def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(market_saved_model):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# "ignored": as a shell script starts a job with "&", which Python then does not turn into
+# KeyboardInterrupt; uvicorn's own handler still stops the server, which returns without raising.
+@pytest.mark.parametrize("inherited_sigint", ["default", "ignored"])
+def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(
+    market_saved_model, inherited_sigint
+):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -462,6 +471,7 @@ def test_python_m_pg2_tf_app_serves_the_page_until_interrupted(market_saved_mode
         [sys.executable, "-m", "pg2_tf.app", f"--saved_model={market_saved_model}", f"--port={port}"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        preexec_fn=_ignore_sigint if inherited_sigint == "ignored" else None,
     )  # fmt: skip
     try:
         line = process.stdout.readline()
