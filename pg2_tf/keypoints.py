@@ -173,19 +173,12 @@ def fetch_model(cache_dir=None) -> str:
                 "the expected SHA-256; the download is damaged or not the official wheel"
             )
     try:
-        os.makedirs(directory, exist_ok=True)
         for name, data in files.items():
-            # A partial file of its own: another fetch may be writing the same files right now
-            # (two commands, or the test suite's workers, on a machine without them).
-            handle, partial = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
-            try:
-                with os.fdopen(handle, "wb") as f:
-                    f.write(data)
-                os.chmod(partial, 0o644)  # mkstemp's 0600 would hide a shared cache's files
-                os.replace(partial, os.path.join(directory, name))
-            finally:
-                if os.path.exists(partial):
-                    os.remove(partial)
+            # Another fetch may be writing the same files right now (two commands, or the test
+            # suite's workers, on a machine without them): each writes a partial file of its own.
+            _replace_atomically(
+                os.path.join(directory, name), lambda path, data=data: _write_bytes(path, data)
+            )
     except OSError as error:
         raise DataError(
             f"cannot write the model files into {directory} ({error.strerror or error}); "
@@ -789,17 +782,35 @@ def _write_json(path, document) -> None:
         f.write("\n")
 
 
-def _write(path, flag, writer) -> None:
-    """Writes through a temporary file renamed into place: never a half-written file."""
+def _write_bytes(path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _replace_atomically(path, writer) -> None:
+    """``writer(partial)`` writes a temporary file of this call's own beside ``path``, which is
+    then renamed into place: never a half-written file, even while another process writes the
+    same path. Raises OSError (the temporary file removed)."""
     folder = os.path.dirname(os.path.abspath(path))
-    partial = os.path.join(folder, f".{os.path.basename(path)}.partial")
+    os.makedirs(folder, exist_ok=True)
+    handle, partial = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder
+    )
+    os.close(handle)
     try:
-        os.makedirs(folder, exist_ok=True)
         writer(partial)
+        os.chmod(partial, 0o644)  # mkstemp's 0600 would hide the file from other users
         os.replace(partial, path)
-    except OSError as error:
+    finally:
         if os.path.exists(partial):
             os.remove(partial)
+
+
+def _write(path, flag, writer) -> None:
+    """Writes through :func:`_replace_atomically`; DataError naming ``flag`` when it fails."""
+    try:
+        _replace_atomically(path, writer)
+    except OSError as error:
         raise DataError(f"cannot write {flag}={path}: {error.strerror or error}") from None
 
 
