@@ -542,8 +542,8 @@ def main(argv) -> None:
             server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn shuts down cleanly, then passes Ctrl-C on
         pass
-    # Also when uvicorn returns without passing it on (a SIGINT that this process inherited as
-    # ignored, as a test once saw: exit status 0 and no line).
+    # Also when uvicorn returns without passing it on: a SIGINT this process inherited as
+    # ignored (a shell script's "&" job) raises no KeyboardInterrupt.
     print("pg2-app: stopped", flush=True)
 
 
