@@ -149,8 +149,8 @@ def test_test_mode_in_mixed_precision_stays_close_to_the_original_images(
     ],
 )
 def test_nonsense_flags_are_refused_naming_the_flag(flags, message, tmp_path):
-    # In this process (each command-line run imports TensorFlow again: 3-4 s); the one below runs
-    # the command itself.
+    # The validation itself, in this process; the tests below run the command (its exit status
+    # and one line, before TensorFlow loads).
     from absl.testing import flagsaver
 
     from pg2_tf import flags as pg2_flags
