@@ -24,7 +24,7 @@ import time
 import numpy as np
 from absl import flags
 
-from pg2_tf import cli, inference, photos, pose, serving, tracks
+from pg2_tf import atomic, cli, inference, photos, pose, serving, tracks
 from pg2_tf.errors import ConfigError, DataError
 
 FLAGS = flags.FLAGS
@@ -187,18 +187,16 @@ def write_animation(frames, path: str, fps: float) -> None:
     """Writes uint8 frames [T, H, W, 3] as a looping GIF or an H.264 MP4 (by extension)."""
     import imageio.v3 as iio
 
-    temporary = f"{path}.tmp{os.path.splitext(path)[1]}"
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        if path.lower().endswith(".gif"):
-            iio.imwrite(temporary, frames, duration=1000.0 / fps, loop=0)
-        else:
-            # 128x64 and 256x256 are multiples of ffmpeg's 16-pixel macro blocks: no resizing.
-            iio.imwrite(temporary, frames, plugin="FFMPEG", fps=fps)
-        os.replace(temporary, path)
+        # The temporary file keeps the extension: imageio chooses the format by it.
+        with atomic.replacing(path, keep_extension=True) as temporary:
+            if path.lower().endswith(".gif"):
+                iio.imwrite(temporary, frames, duration=1000.0 / fps, loop=0)
+            else:
+                # 128x64 and 256x256 are multiples of ffmpeg's 16-pixel macro blocks: no resizing.
+                iio.imwrite(temporary, frames, plugin="FFMPEG", fps=fps)
     except OSError as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
         raise DataError(f"cannot write --out={path}: {error.strerror or error}") from None
 
 

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from pg2_tf import pose
+from pg2_tf import atomic, pose
 from pg2_tf.errors import DataError
 
 HEADER = "name:keypoints_y:keypoints_x"
@@ -40,10 +40,7 @@ def write_annotations(path: str, poses) -> None:
         keypoints_rc[pose.missing_joints(keypoints_rc)] = pose.MISSING
         rows, cols = ([_number(v) for v in keypoints_rc[:, axis]] for axis in (0, 1))
         lines.append(f"{name}:{json.dumps(rows)}:{json.dumps(cols)}")
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(temporary, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 def read_annotations(path: str) -> dict[str, np.ndarray]:

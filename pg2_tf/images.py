@@ -11,10 +11,11 @@ Encodings, as in the original trainer's test():
 """
 
 import math
-import os
 
 import numpy as np
 from PIL import Image
+
+from pg2_tf import atomic
 
 
 def to_uint8_image(values) -> np.ndarray:
@@ -47,10 +48,9 @@ def mask_to_uint8(mask) -> np.ndarray:
 
 
 def save_png(array: np.ndarray, path: str) -> None:
-    """Writes a uint8 (H, W) or (H, W, 3) array as PNG, atomically (temporary name, then rename)."""
-    temporary = f"{path}.tmp.png"
-    Image.fromarray(array).save(temporary)
-    os.replace(temporary, path)
+    """Writes a uint8 (H, W) or (H, W, 3) array as PNG, whole or not at all (:mod:`pg2_tf.atomic`)."""
+    with atomic.replacing(path) as temporary:
+        Image.fromarray(array).save(temporary, format="PNG")
 
 
 def grid(images: np.ndarray, columns: int = 8, padding: int = 2) -> np.ndarray:

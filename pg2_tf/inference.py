@@ -48,7 +48,7 @@ import time
 
 import numpy as np
 
-from pg2_tf import hardware, pose, serving
+from pg2_tf import atomic, hardware, pose, serving
 from pg2_tf.errors import ConfigError
 
 PRECISIONS = ("auto", "float32")
@@ -355,15 +355,11 @@ def cached_litert_model(saved_model, metadata: dict, loaded, weights: str, log=N
         log = _to_stderr
     log(f"converting the export to LiteRT ({weights} weights) once; kept in {cache_dir()}")
     model = litert_model(metadata, loaded, weights)
-    temporary = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(temporary, "wb") as handle:
-            handle.write(model)
-        os.replace(temporary, path)
+        atomic.write_bytes(path, model)
     except OSError:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        pass  # an unwritable cache only costs the conversion next time
     return model
 
 

@@ -70,7 +70,7 @@ import zipfile
 
 import numpy as np
 
-from pg2_tf import pose
+from pg2_tf import atomic, pose
 from pg2_tf.errors import DataError
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
@@ -173,12 +173,11 @@ def fetch_model(cache_dir=None) -> str:
                 "the expected SHA-256; the download is damaged or not the official wheel"
             )
     try:
+        os.makedirs(directory, exist_ok=True)
         for name, data in files.items():
             # Another fetch may be writing the same files right now (two commands, or the test
             # suite's workers, on a machine without them): each writes a partial file of its own.
-            _replace_atomically(
-                os.path.join(directory, name), lambda path, data=data: _write_bytes(path, data)
-            )
+            atomic.write_bytes(os.path.join(directory, name), data)
     except OSError as error:
         raise DataError(
             f"cannot write the model files into {directory} ({error.strerror or error}); "
@@ -782,34 +781,13 @@ def _write_json(path, document) -> None:
         f.write("\n")
 
 
-def _write_bytes(path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-
-
-def _replace_atomically(path, writer) -> None:
-    """``writer(partial)`` writes a temporary file of this call's own beside ``path``, which is
-    then renamed into place: never a half-written file, even while another process writes the
-    same path. Raises OSError (the temporary file removed)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, partial = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder
-    )
-    os.close(handle)
-    try:
-        writer(partial)
-        os.chmod(partial, 0o644)  # mkstemp's 0600 would hide the file from other users
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
 def _write(path, flag, writer) -> None:
-    """Writes through :func:`_replace_atomically`; DataError naming ``flag`` when it fails."""
+    """``writer(temporary)`` writes ``path`` whole or not at all (:mod:`pg2_tf.atomic`), its
+    folder made first; DataError naming ``flag`` when it fails."""
     try:
-        _replace_atomically(path, writer)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic.replacing(path) as temporary:
+            writer(temporary)
     except OSError as error:
         raise DataError(f"cannot write {flag}={path}: {error.strerror or error}") from None
 

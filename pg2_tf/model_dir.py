@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints, folder_lock
+from pg2_tf import atomic, checkpoints, folder_lock
 from pg2_tf.errors import Pg2Error, first_line
 
 CHECKPOINT_NAME = "model.ckpt"
@@ -67,7 +67,8 @@ class Lock(folder_lock.FolderLock):
 
 def remove_leftovers(model_dir: str) -> list[str]:
     """Deletes what a killed run leaves half-written: checkpoint ``*_temp`` folders (TensorFlow
-    writes a checkpoint there, then renames it into place), ``*.tmp.png`` and ``*.tmp`` files.
+    writes a checkpoint there, then renames it into place), the temporary files of
+    :mod:`pg2_tf.atomic`, and the ``*.tmp.png`` and ``*.tmp`` files of versions before it.
     Only call while holding the :class:`Lock`. Returns the paths removed."""
     removed = []
     for folder in (model_dir, os.path.join(model_dir, PIPELINE_DIR)):
@@ -75,6 +76,7 @@ def remove_leftovers(model_dir: str) -> list[str]:
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
+        removed += atomic.remove_leftovers(folder)
         for pattern in ("*.tmp.png", "*.tmp"):
             for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
                 if os.path.isfile(path):
@@ -168,9 +170,7 @@ def write_state(prefixes: list[str], folder: str) -> None:
     ]
     path = os.path.join(folder, "checkpoint")
     with writing(path):
-        with open(path + ".tmp", "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-        os.replace(path + ".tmp", path)
+        atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 # ---- the input pipeline's position ------------------------------------------------------------
@@ -276,9 +276,7 @@ def save_params(params: dict, model_dir: str) -> None:
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, "params.json")
     with writing(path):
-        with open(path + ".tmp", "w") as handle:
-            json.dump(params, handle, indent=4, sort_keys=True, default=str)
-        os.replace(path + ".tmp", path)
+        atomic.write_text(path, json.dumps(params, indent=4, sort_keys=True, default=str))
 
 
 # What TensorFlow raises when a file cannot be written (full disk, read-only, vanished folder).

@@ -30,6 +30,7 @@ import dataclasses
 
 import numpy as np
 
+from pg2_tf import atomic
 from pg2_tf import keypoints as keypoints_module
 from pg2_tf.errors import ConfigError, DataError
 
@@ -216,12 +217,10 @@ def write_pose_folder(folder, people) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
         for index, person in enumerate(people):
-            path = os.path.join(folder, f"{index:06d}.json")
-            partial = os.path.join(folder, f".{index:06d}.json.partial")
-            with open(partial, "w", encoding="utf-8") as f:
-                json.dump(openpose_json([] if person is None else [person]), f)
-                f.write("\n")
-            os.replace(partial, path)
+            document = openpose_json([] if person is None else [person])
+            atomic.write_text(
+                os.path.join(folder, f"{index:06d}.json"), json.dumps(document) + "\n"
+            )
     except OSError as error:
         raise DataError(f"cannot write --save_poses={folder}: {error.strerror or error}") from None
 

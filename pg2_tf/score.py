@@ -28,7 +28,7 @@ import sys
 import numpy as np
 from absl import flags
 
-from pg2_tf import annotations, cli, metrics, protocols, result_folders
+from pg2_tf import annotations, atomic, cli, metrics, protocols, result_folders
 from pg2_tf.errors import ConfigError, DataError
 
 INCEPTION_GRAPH_ENV = "PG2_INCEPTION_GRAPH"
@@ -223,12 +223,9 @@ def write_json(path: str, numbers: dict) -> None:
             return None
         return value
 
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        ordered = {key: numbers.get(key) for key in protocols.JSON_KEYS} | numbers
-        json.dump({key: clean(value) for key, value in ordered.items()}, handle, indent=2)
-        handle.write("\n")
-    os.replace(temporary, path)
+    ordered = {key: numbers.get(key) for key in protocols.JSON_KEYS} | numbers
+    document = {key: clean(value) for key, value in ordered.items()}
+    atomic.write_text(path, json.dumps(document, indent=2) + "\n")
 
 
 def _pm(scores: dict, name: str) -> str:
@@ -254,8 +251,7 @@ def write_score_file(result_dir: str, scores: dict, *, mask: bool = False) -> st
     """Writes ``score_rgb.txt`` (``score_mask.txt`` with ``mask``) into result_dir; returns its
     path."""
     path = os.path.join(result_dir, "score_mask.txt" if mask else "score_rgb.txt")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(score_file_text(scores))
+    atomic.write_text(path, score_file_text(scores))
     return path
 
 

@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageSequence
 
-from pg2_tf import animate
+from pg2_tf import animate, atomic
 from pg2_tf.errors import ConfigError, DataError
 
 # A standing person in a 256x128 frame, COCO-18 order, (row, col); the left ear is missing.
@@ -183,4 +183,4 @@ def test_unusable_fps_or_out_is_one_line(
             market_saved_model, astronaut_png, poses, tmp_path / out, fps=fps,
             estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         )  # fmt: skip
-    assert not list((tmp_path).glob("*.tmp*"))
+    assert not list(tmp_path.glob(atomic.LEFTOVER_PATTERN))

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from helpers import record_batches, run_main, tiny_config
 
-from pg2_tf import checkpoints, model_dir, train
+from pg2_tf import atomic, checkpoints, model_dir, train
 from pg2_tf.errors import CheckpointError, ConfigError
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -411,11 +411,13 @@ def test_leftovers_of_a_killed_run_are_removed_on_start(copy_of_trained):
     (copy_of_trained / "model.ckpt-9_temp").mkdir()
     (copy_of_trained / "model.ckpt-9_temp" / "part-00000-of-00001.index").write_bytes(b"x")
     (copy_of_trained / "input_pipeline" / "input_pipeline.ckpt-9_temp").mkdir()
-    (copy_of_trained / "6_G1.png.tmp.png").write_bytes(b"x")
+    (copy_of_trained / "6_G1.png.tmp.png").write_bytes(b"x")  # an older version's name
+    with open(atomic.temporary_path(copy_of_trained / "params.json"), "w") as handle:
+        handle.write("{")  # params.json, killed while it was written
     kept = sorted(os.listdir(copy_of_trained))
-    assert len(model_dir.remove_leftovers(str(copy_of_trained))) == 3
+    assert len(model_dir.remove_leftovers(str(copy_of_trained))) == 4
     assert sorted(os.listdir(copy_of_trained)) == [
-        n for n in kept if "tmp" not in n and "_temp" not in n
+        n for n in kept if "tmp" not in n and "_temp" not in n and "partial" not in n
     ]
     assert os.listdir(copy_of_trained / "input_pipeline") and not list(
         copy_of_trained.glob("input_pipeline/*_temp")
