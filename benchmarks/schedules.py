@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from pg2_tf import atomic
+
 SCHEDULES = ("original", "fused")
 
 
@@ -215,10 +217,7 @@ def main(argv=None):
 
 
 def _write_json(results, path):
-    temporary = path + ".tmp"
-    with open(temporary, "w") as handle:
-        json.dump(results, handle, indent=2)
-    os.replace(temporary, path)
+    atomic.write_text(path, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

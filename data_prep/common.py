@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pg2_tf import atomic
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 # The original scripts seed Python's module-level generator once, at import time.
@@ -144,9 +145,8 @@ def identity_map(pairs: Sequence[Sequence[str]], identity: Callable[[str], str])
 
 
 def dump_pickle(value, path: Path) -> None:
-    """Writes ``value`` with pickle protocol 2 (readable by Python 2 and 3)."""
-    with open(path, "wb") as f:
-        pickle.dump(value, f, protocol=PICKLE_PROTOCOL)
+    """Writes ``value`` with pickle protocol 2 (readable by Python 2 and 3), whole or not at all."""
+    atomic.write_bytes(path, pickle.dumps(value, protocol=PICKLE_PROTOCOL))
 
 
 def read_image(path: Path) -> tuple[bytes, int, int]:

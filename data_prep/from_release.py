@@ -54,7 +54,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np  # noqa: E402
 
 from data_prep import common, keypoint_cache, release, synthetic  # noqa: E402
-from pg2_tf import datasets, pose  # noqa: E402
+from pg2_tf import atomic, datasets, pose  # noqa: E402
 from pg2_tf.errors import ConfigError, DataError, first_line  # noqa: E402
 
 MIN_JOINTS = 4
@@ -278,12 +278,9 @@ def _filter(images, rows, min_joints):
 
 
 def _write_lines(path: Path, lines) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
     try:
-        temporary.write_text("".join(f"{line}\n" for line in lines))
-        os.replace(temporary, path)
+        atomic.write_text(path, "".join(f"{line}\n" for line in lines))
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise DataError(
             f"writing {path} failed ({error.strerror}); free space and run again"
         ) from None

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from data_prep import common, from_photos, synthetic
-from pg2_tf import datasets
+from pg2_tf import atomic, datasets
 from pg2_tf.errors import ConfigError, DataError
 
 DATASETS = from_photos.DATASETS
@@ -115,9 +115,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     if not anybody:
         raise DataError(f"--video={path}: no person found in any of its {count} sampled frames")
     record = {**key, "tracks": tracks, "dropped": dropped, "frames": count}
-    partial = stage / f".{_DONE}.partial"
-    partial.write_text(json.dumps(record))
-    os.replace(partial, done)
+    atomic.write_text(done, json.dumps(record))
     return record
 
 

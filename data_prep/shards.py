@@ -4,7 +4,9 @@ Shards are ``<prefix>_<split>_<index:05d>-of-<count:05d>.tfrecord``: consecutive
 list, ``records_per_shard`` each. A shard is written under a hidden temporary name
 (``.<name>.partial``, matched by neither ``*.tfrecord`` nor ``<prefix>_*`` globs) and renamed when
 complete, so a killed run never leaves a truncated file under a finished name; running again
-skips the finished shards. A hidden ``.<prefix>_<split>.plan`` file holds a digest of the record
+skips the finished shards and overwrites what the killed one left. (The name is fixed, not
+:mod:`pg2_tf.atomic`'s random one, for that: no sweep of the folder is needed, which could take
+the partial shards of another split converted into the same folder meanwhile.) A hidden ``.<prefix>_<split>.plan`` file holds a digest of the record
 list, so finished shards of a different conversion are never mixed in silently.
 
 Worker processes (``spawn``: no TensorFlow, no forked threads) serialise records with
@@ -23,6 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_prep.record_features import PairRecord, RecordBuilder
+from pg2_tf import atomic
 from pg2_tf.errors import ConfigError
 
 # Records per task sent to a worker; below SERIAL_LIMIT records no worker process is started.
@@ -80,7 +83,7 @@ def write_records(
     digest = plan_digest(records, settings)
     plan_path = out_dir / f".{prefix}_{split_tag}.plan"
     _check_resumable(out_dir, prefix, split_tag, names, plan_path, digest)
-    plan_path.write_text(digest + "\n")
+    atomic.write_text(plan_path, digest + "\n")  # a torn plan would refuse the resume
 
     bounds = [
         (start, min(start + records_per_shard, len(records)))

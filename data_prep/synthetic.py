@@ -33,7 +33,6 @@ import argparse
 import io
 import json
 import math
-import pickle
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from data_prep import common
-from pg2_tf import datasets, pose
+from pg2_tf import atomic, datasets, pose
 from pg2_tf.errors import ConfigError
 
 KINDS = datasets.KINDS
@@ -355,7 +354,7 @@ def make_synthetic_raw(
         if marker.is_file() and marker.read_text() == json.dumps(asdict(spec)):
             continue
         _write_split(raw_dir, layout, spec)
-        marker.write_text(json.dumps(asdict(spec)))
+        atomic.write_text(marker, json.dumps(asdict(spec)))
     return raw_dir
 
 
@@ -426,8 +425,7 @@ def add_to_pickles(pose_dir: Path, pickle_names: tuple[str, str], results: dict)
         all_peaks[name] = peaks
         subsets[name] = person_rows
     for path, value in ((peaks_path, all_peaks), (subsets_path, subsets)):
-        with open(path, "wb") as f:
-            pickle.dump(value, f, protocol=2)
+        common.dump_pickle(value, path)  # whole or not at all: it holds the other splits too
 
 
 def make_synthetic_records(
@@ -499,7 +497,7 @@ def make_synthetic_records(
         show_progress=show_progress,
         junk_detections=layout.junk_test_detections if junk else 0,
     )
-    marker.write_text(json.dumps(spec))
+    atomic.write_text(marker, json.dumps(spec))
     return data_dir
 
 
