@@ -10,6 +10,7 @@ import os
 import struct
 import sys
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -175,6 +176,9 @@ class GatedEngine:
         self.gate = threading.Event()
         self.calls = 0
 
+    def split(self):
+        return self.engine.split()
+
     def generate(self, images, keypoints_rc):
         self.calls += 1
         if self.calls == 1:
@@ -211,13 +215,13 @@ def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result
     assert max(differences) <= 1
 
 
-def test_queued_requests_for_litert_run_one_at_a_time_in_arrival_order(
+def test_queued_requests_for_litert_on_one_worker_run_one_at_a_time_in_arrival_order(
     market_saved_model, loaded_export, fixture_pairs
 ):
     litert = inference.Engine(market_saved_model, loaded_export, "auto")
     assert litert.precision.name == "litert_int8"
     engine = GatedEngine(litert)
-    jobs = inference.InferenceQueue(engine, warm_up=False)
+    jobs = inference.InferenceQueue(engine, warm_up=False, side_by_side=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -234,12 +238,107 @@ def test_queued_requests_for_litert_run_one_at_a_time_in_arrival_order(
         np.testing.assert_array_equal(result["G2"], alone["G2"][0])
 
 
+class LabelledEngine:
+    """Records which engine ran each request on which thread; waits for its gate, if any."""
+
+    def __init__(self, engine, label, log, gates):
+        self.engine, self.label, self.log, self.gates = engine, label, log, gates
+        self.batch_limit = engine.batch_limit
+        self.precision = engine.precision
+
+    def split(self):
+        main, helper = self.engine.split()
+        return (
+            LabelledEngine(main, "main's half", self.log, self.gates),
+            LabelledEngine(helper, "helper's half", self.log, self.gates),
+        )
+
+    def warm_up(self):
+        self.log.append(("warm-up: " + self.label, threading.current_thread().name))
+        return 0.0
+
+    def generate(self, images, keypoints_rc):
+        self.log.append((self.label, threading.current_thread().name))
+        if self.label in self.gates:
+            assert self.gates[self.label].wait(30)
+        return self.engine.generate(images, keypoints_rc)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="LiteRT splits only on 2 cores or more")
+def test_litert_runs_a_lone_request_on_every_core_and_two_side_by_side_under_load(
+    market_saved_model, loaded_export, fixture_pairs
+):
+    litert = inference.Engine(market_saved_model, loaded_export, "auto", warm_up=False)
+    log, gates = [], {"whole": threading.Event(), "helper's half": threading.Event()}
+    jobs = inference.InferenceQueue(LabelledEngine(litert, "whole", log, gates))
+    assert sorted(log) == [  # each engine warmed up on the thread that serves with it
+        ("warm-up: helper's half", "pg2-inference-2"),
+        ("warm-up: main's half", "pg2-inference"),
+        ("warm-up: whole", "pg2-inference"),
+    ]
+    log.clear()
+    images, keypoints_rc = fixture_pairs
+
+    def submit_and_wait_until_runs(index, runs):
+        future = jobs.submit(images[index], keypoints_rc[index])
+        for _ in range(3000):
+            if len(log) >= runs:
+                return future
+            time.sleep(0.01)
+        raise AssertionError(f"expected {runs} runs to have started: {log}")
+
+    futures = [submit_and_wait_until_runs(0, 1)]  # alone: the main worker, every core (held)
+    futures.append(submit_and_wait_until_runs(1, 2))  # main worker busy: the helper's (held)
+    futures += [jobs.submit(images[i], keypoints_rc[i]) for i in (2, 3)]  # both busy: they wait
+    gates["whole"].set()  # the main worker goes on, the helper still busy: on its half
+    for future in futures[2:]:
+        future.result(timeout=60)
+    gates["helper's half"].set()
+    futures[1].result(timeout=60)  # both workers idle now
+    futures.append(jobs.submit(images[4], keypoints_rc[4]))
+    results = [future.result(timeout=60) for future in futures]
+    jobs.close()
+    assert log == [
+        ("whole", "pg2-inference"),
+        ("helper's half", "pg2-inference-2"),
+        ("main's half", "pg2-inference"),
+        ("main's half", "pg2-inference"),
+        ("whole", "pg2-inference"),  # alone again
+    ]
+    assert jobs.side_by_side_runs == 3
+    for index, result in enumerate(results):  # whatever ran it, the engine's own answer
+        alone = litert.generate(images[index : index + 1], keypoints_rc[index : index + 1])
+        for name in serving.OUTPUT_NAMES:
+            np.testing.assert_array_equal(result[name], alone[name][0])
+
+
+def test_only_litert_engines_of_two_threads_or_more_split_in_halves(
+    market_saved_model, loaded_export
+):
+    float32 = inference.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
+    one_thread = inference.Engine(
+        market_saved_model, loaded_export, "auto", warm_up=False, num_threads=1
+    )
+    assert float32.split() is None and one_thread.split() is None
+    three = inference.Engine(
+        market_saved_model, loaded_export, "auto", warm_up=False, num_threads=3
+    )
+    halves = three.split()
+    assert [half._function.num_threads for half in halves] == [1, 2]
+    assert all(half.precision == three.precision for half in halves)
+    with pytest.raises(ValueError, match="float32 does not split"):
+        inference.InferenceQueue(float32, warm_up=False, side_by_side=True)
+
+
 def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests():
     class RecordingEngine:
         batch_limit = 8
 
         def __init__(self):
             self.threads = []
+
+        def split(self):
+            return None
 
         def warm_up(self):
             self.threads.append(("warm_up", threading.current_thread().name))
