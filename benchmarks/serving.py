@@ -20,13 +20,17 @@ fall on both alike, so the ratios are the figures to read):
 3. ``concurrent``: ``--clients`` clients (threads of a process of their own, as browsers are)
    posting ``--requests`` requests in all at once: ``before`` (each request calls the model
    from Starlette's thread pool at once, as pg2-app did before issue 23, float32 only),
-   ``after_one_at_a_time`` (pg2-app's inference queue: one request at a time, in arrival order)
-   and ``after_batched`` (the queue running up to 8 waiting requests as one batch), float32 and
-   auto, each mode on a freshly started server (``pg2_app_default``: the mode pg2-app uses for
-   that engine); p50/p95/max latency, requests per second against the sequential rate, and the
-   answers against the single-request ones.
+   ``after_one_at_a_time`` (pg2-app's inference queue: one request at a time on one worker, in
+   arrival order), ``after_batched`` (the queue running up to 8 waiting requests as one batch)
+   and, for auto (LiteRT), ``after_side_by_side`` (a second worker taking requests while the
+   first is busy, each then on half of the cores), float32 and auto, each mode on a freshly
+   started server (``pg2_app_default``: the mode pg2-app uses for that engine); p50/p95/max
+   latency, requests per second against the sequential rate measured on the same server just
+   before (one client), and the answers against the single-request ones.
 4. ``animate``: pg2-animate (the library call behind the command) on ``--frames`` poses, its
    frames per second, float32, auto and TensorFlow's bfloat16 alternated.
+5. ``side_by_side``: auto's queue on one worker against two side by side, alternated round by
+   round on one server (``--ab_rounds``): the evidence for pg2-app's default with LiteRT.
 
 It prints the CPU's flags, ``pg2_tf.hardware``'s verdict and the load average, and writes
 everything to ``benchmarks/results/serving_<date>.json`` (or ``--json``).
@@ -71,7 +75,9 @@ def parse_args(argv=None):
     parser.add_argument("--frames", default="market:32,df:16", help="pg2-animate frames per config")
     parser.add_argument("--litert", default="market:float32,float16,int8;df:int8",
                         help="LiteRT weights tried per config in part 2")  # fmt: skip
-    parser.add_argument("--parts", default="round_trip,batch1,concurrent,animate")
+    parser.add_argument("--parts", default="round_trip,batch1,concurrent,side_by_side,animate")
+    parser.add_argument("--ab_rounds", type=int, default=12, help="rounds of part 5")
+    parser.add_argument("--side_by_side_configs", default="market,df", help="configs of part 5")
     parser.add_argument("--work_dir", default=os.path.join("/tmp", "pg2_serving_benchmark"))
     parser.add_argument("--json", default=None)
     return parser.parse_args(argv)
@@ -369,25 +375,31 @@ def measure_concurrent(config, saved_model, args) -> dict:
     requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
     bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
     spawn = multiprocessing.get_context("spawn")  # no fork of a process running TensorFlow
+    from pg2_tf import inference
+
     result = {}
     for precision in ("float32", "auto"):
-        sequential = alone = None
+        alone = None
         # before: pg2-app before issue 23 ran float32 only; a LiteRT interpreter called from
         # several threads at once fails ("at least 1 reference to internal data").
         modes = ("after_one_at_a_time", "after_batched")
         if precision == "float32":
             modes = ("before", *modes)
+        else:  # LiteRT's interpreter splits in two; TensorFlow batches instead
+            modes = (*modes, "after_side_by_side")
         for mode in modes:
             # A fresh server for each mode: what one mode leaves behind (threads, memory) does
             # not slow the next.
             server = Server(saved_model, precision)
             try:
-                if not sequential:
-                    # One client, one request at a time: the sequential rate, each one's answer.
-                    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
-                        sequential, alone, _ = browser.submit(
-                            concurrent_clients, server.url, bodies, 1
-                        ).result()
+                # One client, one request at a time, on this server just before its clients: the
+                # sequential rate and round trip it is held to (the machine's speed drifts by
+                # the minute), and each request's answer alone.
+                with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
+                    sequential, single, _ = browser.submit(
+                        concurrent_clients, server.url, bodies, 1
+                    ).result()
+                alone = single if alone is None else alone
                 service = server.service
                 if mode == "before":  # as pg2-app called the model before issue 23
                     engine = service.engine
@@ -398,10 +410,16 @@ def measure_concurrent(config, saved_model, args) -> dict:
 
                     service.generate = direct
                 else:
-                    service.queue.batch_sizes.clear()
-                    # the app's queue, one request at a time or up to 8 waiting ones together
-                    app_default = service.queue.max_batch
-                    service.queue.max_batch = 8 if mode == "after_batched" else 1
+                    # the app's queue as pg2-app makes it, or one request at a time on one
+                    # worker, or up to 8 waiting ones together
+                    app_queue = service.queue
+                    app_default = (app_queue.max_batch, app_queue.side_by_side)
+                    app_queue.close()
+                    service.queue = inference.InferenceQueue(
+                        service.engine,
+                        max_batch=8 if mode == "after_batched" else 1,
+                        side_by_side=mode == "after_side_by_side",
+                    )
                 with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browsers:
                     latencies, answers, wall = browsers.submit(
                         concurrent_clients, server.url, bodies, args.clients
@@ -419,7 +437,9 @@ def measure_concurrent(config, saved_model, args) -> dict:
                 }
                 if mode != "before":
                     entry["batch_sizes"] = list(service.queue.batch_sizes)
-                    entry["pg2_app_default"] = service.queue.max_batch == app_default
+                    entry["side_by_side_runs"] = service.queue.side_by_side_runs
+                    queue = service.queue
+                    entry["pg2_app_default"] = (queue.max_batch, queue.side_by_side) == app_default
                 result[f"{precision}_{mode}"] = entry
                 print(f"  {config} {precision} {mode}: p50 {entry['p50_ms']} ms, p95 "
                       f"{entry['p95_ms']} ms (bound {entry['p95_bound_ms']}), max "
@@ -427,6 +447,70 @@ def measure_concurrent(config, saved_model, args) -> dict:
                       f"{entry['sequential_requests_per_s']})", flush=True)  # fmt: skip
             finally:
                 server.close()
+    return result
+
+
+def measure_side_by_side(config, saved_model, args) -> dict:
+    """Part 5: auto's queue on one worker against side by side (pg2-app's default for LiteRT),
+    ALTERNATED on one server for ``--ab_rounds`` rounds (the order reversed every other round):
+    in each round and for each queue, 12 sequential requests (one client) then ``--clients``
+    clients posting ``--requests``. Paired medians over the rounds: requests per second against
+    one worker's in the same round, and p95 against ``--clients`` x one worker's sequential
+    round trip of the same round (the bound of issue 23, the same for both)."""
+    from pg2_tf import inference
+
+    model_number, img_H, img_W = CONFIGS[config]
+    requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
+    bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
+    spawn = multiprocessing.get_context("spawn")
+    server = Server(saved_model, "auto")
+    service = server.service
+    service.queue.close()
+    queues = {
+        "one_worker": inference.InferenceQueue(service.engine, max_batch=1, side_by_side=False),
+        "side_by_side": inference.InferenceQueue(service.engine, max_batch=1, side_by_side=True),
+    }
+    rounds = {name: [] for name in queues}
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
+            for index in range(args.ab_rounds):
+                for name in list(queues)[:: 1 if index % 2 == 0 else -1]:
+                    service.queue = queues[name]
+                    sequential, _, _ = browser.submit(
+                        concurrent_clients, server.url, bodies[:12], 1
+                    ).result()
+                    latencies, _, wall = browser.submit(
+                        concurrent_clients, server.url, bodies, args.clients
+                    ).result()
+                    rounds[name].append({
+                        "sequential_ms": round(1000 * float(np.median(sequential)), 1),
+                        "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 1),
+                        "requests_per_s": round(len(bodies) / wall, 3),
+                        "load_average": os.getloadavg()[0],
+                    })  # fmt: skip
+                one, two = rounds["one_worker"][-1], rounds["side_by_side"][-1]
+                print(f"  {config} round {index}: one worker {one['requests_per_s']} req/s, p95 "
+                      f"{one['p95_ms']} ms; side by side {two['requests_per_s']} req/s, p95 "
+                      f"{two['p95_ms']} ms; bound {args.clients * one['sequential_ms']:.0f} ms",
+                      flush=True)  # fmt: skip
+    finally:
+        for queue in queues.values():
+            queue.close()
+        service.queue = inference.InferenceQueue(service.engine, warm_up=False)
+        server.close()
+    result = {"rounds": rounds}
+    for name, entries in rounds.items():
+        pairs = list(zip(entries, rounds["one_worker"], strict=True))
+        result[name] = {
+            "median_requests_per_s": round(float(np.median([e["requests_per_s"] for e in entries])), 3),
+            "median_sequential_ms": round(float(np.median([e["sequential_ms"] for e in entries])), 1),
+            "throughput_over_one_worker": round(float(np.median(
+                [e["requests_per_s"] / o["requests_per_s"] for e, o in pairs])), 3),
+            "p95_over_bound": round(float(np.median(
+                [e["p95_ms"] / (args.clients * o["sequential_ms"]) for e, o in pairs])), 3),
+            "rounds_within_bound": sum(
+                e["p95_ms"] <= args.clients * o["sequential_ms"] for e, o in pairs),
+        }  # fmt: skip
     return result
 
 
@@ -510,6 +594,10 @@ def main(argv=None):
                           f"{value['g2_error_vs_tf_float32']}", flush=True)  # fmt: skip
         if "concurrent" in parts and config in args.concurrent_configs.split(","):
             entry["concurrent"] = measure_concurrent(config, saved_model, args)
+        if "side_by_side" in parts and config in args.side_by_side_configs.split(","):
+            entry["side_by_side"] = measure_side_by_side(config, saved_model, args)
+            for name in ("one_worker", "side_by_side"):
+                print(f"{config} {name}: {entry['side_by_side'][name]}", flush=True)
         if "animate" in parts and config in frames:
             entry["animate"] = measure_animate(config, saved_model, int(frames[config]),
                                                args.work_dir)  # fmt: skip
