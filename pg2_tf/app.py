@@ -536,7 +536,11 @@ def main(argv) -> None:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     print(f"pg2-app: serving http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
     # On stderr, with uvicorn's own log lines: stdout says only where the page is.
-    print(f"pg2-app: {inference.describe(app.state.service.engine)}", file=sys.stderr, flush=True)
+    service = app.state.service
+    described = inference.describe(service.engine)
+    if service.queue.side_by_side:
+        described += "; under load two requests side by side, each on half of the cores"
+    print(f"pg2-app: {described}", file=sys.stderr, flush=True)
     try:
         with sock:
             server.run(sockets=[sock])
