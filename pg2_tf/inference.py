@@ -534,9 +534,9 @@ class InferenceQueue:
         futures = [future for _, _, future in batch]
         if not batch:
             return lambda: None
-        self.batch_sizes.append(len(batch))
-        if together:
-            self.side_by_side_runs += len(batch)
+        with self._changed:  # two workers count
+            self.batch_sizes.append(len(batch))
+            self.side_by_side_runs += len(batch) if together else 0
         outputs = failure = None
         try:
             outputs = engine.generate(
