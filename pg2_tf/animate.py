@@ -1,6 +1,6 @@
 """``pg2-animate``: one photo of a person + a sequence of poses -> a GIF or MP4 of that person moving.
 
-    python -m pg2_tf.animate --saved_model=exported/market --image=person.jpg \
+    python -m pg2_tf.animate --saved_model=exported/market --image=person.jpg \\
         --poses=dance.mp4 --out=dance.gif
 
 ``--poses`` is one of:

@@ -23,7 +23,24 @@ def run_main(main: Callable[[list[str]], int | None]) -> None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
 
+    prepare_help(sys.modules[main.__module__].__doc__)
     app.run(guarded)
+
+
+def prepare_help(doc: str | None, flag_values=flags.FLAGS) -> None:
+    """Makes ``--help`` say what the command does and list its flags. absl prints the main
+    module's docstring and key flags (those of ``sys.argv[0]``): a console script has no
+    docstring and defines no flags itself, and flags defined through
+    :func:`define_missing_flags` belong to this module. So the command's module docstring
+    (``doc``) stands in, and every flag of this project's modules becomes a key flag of the main
+    module (absl's and TensorFlow's stay in ``--helpfull``)."""
+    script = sys.modules["__main__"]
+    if not script.__doc__:
+        script.__doc__ = doc
+    for module, module_flags in flag_values.flags_by_module_dict().items():
+        if module.startswith(("pg2_tf", "data_prep")) or module == sys.argv[0]:
+            for flag in module_flags:
+                flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def define_missing_flags(definitions, flag_values=flags.FLAGS) -> None:

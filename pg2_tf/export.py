@@ -1,6 +1,6 @@
 """Exporting trained generators as a self-contained TensorFlow SavedModel (for TF Serving).
 
-    python -m pg2_tf.export --pretrained_path=<checkpoint> --model=1 --img_H=128 --img_W=64 \
+    python -m pg2_tf.export --pretrained_path=<checkpoint> --model=1 --img_H=128 --img_W=64 \\
         --conv_hidden_num=128 --export_dir=exported/market
 
 The checkpoint is either an ORIGINAL TF1 PG2 checkpoint (variables ``Pose_AE/G/...``) or one of

@@ -1,6 +1,6 @@
 """Generating a person image in a new pose with an exported SavedModel (see :mod:`pg2_tf.export`).
 
-    python -m pg2_tf.generate --saved_model=exported/market --image=person.jpg \
+    python -m pg2_tf.generate --saved_model=exported/market --image=person.jpg \\
         --keypoints=target_pose.json --out=out.png
 
 ``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``:

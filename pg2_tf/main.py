@@ -1,7 +1,7 @@
 """``python -m pg2_tf.main``: train or test PG2 with the original's command line.
 
-    python -m pg2_tf.main --dataset=Market_train_data --img_H=128 --img_W=64 --batch_size=16 \
-        --max_step=60000 --d_lr=0.00002 --g_lr=0.00002 --lr_update_step=50000 --is_train=True \
+    python -m pg2_tf.main --dataset=Market_train_data --img_H=128 --img_W=64 --batch_size=16 \\
+        --max_step=60000 --d_lr=0.00002 --g_lr=0.00002 --lr_update_step=50000 --is_train=True \\
         --model=1 --D_arch=DCGAN --gpu=0 --z_num=64 --model_dir=<dir>
 
 Flags: :mod:`pg2_tf.flags`. Bad flags or data print one ``error:`` line and exit with status 2.
