@@ -47,7 +47,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, data, datasets, inference, keypoints, people, photos, pose, serving
+from pg2_tf import cli, datasets, inference, keypoints, people, photos, pose, serving
 from pg2_tf.errors import ConfigError, DataError, Pg2Error
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
@@ -180,6 +180,8 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
     Returns ``(folder, files)``; raises DataError (naming ``--data_dir``) when there are none.
     """
+    from pg2_tf import data  # TensorFlow: only with --data_dir, so that --help needs none
+
     folder = datasets.by_kind(kind).data_folder("test")
     for candidate in (data_dir, os.path.join(data_dir, folder)):
         if os.path.isdir(candidate):
@@ -199,6 +201,8 @@ def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int
 
     Raises DataError for missing files, records of another size, or records without keypoints.
     """
+    from pg2_tf import data
+
     _, files = find_test_records(data_dir, kind)
     return data.read_record_pairs(files, img_H, img_W, limit)
 
