@@ -410,16 +410,17 @@ def measure_concurrent(config, saved_model, args) -> dict:
 
                     service.generate = direct
                 else:
-                    # the app's queue as pg2-app makes it, or one request at a time on one
-                    # worker, or up to 8 waiting ones together
+                    # one request at a time on one worker, up to 8 waiting ones together, or
+                    # side by side: pg2-app's own queue where it is the mode's
                     app_queue = service.queue
-                    app_default = (app_queue.max_batch, app_queue.side_by_side)
-                    app_queue.close()
-                    service.queue = inference.InferenceQueue(
-                        service.engine,
-                        max_batch=8 if mode == "after_batched" else 1,
-                        side_by_side=mode == "after_side_by_side",
-                    )
+                    wanted = (8 if mode == "after_batched" else 1, mode == "after_side_by_side")
+                    if (app_queue.max_batch, app_queue.side_by_side) != wanted:
+                        app_queue.close()
+                        service.queue = inference.InferenceQueue(
+                            service.engine, max_batch=wanted[0], side_by_side=wanted[1]
+                        )
+                    # what the queue ran before the clients (warm-up, the sequential requests)
+                    ran_before = (len(service.queue.batch_sizes), service.queue.side_by_side_runs)
                 with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browsers:
                     latencies, answers, wall = browsers.submit(
                         concurrent_clients, server.url, bodies, args.clients
@@ -436,10 +437,9 @@ def measure_concurrent(config, saved_model, args) -> dict:
                     "load_average": os.getloadavg(),
                 }
                 if mode != "before":
-                    entry["batch_sizes"] = list(service.queue.batch_sizes)
-                    entry["side_by_side_runs"] = service.queue.side_by_side_runs
-                    queue = service.queue
-                    entry["pg2_app_default"] = (queue.max_batch, queue.side_by_side) == app_default
+                    entry["batch_sizes"] = service.queue.batch_sizes[ran_before[0] :]
+                    entry["side_by_side_runs"] = service.queue.side_by_side_runs - ran_before[1]
+                    entry["pg2_app_default"] = service.queue is app_queue
                 result[f"{precision}_{mode}"] = entry
                 print(f"  {config} {precision} {mode}: p50 {entry['p50_ms']} ms, p95 "
                       f"{entry['p95_ms']} ms (bound {entry['p95_bound_ms']}), max "
@@ -465,10 +465,11 @@ def measure_side_by_side(config, saved_model, args) -> dict:
     spawn = multiprocessing.get_context("spawn")
     server = Server(saved_model, "auto")
     service = server.service
-    service.queue.close()
+    app_queue = service.queue  # pg2-app's own: side by side (LiteRT)
+    assert app_queue.side_by_side and app_queue.max_batch == 1
     queues = {
         "one_worker": inference.InferenceQueue(service.engine, max_batch=1, side_by_side=False),
-        "side_by_side": inference.InferenceQueue(service.engine, max_batch=1, side_by_side=True),
+        "side_by_side": app_queue,
     }
     rounds = {name: [] for name in queues}
     try:
@@ -483,8 +484,8 @@ def measure_side_by_side(config, saved_model, args) -> dict:
                         concurrent_clients, server.url, bodies, args.clients
                     ).result()
                     rounds[name].append({
-                        "sequential_ms": round(1000 * float(np.median(sequential)), 1),
-                        "p95_ms": round(1000 * float(np.percentile(latencies, 95)), 1),
+                        "sequential_ms": summary(sequential)["median_ms"],
+                        "p95_ms": summary(latencies)["p95_ms"],
                         "requests_per_s": round(len(bodies) / wall, 3),
                         "load_average": os.getloadavg()[0],
                     })  # fmt: skip
@@ -494,9 +495,8 @@ def measure_side_by_side(config, saved_model, args) -> dict:
                       f"{two['p95_ms']} ms; bound {args.clients * one['sequential_ms']:.0f} ms",
                       flush=True)  # fmt: skip
     finally:
-        for queue in queues.values():
-            queue.close()
-        service.queue = inference.InferenceQueue(service.engine, warm_up=False)
+        queues["one_worker"].close()
+        service.queue = app_queue  # closed with the server
         server.close()
     result = {"rounds": rounds}
     for name, entries in rounds.items():
