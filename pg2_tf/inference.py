@@ -424,9 +424,10 @@ class InferenceQueue:
     ``side_by_side`` (None: wherever :meth:`Engine.split` gives two halves, i.e. LiteRT): a second
     worker then takes the oldest request whenever the main one is busy, and while both work each runs
     on half of the cores; a request that finds nobody else in the queue runs on all of them.
-    With 8 clients on the 2-core Xeon this served 1.24x the requests per second of one worker
-    (median of 12 alternated rounds), where one two-thread interpreter lost its time whenever
-    the server's own work took a core from one of its threads (docs/performance.md).
+    With 8 clients on the 2-core Xeon this served 1.22x the requests per second of one worker
+    (median of 8 alternated rounds, ``python -m benchmarks.serving --parts side_by_side``), where
+    one two-thread interpreter lost its time whenever the server's own work took a core from one
+    of its threads (docs/performance.md).
 
     ``warm_up``: the constructor returns once :meth:`Engine.warm_up` has run for every engine,
     each on the thread that serves with it.
