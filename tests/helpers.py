@@ -200,6 +200,23 @@ def run_module(module, *args, env=None, timeout=120):
     )
 
 
+def run_counting_imports(module, *args, timeout=60):
+    """Runs ``python -X importtime -m module`` with the arguments; returns the CompletedProcess
+    and the set of every module it imported (-X importtime lists one per stderr line, the name
+    after the last ``|``)."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", module, *args],
+        capture_output=True, text=True, cwd=PROJECT_ROOT, env=ENV, timeout=timeout,
+    )  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    return result, imported
+
+
+def loaded_tensorflow(imported) -> set:
+    """The TensorFlow and Keras modules among ``imported``."""
+    return {name for name in imported if name.split(".")[0] in ("tensorflow", "keras")}
+
+
 def run_main(*flags, timeout=300):
     """Runs ``python -m pg2_tf.main`` with the flags; returns the CompletedProcess."""
     return run_module("pg2_tf.main", *flags, env=ENV, timeout=timeout)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import uvicorn
-from helpers import market_app_config
+from helpers import loaded_tensorflow, market_app_config, run_counting_imports
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -441,6 +441,16 @@ def test_a_missing_saved_model_is_refused_naming_the_flag(tmp_path):
     with pytest.raises(CheckpointError) as error:
         pg2_app.create_app(pg2_app.AppConfig(saved_model=str(tmp_path / "none")))
     assert "--saved_model" in str(error.value) and "pg2-export" in str(error.value)
+
+
+def test_a_missing_saved_model_flag_is_refused_before_tensorflow_loads():
+    result, imported = run_counting_imports("pg2_tf.app")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --saved_model is required (a folder written by pg2-export)"
+    )
+    assert "pg2_tf.inference" in imported  # the app's own imports ran
+    assert not loaded_tensorflow(imported)
 
 
 def test_data_dir_without_test_records_is_refused_naming_the_flag(market_saved_model, tmp_path):
