@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from data_prep import synthetic
-from pg2_tf import datasets
+from pg2_tf.core import datasets
 
 LABELME = Path("/usr/share/doc/labelme-examples/examples/instance_segmentation/data_annotated")
 CATEGORIES = ("Dresses", "Blouses_Shirts", "Tees_Tanks", "Pants", "Shorts", "Skirts")
@@ -188,7 +188,7 @@ def measure(dataset: str, release_dir: Path, out: Path, workers: int, extra=()) 
 def joint_statistics(cache_path: Path) -> dict:
     """From a keypoint cache of a fake release: how often BlazePose found a person and each
     joint, for the real photo crops (even frame numbers) and the synthetic figures (odd)."""
-    from pg2_tf import pose
+    from pg2_tf.core import pose
 
     found = {"real": [], "synthetic": []}
     images = {"real": 0, "synthetic": 0}
@@ -222,7 +222,9 @@ def joint_statistics(cache_path: Path) -> dict:
 def draw_real_crops(release_dir: Path, cache_path: Path, count: int = 8, scale: int = 3):
     """The first ``count`` real photo crops of a Market-size fake release with the skeleton of
     their cached keypoints, side by side (uint8 [128 * scale, 64 * scale * count, 3])."""
-    from pg2_tf import keypoints, photos, pose
+    from pg2_tf import keypoints
+    from pg2_tf.core import pose
+    from pg2_tf.people import photos
 
     tiles = []
     for line in cache_path.read_text().splitlines()[1:]:
@@ -249,7 +251,7 @@ def _records_count(out: Path, dataset: str) -> str:
 
 
 def main() -> None:
-    from pg2_tf import hardware
+    from pg2_tf.core import hardware
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=datasets.KINDS, default="market")

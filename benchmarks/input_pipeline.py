@@ -1,4 +1,4 @@
-"""Input-pipeline throughput of pg2_tf.data in training mode, against the model's step rate.
+"""Input-pipeline throughput of pg2_tf.records.reader in training mode, against the model's step rate.
 
     python -m benchmarks.input_pipeline --kind market [--batch_size 16] [--seconds 10]
 
@@ -22,8 +22,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf import data, datasets
-from pg2_tf.pose import NUM_KEYPOINTS
+from pg2_tf.core import datasets
+from pg2_tf.core.pose import NUM_KEYPOINTS
+from pg2_tf.records import reader
 
 # The original TF1 code on CPU took 0.563 s per training step (Market, batch 16).
 ORIGINAL_MARKET_CPU_STEPS_PER_S = 1 / 0.563
@@ -125,7 +126,7 @@ def write_records(folder, kind, split, num_pairs, num_files=4, seed=0) -> list[s
     os.makedirs(folder, exist_ok=True)
     paths = [
         os.path.join(
-            folder, f"{data.record_prefix(kind)}_{split}_{i:05d}-of-{num_files:05d}.tfrecord"
+            folder, f"{reader.record_prefix(kind)}_{split}_{i:05d}-of-{num_files:05d}.tfrecord"
         )
         for i in range(num_files)
     ]
@@ -188,13 +189,13 @@ def main(argv=None):
         start = time.perf_counter()
         write_records(folder, args.kind, "train", num_pairs)
         print(f"  done in {time.perf_counter() - start:.1f} s")
-    files = data.record_files(folder, "train", args.kind)
+    files = reader.record_files(folder, "train", args.kind)
     megabytes = sum(os.path.getsize(path) for path in files) / 2**20
     print(
         f"records: {len(files)} files, {megabytes:.0f} MiB ({megabytes / num_pairs * 1024:.0f} KiB/pair)"
     )
 
-    dataset = data.make_dataset(
+    dataset = reader.make_dataset(
         folder,
         "train",
         kind=args.kind,

@@ -7,12 +7,12 @@ same-run ratios mean something; the load average and the CPU flags are printed):
 
 * one centred person, skimage's astronaut (512x512) and the cameraman pasted 450 px tall into a
   768x576 frame: ``estimator(image)`` (the single-person path, MediaPipe's graph) against
-  :func:`pg2_tf.people.find_people` (every person; tiles only when needed). Target: at most
+  :func:`pg2_tf.people.finder.find_people` (every person; tiles only when needed). Target: at most
   1.5x.
 * a 768x576 scene of five people 80 to 200 px tall (tests/fixtures/people's ``street_768``):
   ms per scene for ``find_people`` (whole frame + 12 tiles + a landmark run per person), and
   how many people it finds.
-* following one person (:class:`pg2_tf.people.PersonFollower`) through the 640x360 clip of two
+* following one person (:class:`pg2_tf.people.finder.PersonFollower`) through the 640x360 clip of two
   people crossing: frames per second.
 * ``--sweep``: the tile scheme measurement: people the detector finds in the scenes (before the
   landmark model) and detector time, for tile sides 512 ... 128 px.
@@ -33,7 +33,9 @@ from pathlib import Path
 
 import skimage.data
 
-from pg2_tf import hardware, keypoints, people
+from pg2_tf import keypoints
+from pg2_tf.core import hardware
+from pg2_tf.people import finder
 
 TARGET_RATIO = 1.5
 SCENES_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "people" / "scenes.py"
@@ -85,14 +87,14 @@ def tile_sweep(estimator, scenes) -> list:
         picture, rectangles = scenes.scene(name)
         height, width = picture.shape[:2]
         for side in (0, 512, 384, 320, 256, 192, 128):
-            windows = people.tile_windows(height, width, side) if side else []
+            windows = finder.tile_windows(height, width, side) if side else []
             start = time.perf_counter()
             detections = list(estimator.detect(picture))
             for window in windows:
                 detections += estimator.detect(picture, window)
             elapsed = (time.perf_counter() - start) * 1000
             hit = set()
-            for detection in people.merge_detections(detections):
+            for detection in finder.merge_detections(detections):
                 x, y = detection.keypoints_xy[0]
                 hit |= {
                     source
@@ -137,7 +139,7 @@ def main() -> None:
         times = alternated(
             {
                 "single-person path": lambda photo=photo: estimator(photo),
-                "find_people": lambda photo=photo: people.find_people(estimator, photo),
+                "find_people": lambda photo=photo: finder.find_people(estimator, photo),
             },
             args.repeats,
         )
@@ -152,8 +154,8 @@ def main() -> None:
         results["single"][name] = {"single_ms": single, "find_people_ms": every}
 
     picture, rectangles = scenes.scene("street_768")
-    found = people.find_people(estimator, picture)
-    times = alternated({"scene": lambda: people.find_people(estimator, picture)}, args.repeats)
+    found = finder.find_people(estimator, picture)
+    times = alternated({"scene": lambda: finder.find_people(estimator, picture)}, args.repeats)
     scene_ms = statistics.median(times["scene"])
     print(
         f"768x576 scene of {len(rectangles)} people 80-200 px tall: {scene_ms:.0f} ms per scene "
@@ -163,10 +165,10 @@ def main() -> None:
 
     frames, rectangles = scenes.crossing_clip()
     x0, y0, x1, y1 = rectangles["voc3_right"][0]
-    choice = people.parse_person(f"{(x0 + x1) / 2},{(y0 + y1) / 2}")
+    choice = finder.parse_person(f"{(x0 + x1) / 2},{(y0 + y1) / 2}")
     rates = []
     for _ in range(max(1, args.repeats // 5)):
-        follower = people.PersonFollower(estimator, choice)
+        follower = finder.PersonFollower(estimator, choice)
         start = time.perf_counter()
         seen = sum(follower(frame) is not None for frame in frames)
         rates.append(len(frames) / (time.perf_counter() - start))

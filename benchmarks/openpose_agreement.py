@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from data_prep import common, from_release
-from pg2_tf import keypoints, pose
+from pg2_tf import keypoints
+from pg2_tf.core import pose
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_RAW = (

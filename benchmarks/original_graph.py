@@ -179,7 +179,7 @@ def discriminator(tf, images, dim, data_format):
 class OriginalGraph:
     """The original training/testing graph for one configuration, in its own tf.Graph.
 
-    ``batch``: the training batch, a dict of float32 arrays (N, H, W, C) as pg2_tf.data yields
+    ``batch``: the training batch, a dict of float32 arrays (N, H, W, C) as pg2_tf.records.reader yields
     (x, x_target in [-1, 1]; pose_target in {-1, 1}; mask_target in {0, 1}); ``test_batch``: x
     and pose_target for inference. Both are the defaults of the graph's inputs (no input
     queue), as the port's benchmark batches are; each training run may instead be fed a batch
@@ -202,7 +202,7 @@ class OriginalGraph:
     ):
         import tensorflow as tf
 
-        from pg2_tf import losses
+        from pg2_tf.networks import losses
 
         self.graph = tf.Graph()
         img_H = batch["x"].shape[1]

@@ -6,7 +6,7 @@
 
 Model timings use one fixed in-memory batch (random tensors in the data's ranges), so the input
 pipeline is not part of them; it is measured on its own afterwards (random records written by
-:mod:`benchmarks.input_pipeline`, read by ``pg2_tf.data.make_dataset`` in training mode).
+:mod:`benchmarks.input_pipeline`, read by ``pg2_tf.records.reader.make_dataset`` in training mode).
 
 Each timed call is one ``Trainer.train_step`` (stage 1: G1 update; stage 2 under
 ``--stage2_schedule=original``, the default: G2's update on one batch, then D's on a second,
@@ -160,14 +160,14 @@ def peak_rss_mib() -> float:
 
 def cpu_simd_flags() -> list[str]:
     """This CPU's vector-instruction flags (avx*, amx*) from /proc/cpuinfo: the day's machine."""
-    from pg2_tf import hardware
+    from pg2_tf.core import hardware
 
     flags = hardware.cpu_flags(hardware.read_cpuinfo(hardware.CPUINFO) or "")
     return sorted(flag for flag in flags if flag.startswith(("avx", "amx")))
 
 
 def random_arrays(batch_size, img_H, img_W, seed=0):
-    """A batch like pg2_tf.data's as float32 numpy arrays (N, H, W, C): images in [-1, 1],
+    """A batch like pg2_tf.records.reader's as float32 numpy arrays (N, H, W, C): images in [-1, 1],
     poses in {-1, 1}, masks in {0, 1}; the same for the same seed."""
     import numpy as np
 
@@ -245,10 +245,10 @@ def count_step_flops(trainer, batch_size) -> dict:
     """GFLOP of one replica's stage-1 step, stage-2 step and G1+G2 inference at ``batch_size``."""
     import tensorflow as tf
 
-    from pg2_tf import data
+    from pg2_tf.records import reader
 
     config = trainer.config
-    spec = data.element_spec(config.img_H, config.img_W, batch_size)
+    spec = reader.element_spec(config.img_H, config.img_W, batch_size)
 
     def traced(fn, *specs):
         return tf.function(fn).get_concrete_function(*specs).graph
@@ -284,7 +284,7 @@ def forward_flops_per_sample(model_number, img_H, img_W, hidden) -> dict:
     """Forward GFLOP of G1, G2 and D for one sample (D: one image) of the given size."""
     import tensorflow as tf
 
-    from pg2_tf import models
+    from pg2_tf.networks import models
 
     g1, g2, d = models.build(model_number, img_H, img_W, hidden, 64, 64)
     image = tf.TensorSpec([1, img_H, img_W, 3])
@@ -304,7 +304,7 @@ def forward_flops_per_sample(model_number, img_H, img_W, hidden) -> dict:
 
 def flops_table():
     """FLOPs of the full-size models at the original's batch sizes (Market 16, DeepFashion 1)."""
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     rows = []
     for name, batch in (("market", 16), ("df", 1)):
@@ -493,7 +493,7 @@ def measure_model(args, results):
     import keras
     import tensorflow as tf
 
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     model_number, img_H, img_W, _ = CONFIGS[args.config]
     config = train.TrainConfig(
@@ -637,7 +637,7 @@ def _profile_phase(args, phase, call, original_call) -> dict:
 
 def measure_pipeline(args, results):
     from benchmarks import input_pipeline
-    from pg2_tf import data
+    from pg2_tf.records import reader
 
     _, img_H, img_W, kind = CONFIGS[args.config]
     num_pairs = input_pipeline.DEFAULT_NUM_PAIRS[kind]
@@ -645,7 +645,7 @@ def measure_pipeline(args, results):
     if not os.path.exists(os.path.join(folder, "pn_pairs_num_train.p")):
         print(f"  writing {num_pairs} random pair records to {folder} ...", flush=True)
         input_pipeline.write_records(folder, kind, "train", num_pairs)
-    dataset = data.make_dataset(
+    dataset = reader.make_dataset(
         folder, "train", kind=kind, img_H=img_H, img_W=img_W, batch_size=args.batch, is_train=True
     )
     reset_peak_rss()
@@ -729,7 +729,7 @@ def format_table(results) -> str:
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     inter_op = train.configure_threads(args.inter_op_threads)
     if args.flops_table:

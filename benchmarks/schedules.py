@@ -10,7 +10,7 @@ order), once per schedule, until both have seen ``--stage2_samples`` training pa
 ``original`` schedule takes two batches per step (G2's update, then D's), so it makes half as
 many steps as ``fused`` for the same samples. Every ``--eval_every`` samples both are scored on
 the test pairs (G2 output against the target: mean L1 distance 0..255 and SSIM, as
-``pg2_tf.metrics.pair_scores``). The JSON holds, per seed and schedule, the loss curves
+``pg2_tf.scoring.metrics.pair_scores``). The JSON holds, per seed and schedule, the loss curves
 (``g_loss2``, ``d_loss``, ``L1Loss2`` averaged over windows of ``--curve_window`` samples) and the
 scores at each evaluation, plus a summary (mean and std over seeds at the end) and the CPU flags.
 """
@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from pg2_tf import atomic
+from pg2_tf.core import atomic
 
 SCHEDULES = ("original", "fused")
 
@@ -65,7 +65,7 @@ def make_data(args):
 
 
 def _config(args, schedule, seed, g_lr, stage1_steps):
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     return train.TrainConfig(
         conv_hidden_num=args.hidden,
@@ -84,7 +84,8 @@ def test_scores(trainer, test_batches) -> dict:
     """Mean L1 (0..255) and SSIM of G2's output against the targets, over the test pairs."""
     import numpy as np
 
-    from pg2_tf import images, metrics
+    from pg2_tf.core import images
+    from pg2_tf.scoring import metrics
 
     generated, targets = [], []
     for batch in test_batches:
@@ -103,10 +104,11 @@ def run_seed(args, seed, train_path, test_path) -> dict:
     import keras
     import numpy as np
 
-    from pg2_tf import data, train
+    from pg2_tf.records import reader
+    from pg2_tf.training import train
 
     def dataset():
-        return data.make_dataset(
+        return reader.make_dataset(
             train_path,
             "train",
             kind="market",
@@ -118,7 +120,7 @@ def run_seed(args, seed, train_path, test_path) -> dict:
         )
 
     test_batches = list(
-        data.make_dataset(
+        reader.make_dataset(
             test_path, "test", kind="market", img_H=128, img_W=64, batch_size=8, is_train=False
         )
     )

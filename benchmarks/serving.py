@@ -32,7 +32,7 @@ fall on both alike, so the ratios are the figures to read):
 5. ``side_by_side``: auto's queue on one worker against two side by side, alternated round by
    round on one server (``--ab_rounds``): the evidence for pg2-app's default with LiteRT.
 
-It prints the CPU's flags, ``pg2_tf.hardware``'s verdict and the load average, and writes
+It prints the CPU's flags, ``pg2_tf.core.hardware``'s verdict and the load average, and writes
 everything to ``benchmarks/results/serving_<date>.json`` (or ``--json``).
 """
 
@@ -84,10 +84,10 @@ def parse_args(argv=None):
 
 
 def machine() -> dict:
-    """CPU model and flags, pg2_tf.hardware's verdict, load average, versions."""
+    """CPU model and flags, pg2_tf.core.hardware's verdict, load average, versions."""
     import tensorflow as tf
 
-    from pg2_tf import hardware
+    from pg2_tf.core import hardware
 
     text = hardware.read_cpuinfo(hardware.CPUINFO) or ""
     flags = hardware.cpu_flags(text)
@@ -136,7 +136,8 @@ def build_export(config: str, hidden: int, work_dir: str) -> str:
     import keras
 
     from benchmarks import run
-    from pg2_tf import export, train
+    from pg2_tf import export
+    from pg2_tf.training import train
 
     model_number, img_H, img_W = CONFIGS[config]
     export_dir = os.path.join(work_dir, f"{config}_h{hidden}")
@@ -298,7 +299,8 @@ def measure_fixture_accuracy(work_dir) -> dict:
     """G2 of bfloat16 and int8 LiteRT against float32 on the original TF1 fixture checkpoint's
     24 test records (width 8)."""
     from pg2_tf import app as pg2_app
-    from pg2_tf import export, inference, serving
+    from pg2_tf import export
+    from pg2_tf.serving import contract, engines
 
     export_dir = os.path.join(work_dir, "fixture_market_tf1")
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
@@ -306,17 +308,17 @@ def measure_fixture_accuracy(work_dir) -> dict:
             os.path.join(FIXTURE_CHECKPOINT, "tf1_checkpoint"), export_dir,
             model=1, img_H=128, img_W=64, conv_hidden_num=8,
         )  # fmt: skip
-    loaded, _ = serving.load_export(export_dir)
+    loaded, _ = contract.load_export(export_dir)
     pairs = pg2_app.load_test_pairs(
         os.path.join(FIXTURE_CHECKPOINT, "test_data"), "market", 128, 64, 24
     )
     images = np.stack([pair.image_0 for pair in pairs])
     keypoints_rc = np.stack([pair.keypoints_1 for pair in pairs]).astype(np.float32)
-    reference = inference.Engine(export_dir, loaded, "float32", warm_up=False)
+    reference = engines.Engine(export_dir, loaded, "float32", warm_up=False)
     reference_g2 = reference.generate(images, keypoints_rc)["G2"]
     result = {"records": len(pairs)}
     for name in ("bfloat16", "litert_int8", "litert_float16"):
-        engine = inference.Engine(export_dir, loaded, inference.Precision(name, "benchmark"),
+        engine = engines.Engine(export_dir, loaded, engines.Precision(name, "benchmark"),
                                   warm_up=False)  # fmt: skip
         result[name] = grey_level_errors(engine.generate(images, keypoints_rc)["G2"], reference_g2)
     return result
@@ -327,34 +329,34 @@ def measure_fixture_accuracy(work_dir) -> dict:
 
 def measure_batch1(config, saved_model, args) -> dict:
     """Part 2: each engine at batch 1, alternated; relative to TensorFlow float32."""
-    from pg2_tf import inference, serving
+    from pg2_tf.serving import contract, engines
 
-    loaded, (img_H, img_W) = serving.load_export(saved_model)
+    loaded, (img_H, img_W) = contract.load_export(saved_model)
     weights = dict(item.split(":") for item in args.litert.split(";")).get(config, "")
     candidates = {"tf_float32": ("float32", None), "tf_bfloat16": ("bfloat16", None)}
     for weight in filter(None, weights.split(",")):
         for threads in (2, 1):
             candidates[f"litert_{weight}_{threads}threads"] = (f"litert_{weight}", threads)
-    engines, build_seconds = {}, {}
+    engine_by_label, build_seconds = {}, {}
     for label, (name, threads) in candidates.items():
         start = time.perf_counter()
-        engines[label] = inference.Engine(
-            saved_model, loaded, inference.Precision(name, "benchmark"), num_threads=threads
+        engine_by_label[label] = engines.Engine(
+            saved_model, loaded, engines.Precision(name, "benchmark"), num_threads=threads
         )
         build_seconds[label] = round(time.perf_counter() - start, 1)
         print(f"  {config} {label}: ready in {build_seconds[label]} s", flush=True)
     requests = synthetic_requests(img_H, img_W, args.rounds, seed=1)
-    times = {label: [] for label in engines}
-    g2 = {label: [] for label in engines}
+    times = {label: [] for label in engine_by_label}
+    g2 = {label: [] for label in engine_by_label}
     for image, keypoints_rc in requests:
-        for label, engine in engines.items():
+        for label, engine in engine_by_label.items():
             start = time.perf_counter()
             outputs = engine.generate(image[None], keypoints_rc[None])
             times[label].append(time.perf_counter() - start)
             g2[label].append(outputs["G2"][0])
     result = {"load_average": os.getloadavg()}
     base = np.median(times["tf_float32"])
-    for label in engines:
+    for label in engine_by_label:
         result[label] = {
             "ready_s": build_seconds[label],
             **summary(times[label]),
@@ -375,7 +377,7 @@ def measure_concurrent(config, saved_model, args) -> dict:
     requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
     bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
     spawn = multiprocessing.get_context("spawn")  # no fork of a process running TensorFlow
-    from pg2_tf import inference
+    from pg2_tf.serving import engines
 
     result = {}
     for precision in ("float32", "auto"):
@@ -416,7 +418,7 @@ def measure_concurrent(config, saved_model, args) -> dict:
                     wanted = (8 if mode == "after_batched" else 1, mode == "after_side_by_side")
                     if (app_queue.max_batch, app_queue.side_by_side) != wanted:
                         app_queue.close()
-                        service.queue = inference.InferenceQueue(
+                        service.queue = engines.InferenceQueue(
                             service.engine, max_batch=wanted[0], side_by_side=wanted[1]
                         )
                     # what the queue ran before the clients (warm-up, the sequential requests)
@@ -457,7 +459,7 @@ def measure_side_by_side(config, saved_model, args) -> dict:
     clients posting ``--requests``. Paired medians over the rounds: requests per second against
     one worker's in the same round, and p95 against ``--clients`` x one worker's sequential
     round trip of the same round (the bound of issue 23, the same for both)."""
-    from pg2_tf import inference
+    from pg2_tf.serving import engines
 
     model_number, img_H, img_W = CONFIGS[config]
     requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
@@ -468,7 +470,7 @@ def measure_side_by_side(config, saved_model, args) -> dict:
     app_queue = service.queue  # pg2-app's own: side by side (LiteRT)
     assert app_queue.side_by_side and app_queue.max_batch == 1
     queues = {
-        "one_worker": inference.InferenceQueue(service.engine, max_batch=1, side_by_side=False),
+        "one_worker": engines.InferenceQueue(service.engine, max_batch=1, side_by_side=False),
         "side_by_side": app_queue,
     }
     rounds = {name: [] for name in queues}
@@ -524,7 +526,8 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
     from PIL import Image
 
     from data_prep import synthetic
-    from pg2_tf import animate, inference, keypoints
+    from pg2_tf import animate, keypoints
+    from pg2_tf.serving import engines
 
     photo = os.path.join(work_dir, "astronaut.png")
     Image.fromarray(skimage.data.astronaut()).save(photo)
@@ -539,7 +542,7 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
             json.dump({"people": [{"pose_keypoints_2d": triples.reshape(-1).tolist()}]}, handle)
     estimator = keypoints.KeypointEstimator()
     ways = {"float32": "float32", "auto": "auto",
-            "tf_bfloat16": inference.Precision(inference.BFLOAT16, "benchmark")}  # fmt: skip
+            "tf_bfloat16": engines.Precision(engines.BFLOAT16, "benchmark")}  # fmt: skip
     result = {label: [] for label in ways}
     for _ in range(2):
         for label, precision in ways.items():

@@ -22,8 +22,8 @@ import subprocess
 import sys
 import time
 
-from pg2_tf import checkpoints
-from pg2_tf.model_dir import complete_checkpoints, step_of
+from pg2_tf.networks import checkpoints
+from pg2_tf.training.model_dir import complete_checkpoints, step_of
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE_RECORDS = os.path.join(PROJECT_ROOT, "tests", "fixtures", "market_tf1", "test_data")

@@ -5,8 +5,8 @@
 
 From the fixture's ORIGINAL training checkpoint (``tf1_checkpoint/``: weights, Adam slots and
 beta powers, written by the original code), the original graph (:mod:`benchmarks.original_graph`,
-restored with a plain TF1 Saver) and the port (``pg2_tf.train.Trainer``, restored through
-``--ckpt_path``'s path, :func:`pg2_tf.train.restore_or_initialise`) are fed the same
+restored with a plain TF1 Saver) and the port (``pg2_tf.training.train.Trainer``, restored through
+``--ckpt_path``'s path, :func:`pg2_tf.training.train.restore_or_initialise`) are fed the same
 batches in the same order: ``--stage1_steps`` stage-1 steps (one batch each), then
 ``--stage2_steps`` stage-2 steps, which take two batches each in the original (G2's session run,
 then D's). The port trains once per schedule: ``original`` takes the two batches of each step as
@@ -94,7 +94,8 @@ def _floats(losses):
 def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
     """A Trainer of the fixture's sizes resumed from its original checkpoint as
     ``--ckpt_path`` does; its first ``stage1_steps`` steps from there are stage 1."""
-    from pg2_tf import tf1_checkpoint, train
+    from pg2_tf.networks import tf1_checkpoint
+    from pg2_tf.training import train
 
     prefix = _checkpoint_prefix(fixture_dir)
     hidden, d_dim = _shapes(prefix)
@@ -118,7 +119,7 @@ def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
 def port_variables(trainer) -> dict:
     """{TF1 name: value} of the port's weights and Adam moments (``<name>/Adam``,
     ``<name>/Adam_1``), named as the original's checkpoint names them."""
-    from pg2_tf import tf1_checkpoint
+    from pg2_tf.networks import tf1_checkpoint
 
     optimizers = {
         "g1": trainer.g1_optimizer,
@@ -187,7 +188,7 @@ def differences(port_states, original_states) -> list[dict]:
       (:func:`bn_cancelled`), excluded from the above;
     - ``loss_<name>``: relative, of each loss both report for the step.
     """
-    from pg2_tf import tf1_checkpoint
+    from pg2_tf.networks import tf1_checkpoint
 
     rows = []
     for step, (ours, theirs) in enumerate(zip(port_states, original_states, strict=True)):

@@ -1,6 +1,6 @@
 """Shared pieces of the converters: pose pickles, image files, pair lists, the original's shuffle.
 
-Everything that reads user files turns a problem into a one-line :class:`pg2_tf.errors.DataError`
+Everything that reads user files turns a problem into a one-line :class:`pg2_tf.core.errors.DataError`
 naming the file and the fix.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pg2_tf import atomic
-from pg2_tf.errors import ConfigError, DataError, Pg2Error
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import ConfigError, DataError, Pg2Error
 
 # The original scripts seed Python's module-level generator once, at import time.
 ORIGINAL_RANDOM_SEED = 0
@@ -170,7 +170,7 @@ def read_image(path: Path) -> tuple[bytes, int, int]:
 
 
 def converter_of(dataset):
-    """The module converting a :class:`pg2_tf.datasets.Dataset`'s raw layout (``dataset.converter``).
+    """The module converting a :class:`pg2_tf.core.datasets.Dataset`'s raw layout (``dataset.converter``).
 
     Its ``convert(raw_dir, split, out_dir, workers=, records_per_shard=, flip=, show_progress=,
     junk_detections=, with_roi10_mask=)`` writes the records of one split.

@@ -40,8 +40,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from data_prep import common
 from data_prep.converter import SplitSource, convert_pairs, generate_pairs
-from pg2_tf import datasets
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import ConfigError, DataError
 
 RAW_FOLDER = datasets.MARKET.raw_folder
 POSE_FOLDER = datasets.MARKET.pose_folder

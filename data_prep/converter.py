@@ -21,7 +21,7 @@ from data_prep.record_features import (
     entry_problem,
 )
 from data_prep.shards import write_records
-from pg2_tf import datasets, pose
+from pg2_tf.core import datasets, pose
 
 
 @dataclass(frozen=True)

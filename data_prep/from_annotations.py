@@ -51,14 +51,15 @@ from data_prep.record_features import (
     entry_problem,
 )
 from data_prep.shards import write_records
-from pg2_tf import annotations, datasets, pose
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.records import annotations
 
 DATASETS = datasets.KINDS
 
 
 def read_annotations(path: Path) -> dict[str, np.ndarray]:
-    """Reads a ``name:keypoints_y:keypoints_x`` file (:func:`pg2_tf.annotations.read_annotations`).
+    """Reads a ``name:keypoints_y:keypoints_x`` file (:func:`pg2_tf.records.annotations.read_annotations`).
 
     Returns:
         image name -> float64 [18, 2] (row, col), -1 for missing joints (a joint with one

@@ -8,7 +8,7 @@ Usage::
 ``DIR/<person>/<photo>`` (any photo Pillow reads: JPEG, PNG, ...; any size, a full scene is
 fine). For every photo the person's 18 keypoints are estimated with :mod:`pg2_tf.keypoints`
 (BlazePose; ``python -m pg2_tf.keypoints --fetch_model`` once), the photo is cropped to the person's
-box at the model's size (Market 128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.photos.person_crop`)
+box at the model's size (Market 128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.people.photos.person_crop`)
 and the keypoints are carried into the crop. The crops and their poses are written in the
 ORIGINAL raw layout under ``OUT/raw`` (images named ``PPPP_c1s1_NNNNNN_00.jpg`` for Market,
 ``PPPPP_N.jpg`` for DeepFashion, the pose as one-person OpenPose pickles; train also gets the
@@ -38,8 +38,9 @@ from data_prep import (
     common,
     synthetic,
 )
-from pg2_tf import datasets, photos, pose
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.people import photos
 
 DATASETS = datasets.KINDS
 SPLITS = ("train", "test")
@@ -126,14 +127,14 @@ def write_raw_layout(
         raw_root: folder that receives ``Market1501_img_pose_attr_seg`` or ``DF_img_pose``.
         estimator: a :class:`pg2_tf.keypoints.KeypointEstimator`.
         log: receives one line per skipped photo.
-        choice: which person of each photo (:class:`pg2_tf.people.PersonChoice`; default the
+        choice: which person of each photo (:class:`pg2_tf.people.finder.PersonChoice`; default the
             largest); a photo where it picks nobody is skipped and listed.
 
     Returns:
         ``(raw_dir, skipped)``: the raw folder for the converter, and ``"path: reason"`` lines of
         the photos left out.
     """
-    from pg2_tf import people as people_module
+    from pg2_tf.people import finder as people_module
 
     picker = people_module.PersonPicker(estimator, choice)
     layout = datasets.by_kind(dataset)
@@ -174,7 +175,7 @@ def convert(
         estimator: the pose estimator (default: a new :class:`pg2_tf.keypoints.KeypointEstimator`).
         log: receives one line per skipped photo and a summary line.
         person: which person of each photo: ``largest``, an index as pg2-keypoints lists them
-            or ``x,y`` (:func:`pg2_tf.people.parse_person`); a photo where it picks nobody (an
+            or ``x,y`` (:func:`pg2_tf.people.finder.parse_person`); a photo where it picks nobody (an
             index beyond the people found, a point far from everyone) is skipped and listed.
 
     Raises:
@@ -186,7 +187,7 @@ def convert(
         raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
-    from pg2_tf import people as people_module
+    from pg2_tf.people import finder as people_module
 
     choice = people_module.parse_person(person, "--person")
     people = person_folders(photos)

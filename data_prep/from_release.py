@@ -22,7 +22,7 @@ Writes into OUT:
   ``market-pairs-train.csv``, ``fasion-resize-pairs-test.csv``) exactly those pairs, in that
   order, through the same converter code (no mirrored copies, no shuffle).
 * ``<market|deepfashion>-annotation-<split>.csv``: every image's keypoints in Pose-Transfer's
-  format (``name:keypoints_y:keypoints_x``, -1 missing; :mod:`pg2_tf.annotations`), under
+  format (``name:keypoints_y:keypoints_x``, -1 missing; :mod:`pg2_tf.records.annotations`), under
   Pose-Transfer's names; DeepFashion's in its 256 x 176 frame (40 columns cut on each side).
 * ``skipped_<split>.txt``: every image not used, ``path: reason``.
 * ``keypoints_<split>.jsonl``: the keypoint cache (:mod:`data_prep.keypoint_cache`).
@@ -54,8 +54,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np  # noqa: E402
 
 from data_prep import common, keypoint_cache, release, synthetic  # noqa: E402
-from pg2_tf import atomic, datasets, pose  # noqa: E402
-from pg2_tf.errors import ConfigError, DataError, first_line  # noqa: E402
+from pg2_tf.core import atomic, datasets, pose  # noqa: E402
+from pg2_tf.core.errors import ConfigError, DataError, first_line  # noqa: E402
 
 MIN_JOINTS = 4
 JPEG_QUALITY = 95
@@ -77,7 +77,8 @@ def estimate_image(estimator, path: str) -> tuple:
     keypoints_rc: float64 [18, 2] (row, col) whole pixels of the image, -1 missing. A reason
     starting with :data:`UNREADABLE` is not cached (a rerun tries the file again).
     """
-    from pg2_tf import keypoints, photos
+    from pg2_tf import keypoints
+    from pg2_tf.people import photos
 
     try:
         image = photos.load_photo(path)
@@ -169,7 +170,7 @@ def convert(
             f"cannot make --out={out_dir} ({error.strerror}); choose another folder"
         ) from None
 
-    from pg2_tf import folder_lock
+    from pg2_tf.core import folder_lock
 
     with folder_lock.FolderLock(str(out_dir), "--out", "from_release run"):
         cache = keypoint_cache.KeypointCache(
@@ -287,7 +288,7 @@ def _write_lines(path: Path, lines) -> None:
 
 
 def _write_annotations(dataset, path: Path, images, rows) -> None:
-    from pg2_tf import annotations
+    from pg2_tf.records import annotations
 
     crop = ANNOTATION_CROP_COLUMNS.get(dataset)
     poses = []
@@ -323,7 +324,7 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
             sets[split][image.raw_name] = pose.openpose_from_keypoints(keypoints_rc)
             if split == "train":
                 if pixels is None:
-                    from pg2_tf import photos
+                    from pg2_tf.people import photos
 
                     pixels = photos.load_photo(target)
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
@@ -357,7 +358,7 @@ def _place(source: Path, target: Path, keypoints_rc, layout):
         except OSError:
             shutil.copyfile(source, target)
         return None, keypoints_rc
-    from pg2_tf import photos
+    from pg2_tf.people import photos
 
     pixels, moved, _ = photos.fit_to_model(
         photos.load_photo(source), keypoints_rc, layout.img_H, layout.img_W

@@ -6,11 +6,11 @@ Usage::
         --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--workers N] [--quiet]
 
 Every ``--every``-th frame of each video (anything ffmpeg reads) is searched for people
-(:func:`pg2_tf.people.find_people`: BlazePose on the whole frame and, for small people, on zoomed
+(:func:`pg2_tf.people.finder.find_people`: BlazePose on the whole frame and, for small people, on zoomed
 tiles), and the people are followed from one sampled frame to the next
-(:class:`pg2_tf.tracks.PersonTracker`: box overlap, joint distance and clothes colour). Each
+(:class:`pg2_tf.people.tracks.PersonTracker`: box overlap, joint distance and clothes colour). Each
 track is one identity. Each sampled frame of a track gives a crop at the model's size (Market
-128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.photos.person_crop`) with the person's keypoints
+128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.people.photos.person_crop`) with the person's keypoints
 in it; a pose with fewer than ``--min_joints`` joints is dropped, and so is a track with fewer
 than ``--min_track`` crops left (both listed in ``OUT/dropped_<split>.txt``). The crops are
 written in the ORIGINAL raw layout under ``OUT/raw`` and converted as
@@ -39,8 +39,8 @@ import numpy as np
 from PIL import Image
 
 from data_prep import common, from_photos, synthetic
-from pg2_tf import atomic, datasets
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import atomic, datasets
+from pg2_tf.core.errors import ConfigError, DataError
 
 DATASETS = from_photos.DATASETS
 SPLITS = from_photos.SPLITS
@@ -73,7 +73,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     """
     from tqdm import tqdm
 
-    from pg2_tf import people, photos
+    from pg2_tf.people import finder, photos
 
     key = _video_key(path, every, dataset)
     done = stage / _DONE
@@ -88,7 +88,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     frames, total, _ = photos.video_frames(path, "--video")
     sampled = ((name, frame) for index, (name, frame) in enumerate(frames) if index % every == 0)
     bar = tqdm(
-        people.track_everyone(estimator, sampled),
+        finder.track_everyone(estimator, sampled),
         total=None if total is None else -(-total // every),
         unit="frame",
         desc=path.name,
@@ -129,7 +129,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         ConfigError: unknown dataset or split, no video, more than 9 videos, a count below 1.
         DataError: a video that cannot be read, has nobody in it or no track long enough.
     """
-    from pg2_tf import photos
+    from pg2_tf.people import photos
 
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")

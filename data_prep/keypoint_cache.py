@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pg2_tf import pose
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import pose
+from pg2_tf.core.errors import ConfigError, DataError
 
 SYNC_EVERY = 64  # lines
 SYNC_SECONDS = 2.0

@@ -2,7 +2,7 @@
 
 A record holds, for image k in {0, 1} (image 0 is the condition x, image 1 the target):
 ``image_name_k``, ``image_raw_k`` (the JPEG file bytes, not re-encoded), ``indices_r4_k`` /
-``values_r4_k`` (sparse pose, see :func:`pg2_tf.pose.sparse_pose_indices`), ``pose_mask_r4_k``
+``values_r4_k`` (sparse pose, see :func:`pg2_tf.core.pose.sparse_pose_indices`), ``pose_mask_r4_k``
 (int64 H*W body mask), ``pose_peaks_k`` (16 x 8 [Market] or 16 x 16 [DeepFashion] x 18 grid of
 joint cells), ``pose_peaks_k_rcv`` (18 x (row, col, visible)), ``pose_subs_k`` (the image's first
 OpenPose person row, 20 floats), ``part_bbox_k``/``part_vis_k`` (37 part boxes y1, x1, y2, x2 and
@@ -30,8 +30,8 @@ from PIL import Image
 
 from data_prep import example_proto as proto
 from data_prep.common import read_image
-from pg2_tf import datasets, pose
-from pg2_tf.errors import DataError
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import DataError
 
 # Part boxes: the joints of each of the 37 parts (body regions, limbs, whole body, single joints).
 PART_JOINTS = (

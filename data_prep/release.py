@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from pg2_tf import datasets
-from pg2_tf.errors import DataError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import DataError
 
 DATASETS = datasets.KINDS
 SPLITS = ("train", "test")

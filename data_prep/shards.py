@@ -5,7 +5,7 @@ list, ``records_per_shard`` each. A shard is written under a hidden temporary na
 (``.<name>.partial``, matched by neither ``*.tfrecord`` nor ``<prefix>_*`` globs) and renamed when
 complete, so a killed run never leaves a truncated file under a finished name; running again
 skips the finished shards and overwrites what the killed one left. (The name is fixed, not
-:mod:`pg2_tf.atomic`'s random one, for that: no sweep of the folder is needed, which could take
+:mod:`pg2_tf.core.atomic`'s random one, for that: no sweep of the folder is needed, which could take
 the partial shards of another split converted into the same folder meanwhile.) A hidden ``.<prefix>_<split>.plan`` file holds a digest of the record
 list, so finished shards of a different conversion are never mixed in silently.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from data_prep.record_features import PairRecord, RecordBuilder
-from pg2_tf import atomic
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import ConfigError
 
 # Records per task sent to a worker; below SERIAL_LIMIT records no worker process is started.
 CHUNK_SIZE = 16

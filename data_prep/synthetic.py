@@ -41,8 +41,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from data_prep import common
-from pg2_tf import atomic, datasets, pose
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import atomic, datasets, pose
+from pg2_tf.core.errors import ConfigError
 
 KINDS = datasets.KINDS
 SPLITS = ("train", "test", "test_samples", "test_seq")

@@ -12,7 +12,7 @@
 
 The person of ``--image`` is cropped to their box at the model's aspect ratio (as
 ``pg2-generate --pose_from``). The keypoint tracks are bridged over short gaps and smoothed
-(:mod:`pg2_tf.tracks`), then carried into the model's frame with ONE scale for the whole sequence
+(:mod:`pg2_tf.people.tracks`), then carried into the model's frame with ONE scale for the whole sequence
 (the person's median size) and a per-frame centre, so the figure neither flickers nor pumps.
 """
 
@@ -24,8 +24,11 @@ import time
 import numpy as np
 from absl import flags
 
-from pg2_tf import atomic, cli, inference, photos, pose, serving, tracks
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import cli
+from pg2_tf.core import atomic, pose
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.people import photos, tracks
+from pg2_tf.serving import contract, engines
 
 FLAGS = flags.FLAGS
 
@@ -55,8 +58,8 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
         poses: the ``--poses`` path.
         estimator: the :class:`pg2_tf.keypoints.KeypointEstimator` for frames' keypoints.
         progress_bar: show a tqdm bar while estimating keypoints.
-        choice: the :class:`pg2_tf.people.PersonChoice` of the person followed through frames
-            (:class:`pg2_tf.people.PersonFollower`; default the largest).
+        choice: the :class:`pg2_tf.people.finder.PersonChoice` of the person followed through frames
+            (:class:`pg2_tf.people.finder.PersonFollower`; default the largest).
 
     Returns:
         :class:`PoseSequence`; a frame without a person has every joint missing (-1).
@@ -90,9 +93,9 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
     else:
         raise DataError(f"--poses={poses} does not exist (a folder of JSON/frames, or a video)")
 
-    from pg2_tf import people
+    from pg2_tf.people import finder
 
-    follower = people.PersonFollower(estimator, choice)
+    follower = finder.PersonFollower(estimator, choice)
     sequence, without_person, followed = [], [], []
     bar = tqdm(items, total=total, unit="frame", desc="poses", disable=not progress_bar)
     for name, frame in bar:
@@ -112,13 +115,13 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
 
 def _json_pose_sequence(folder: str, names: list[str], choice=None) -> PoseSequence:
     """OpenPose JSON frames; the person followed is chosen by ``choice`` in the first file with
-    people and followed by :func:`pg2_tf.people.follow_in_poses`. A file whose 'people' is
+    people and followed by :func:`pg2_tf.people.finder.follow_in_poses`. A file whose 'people' is
     empty (OpenPose writes that for a frame without a person), or where the followed person is
     not found, is a frame with every joint missing, bridged like a video's."""
-    from pg2_tf import people
+    from pg2_tf.people import finder
 
     paths = [os.path.join(folder, name) for name in names]
-    followed = people.follow_in_poses(
+    followed = finder.follow_in_poses(
         [pose.read_openpose_people(path) for path in paths], choice, paths
     )
     sequence, without_person = [], []
@@ -131,7 +134,7 @@ def _json_pose_sequence(folder: str, names: list[str], choice=None) -> PoseSeque
 
 
 def _video_frames(path: str):
-    from pg2_tf import photos
+    from pg2_tf.people import photos
 
     return photos.video_frames(path, "--poses", DEFAULT_FPS)
 
@@ -226,11 +229,11 @@ def animate(
         poses: a folder of OpenPose JSON files, a folder of frames, or a video (module doc).
         out_path: ``*.gif`` or ``*.mp4``.
         fps: frames per second of the output (default: the video's, else 10).
-        window, max_gap: smoothing of the keypoint tracks (see :func:`pg2_tf.tracks.smooth_tracks`).
+        window, max_gap: smoothing of the keypoint tracks (see :func:`pg2_tf.people.tracks.smooth_tracks`).
         side_by_side: each frame shows the person's crop, the target pose (the model's pose map,
             white discs) and the generated image, left to right (3 x img_W wide).
         person: the person of ``image_path``: ``largest``, an index as pg2-keypoints lists
-            them, or ``x,y`` (:func:`pg2_tf.people.parse_person`).
+            them, or ``x,y`` (:func:`pg2_tf.people.finder.parse_person`).
         pose_person: the person followed through the frames of ``poses`` (chosen in the first
             frame where anybody is found; the same kinds of values).
         save_poses: a folder receiving the followed person's keypoints as estimated in each
@@ -238,8 +241,8 @@ def animate(
             empty where they were not found (``--poses`` reads such a folder back).
         estimator: the pose estimator (default: a :class:`pg2_tf.keypoints.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
-        precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
-            :func:`pg2_tf.inference.choose_precision`; float32: the export's exact path).
+        precision: ``--precision`` or a :class:`pg2_tf.serving.engines.Precision` (see
+            :func:`pg2_tf.serving.engines.choose_precision`; float32: the export's exact path).
         log: receives a few lines saying what was done.
 
     Returns:
@@ -264,27 +267,27 @@ def animate(
         raise ConfigError(f"--max_gap={max_gap} must be >= 0")
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ConfigError(f"--fps={fps} must be a positive number")
-    serving.check_saved_model(saved_model)
+    contract.check_saved_model(saved_model)
     if isinstance(precision, str):
-        inference.check_precision(precision)  # decided once the model is loaded
-    from pg2_tf import people
+        engines.check_precision(precision)  # decided once the model is loaded
+    from pg2_tf.people import finder
 
-    source_choice = people.parse_person(person, "--person")
-    target_choice = people.parse_person(pose_person, "--pose_person")
+    source_choice = finder.parse_person(person, "--person")
+    target_choice = finder.parse_person(pose_person, "--pose_person")
 
     estimator = estimator or keypoints.KeypointEstimator()
     photo, source_person = photos.find_person(
-        image_path, people.PersonPicker(estimator, source_choice)
+        image_path, finder.PersonPicker(estimator, source_choice)
     )
     # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
     sequence = read_pose_sequence(poses, estimator, progress_bar, target_choice)
     if save_poses is not None:
         if sequence.people is None:
             raise ConfigError(f"--save_poses needs frames or a video as --poses, not {poses}")
-        people.write_pose_folder(save_poses, sequence.people)
+        finder.write_pose_folder(save_poses, sequence.people)
         log(f"wrote the followed person's keypoints of {len(sequence.people)} frames to "
             f"{save_poses}")  # fmt: skip
-    loaded, (img_H, img_W) = serving.load_export(saved_model)
+    loaded, (img_H, img_W) = contract.load_export(saved_model)
     source = photos.person_in_model_frame(photo, source_person, img_H, img_W)
     smoothed = tracks.smooth_tracks(sequence.tracks_rc, window=window, max_gap=max_gap)
     model_tracks = model_frame_tracks(smoothed, img_H, img_W, window)
@@ -296,7 +299,7 @@ def animate(
     empty = np.all(model_tracks == pose.MISSING, axis=(1, 2))
     if empty.all():
         raise DataError(f"--poses={os.fspath(poses)}: no frame has a pose to follow")
-    engine = inference.Engine(saved_model, loaded, precision)
+    engine = engines.Engine(saved_model, loaded, precision)
     precision = engine.precision
     wanted = np.flatnonzero(~empty)
     generated = {}
@@ -355,7 +358,7 @@ def define_flags() -> None:
         "side_by_side", False, "Frames show the person's crop | the target pose | the result."
     )
     flags.DEFINE_bool("progress_bar", True, "Show progress bars.")
-    flags.DEFINE_string("precision", "auto", inference.PRECISION_HELP)
+    flags.DEFINE_string("precision", "auto", engines.PRECISION_HELP)
     flags.DEFINE_string(
         "person", "largest",
         "The person of --image: largest, an index as pg2-keypoints lists them (largest first), "

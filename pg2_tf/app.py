@@ -47,8 +47,11 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, datasets, inference, keypoints, people, photos, pose, serving
-from pg2_tf.errors import ConfigError, DataError, Pg2Error
+from pg2_tf import cli, keypoints
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import ConfigError, DataError, Pg2Error
+from pg2_tf.people import finder, photos
+from pg2_tf.serving import contract, engines
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
 DEFAULT_MAX_UPLOAD_MB = 10
@@ -71,10 +74,10 @@ class AppConfig:
     max_upload_bytes: the largest photo or request body accepted (413 above).
     keypoint_model_dir: BlazePose model files (None: :func:`pg2_tf.keypoints.model_dir`'s default).
     max_records: how many test records are offered at most (the first ones, in file order).
-    precision: ``--precision`` (:func:`pg2_tf.inference.choose_precision`); the library default
+    precision: ``--precision`` (:func:`pg2_tf.serving.engines.choose_precision`); the library default
         is the export's exact float32 path, the command line's is auto.
     max_batch: how many waiting requests the inference queue runs as one batch; None: what
-        pays for the engine (:attr:`pg2_tf.inference.Engine.batch_limit`: 8 for TensorFlow, 1
+        pays for the engine (:attr:`pg2_tf.serving.engines.Engine.batch_limit`: 8 for TensorFlow, 1
         for LiteRT); 1: one at a time, each answer then bit for bit the same whoever else is
         asking.
     """
@@ -180,13 +183,13 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
     Returns ``(folder, files)``; raises DataError (naming ``--data_dir``) when there are none.
     """
-    from pg2_tf import data  # TensorFlow: only with --data_dir, so that --help needs none
+    from pg2_tf.records import reader  # TensorFlow: only with --data_dir, so that --help needs none
 
     folder = datasets.by_kind(kind).data_folder("test")
     for candidate in (data_dir, os.path.join(data_dir, folder)):
         if os.path.isdir(candidate):
             try:
-                return candidate, data.record_files(candidate, "test", kind)
+                return candidate, reader.record_files(candidate, "test", kind)
             except DataError:
                 continue
     prefix = datasets.by_kind(kind).record_prefix
@@ -197,14 +200,14 @@ def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
 
 
 def load_test_pairs(data_dir: str, kind: str, img_H: int, img_W: int, limit: int) -> list:
-    """The first ``limit`` test records of data_dir (:func:`pg2_tf.data.read_record_pairs`).
+    """The first ``limit`` test records of data_dir (:func:`pg2_tf.records.reader.read_record_pairs`).
 
     Raises DataError for missing files, records of another size, or records without keypoints.
     """
-    from pg2_tf import data
+    from pg2_tf.records import reader
 
     _, files = find_test_records(data_dir, kind)
-    return data.read_record_pairs(files, img_H, img_W, limit)
+    return reader.read_record_pairs(files, img_H, img_W, limit)
 
 
 # ---- the application ---------------------------------------------------------------------------
@@ -215,12 +218,12 @@ class PoseService:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        precision = inference.choose_precision(config.precision)  # a bad value fails first
-        loaded, (self.img_H, self.img_W) = serving.load_export(config.saved_model)
+        precision = engines.choose_precision(config.precision)  # a bad value fails first
+        loaded, (self.img_H, self.img_W) = contract.load_export(config.saved_model)
         # One queue serves every user, in arrival order; it warms up now.
-        self.engine = inference.Engine(config.saved_model, loaded, precision, warm_up=False)
-        self.queue = inference.InferenceQueue(self.engine, max_batch=config.max_batch)
-        self.model = serving.read_metadata(config.saved_model).get("model", datasets.MARKET.model)
+        self.engine = engines.Engine(config.saved_model, loaded, precision, warm_up=False)
+        self.queue = engines.InferenceQueue(self.engine, max_batch=config.max_batch)
+        self.model = contract.read_metadata(config.saved_model).get("model", datasets.MARKET.model)
         self.kind = datasets.by_model(self.model).kind
         self.records = []
         if config.data_dir:
@@ -260,17 +263,17 @@ class PoseService:
     ) -> tuple[np.ndarray, np.ndarray] | dict:
         """The photo's person cropped to the model's frame: (uint8 [H, W, 3], [18, 2] keypoints).
 
-        ``person``: the index of the person (as :func:`pg2_tf.people.find_people` lists them,
+        ``person``: the index of the person (as :func:`pg2_tf.people.finder.find_people` lists them,
         largest first); None takes the only one, and for a photo of several people returns
         :func:`people_to_choose` instead (the page outlines them and asks for a click).
         Raises ModelFilesMissing (no BlazePose files), NoPersonFound naming the photo, and
         DataError (answered 422) for an index beyond the people found.
         """
         estimator = keypoints.cached_estimator(self.config.keypoint_model_dir)
-        found = people.find_people(estimator, photo, name)
+        found = finder.find_people(estimator, photo, name)
         if person is None and len(found) > 1:
             return people_to_choose(photo, found)
-        _, chosen = people.choose_person(found, people.PersonChoice("person", person), name)
+        _, chosen = finder.choose_person(found, finder.PersonChoice("person", person), name)
         framed = photos.person_in_model_frame(photo, chosen, self.img_H, self.img_W)
         return framed.image, framed.keypoints_rc
 
@@ -340,7 +343,7 @@ def people_to_choose(photo: np.ndarray, found) -> dict:
     height, width = photo.shape[:2]
     listed = []
     for index, person in enumerate(found):
-        x0, y0, x1, y1 = people.joints_box(person)
+        x0, y0, x1, y1 = finder.joints_box(person)
         grow_x, grow_y = 0.1 * (x1 - x0) + 2, 0.1 * (y1 - y0) + 2
         # The top joints are the eyes and ears: the head reaches higher.
         box = [max(0.0, x0 - grow_x), max(0.0, y0 - 2 * grow_y)]
@@ -485,7 +488,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
          "Optional: folder of test records (or its parent) whose pairs the page offers."),
         (flags.DEFINE_float, "max_upload_mb", DEFAULT_MAX_UPLOAD_MB,
          "Largest photo accepted, in MB (2**20 bytes)."),
-        (flags.DEFINE_string, "precision", "auto", inference.PRECISION_HELP),
+        (flags.DEFINE_string, "precision", "auto", engines.PRECISION_HELP),
         (flags.DEFINE_string, "keypoint_model_dir", None,
          "BlazePose model files (default: pg2_tf.keypoints' cache; python -m pg2_tf.keypoints "
          "--fetch_model gets them)."),
@@ -501,7 +504,7 @@ def config_from_flags(flag_values=flags.FLAGS) -> AppConfig:
         raise ConfigError(f"--port={flag_values.port} must be between 0 and 65535")
     if not (math.isfinite(flag_values.max_upload_mb) and flag_values.max_upload_mb > 0):
         raise ConfigError(f"--max_upload_mb={flag_values.max_upload_mb} must be a positive number")
-    inference.check_precision(flag_values.precision)
+    engines.check_precision(flag_values.precision)
     return AppConfig(
         saved_model=flag_values.saved_model,
         data_dir=flag_values.data_dir,
@@ -541,7 +544,7 @@ def main(argv) -> None:
     print(f"pg2-app: serving http://{shown}:{port}/ (Ctrl-C stops it)", flush=True)
     # On stderr, with uvicorn's own log lines: stdout says only where the page is.
     service = app.state.service
-    described = inference.describe(service.engine)
+    described = engines.describe(service.engine)
     if service.queue.side_by_side:
         described += "; under load two requests side by side, each on half of the cores"
     print(f"pg2-app: {described}", file=sys.stderr, flush=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from pg2_tf.errors import ConfigError, Pg2Error
+from pg2_tf.core.errors import ConfigError, Pg2Error
 
 
 def run_main(main: Callable[[list[str]], int | None]) -> None:

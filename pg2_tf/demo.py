@@ -71,7 +71,7 @@ def _summary_picture(result_dir: str, count: int, path: str) -> None:
     """Rows of test pairs, columns of :data:`SUMMARY_COLUMNS` under a header naming them."""
     from PIL import Image, ImageDraw
 
-    from pg2_tf import images
+    from pg2_tf.core import images
 
     rows = []
     for index in range(count):
@@ -93,7 +93,7 @@ def l1_to_target(result_dir: str) -> dict:
 
     Returns ``{"G1": float, "G2": float}`` from ``G1/``, ``G/`` and ``x_target/`` of result_dir.
     """
-    from pg2_tf import metrics, result_folders
+    from pg2_tf.scoring import metrics, result_folders
 
     targets = result_folders.read_folder_images(os.path.join(result_dir, "x_target"))
 
@@ -133,7 +133,8 @@ def run_demo(
     mean L1 distances of G1 and G2 to the target (``l1``, 0..255) and the run time.
     """
     from data_prep.synthetic import make_synthetic_records
-    from pg2_tf import evaluate, export, score, train
+    from pg2_tf import export, score
+    from pg2_tf.training import test_mode, train
 
     started = time.monotonic()
     data_root = os.path.join(out, "data")
@@ -196,7 +197,7 @@ def run_demo(
     result = train.train(config)
 
     print("3/4 test mode and scores ...", flush=True)
-    count = evaluate.write_test_results(
+    count = test_mode.write_test_results(
         result.checkpoint,
         str(test_path),
         model_dir,

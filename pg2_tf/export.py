@@ -14,7 +14,7 @@ of size H x W (``N`` is any batch size):
   ({-1, +1} pose map) -> ``G1``, ``G2``, ``diff_map`` uint8 [N, H, W, 3].
 * ``from_keypoints``: ``image`` uint8 [N, H, W, 3] and ``keypoints`` float32 [N, 18, 2]
   ((row, col) in pixels, -1 for a missing joint) -> the same three outputs; the pose map is drawn
-  inside the graph exactly as :func:`pg2_tf.pose.render_pose_map` draws it.
+  inside the graph exactly as :func:`pg2_tf.core.pose.render_pose_map` draws it.
 
 Outputs are encoded as the original test mode saved them: clip((v + 1) * 127.5, 0, 255), then
 truncation to uint8. ``assets/pg2_metadata.json`` records the configuration (model, img_H, img_W,
@@ -33,10 +33,17 @@ import uuid
 import tensorflow as tf
 from absl import flags
 
-from pg2_tf import checkpoints, cli, configs, datasets, models
-from pg2_tf.errors import ConfigError
-from pg2_tf.pose import MISSING, NUM_KEYPOINTS
-from pg2_tf.serving import KEYPOINTS_SIGNATURE, METADATA_FILE, OUTPUT_NAMES, SERVING_SIGNATURE
+from pg2_tf import cli
+from pg2_tf.core import configs, datasets
+from pg2_tf.core.errors import ConfigError
+from pg2_tf.core.pose import MISSING, NUM_KEYPOINTS
+from pg2_tf.networks import checkpoints, models
+from pg2_tf.serving.contract import (
+    KEYPOINTS_SIGNATURE,
+    METADATA_FILE,
+    OUTPUT_NAMES,
+    SERVING_SIGNATURE,
+)
 
 POSE_RADIUS = 4
 # What export_saved_model writes at the top of a SavedModel folder.
@@ -47,7 +54,7 @@ EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "as
 
 
 def render_pose_maps(keypoints_rc, img_H: int, img_W: int, radius: int = POSE_RADIUS):
-    """Draws pose maps in TensorFlow, pixel for pixel as :func:`pg2_tf.pose.render_pose_map`.
+    """Draws pose maps in TensorFlow, pixel for pixel as :func:`pg2_tf.core.pose.render_pose_map`.
 
     Args:
         keypoints_rc: float32 [N, 18, 2], (row, col) in pixels; a joint whose row or column is -1
@@ -116,7 +123,7 @@ def export_saved_model(g1, g2, export_dir, img_H: int, img_W: int) -> str:
     """Writes built generators as a SavedModel with the signatures of the module doc.
 
     Args:
-        g1, g2: built :class:`pg2_tf.models.PoseGenerator` / :class:`RefineGenerator` (weights
+        g1, g2: built :class:`pg2_tf.networks.models.PoseGenerator` / :class:`RefineGenerator` (weights
             loaded), for images of img_H x img_W.
         export_dir: the SavedModel folder to create (or to replace, when it holds a SavedModel or
             is empty). Parent folders are created.
@@ -246,7 +253,7 @@ def export_from_checkpoint(
     """Builds the generators, loads them from a checkpoint and exports them as a SavedModel.
 
     Args:
-        checkpoint_path: original TF1 checkpoint or one of ours (see :func:`pg2_tf.checkpoints.load_generators`).
+        checkpoint_path: original TF1 checkpoint or one of ours (see :func:`pg2_tf.networks.checkpoints.load_generators`).
         export_dir: SavedModel folder to write (see :func:`export_saved_model`).
         model: 1 (Market-1501) or 11 (DeepFashion); img_H, img_W, conv_hidden_num, z_num: the
             configuration the checkpoint was trained with (the training flags of the same names).

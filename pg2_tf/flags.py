@@ -27,9 +27,9 @@ import time
 
 from absl import flags
 
-from pg2_tf import configs, datasets
-from pg2_tf.configs import STAGE2_SCHEDULES
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import configs, datasets
+from pg2_tf.core.configs import STAGE2_SCHEDULES
+from pg2_tf.core.errors import ConfigError
 
 FLAGS = flags.FLAGS
 

@@ -11,7 +11,7 @@
   mean of the shoulders); values must be finite numbers;
 * a Pose-Transfer annotation CSV (``*.csv``: the header ``name:keypoints_y:keypoints_x``, then rows
   of a name and two lists of 18 integers, -1 missing; read by
-  :func:`pg2_tf.annotations.read_annotations`, so a name listed twice keeps its first row, as
+  :func:`pg2_tf.records.annotations.read_annotations`, so a name listed twice keeps its first row, as
   Pose-Transfer), row chosen with ``--keypoints_row=<name>`` (optional when it has one row).
 
 An image of another size than the model's is scaled, keeping its aspect ratio, until it fits the
@@ -23,7 +23,7 @@ left out with a warning naming them; a pose with no joint inside it is refused.
 
 ``--pose_from=PHOTO`` takes the target pose from another person's photo instead: BlazePose
 (:mod:`pg2_tf.keypoints`) finds the person in both photos, each photo is cropped to its person's
-box at the model's aspect ratio (:func:`pg2_tf.photos.person_crop`), and the target keypoints are
+box at the model's aspect ratio (:func:`pg2_tf.people.photos.person_crop`), and the target keypoints are
 carried into the model's frame; the output is the model's size. A photo without a person is
 refused in one line naming it.
 """
@@ -35,8 +35,11 @@ import numpy as np
 from absl import flags
 from PIL import Image
 
-from pg2_tf import cli, photos, pose, serving
-from pg2_tf.errors import ConfigError
+from pg2_tf import cli
+from pg2_tf.core import pose
+from pg2_tf.core.errors import ConfigError
+from pg2_tf.people import photos
+from pg2_tf.serving import contract
 
 
 def _warn(message: str) -> None:
@@ -65,22 +68,22 @@ def generate(
     Args:
         saved_model: a folder written by :func:`pg2_tf.export.export_saved_model`.
         image_path: the person (any size, any format Pillow reads).
-        keypoints_path, keypoints_row: the target pose (see :func:`pg2_tf.photos.load_keypoints`), in the
+        keypoints_path, keypoints_row: the target pose (see :func:`pg2_tf.people.photos.load_keypoints`), in the
             image's pixel coordinates; joints outside the image are left out with a warning.
             None when ``pose_from`` gives the pose.
         out_path: where G2 is written (.png, or another image extension). With ``save_all``, G1
             and diff_map go beside it as ``<stem>_G1.png`` and ``<stem>_diff_map.png``.
         pose_from: instead of keypoints, a photo of someone in the target pose. Then both photos
-            are cropped to their person (:func:`pg2_tf.photos.person_in_model_frame`, the pose estimator of
+            are cropped to their person (:func:`pg2_tf.people.photos.person_in_model_frame`, the pose estimator of
             :mod:`pg2_tf.keypoints`) and the outputs are the model's size.
         restore_size: crop the padding and resize outputs back to the input image's size
             (``--keypoints`` only).
         person, pose_person: which person of ``image_path`` / ``pose_from`` (``pose_from``
             only): ``largest``, an index as pg2-keypoints lists them, or ``x,y`` (the person
-            nearest that pixel); see :func:`pg2_tf.people.parse_person`.
+            nearest that pixel); see :func:`pg2_tf.people.finder.parse_person`.
         estimator: the pose estimator for ``pose_from`` (default: a new KeypointEstimator).
-        precision: ``--precision`` or a :class:`pg2_tf.inference.Precision` (see
-            :func:`pg2_tf.inference.choose_precision`; float32: the export's exact path).
+        precision: ``--precision`` or a :class:`pg2_tf.serving.engines.Precision` (see
+            :func:`pg2_tf.serving.engines.choose_precision`; float32: the export's exact path).
         log: receives one line saying how the image was fitted to the model.
         warn: receives one line naming joints left out.
 
@@ -91,11 +94,11 @@ def generate(
         DataError / ConfigError / CheckpointError with a one-line message on bad input
         (NoPersonFound, a DataError, for a photo without a person).
     """
-    from pg2_tf import inference
+    from pg2_tf.serving import engines
 
-    serving.check_saved_model(saved_model)
+    contract.check_saved_model(saved_model)
     if isinstance(precision, str):
-        inference.check_precision(precision)  # decided once the model is loaded
+        engines.check_precision(precision)  # decided once the model is loaded
     out_path = os.fspath(out_path)
     stem, extension = os.path.splitext(out_path)
     if extension.lower() not in Image.registered_extensions():
@@ -106,10 +109,10 @@ def generate(
         raise ConfigError(
             "--restore_size and --keypoints_row apply to --keypoints, not --pose_from"
         )
-    from pg2_tf import people
+    from pg2_tf.people import finder
 
-    source_choice = people.parse_person(person, "--person")
-    target_choice = people.parse_person(pose_person, "--pose_person")
+    source_choice = finder.parse_person(person, "--person")
+    target_choice = finder.parse_person(pose_person, "--pose_person")
     if pose_from is None and not (source_choice.largest and target_choice.largest):
         raise ConfigError("--person and --pose_person choose people found in photos: use them "
                           "with --pose_from")  # fmt: skip
@@ -122,7 +125,7 @@ def generate(
             os.fspath(keypoints_path),
             warn,
         )
-        loaded, (img_H, img_W) = serving.load_export(saved_model)
+        loaded, (img_H, img_W) = contract.load_export(saved_model)
         model_image, model_keypoints, placement = photos.fit_to_model(
             image, keypoints_rc, img_H, img_W
         )
@@ -134,12 +137,12 @@ def generate(
             estimator = keypoints.KeypointEstimator()
         # Both people are found before the model is loaded: a photo without one fails fast.
         source_photo, source_person = photos.find_person(
-            image_path, people.PersonPicker(estimator, source_choice)
+            image_path, finder.PersonPicker(estimator, source_choice)
         )
         target_photo, target_person = photos.find_person(
-            pose_from, people.PersonPicker(estimator, target_choice)
+            pose_from, finder.PersonPicker(estimator, target_choice)
         )
-        loaded, (img_H, img_W) = serving.load_export(saved_model)
+        loaded, (img_H, img_W) = contract.load_export(saved_model)
         model_image = photos.person_in_model_frame(source_photo, source_person, img_H, img_W).image
         target = photos.person_in_model_frame(target_photo, target_person, img_H, img_W)
         source_name = f"--pose_from={os.fspath(pose_from)}"
@@ -152,7 +155,7 @@ def generate(
             f"to their box at {img_H}x{img_W}"
         )
     # One image: no warm-up, its first call is the only one.
-    engine = inference.Engine(saved_model, loaded, precision, warm_up=False)
+    engine = engines.Engine(saved_model, loaded, precision, warm_up=False)
     outputs = engine.generate(model_image[None], model_keypoints[None])
 
     paths = {"G2": out_path}
@@ -173,7 +176,7 @@ def generate(
 
 def define_flags(flag_values=flags.FLAGS) -> None:
     """Defines the generate flags (skipping any already defined by another module)."""
-    from pg2_tf import inference
+    from pg2_tf.serving import engines
 
     definitions = (
         (flags.DEFINE_string, "saved_model", None, "SavedModel folder written by pg2-export."),
@@ -196,7 +199,7 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         (flags.DEFINE_bool, "restore_size", False,
          "Crop the padding and resize outputs back to the input image's size (default: the "
          "model's size)."),
-        (flags.DEFINE_string, "precision", "auto", inference.PRECISION_HELP),
+        (flags.DEFINE_string, "precision", "auto", engines.PRECISION_HELP),
     )  # fmt: skip
     cli.define_missing_flags(definitions, flag_values)
 

@@ -70,8 +70,8 @@ import zipfile
 
 import numpy as np
 
-from pg2_tf import atomic, pose
-from pg2_tf.errors import DataError
+from pg2_tf.core import atomic, pose
+from pg2_tf.core.errors import DataError
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
 FETCH_COMMAND = "python -m pg2_tf.keypoints --fetch_model"
@@ -92,7 +92,7 @@ _FALLBACK_WHEEL_ARGS = ("--python-version", "3.11", "--platform", "manylinux_2_2
 VISIBILITY_THRESHOLD = 0.3
 MIN_DETECTION_SCORE = 0.5
 MIN_PRESENCE_SCORE = 0.5
-# MediaPipe landmark index of each of the 18 joints (pg2_tf.pose order); the neck (-1) is the mean
+# MediaPipe landmark index of each of the 18 joints (pg2_tf.core.pose order); the neck (-1) is the mean
 # of the shoulders 11 and 12.
 JOINT_LANDMARKS = (0, -1, 12, 14, 16, 11, 13, 15, 24, 26, 28, 23, 25, 27, 5, 2, 8, 7)
 _NECK = 1
@@ -211,13 +211,13 @@ class PersonKeypoints:
     score: float = 1.0  # the landmark model's pose presence, in (0.5, 1]
 
     def keypoints_rc(self) -> np.ndarray:
-        """float64 [18, 2] (row, col), -1 for missing joints: the convention of pg2_tf.pose."""
+        """float64 [18, 2] (row, col), -1 for missing joints: the convention of pg2_tf.core.pose."""
         rc = self.keypoints_xyc[:, [1, 0]].astype(np.float64)
         rc[self.keypoints_xyc[:, 2] <= 0] = pose.MISSING
         return rc
 
     def to_openpose_json(self) -> dict:
-        """The person as OpenPose JSON (:func:`pg2_tf.pose.openpose_document`, COCO-18)."""
+        """The person as OpenPose JSON (:func:`pg2_tf.core.pose.openpose_document`, COCO-18)."""
         return pose.openpose_document(self.keypoints_xyc)
 
 
@@ -489,7 +489,7 @@ class KeypointEstimator:
     def __call__(self, image_rgb, name="photo") -> PersonKeypoints:
         """The main person's keypoints in a uint8 RGB photo [H, W, 3] (the detector's best in
         the whole photo, as MediaPipe); raises NoPersonFound (naming ``name``) when BlazePose finds
-        none. :func:`pg2_tf.people.find_people` finds every person."""
+        none. :func:`pg2_tf.people.finder.find_people` finds every person."""
         image = _check_image(image_rgb, name)
         found = self.detect(image)
         landmarks = self.landmarks_in_roi(image, found[0].roi()) if found else None
@@ -735,8 +735,9 @@ def main(argv) -> None:
     """Runs the command line: --fetch_model, or --image with --json and/or --draw."""
     from absl import flags
 
-    from pg2_tf import cli, photos
-    from pg2_tf.errors import ConfigError
+    from pg2_tf import cli
+    from pg2_tf.core.errors import ConfigError
+    from pg2_tf.people import photos
 
     cli.start_command(argv)
     values = flags.FLAGS
@@ -748,7 +749,7 @@ def main(argv) -> None:
         raise ConfigError("--image is required (or --fetch_model)")
     if not (values.json or values.draw):
         raise ConfigError("give --json=OUT.json and/or --draw=OUT.png")
-    from pg2_tf import people as people_module
+    from pg2_tf.people import finder as people_module
 
     estimator = KeypointEstimator(values.cache_dir)
     image = photos.load_photo(values.image)
@@ -782,7 +783,7 @@ def _write_json(path, document) -> None:
 
 
 def _write(path, flag, writer) -> None:
-    """``writer(temporary)`` writes ``path`` whole or not at all (:mod:`pg2_tf.atomic`), its
+    """``writer(temporary)`` writes ``path`` whole or not at all (:mod:`pg2_tf.core.atomic`), its
     folder made first; DataError naming ``flag`` when it fails."""
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -16,8 +16,9 @@ import signal
 
 from absl import logging
 
-from pg2_tf import cli, configs
+from pg2_tf import cli
 from pg2_tf import flags as pg2_flags
+from pg2_tf.core import configs
 
 FLAGS = pg2_flags.FLAGS
 
@@ -30,7 +31,7 @@ def _configure_devices(use_gpu: bool, gpu: int) -> None:
         tf.config.set_visible_devices([], "GPU")
     elif gpu > -1 and gpus:
         if gpu >= len(gpus):
-            from pg2_tf.errors import ConfigError
+            from pg2_tf.core.errors import ConfigError
 
             raise ConfigError(f"--gpu={gpu} but only {len(gpus)} GPU(s) are visible")
         tf.config.set_visible_devices(gpus[gpu], "GPU")
@@ -65,7 +66,7 @@ def main(argv):
     )
     _configure_devices(run_config.use_gpu, run_config.gpu)
 
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     # Before TensorFlow runs anything: thread pools, then the strategy, then the dtype policy.
     inter_op = train.configure_threads(run_config.inter_op_threads, run_config.intra_op_threads)
@@ -99,10 +100,10 @@ def main(argv):
             # and shell scripts see it did not finish; the checkpoint resumes it.
             status = 128 + int(signal.Signals[result.stopped_by])
     else:
-        from pg2_tf import evaluate
+        from pg2_tf.training import test_mode
 
         weights = train_config.pretrained_path or train_config.ckpt_path
-        count = evaluate.write_test_results(
+        count = test_mode.write_test_results(
             weights,
             run_config.data_path,
             run_config.model_dir,
@@ -114,7 +115,8 @@ def main(argv):
         result_dir = os.path.join(run_config.model_dir, "test_result")
         print(f"wrote {count} test results to {result_dir}")
         if run_config.score:
-            from pg2_tf import protocols, score
+            from pg2_tf import score
+            from pg2_tf.scoring import protocols
 
             # G goes through Inception once for both protocols (pg2's IS and FID, patn's).
             inception_runs = protocols.InceptionRuns()

@@ -8,7 +8,7 @@ Usage::
 
 ``--result_dir`` is a test_result folder (``G/``, ``x_target/``, mask folders,
 ``pose_target-annotation.csv``) or a Pose-Transfer results folder of ``<from>___<to>_vis.png``
-strips (:mod:`pg2_tf.result_folders`). The protocols are defined in :mod:`pg2_tf.protocols`.
+strips (:mod:`pg2_tf.scoring.result_folders`). The protocols are defined in :mod:`pg2_tf.scoring.protocols`.
 
 ``pg2`` (default) writes ``score_rgb.txt`` (or, with ``--mask``, ``score_mask.txt`` from the mask
 images of ``--mask_folder``) into ``result_dir`` in the original's format and prints a table;
@@ -28,8 +28,11 @@ import sys
 import numpy as np
 from absl import flags
 
-from pg2_tf import annotations, atomic, cli, metrics, protocols, result_folders
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import cli
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.records import annotations
+from pg2_tf.scoring import metrics, protocols, result_folders
 
 INCEPTION_GRAPH_ENV = "PG2_INCEPTION_GRAPH"
 # score_mask.py read the masks of the test_result/mask folder (the mask saved beside x), not
@@ -131,7 +134,7 @@ def score_result_dir(
         fid_reference: folder of FID reference images (as read, unmasked); ``None``: the
             (masked) targets.
         inception_runs: Inception outputs shared with other scoring calls of the same images
-            (:class:`pg2_tf.protocols.InceptionRuns`), or ``None``.
+            (:class:`pg2_tf.scoring.protocols.InceptionRuns`), or ``None``.
 
     Returns:
         ``{"num_images": int, "ssim_mean", "ssim_std", "psnr_mean", "psnr_std", "l1_mean",
@@ -190,7 +193,7 @@ def score_patn(
     annotation_path: str | None = None,
     inception_runs: protocols.InceptionRuns | None = None,
 ) -> dict:
-    """The ``patn`` protocol's numbers of a result folder (:func:`pg2_tf.protocols.score_patn`).
+    """The ``patn`` protocol's numbers of a result folder (:func:`pg2_tf.scoring.protocols.score_patn`).
 
     ``annotation_path`` defaults to ``result_dir/pose_target-annotation.csv`` when it exists;
     ``inception_runs`` shares Inception outputs with other scoring calls.
@@ -215,7 +218,7 @@ def score_patn(
 
 
 def write_json(path: str, numbers: dict) -> None:
-    """Writes the numbers as JSON, atomically: the keys of :data:`pg2_tf.protocols.JSON_KEYS`
+    """Writes the numbers as JSON, atomically: the keys of :data:`pg2_tf.scoring.protocols.JSON_KEYS`
     first, then the others; non-finite values as null."""
 
     def clean(value):

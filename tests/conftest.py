@@ -32,7 +32,7 @@ def reference_outputs(market_tf1_dir):
 
 @pytest.fixture(scope="session")
 def fixed_batch(market_tf1_dir):
-    """The first 4 fixture records as one batch (dict of tensors, as pg2_tf.data yields)."""
+    """The first 4 fixture records as one batch (dict of tensors, as pg2_tf.records.reader yields)."""
     return next(iter(record_batches(market_tf1_dir / "test_data", "market", 4)))
 
 
@@ -43,7 +43,7 @@ def blazepose_model_dir() -> str:
     The fetch needs PyPI; without it the test is skipped, except in CI (``CI`` set), where it fails.
     """
     from pg2_tf import keypoints
-    from pg2_tf.errors import DataError
+    from pg2_tf.core.errors import DataError
 
     try:
         return keypoints.fetch_model()

@@ -11,7 +11,7 @@ The original test folders
 What the ORIGINAL trainer's test() writes for each record, computed from the raw record features.
 
 An independent reference for test mode: it parses the tf.train.Example protos itself (no
-pg2_tf.data), decodes the JPEGs with TensorFlow's default decoder (the original's), and applies
+pg2_tf.records.reader), decodes the JPEGs with TensorFlow's default decoder (the original's), and applies
 the original's expressions with numpy:
 
 * x, x_target: ``unprocess(process(p)) = ((p - 127.5) / 127.5) * 127.5 + 127.5`` in float32,
@@ -39,7 +39,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf import metrics
+from pg2_tf.scoring import metrics
 
 TESTS_DIR = pathlib.Path(__file__).resolve().parent
 PROJECT_ROOT = str(TESTS_DIR.parent)
@@ -232,12 +232,13 @@ def run_score_cli(*args):
 
 
 def record_batches(data_path, kind, batch_size, *, split="test", is_train=False, **options):
-    """pg2_tf.data.make_dataset of ``kind``'s records in ``data_path`` at that dataset's image
-    size (pg2_tf.datasets.by_kind); ``options``: make_dataset's others (seed, ...)."""
-    from pg2_tf import data, datasets
+    """pg2_tf.records.reader.make_dataset of ``kind``'s records in ``data_path`` at that dataset's image
+    size (pg2_tf.core.datasets.by_kind); ``options``: make_dataset's others (seed, ...)."""
+    from pg2_tf.core import datasets
+    from pg2_tf.records import reader
 
     dataset = datasets.by_kind(kind)
-    return data.make_dataset(
+    return reader.make_dataset(
         str(data_path),
         split,
         kind=kind,
@@ -260,8 +261,8 @@ def market_app_config(saved_model, market_tf1_dir, **settings):
 
 
 def tiny_config(model_dir, records_dir, **overrides):
-    """A pg2_tf.train.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
-    from pg2_tf import train
+    """A pg2_tf.training.train.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
+    from pg2_tf.training import train
 
     settings = dict(
         conv_hidden_num=8,

@@ -27,8 +27,8 @@ STANDING_RC = np.array(
 def fake_estimate(delay: float, path: str):
     """(keypoints_rc, None) or (None, reason), as data_prep.from_release.estimate_image."""
     from data_prep.from_release import UNREADABLE
-    from pg2_tf import photos
-    from pg2_tf.errors import DataError
+    from pg2_tf.core.errors import DataError
+    from pg2_tf.people import photos
 
     try:
         image = photos.load_photo(path)

@@ -36,7 +36,7 @@ def main(mode, records_dir, out_dir):
 
     import keras
 
-    from pg2_tf import train
+    from pg2_tf.training import train
 
     config = train.TrainConfig(
         conv_hidden_num=8,

@@ -8,8 +8,9 @@ import pytest
 import skimage.data
 from PIL import Image, ImageSequence
 
-from pg2_tf import animate, atomic
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import animate
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import ConfigError, DataError
 
 # A standing person in a 256x128 frame, COCO-18 order, (row, col); the left ear is missing.
 STANDING_RC = 2 * np.array(

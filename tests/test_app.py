@@ -28,8 +28,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from pg2_tf import app as pg2_app
-from pg2_tf import datasets, export, generate, models, photos, pose
-from pg2_tf.errors import CheckpointError, ConfigError, DataError
+from pg2_tf import export, generate
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import CheckpointError, ConfigError, DataError
+from pg2_tf.networks import models
+from pg2_tf.people import photos
 
 RECORD = 3  # a fixture record (its source and target differ in pose)
 
@@ -330,7 +333,8 @@ def upload(client, path, endpoint="/api/source"):
 
 def expected_crop(photo_path, model_dir):
     """The person of a photo in the 128x64 frame, straight from pg2_tf.keypoints and photos."""
-    from pg2_tf import keypoints, photos
+    from pg2_tf import keypoints
+    from pg2_tf.people import photos
 
     photo = photos.load_photo(photo_path)
     person = keypoints.KeypointEstimator(model_dir)(photo, name=photo_path.name)
@@ -449,7 +453,7 @@ def test_a_missing_saved_model_flag_is_refused_before_tensorflow_loads():
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --saved_model is required (a folder written by pg2-export)"
     )
-    assert "pg2_tf.inference" in imported  # the app's own imports ran
+    assert "pg2_tf.serving.engines" in imported  # the app's own imports ran
     assert not loaded_tensorflow(imported)
 
 
@@ -668,11 +672,12 @@ needs_two_men = pytest.mark.skipif(
 
 
 def expected_person_crop(photo_path, model_dir, index):
-    """Person ``index`` (largest first) of a photo in the 128x64 frame, from pg2_tf.people."""
-    from pg2_tf import keypoints, people, photos
+    """Person ``index`` (largest first) of a photo in the 128x64 frame, from pg2_tf.people.finder."""
+    from pg2_tf import keypoints
+    from pg2_tf.people import finder, photos
 
     photo = photos.load_photo(photo_path)
-    found = people.find_people(keypoints.KeypointEstimator(model_dir), photo)
+    found = finder.find_people(keypoints.KeypointEstimator(model_dir), photo)
     framed = photos.person_in_model_frame(photo, found[index], 128, 64)
     return found, framed.image, framed.keypoints_rc
 

@@ -1,4 +1,4 @@
-"""pg2_tf.atomic: a file is written whole or not at all, by any number of writers at once."""
+"""pg2_tf.core.atomic: a file is written whole or not at all, by any number of writers at once."""
 
 import glob
 import os
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pg2_tf import atomic
+from pg2_tf.core import atomic
 
 
 def test_a_write_replaces_the_file_and_leaves_nothing_beside_it(tmp_path):

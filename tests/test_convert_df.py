@@ -1,7 +1,7 @@
 """data_prep/convert_DF.py: DeepFashion records with the original converter's features and rules.
 
 There is no record of the original for DeepFashion; a tiny raw layout is generated with
-data_prep.synthetic and the records are checked against pg2_tf.pose and the original's rules.
+data_prep.synthetic and the records are checked against pg2_tf.core.pose and the original's rules.
 """
 
 import io
@@ -15,7 +15,7 @@ from PIL import Image
 from data_prep import convert_DF
 from data_prep.read_records import read_records
 from data_prep.synthetic import make_synthetic_raw
-from pg2_tf import pose
+from pg2_tf.core import pose
 
 DF_KEYS = {
     f"{key}_{k}"

@@ -11,7 +11,7 @@ from helpers import MARKET_RAW
 from data_prep import common, convert_market, shards
 from data_prep.read_records import read_records, records_by_pair
 from data_prep.synthetic import make_synthetic_raw
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core.errors import ConfigError, DataError
 
 EXPECTED = MARKET_RAW / "expected_records"
 RAW_NAME = "Market1501_img_pose_attr_seg"

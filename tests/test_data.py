@@ -1,4 +1,4 @@
-"""pg2_tf.data reads the original tf-records exactly as the original did and reports bad input."""
+"""pg2_tf.records.reader reads the original tf-records exactly as the original did and reports bad input."""
 
 import pickle
 import re
@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.input_pipeline import make_pair_example
-from pg2_tf import data, datasets
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.records import reader
 
 MARKET_H, MARKET_W = 128, 64
 RECORD_NAME = "Market1501_test_00000-of-00001.tfrecord"
@@ -53,8 +54,8 @@ def _record_starts(records):
 
 
 def _read_all(folder, *, is_train=False, batch_size=5, steps=None, split="test"):
-    files = data.record_files(str(folder), split, "market")
-    dataset = data.make_dataset(
+    files = reader.record_files(str(folder), split, "market")
+    dataset = reader.make_dataset(
         str(folder),
         split,
         kind="market",
@@ -65,7 +66,7 @@ def _read_all(folder, *, is_train=False, batch_size=5, steps=None, split="test")
         seed=3,
     )
     batches = []
-    for batch in data.iterate(dataset, files=files, img_H=MARKET_H, img_W=MARKET_W):
+    for batch in reader.iterate(dataset, files=files, img_H=MARKET_H, img_W=MARKET_W):
         batches.append({key: value.numpy() for key, value in batch.items()})
         if steps is not None and len(batches) == steps:
             break
@@ -73,7 +74,7 @@ def _read_all(folder, *, is_train=False, batch_size=5, steps=None, split="test")
 
 
 def _concat(batches):
-    return {key: np.concatenate([batch[key] for batch in batches]) for key in data.ELEMENT_KEYS}
+    return {key: np.concatenate([batch[key] for batch in batches]) for key in reader.ELEMENT_KEYS}
 
 
 def _record_numbers(pairs, reference_outputs):
@@ -151,7 +152,7 @@ def test_masks_equal_the_originals(test_mode_batches, reference_outputs):
 def test_elements_are_float32_with_the_documented_shapes(test_mode_batches):
     first = test_mode_batches[0]
     channels = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
-    for key in data.ELEMENT_KEYS:
+    for key in reader.ELEMENT_KEYS:
         assert first[key].dtype == np.float32
         assert first[key].shape == (5, MARKET_H, MARKET_W, channels[key])
 
@@ -169,7 +170,7 @@ def test_training_mode_batches_are_always_full_and_statically_shaped(
     market_tf1_dir, training_batches
 ):
     assert all(len(batch["x"]) == 5 for batch in training_batches)
-    dataset = data.make_dataset(
+    dataset = reader.make_dataset(
         str(market_tf1_dir / "test_data"),
         "test",
         kind="market",
@@ -224,16 +225,16 @@ def test_training_mode_keeps_x_and_its_pose_from_the_same_record(
     ],
 )
 def test_dataset_kind_follows_the_original_name_rules(name, kind):
-    assert data.dataset_kind(name) == kind
+    assert reader.dataset_kind(name) == kind
 
 
 def test_dataset_kind_of_an_unknown_name_is_a_config_error_naming_the_flag():
     with pytest.raises(ConfigError, match="--dataset='celeba'"):
-        data.dataset_kind("celeba")
+        reader.dataset_kind("celeba")
 
 
 def test_record_prefix_of_each_kind():
-    assert [data.record_prefix(kind) for kind in datasets.KINDS] == ["Market1501", "DeepFashion"]
+    assert [reader.record_prefix(kind) for kind in datasets.KINDS] == ["Market1501", "DeepFashion"]
 
 
 def test_record_files_are_the_sorted_matches_of_the_original_pattern(tmp_path):
@@ -244,7 +245,7 @@ def test_record_files_are_the_sorted_matches_of_the_original_pattern(tmp_path):
         "DeepFashion_train_00000-of-00001.tfrecord",
     ]:
         (tmp_path / name).write_bytes(b"")
-    assert data.record_files(str(tmp_path), "train", "market") == [
+    assert reader.record_files(str(tmp_path), "train", "market") == [
         str(tmp_path / "Market1501_train_00000-of-00002.tfrecord"),
         str(tmp_path / "Market1501_train_00001-of-00002.tfrecord"),
     ]
@@ -252,24 +253,24 @@ def test_record_files_are_the_sorted_matches_of_the_original_pattern(tmp_path):
 
 def test_a_missing_data_folder_is_a_data_error_naming_it(tmp_path):
     with pytest.raises(DataError, match="does_not_exist does not exist") as excinfo:
-        data.record_files(str(tmp_path / "does_not_exist"), "train", "market")
+        reader.record_files(str(tmp_path / "does_not_exist"), "train", "market")
     _one_line_data_error(excinfo)
 
 
 def test_a_folder_without_matching_records_is_a_data_error_naming_the_pattern(tmp_path):
     (tmp_path / "DeepFashion_train_00000-of-00001.tfrecord").write_bytes(b"")
     with pytest.raises(DataError, match=r"no Market1501_train_\*\.tfrecord files in") as excinfo:
-        data.record_files(str(tmp_path), "train", "market")
+        reader.record_files(str(tmp_path), "train", "market")
     _one_line_data_error(excinfo)
 
 
 def test_num_pairs_reads_the_original_python2_pickle(market_tf1_dir):
-    assert data.num_pairs(str(market_tf1_dir / "test_data"), "test") == FIXTURE_PAIRS
+    assert reader.num_pairs(str(market_tf1_dir / "test_data"), "test") == FIXTURE_PAIRS
 
 
 def test_num_pairs_reads_a_python3_pickle(tmp_path):
     (tmp_path / "pn_pairs_num_train.p").write_bytes(pickle.dumps(263632, protocol=4))
-    assert data.num_pairs(str(tmp_path), "train") == 263632
+    assert reader.num_pairs(str(tmp_path), "train") == 263632
 
 
 def test_num_pairs_of_a_pickle_holding_no_int_is_a_data_error(tmp_path):
@@ -277,19 +278,19 @@ def test_num_pairs_of_a_pickle_holding_no_int_is_a_data_error(tmp_path):
     with pytest.raises(
         DataError, match=r"pn_pairs_num_train\.p holds a str, not the int"
     ) as excinfo:
-        data.num_pairs(str(tmp_path), "train")
+        reader.num_pairs(str(tmp_path), "train")
     _one_line_data_error(excinfo)
 
 
 def test_num_pairs_refuses_to_unpickle_arbitrary_objects(tmp_path):
     (tmp_path / "pn_pairs_num_train.p").write_bytes(pickle.dumps(shutil.copy))
     with pytest.raises(DataError, match=r"is not a pickled pair count \(a pickled shutil\.copy\)"):
-        data.num_pairs(str(tmp_path), "train")
+        reader.num_pairs(str(tmp_path), "train")
 
 
 def test_a_missing_pair_count_pickle_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match=r"pn_pairs_num_test\.p is missing"):
-        data.num_pairs(str(tmp_path), "test")
+        reader.num_pairs(str(tmp_path), "test")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +301,7 @@ def test_records_of_another_image_size_fail_up_front_naming_the_flags_they_need(
     example = make_pair_example(np.random.default_rng(0), 256, 256)
     path = _write(tmp_path / RECORD_NAME, [example.SerializeToString()])
     with pytest.raises(DataError) as excinfo:
-        data.make_dataset(
+        reader.make_dataset(
             str(tmp_path), "test", kind="market", img_H=128, img_W=64, batch_size=4, is_train=True
         )
     message = _one_line_data_error(excinfo)
@@ -314,7 +315,7 @@ def test_a_first_record_lacking_a_feature_fails_up_front_naming_key_and_file(
     records = [_without_feature(fixture_records[0], "image_raw_1")] + fixture_records[1:]
     path = _write(tmp_path / RECORD_NAME, records)
     with pytest.raises(DataError, match=f"^{path}: record 0 has no feature 'image_raw_1'"):
-        data.make_dataset(
+        reader.make_dataset(
             str(tmp_path), "test", kind="market", img_H=128, img_W=64, batch_size=4, is_train=False
         )
 
@@ -394,7 +395,7 @@ def test_explain_read_error_locates_a_truncated_record_from_tensorflows_offset(
     path.write_bytes(path.read_bytes()[: starts[3] + 20])
     with pytest.raises(tf.errors.DataLossError) as excinfo:
         list(tf.data.TFRecordDataset(str(path)))
-    error = data.explain_read_error(excinfo.value, [str(path)])
+    error = reader.explain_read_error(excinfo.value, [str(path)])
     assert isinstance(error, DataError)
     assert str(error).startswith(f"{path}: record 3 is truncated")
 
@@ -414,4 +415,4 @@ def test_a_bad_record_is_reported_with_its_path_verbatim(tmp_path, fixture_recor
 def test_the_converters_records_yield_as_many_pairs_as_its_pair_count(market_raw_dir):
     folder = market_raw_dir / "expected_records"
     batches = _read_all(folder, batch_size=3)
-    assert sum(len(batch["x"]) for batch in batches) == data.num_pairs(str(folder), "test") == 8
+    assert sum(len(batch["x"]) for batch in batches) == reader.num_pairs(str(folder), "test") == 8

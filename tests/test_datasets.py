@@ -2,8 +2,8 @@
 
 import pytest
 
-from pg2_tf import datasets
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import ConfigError
 
 
 def test_descriptors_hold_the_original_configurations():

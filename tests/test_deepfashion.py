@@ -13,7 +13,10 @@ import tensorflow as tf
 from PIL import Image
 
 from data_prep.synthetic import make_synthetic_records
-from pg2_tf import annotations, images, models, tf1_checkpoint, train
+from pg2_tf.core import images
+from pg2_tf.networks import models, tf1_checkpoint
+from pg2_tf.records import annotations
+from pg2_tf.training import train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)

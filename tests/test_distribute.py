@@ -183,7 +183,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from pg2_tf import train
-from pg2_tf.errors import ConfigError
+from pg2_tf.core.errors import ConfigError
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 try:
     train.Trainer(train.TrainConfig(conv_hidden_num=8, d_dim=8, batch_size=3,

@@ -16,8 +16,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pg2_tf import export, models, pose, serving, tf1_checkpoint
-from pg2_tf.errors import CheckpointError, ConfigError
+from pg2_tf import export
+from pg2_tf.core import pose
+from pg2_tf.core.errors import CheckpointError, ConfigError
+from pg2_tf.networks import models, tf1_checkpoint
+from pg2_tf.serving import contract
 
 SMALL = dict(model=1, img_H=128, img_W=64, conv_hidden_num=8, z_num=64)
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -119,11 +122,11 @@ def test_outputs_are_the_original_uint8_encoding_of_g1_and_diff_map(tf1_export, 
 
 
 def test_metadata_records_the_configuration(tf1_export):
-    with open(tf1_export / "assets" / serving.METADATA_FILE) as f:
+    with open(tf1_export / "assets" / contract.METADATA_FILE) as f:
         metadata = json.load(f)
     assert {key: metadata[key] for key in SMALL} == SMALL
     assert metadata["signatures"] == ["serving_default", "from_keypoints"]
-    assert serving.read_metadata(tf1_export) == metadata
+    assert contract.read_metadata(tf1_export) == metadata
 
 
 def test_each_generator_weight_is_stored_once(tf1_export, fixture_generators):
@@ -172,7 +175,7 @@ def test_from_keypoints_equals_serving_default_on_rendered_pose(tf1_export, refe
     signatures = tf.saved_model.load(str(tf1_export)).signatures
     by_map = signatures["serving_default"](image=image, pose_target=pose_maps)
     by_keypoints = signatures["from_keypoints"](image=image, keypoints=keypoints)
-    for name in serving.OUTPUT_NAMES:
+    for name in contract.OUTPUT_NAMES:
         np.testing.assert_array_equal(by_keypoints[name].numpy(), by_map[name].numpy())
 
 
@@ -274,7 +277,7 @@ def test_previous_export_is_replaced_after_success(fixture_generators, tmp_path)
     assert _folder_entries(tmp_path) == ["market"]
     assert not (export_dir / "variables" / "stale_file").exists()
     assert (export_dir / "saved_model.pb").read_bytes() != b"previous export"
-    assert serving.read_metadata(export_dir)["conv_hidden_num"] == 8
+    assert contract.read_metadata(export_dir)["conv_hidden_num"] == 8
 
 
 def test_existing_folder_that_is_not_an_export_is_refused(fixture_generators, tmp_path):

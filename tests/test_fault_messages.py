@@ -8,8 +8,11 @@ import tensorflow as tf
 from helpers import record_batches
 from PIL import Image
 
-from pg2_tf import checkpoints, data, datasets, models, result_folders
-from pg2_tf.errors import CheckpointError, DataError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import CheckpointError, DataError
+from pg2_tf.networks import checkpoints, models
+from pg2_tf.records import reader
+from pg2_tf.scoring import result_folders
 
 RECORD_NAME = "Market1501_test_00000-of-00001.tfrecord"
 
@@ -28,7 +31,7 @@ def test_a_later_record_missing_a_pose_key_names_the_key_not_a_length_mismatch(
             writer.write(record)
     dataset = record_batches(tmp_path, "market", 4)
     with pytest.raises(DataError) as caught:
-        list(data.iterate(dataset, files=[str(path)], img_H=128, img_W=64))
+        list(reader.iterate(dataset, files=[str(path)], img_H=128, img_W=64))
     assert str(caught.value).startswith(f"{path}: record 9 has no feature 'indices_r4_1'")
 
 
@@ -47,12 +50,12 @@ def test_scoring_images_of_different_sizes_names_the_file(tmp_path):
 def test_the_pair_count_reports_steps_per_epoch_and_refuses_fewer_pairs_than_a_batch(tmp_path):
     (tmp_path / "pn_pairs_num_train.p").write_bytes(pickle.dumps(24, protocol=2))
     assert (
-        data.epoch_note(str(tmp_path), "train", 4)
+        reader.epoch_note(str(tmp_path), "train", 4)
         == f"24 pairs in {tmp_path} (train): 6 steps per epoch"
     )
     with pytest.raises(DataError, match=r"holds 24 pairs, fewer than one batch of --batch_size=32"):
-        data.epoch_note(str(tmp_path), "train", 32)
-    assert data.epoch_note(str(tmp_path), "test", 4).startswith("pair count unknown (")
+        reader.epoch_note(str(tmp_path), "train", 32)
+    assert reader.epoch_note(str(tmp_path), "test", 4).startswith("pair count unknown (")
 
 
 def test_a_deepfashion_checkpoint_given_market_flags_says_model_11(tmp_path):

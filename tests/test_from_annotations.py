@@ -11,8 +11,8 @@ from PIL import Image
 from data_prep import convert_market, from_annotations
 from data_prep.read_records import read_records, records_by_pair
 from data_prep.synthetic import make_synthetic_raw
-from pg2_tf import pose
-from pg2_tf.errors import DataError
+from pg2_tf.core import pose
+from pg2_tf.core.errors import DataError
 
 
 def _write_annotations(path, keypoints_by_name):

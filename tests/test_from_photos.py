@@ -9,8 +9,9 @@ from PIL import Image
 
 from data_prep import from_photos
 from data_prep.read_records import read_records
-from pg2_tf import data, train
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
+from pg2_tf.records import reader
+from pg2_tf.training import train
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_crops_are_the_model_size_and_the_pose_is_in_them(market_records):
 def test_records_are_read_by_the_input_pipeline_and_train_a_step(market_records, tmp_path):
     out, _ = market_records
     batch = next(
-        iter(data.make_dataset(
+        iter(reader.make_dataset(
             str(out), "train", kind="market", img_H=128, img_W=64, batch_size=4,
             is_train=True, seed=0,
         ))
@@ -108,7 +109,7 @@ def test_deepfashion_test_split_keeps_the_train_splits_poses(
     photos: the cameraman's only) after train into the same raw folder adds to them instead of
     replacing train's entries."""
     from data_prep import common
-    from pg2_tf import datasets
+    from pg2_tf.core import datasets
 
     layout = datasets.DEEPFASHION
     people = from_photos.person_folders(photo_folder)

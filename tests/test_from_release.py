@@ -17,8 +17,9 @@ from PIL import Image
 
 from data_prep import from_release, keypoint_cache
 from data_prep.read_records import read_records
-from pg2_tf import annotations, folder_lock
-from pg2_tf.errors import DataError, Pg2Error
+from pg2_tf.core import folder_lock
+from pg2_tf.core.errors import DataError, Pg2Error
+from pg2_tf.records import annotations
 
 TESTS = Path(__file__).resolve().parent
 PROJECT = TESTS.parent

@@ -14,7 +14,7 @@ from PIL import Image
 
 from data_prep import from_video
 from data_prep.read_records import read_records
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
 
 scenes = people_scenes()
 pytestmark = needs_people_photos(scenes)
@@ -106,7 +106,7 @@ def test_bad_videos_are_one_line_exit_2_and_no_records(tmp_path):
 
 
 def test_counts_below_one_and_too_many_videos_are_refused(tmp_path):
-    from pg2_tf.errors import ConfigError
+    from pg2_tf.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"^--every=0 must be at least 1$"):
         from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "train", every=0)

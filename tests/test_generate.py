@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import generate, photos
-from pg2_tf.errors import CheckpointError, ConfigError, DataError
+from pg2_tf import generate
+from pg2_tf.core.errors import CheckpointError, ConfigError, DataError
+from pg2_tf.people import photos
 
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -318,7 +319,7 @@ def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
 
 
 def test_csv_name_listed_twice_keeps_its_first_row(tmp_path):
-    # One rule for annotation files (pg2_tf.annotations, Pose-Transfer's iloc[0]): first row wins.
+    # One rule for annotation files (pg2_tf.records.annotations, Pose-Transfer's iloc[0]): first row wins.
     path = tmp_path / "a.csv"
     first, second = [10] * 18, [30] * 18
     path.write_text(
@@ -400,7 +401,7 @@ def real_photos(tmp_path_factory):
 def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
     saved_model, signatures, real_photos, blazepose_estimator, tmp_path
 ):
-    from pg2_tf import photos
+    from pg2_tf.people import photos
 
     lines = []
     paths = generate.generate(

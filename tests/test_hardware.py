@@ -2,7 +2,7 @@
 
 import pytest
 
-from pg2_tf import hardware
+from pg2_tf.core import hardware
 
 # Abridged /proc/cpuinfo of two processors each: an AVX2 machine (the one issue 14 measured
 # bfloat16 12x slower on) and a Zen 4 / Sapphire Rapids class one.

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pg2_tf import images
+from pg2_tf.core import images
 
 
 def test_images_are_clipped_then_truncated_not_rounded():

@@ -1,4 +1,4 @@
-"""pg2_tf.inference: the precision ``--precision=auto`` chooses, the models rebuilt from an export's
+"""pg2_tf.serving.engines: the precision ``--precision=auto`` chooses, the models rebuilt from an export's
 variables, the LiteRT path, warm-up and the inference queue; the page's answers to malformed
 requests. The export is the ORIGINAL TF1 fixture checkpoint (Market 128x64, width 8); the
 references are the export's own float32 ``from_keypoints`` signature."""
@@ -20,9 +20,11 @@ from helpers import market_app_config
 from PIL import Image
 from starlette.testclient import TestClient
 
-from pg2_tf import animate, hardware, inference, serving
+from pg2_tf import animate
 from pg2_tf import app as pg2_app
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import hardware
+from pg2_tf.core.errors import ConfigError
+from pg2_tf.serving import contract, engines
 
 NATIVE = hardware.Bfloat16Support(True, "the CPU has avx512_bf16")
 EMULATED = hardware.Bfloat16Support(False, "the CPU has no bfloat16 instructions")
@@ -32,7 +34,7 @@ MEAN_BOUND, P99_BOUND = 1.0, 4.0
 
 @pytest.fixture(scope="module")
 def loaded_export(market_saved_model):
-    return serving.load_export(market_saved_model)[0]
+    return contract.load_export(market_saved_model)[0]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def float32_outputs(loaded_export, fixture_pairs):
     outputs = loaded_export.signatures["from_keypoints"](
         image=tf.constant(images), keypoints=tf.constant(keypoints_rc)
     )
-    return {name: outputs[name].numpy() for name in serving.OUTPUT_NAMES}
+    return {name: outputs[name].numpy() for name in contract.OUTPUT_NAMES}
 
 
 def grey_level_errors(values, reference) -> tuple[float, float, int]:
@@ -64,37 +66,37 @@ def grey_level_errors(values, reference) -> tuple[float, float, int]:
 
 
 def test_auto_is_float16_on_a_gpu_and_int8_litert_on_every_cpu():
-    assert inference.choose_precision("auto", bfloat16=NATIVE, gpu=True, litert=True).name == (
+    assert engines.choose_precision("auto", bfloat16=NATIVE, gpu=True, litert=True).name == (
         "float16"
     )
     for support in (NATIVE, EMULATED):
-        chosen = inference.choose_precision("auto", bfloat16=support, gpu=False, litert=True)
+        chosen = engines.choose_precision("auto", bfloat16=support, gpu=False, litert=True)
         assert chosen.name == "litert_int8"
     for support, gpu, litert in (
         (NATIVE, False, True),
         (EMULATED, True, True),
         (NATIVE, False, False),
     ):
-        chosen = inference.choose_precision("float32", bfloat16=support, gpu=gpu, litert=litert)
+        chosen = engines.choose_precision("float32", bfloat16=support, gpu=gpu, litert=litert)
         assert chosen.name == "float32"
 
 
 def test_without_litert_auto_is_bfloat16_where_native_and_float32_elsewhere():
-    native = inference.choose_precision("auto", bfloat16=NATIVE, gpu=False, litert=False)
+    native = engines.choose_precision("auto", bfloat16=NATIVE, gpu=False, litert=False)
     assert native.name == "bfloat16" and "LiteRT is not installed" in native.reason
-    emulated = inference.choose_precision("auto", bfloat16=EMULATED, gpu=False, litert=False)
+    emulated = engines.choose_precision("auto", bfloat16=EMULATED, gpu=False, litert=False)
     assert emulated.name == "float32"
     assert "no bfloat16 instructions" in emulated.reason
 
 
 def test_auto_on_this_linux_cpu_is_int8_litert():
-    assert inference.litert_available()
-    assert inference.choose_precision("auto", gpu=False).name == "litert_int8"
+    assert engines.litert_available()
+    assert engines.choose_precision("auto", gpu=False).name == "litert_int8"
 
 
 def test_an_unknown_precision_is_one_line_naming_the_flag():
     with pytest.raises(ConfigError, match=r"^--precision=bfloat8 must be one of auto, float32$"):
-        inference.choose_precision("bfloat8")
+        engines.choose_precision("bfloat8")
 
 
 # ---- the engine --------------------------------------------------------------------------------
@@ -103,28 +105,28 @@ def test_an_unknown_precision_is_one_line_naming_the_flag():
 def test_models_rebuilt_from_the_exports_variables_reproduce_its_signature_exactly(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    metadata = serving.read_metadata(market_saved_model)
-    g1, g2 = inference.rebuild_generators(metadata, "float32")
-    inference.load_export_weights(g1, g2, loaded_export, 128, 64)
-    rebuilt = inference.keypoints_function(g1, g2, 128, 64)(*map(tf.constant, fixture_pairs))
-    for name in serving.OUTPUT_NAMES:
+    metadata = contract.read_metadata(market_saved_model)
+    g1, g2 = engines.rebuild_generators(metadata, "float32")
+    engines.load_export_weights(g1, g2, loaded_export, 128, 64)
+    rebuilt = engines.keypoints_function(g1, g2, 128, 64)(*map(tf.constant, fixture_pairs))
+    for name in contract.OUTPUT_NAMES:
         np.testing.assert_array_equal(rebuilt[name].numpy(), float32_outputs[name])
 
 
 def test_float32_engine_is_the_exports_own_signature(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    engine = inference.Engine(market_saved_model, loaded_export, "float32")
+    engine = engines.Engine(market_saved_model, loaded_export, "float32")
     outputs = engine.generate(*fixture_pairs)
-    for name in serving.OUTPUT_NAMES:
+    for name in contract.OUTPUT_NAMES:
         np.testing.assert_array_equal(outputs[name], float32_outputs[name])
 
 
 def test_bfloat16_g2_is_within_a_grey_level_of_float32_and_warmed_up_at_start(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    engine = inference.Engine(
-        market_saved_model, loaded_export, inference.Precision("bfloat16", "test")
+    engine = engines.Engine(
+        market_saved_model, loaded_export, engines.Precision("bfloat16", "test")
     )
     # Warm-up traced the function at start: requests of any batch size reuse that trace.
     assert engine.warm_up_seconds is not None
@@ -140,9 +142,9 @@ def test_auto_runs_int8_litert_within_the_bound_says_it_converts_once_and_caches
     market_saved_model, loaded_export, fixture_pairs, float32_outputs, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("PG2_TF_CACHE", str(tmp_path))
-    precision = inference.choose_precision("auto", gpu=False)
+    precision = engines.choose_precision("auto", gpu=False)
     said = []
-    engine = inference.Engine(market_saved_model, loaded_export, precision, log=said.append)
+    engine = engines.Engine(market_saved_model, loaded_export, precision, log=said.append)
     assert said == [
         f"converting the export to LiteRT (int8 weights) once; kept in {tmp_path / 'litert'}"
     ]
@@ -155,8 +157,8 @@ def test_auto_runs_int8_litert_within_the_bound_says_it_converts_once_and_caches
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again instead of reading the cache")
 
-    monkeypatch.setattr(inference, "litert_model", no_conversion)
-    again = inference.Engine(
+    monkeypatch.setattr(engines, "litert_model", no_conversion)
+    again = engines.Engine(
         market_saved_model, loaded_export, precision, warm_up=False, log=said.append
     )
     assert len(said) == 1
@@ -190,8 +192,8 @@ class GatedEngine:
 def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    engine = GatedEngine(inference.Engine(market_saved_model, loaded_export, "float32"))
-    jobs = inference.InferenceQueue(engine, warm_up=False)
+    engine = GatedEngine(engines.Engine(market_saved_model, loaded_export, "float32"))
+    jobs = engines.InferenceQueue(engine, warm_up=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -206,7 +208,7 @@ def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result
     # (float32 sums in another order at batch 8 than at 1 or 24 may move a pixel by 1 grey level).
     batched = engine.engine.generate(images[1:9], keypoints_rc[1:9])
     for i, result in enumerate(results[1:]):
-        for name in serving.OUTPUT_NAMES:
+        for name in contract.OUTPUT_NAMES:
             np.testing.assert_array_equal(result[name], batched[name][i])
     differences = [
         np.abs(r["G2"].astype(int) - float32_outputs["G2"][i + 1]).max()
@@ -218,10 +220,10 @@ def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result
 def test_queued_requests_for_litert_on_one_worker_run_one_at_a_time_in_arrival_order(
     market_saved_model, loaded_export, fixture_pairs
 ):
-    litert = inference.Engine(market_saved_model, loaded_export, "auto")
+    litert = engines.Engine(market_saved_model, loaded_export, "auto")
     assert litert.precision.name == "litert_int8"
     engine = GatedEngine(litert)
-    jobs = inference.InferenceQueue(engine, warm_up=False, side_by_side=False)
+    jobs = engines.InferenceQueue(engine, warm_up=False, side_by_side=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -268,9 +270,9 @@ class LabelledEngine:
 def test_litert_runs_a_lone_request_on_every_core_and_two_side_by_side_under_load(
     market_saved_model, loaded_export, fixture_pairs
 ):
-    litert = inference.Engine(market_saved_model, loaded_export, "auto", warm_up=False)
+    litert = engines.Engine(market_saved_model, loaded_export, "auto", warm_up=False)
     log, gates = [], {"whole": threading.Event(), "helper's half": threading.Event()}
-    jobs = inference.InferenceQueue(LabelledEngine(litert, "whole", log, gates))
+    jobs = engines.InferenceQueue(LabelledEngine(litert, "whole", log, gates))
     assert sorted(log) == [  # each engine warmed up on the thread that serves with it
         ("warm-up: helper's half", "pg2-inference-2"),
         ("warm-up: main's half", "pg2-inference"),
@@ -308,26 +310,24 @@ def test_litert_runs_a_lone_request_on_every_core_and_two_side_by_side_under_loa
     assert jobs.side_by_side_runs == 3
     for index, result in enumerate(results):  # whatever ran it, the engine's own answer
         alone = litert.generate(images[index : index + 1], keypoints_rc[index : index + 1])
-        for name in serving.OUTPUT_NAMES:
+        for name in contract.OUTPUT_NAMES:
             np.testing.assert_array_equal(result[name], alone[name][0])
 
 
 def test_only_litert_engines_of_two_threads_or_more_split_in_halves(
     market_saved_model, loaded_export
 ):
-    float32 = inference.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
-    one_thread = inference.Engine(
+    float32 = engines.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
+    one_thread = engines.Engine(
         market_saved_model, loaded_export, "auto", warm_up=False, num_threads=1
     )
     assert float32.split() is None and one_thread.split() is None
-    three = inference.Engine(
-        market_saved_model, loaded_export, "auto", warm_up=False, num_threads=3
-    )
+    three = engines.Engine(market_saved_model, loaded_export, "auto", warm_up=False, num_threads=3)
     halves = three.split()
     assert [half._function.num_threads for half in halves] == [1, 2]
     assert all(half.precision == three.precision for half in halves)
     with pytest.raises(ValueError, match="float32 does not split"):
-        inference.InferenceQueue(float32, warm_up=False, side_by_side=True)
+        engines.InferenceQueue(float32, warm_up=False, side_by_side=True)
 
 
 def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests():
@@ -347,11 +347,11 @@ def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests()
         def generate(self, images, keypoints_rc):
             self.threads.append(("generate", threading.current_thread().name))
             return {
-                name: np.zeros((len(images), 2, 2, 3), np.uint8) for name in serving.OUTPUT_NAMES
+                name: np.zeros((len(images), 2, 2, 3), np.uint8) for name in contract.OUTPUT_NAMES
             }
 
     engine = RecordingEngine()
-    jobs = inference.InferenceQueue(engine)
+    jobs = engines.InferenceQueue(engine)
     assert engine.threads == [("warm_up", "pg2-inference")]  # done when the queue is made
     jobs.submit(np.zeros((2, 2, 3), np.uint8), np.zeros((18, 2), np.float32)).result(timeout=10)
     jobs.close()
@@ -370,8 +370,8 @@ def test_the_page_runs_one_whole_request_before_its_first_user(market_saved_mode
 def test_a_failing_batch_fails_its_requests_and_the_queue_serves_on(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    jobs = inference.InferenceQueue(
-        inference.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
+    jobs = engines.InferenceQueue(
+        engines.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
     )
     images, keypoints_rc = fixture_pairs
     with pytest.raises(ValueError):
@@ -518,7 +518,7 @@ def test_animate_reports_its_frame_rate_and_precision(
         precision="auto",
     )  # fmt: skip
     assert made["generated"] == 3 and made["generate_seconds"] > 0
-    assert made["precision"] == inference.choose_precision("auto")
+    assert made["precision"] == engines.choose_precision("auto")
     line = animate.frame_rate_line(made)
     rate = 3 / made["generate_seconds"]
     assert line.startswith(
@@ -542,7 +542,7 @@ def test_generate_command_line_takes_the_precision_flag(market_saved_model, tmp_
     good = subprocess.run([*command, f"--out={tmp_path / 'a.png'}", "--precision=float32"],
                           capture_output=True, text=True, env=env)  # fmt: skip
     assert good.returncode == 0, good.stderr[-2000:]
-    loaded = serving.load_export(market_saved_model)[0]
+    loaded = contract.load_export(market_saved_model)[0]
     expected = loaded.signatures["from_keypoints"](
         image=tf.constant(np.asarray(Image.open(person))[None]),
         keypoints=tf.constant(np.float32([[[row, 30] for row in np.linspace(20, 120, 18)]])),

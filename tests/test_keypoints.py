@@ -17,12 +17,13 @@ import pytest
 from helpers import FIXTURES, run_module
 from PIL import Image
 
-from pg2_tf import keypoints, photos
-from pg2_tf.errors import DataError
+from pg2_tf import keypoints
+from pg2_tf.core.errors import DataError
+from pg2_tf.people import photos
 
 REFERENCE = json.loads((FIXTURES / "blazepose" / "reference.json").read_text())["photos"]
 
-# pg2_tf.pose joint index -> MediaPipe landmark index, as the issue specifies (neck separately).
+# pg2_tf.core.pose joint index -> MediaPipe landmark index, as the issue specifies (neck separately).
 NAMED_JOINTS = {
     "nose": (0, 0),
     "right_shoulder": (2, 12),

@@ -12,7 +12,8 @@ import pytest
 from helpers import ENV, PROJECT_ROOT, loaded_tensorflow, run_counting_imports, run_main
 from PIL import Image
 
-from pg2_tf import annotations, hardware
+from pg2_tf.core import hardware
+from pg2_tf.records import annotations
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,7 @@ def test_nonsense_flags_are_refused_naming_the_flag(flags, message, tmp_path):
     from absl.testing import flagsaver
 
     from pg2_tf import flags as pg2_flags
-    from pg2_tf.errors import ConfigError
+    from pg2_tf.core.errors import ConfigError
 
     with flagsaver.flagsaver():
         pg2_flags.FLAGS(["pg2_tf.main", *flags, f"--model_dir={tmp_path}"])

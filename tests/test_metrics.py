@@ -1,4 +1,4 @@
-"""Specification of pg2_tf.metrics: the paper's scores (score.py / score_mask.py) and FID.
+"""Specification of pg2_tf.scoring.metrics: the paper's scores (score.py / score_mask.py) and FID.
 
 The Inception machinery runs on a small stand-in GraphDef built here with the tensor names of the
 real ``classify_image_graph_def.pb`` (which cannot be downloaded in CI): ``ExpandDims:0`` fed by a
@@ -17,8 +17,8 @@ from helpers import STAND_IN_CLASSES, stand_in_graph_def_bytes, write_stand_in_g
 from scipy import linalg
 from scipy.ndimage import uniform_filter
 
-from pg2_tf import metrics
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
+from pg2_tf.scoring import metrics
 
 
 def constant_image(color, size=(8, 6)) -> np.ndarray:

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from absl import logging as absl_logging
 
-from pg2_tf import hardware, train
+from pg2_tf.core import hardware
+from pg2_tf.training import train
 
 
 @pytest.fixture(autouse=True)

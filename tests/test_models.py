@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import checkpoints, losses, models
+from pg2_tf.networks import checkpoints, losses, models
 
 SMALL = dict(conv_hidden_num=8, z_num=16, d_dim=8)
 

@@ -1,4 +1,4 @@
-"""pg2_tf.people: every person of a real scene found (MediaPipe's own keypoints of each person's
+"""pg2_tf.people.finder: every person of a real scene found (MediaPipe's own keypoints of each person's
 crop as the reference), listed largest first, and one chosen by --person.
 
 The scenes are real photos from Debian's labelme-examples and scikit-image, and scenes composed
@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from helpers import needs_people_photos, people_reference, people_scenes, run_module
 
-from pg2_tf import keypoints, people
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import keypoints
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.people import finder
 
 REFERENCE = people_reference()
 
@@ -56,7 +57,7 @@ def _match(found, case, height, width):
 def test_every_person_of_a_wide_scene_is_found_small_ones_included(estimator):
     picture, pasted = scenes.scene("street_768")  # 768x576, people 80 to 200 px tall
 
-    found = people.find_people(estimator, picture, "street_768")
+    found = finder.find_people(estimator, picture, "street_768")
 
     # Measured: median joint errors 3.3, 2.9, 0.9, 1.0 and 0.5 px (200 ... 80 px tall people).
     matches = _match(found, "street_768", *picture.shape[:2])
@@ -70,9 +71,9 @@ def test_every_person_of_a_wide_scene_is_found_small_ones_included(estimator):
 def test_people_are_listed_largest_first(estimator):
     picture, pasted = scenes.scene("street_768")
 
-    found = people.find_people(estimator, picture, "street_768")
+    found = finder.find_people(estimator, picture, "street_768")
 
-    areas = [people.box_area(person.box_xyxy) for person in found]
+    areas = [finder.box_area(person.box_xyxy) for person in found]
     assert areas == sorted(areas, reverse=True)
     matches = _match(found, "street_768", *picture.shape[:2])
     assert matches["camera"][0] == 0  # pasted 200 px tall: the largest
@@ -83,7 +84,7 @@ def test_people_are_listed_largest_first(estimator):
 def test_both_men_of_a_real_photo_are_found(estimator):
     photo = scenes.load("2011_000003.jpg")
 
-    found = people.find_people(estimator, photo, "2011_000003.jpg")
+    found = finder.find_people(estimator, photo, "2011_000003.jpg")
 
     # Measured: 1.7 and 5.4 px median joint errors against MediaPipe on each man's crop.
     matches = _match(found, "2011_000003.jpg", *photo.shape[:2])
@@ -107,7 +108,7 @@ def test_a_single_person_costs_one_detection_and_one_landmark_run_as_before(esti
             return estimator.landmarks_in_roi(*args, **kwargs)
 
     astronaut = skimage.data.astronaut()
-    found = people.find_people(Counting(), astronaut, "astronaut")
+    found = finder.find_people(Counting(), astronaut, "astronaut")
 
     assert calls == {"detect": 1, "landmarks": 1}  # what estimator(astronaut) runs
     assert len(found) == 1
@@ -115,7 +116,7 @@ def test_a_single_person_costs_one_detection_and_one_landmark_run_as_before(esti
 
 
 def test_tiles_cover_the_photo_and_overlap_by_a_third():
-    windows = people.tile_windows(576, 768, side=256)
+    windows = finder.tile_windows(576, 768, side=256)
 
     assert all(side == 256 for _, _, side in windows)
     xs = sorted({x0 for x0, _, _ in windows})
@@ -123,13 +124,13 @@ def test_tiles_cover_the_photo_and_overlap_by_a_third():
     assert xs[0] == ys[0] == 0 and xs[-1] == 768 - 256 and ys[-1] == 576 - 256
     assert max(np.diff(xs)) <= 256 * 2 / 3 + 1e-9 and max(np.diff(ys)) <= 256 * 2 / 3 + 1e-9
     assert len(windows) == len(xs) * len(ys) == 12
-    assert people.tile_windows(200, 250, side=256) == [(0.0, 0.0, 200), (50.0, 0.0, 200)]
-    assert people.tile_windows(256, 256, side=256) == []
+    assert finder.tile_windows(200, 250, side=256) == [(0.0, 0.0, 200), (50.0, 0.0, 200)]
+    assert finder.tile_windows(256, 256, side=256) == []
 
 
 def test_tiles_flag_values(estimator):
     with pytest.raises(ConfigError, match="tiles='some' must be one of auto, always, never"):
-        people.find_people(estimator, np.zeros((8, 8, 3), np.uint8), tiles="some")
+        finder.find_people(estimator, np.zeros((8, 8, 3), np.uint8), tiles="some")
 
 
 # ---- choosing a person ----------------------------------------------------------------------
@@ -158,9 +159,9 @@ FOUND = [_person(100, 100, 200, 400), _person(300, 50, 350, 200), _person(500, 3
     ],
 )
 def test_person_is_largest_an_index_or_the_nearest_to_a_pixel(text, expected):
-    choice = people.parse_person(text)
+    choice = finder.parse_person(text)
 
-    index, person = people.choose_person(FOUND, choice, "scene.jpg")
+    index, person = finder.choose_person(FOUND, choice, "scene.jpg")
 
     assert index == expected and person is FOUND[expected]
 
@@ -168,12 +169,12 @@ def test_person_is_largest_an_index_or_the_nearest_to_a_pixel(text, expected):
 @pytest.mark.parametrize("text", ["biggest", "-1", "1.5", "3,", "x,y", "1,2,3", "nan,4"])
 def test_a_person_that_is_not_a_choice_is_one_line_naming_the_flag(text):
     with pytest.raises(ConfigError, match=f"^--pose_person={text.strip()} must be 'largest'"):
-        people.parse_person(text, "--pose_person")
+        finder.parse_person(text, "--pose_person")
 
 
 def test_an_index_that_does_not_exist_says_how_many_people_were_found():
     with pytest.raises(DataError) as error:
-        people.choose_person(FOUND, people.parse_person("3"), "scene.jpg")
+        finder.choose_person(FOUND, finder.parse_person("3"), "scene.jpg")
     assert str(error.value) == (
         "--person=3: only 3 people found in scene.jpg (indices 0 to 2, largest first)"
     )
@@ -181,12 +182,12 @@ def test_an_index_that_does_not_exist_says_how_many_people_were_found():
 
 def test_a_point_far_from_everyone_is_refused():
     with pytest.raises(DataError, match=r"^--person=700,20: no person near that pixel \(3 people"):
-        people.choose_person(FOUND, people.parse_person("700,20"), "scene.jpg")
+        finder.choose_person(FOUND, finder.parse_person("700,20"), "scene.jpg")
 
 
 def test_nobody_found_is_no_person_found():
     with pytest.raises(keypoints.NoPersonFound, match="^no person found in empty.jpg$"):
-        people.choose_person([], people.parse_person("1"), "empty.jpg")
+        finder.choose_person([], finder.parse_person("1"), "empty.jpg")
 
 
 # ---- pg2-keypoints ----------------------------------------------------------------------------
@@ -249,4 +250,4 @@ def test_photos_without_people_give_nobody_tiles_included(estimator, name):
     else:  # the buses behind the composed scenes
         photo = scenes.load(name)
 
-    assert people.find_people(estimator, photo, name, tiles="always") == []
+    assert finder.find_people(estimator, photo, name, tiles="always") == []

@@ -15,8 +15,9 @@ import skimage.data
 from helpers import needs_people_photos, people_reference, people_scenes, run_module
 from PIL import Image
 
-from pg2_tf import animate, generate, keypoints, people, photos
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf import animate, generate, keypoints
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.people import finder, photos
 
 REFERENCE = people_reference()
 
@@ -69,7 +70,7 @@ def test_generate_person_takes_the_chosen_man_of_a_two_person_photo(
     import tensorflow as tf
 
     photo = photos.load_photo(two_men)
-    found = people.find_people(blazepose_estimator, photo, str(two_men))
+    found = finder.find_people(blazepose_estimator, photo, str(two_men))
     assert len(found) == 2
 
     paths = generate.generate(
@@ -80,7 +81,7 @@ def test_generate_person_takes_the_chosen_man_of_a_two_person_photo(
     crop = photos.person_in_model_frame(photo, found[1], 128, 64).image
     astronaut = photos.load_photo(astronaut_png)
     target = photos.person_in_model_frame(
-        astronaut, people.find_people(blazepose_estimator, astronaut)[0], 128, 64
+        astronaut, finder.find_people(blazepose_estimator, astronaut)[0], 128, 64
     )
     signature = tf.saved_model.load(market_saved_model).signatures["from_keypoints"]
     expected = signature(image=crop[None], keypoints=target.keypoints_rc[None])["G2"].numpy()[0]
@@ -140,7 +141,7 @@ def test_from_photos_person_crops_the_chosen_person_and_lists_photos_without_the
 
     raw_dir, skipped = from_photos.write_raw_layout(
         from_photos.person_folders(tmp_path / "photos"), tmp_path / "raw", "market", "test",
-        blazepose_estimator, lines.append, people.parse_person("1"),
+        blazepose_estimator, lines.append, finder.parse_person("1"),
     )  # fmt: skip
 
     assert skipped == [
@@ -153,7 +154,7 @@ def test_from_photos_person_crops_the_chosen_person_and_lists_photos_without_the
     crop = np.asarray(Image.open(written[0]), np.float64)
     first, second = (
         np.abs(crop - photos.person_in_model_frame(photo, person, 128, 64).image).mean()
-        for person in people.find_people(blazepose_estimator, photo)
+        for person in finder.find_people(blazepose_estimator, photo)
     )
     assert second < 5 and first > 4 * second  # the JPEG's loss (measured 3.1); the other man
 
@@ -214,7 +215,7 @@ def test_animate_follows_the_chosen_person_through_a_crossing_and_never_jumps(
 def test_animate_following_the_other_person_gives_the_other_track(crossing, blazepose_estimator):
     folder, frames, rectangles = crossing
     sequence = animate.read_pose_sequence(
-        folder, blazepose_estimator, False, people.parse_person(_centre(rectangles["camera"][0]))
+        folder, blazepose_estimator, False, finder.parse_person(_centre(rectangles["camera"][0]))
     )
     for t, person in enumerate(sequence.people):
         if person is not None:
@@ -267,7 +268,7 @@ def test_a_folder_of_openpose_json_files_of_two_people_follows_the_chosen_one(tm
         )
 
     for text, start in (("1", 260), ("255,60", 260), ("0", 60)):
-        sequence = animate.read_pose_sequence(folder, None, False, people.parse_person(text))
+        sequence = animate.read_pose_sequence(folder, None, False, finder.parse_person(text))
         # The chosen walker's head (row 40 or 48, column = start +- 25 t) in every frame.
         step = 25 if start == 60 else -25
         np.testing.assert_allclose(

@@ -1,4 +1,4 @@
-"""pg2_tf.photos: decoding users' photos as a viewer shows them, and the person crop's transform."""
+"""pg2_tf.people.photos: decoding users' photos as a viewer shows them, and the person crop's transform."""
 
 import io
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import photos
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
+from pg2_tf.people import photos
 
 # EXIF tag 0x0112 (Orientation) value 6: the stored pixels are shown rotated 90 degrees clockwise.
 _ORIENTATION = 0x0112

@@ -1,4 +1,4 @@
-"""pg2_tf.pose reproduces the original converters' pose geometry."""
+"""pg2_tf.core.pose reproduces the original converters' pose geometry."""
 
 import pickle
 
@@ -7,7 +7,7 @@ import pytest
 from helpers import MARKET_RAW
 from skimage.morphology import dilation, erosion
 
-from pg2_tf import pose
+from pg2_tf.core import pose
 
 POSE_DIR = MARKET_RAW / "Market1501_img_pose_attr_seg" / "Market-1501_PoseFiltered"
 

@@ -1,4 +1,4 @@
-"""Specification of the score protocols (pg2_tf.protocols, pg2_tf.result_folders, pg2-score).
+"""Specification of the score protocols (pg2_tf.scoring.protocols, pg2_tf.scoring.result_folders, pg2-score).
 
 The pictures are the 24 decoded JPEG pairs of the shared Market fixture (``reference_outputs``:
 synthetic figures on textured backgrounds, 128x64), scored as G = the source picture x against
@@ -17,8 +17,10 @@ from scipy import ndimage
 from skimage.draw import polygon
 from skimage.metrics import structural_similarity
 
-from pg2_tf import annotations, metrics, protocols, result_folders, score
-from pg2_tf.errors import DataError
+from pg2_tf import score
+from pg2_tf.core.errors import DataError
+from pg2_tf.records import annotations
+from pg2_tf.scoring import metrics, protocols, result_folders
 
 RECORDS = "test_data/Market1501_test_00000-of-00001.tfrecord"
 # pose_utils.produce_ma_mask's limbs, 1-based as written there.

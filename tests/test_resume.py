@@ -15,8 +15,10 @@ import pytest
 import tensorflow as tf
 from helpers import record_batches, run_main, tiny_config
 
-from pg2_tf import atomic, checkpoints, model_dir, train
-from pg2_tf.errors import CheckpointError, ConfigError
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import CheckpointError, ConfigError
+from pg2_tf.networks import checkpoints
+from pg2_tf.training import model_dir, train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -300,7 +302,7 @@ def _is_generator_kernel(key):
 
 def test_test_mode_and_export_name_the_damaged_checkpoint(copy_of_trained):
     _corrupt_tensor(str(copy_of_trained / "model.ckpt-8"), _is_generator_kernel)
-    from pg2_tf import models
+    from pg2_tf.networks import models
 
     g1, g2, _ = models.build(1, 128, 64, 8, 64, 8)
     with pytest.raises(CheckpointError, match=r"checkpoint .*model.ckpt-8 is damaged \("):
@@ -311,7 +313,7 @@ def test_test_mode_and_export_read_only_the_generators(copy_of_trained):
     # D and the Adam slots are not loaded by test mode or export, so they are not read either.
     prefix = str(copy_of_trained / "model.ckpt-8")
     _corrupt_tensor(prefix, lambda key: key.startswith("d/") and "kernel" in key)
-    from pg2_tf import models
+    from pg2_tf.networks import models
 
     g1, g2, _ = models.build(1, 128, 64, 8, 64, 8)
     assert checkpoints.load_generators(prefix, g1, g2) == prefix

@@ -15,8 +15,9 @@ import pytest
 from helpers import run_score_cli, write_stand_in_graph
 from PIL import Image
 
-from pg2_tf import metrics, result_folders, score
-from pg2_tf.errors import DataError
+from pg2_tf import score
+from pg2_tf.core.errors import DataError
+from pg2_tf.scoring import metrics, result_folders
 
 NUM, SIZE, SHIFT = 30, 16, 40
 

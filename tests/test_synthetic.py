@@ -8,8 +8,8 @@ from PIL import Image
 
 from data_prep import synthetic
 from data_prep.read_records import read_records
-from pg2_tf import pose
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import pose
+from pg2_tf.core.errors import ConfigError
 
 
 def _files(folder):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pg2_tf import models, tf1_checkpoint, train
-from pg2_tf.errors import CheckpointError
+from pg2_tf.core.errors import CheckpointError
+from pg2_tf.networks import models, tf1_checkpoint
+from pg2_tf.training import train
 
 REFERENCE = pathlib.Path(__file__).resolve().parent / "fixtures" / "reference"
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)

@@ -8,7 +8,7 @@ on G1/G2, 1e-4 relative on losses and D logits.
 import numpy as np
 import pytest
 
-from pg2_tf import losses, models, tf1_checkpoint
+from pg2_tf.networks import losses, models, tf1_checkpoint
 
 HIDDEN, Z_NUM, D_DIM = 8, 64, 8
 

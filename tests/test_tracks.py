@@ -1,9 +1,9 @@
-"""pg2_tf.tracks: keypoint tracks over time are bridged and smoothed so animations do not flicker."""
+"""pg2_tf.people.tracks: keypoint tracks over time are bridged and smoothed so animations do not flicker."""
 
 import numpy as np
 import pytest
 
-from pg2_tf import tracks
+from pg2_tf.people import tracks
 
 
 def _track(rows, cols=None, joint=0, frames=None):

@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 from helpers import tiny_config
 
-from pg2_tf import train
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.training import train
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
 
 INCEPTION_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 INCEPTION_PB_NAME = "classify_image_graph_def.pb"

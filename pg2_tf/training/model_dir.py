@@ -25,8 +25,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import atomic, checkpoints, folder_lock
-from pg2_tf.errors import Pg2Error, first_line
+from pg2_tf.core import atomic, folder_lock
+from pg2_tf.core.errors import Pg2Error, first_line
+from pg2_tf.networks import checkpoints
 
 CHECKPOINT_NAME = "model.ckpt"
 PIPELINE_DIR = "input_pipeline"
@@ -53,7 +54,7 @@ def step_of(prefix: str | None) -> int:
 
 class Lock(folder_lock.FolderLock):
     """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process
-    (:class:`pg2_tf.folder_lock.FolderLock`). :func:`pg2_tf.train.train` takes it. A second
+    (:class:`pg2_tf.core.folder_lock.FolderLock`). :func:`pg2_tf.training.train.train` takes it. A second
     process gets :class:`ModelDirError` naming the holder's pid.
     """
 
@@ -68,7 +69,7 @@ class Lock(folder_lock.FolderLock):
 def remove_leftovers(model_dir: str) -> list[str]:
     """Deletes what a killed run leaves half-written: checkpoint ``*_temp`` folders (TensorFlow
     writes a checkpoint there, then renames it into place), the temporary files of
-    :mod:`pg2_tf.atomic`, and the ``*.tmp.png`` and ``*.tmp`` files of versions before it.
+    :mod:`pg2_tf.core.atomic`, and the ``*.tmp.png`` and ``*.tmp`` files of versions before it.
     Only call while holding the :class:`Lock`. Returns the paths removed."""
     removed = []
     for folder in (model_dir, os.path.join(model_dir, PIPELINE_DIR)):
@@ -111,7 +112,7 @@ def resume_checkpoint(model_dir: str, repair: bool = True, load=None) -> str | N
     ``load``: reads a checkpoint into the caller's objects (raising a read error when it is
     damaged), tried newest first: the chosen checkpoint is then already loaded, read once. It
     must overwrite every value an earlier, failed attempt may have set. Without it each
-    candidate's tensors are all read to check them (:func:`pg2_tf.checkpoints.damage`).
+    candidate's tensors are all read to check them (:func:`pg2_tf.networks.checkpoints.damage`).
 
     A damaged or incomplete newer checkpoint is skipped with a warning saying which and why; a
     missing or stale state file is rewritten to list the checkpoints found (with ``repair``;

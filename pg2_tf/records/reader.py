@@ -23,7 +23,7 @@ for pixels 64..191, so it is not used.
 
 Error reporting
 ---------------
-Bad input becomes a one-line :class:`~pg2_tf.errors.DataError` that names the file, the record
+Bad input becomes a one-line :class:`~pg2_tf.core.errors.DataError` that names the file, the record
 index where it is known, and what to do:
 
 * :func:`record_files` / :func:`num_pairs`: missing folder, no record files, bad pair-count pickle.
@@ -34,7 +34,7 @@ index where it is known, and what to do:
   parser checks each record, so a bad record later in a file fails with its location. Errors that
   TensorFlow raises without a location (a corrupted or truncated file: ``DataLossError`` with a byte
   offset; a JPEG that does not decode) are located afterwards by :func:`explain_read_error`:
-  :mod:`pg2_tf.record_errors` walks the record framing of the files, and for undecodable records
+  :mod:`pg2_tf.records.damage` walks the record framing of the files, and for undecodable records
   :func:`find_bad_record` re-reads them in order.
 
 A training loop uses :func:`iterate` (or catches the errors itself and calls
@@ -60,15 +60,16 @@ import pickle
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf import datasets, pose, record_errors
-from pg2_tf.errors import DataError
+from pg2_tf.core import datasets, pose
+from pg2_tf.core.errors import DataError
+from pg2_tf.records import damage
 
 # Keys of one element of the datasets built here (see the module docstring for shapes/values).
 ELEMENT_KEYS = ("x", "x_target", "pose", "pose_target", "mask", "mask_target")
 
 _DEFAULT_SHUFFLE_BUFFER = 256  # serialized records; ~90 KB each for Market, ~0.5 MB for DeepFashion
 _READ_BUFFER_BYTES = 1 << 20
-_GET_DATA = record_errors.GET_DATA
+_GET_DATA = damage.GET_DATA
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,9 +189,7 @@ def _assert_record(checks, file_name, record_index):
     oks = tf.stack([ok for ok, _ in checks])
     problems = tf.stack([problem for _, problem in checks])
     first_problem = tf.gather(problems, tf.argmin(tf.cast(oks, tf.int32)))
-    message = record_errors.bad_record_marker(
-        tf.strings.as_string(record_index), first_problem, file_name
-    )
+    message = damage.bad_record_marker(tf.strings.as_string(record_index), first_problem, file_name)
     return tf.debugging.Assert(tf.reduce_all(oks), [message])
 
 
@@ -520,7 +519,7 @@ def _read_record_pairs(files, spec, limit) -> list:
 
 
 # --------------------------------------------------------------------------------------------
-# Locating read errors (the forensics are in pg2_tf.record_errors)
+# Locating read errors (the forensics are in pg2_tf.records.damage)
 
 
 def _decoded_checksum(record, file_name, record_index, img_H, img_W):
@@ -567,14 +566,14 @@ def find_bad_record(files: list[str], img_H: int, img_W: int):
             for _ in decoded:
                 batches_read += 1
         except tf.errors.DataLossError as error:
-            located = record_errors.locate_damaged(error, [path])
+            located = damage.locate_damaged(error, [path])
             return located or (
                 path,
                 None,
-                f"is unreadable ({record_errors.short_tf_message(error)})",
+                f"is unreadable ({damage.short_tf_message(error)})",
             )
         except tf.errors.InvalidArgumentError as error:
-            located = record_errors.parse_bad_record(error)
+            located = damage.parse_bad_record(error)
             if located:
                 return located
             # TensorFlow did not say which record: re-read the failing batch record by record.
@@ -583,7 +582,7 @@ def find_bad_record(files: list[str], img_H: int, img_W: int):
             return (
                 path,
                 _first_failing_record(batch, first),
-                (f"cannot be decoded ({record_errors.short_tf_message(error)})"),
+                (f"cannot be decoded ({damage.short_tf_message(error)})"),
             )
     return None
 
@@ -591,7 +590,7 @@ def find_bad_record(files: list[str], img_H: int, img_W: int):
 def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
     """A one-line DataError naming the file and record behind a TensorFlow read error.
 
-    :func:`pg2_tf.record_errors.explain_read_error`; with ``img_H``/``img_W`` errors TensorFlow
+    :func:`pg2_tf.records.damage.explain_read_error`; with ``img_H``/``img_W`` errors TensorFlow
     raised without a location (an undecodable JPEG) are located by re-reading the files
     (:func:`find_bad_record`, a full decoding pass).
     """
@@ -601,7 +600,7 @@ def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
         def rescan():
             return find_bad_record(files, img_H, img_W)
 
-    return record_errors.explain_read_error(error, files, rescan)
+    return damage.explain_read_error(error, files, rescan)
 
 
 def iterate(dataset, *, files, img_H, img_W):

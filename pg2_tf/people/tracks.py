@@ -2,14 +2,14 @@
 
 A track is ``tracks_rc``: float ``[T, J, 2]``, the (row, col) of J points (the 18 COCO joints, or
 any other points) in each of T frames, -1 for a point missing in a frame (the convention of
-:mod:`pg2_tf.pose`); the docstrings say 18 for the joints. A pose
+:mod:`pg2_tf.core.pose`); the docstrings say 18 for the joints. A pose
 estimator run frame by frame jitters by a pixel or two and loses a joint now and then; generated
 frames then flicker. :func:`smooth_tracks` removes both before generation.
 """
 
 import numpy as np
 
-from pg2_tf.pose import MISSING
+from pg2_tf.core.pose import MISSING
 
 
 def bridge_gaps(tracks_rc, max_gap: int) -> np.ndarray:

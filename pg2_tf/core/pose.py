@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
 
 NUM_KEYPOINTS = 18
 MISSING = -1

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from pg2_tf import atomic
+from pg2_tf.core import atomic
 
 
 def to_uint8_image(values) -> np.ndarray:
@@ -48,7 +48,7 @@ def mask_to_uint8(mask) -> np.ndarray:
 
 
 def save_png(array: np.ndarray, path: str) -> None:
-    """Writes a uint8 (H, W) or (H, W, 3) array as PNG, whole or not at all (:mod:`pg2_tf.atomic`)."""
+    """Writes a uint8 (H, W) or (H, W, 3) array as PNG, whole or not at all (:mod:`pg2_tf.core.atomic`)."""
     with atomic.replacing(path) as temporary:
         Image.fromarray(array).save(temporary, format="PNG")
 

@@ -56,9 +56,12 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from pg2_tf import checkpoints, data, images, losses, model_dir, models, tf1_checkpoint
-from pg2_tf.configs import STAGE2_SCHEDULES, TrainConfig
-from pg2_tf.errors import ConfigError, DataError, Pg2Error, first_line
+from pg2_tf.core import images
+from pg2_tf.core.configs import STAGE2_SCHEDULES, TrainConfig
+from pg2_tf.core.errors import ConfigError, DataError, Pg2Error, first_line
+from pg2_tf.networks import checkpoints, losses, models, tf1_checkpoint
+from pg2_tf.records import reader
+from pg2_tf.training import model_dir
 
 # tf.train.AdamOptimizer's default where the original relied on it (Keras' epsilon is 1e-7).
 TF1_ADAM_EPSILON = 1e-8
@@ -82,7 +85,7 @@ def make_adam(learning_rate=2e-5, beta1=0.5, beta2=0.999):
 
 
 def _batch_signature(config: TrainConfig, batch_size: int | None):
-    spec = data.element_spec(config.img_H, config.img_W, batch_size)
+    spec = reader.element_spec(config.img_H, config.img_W, batch_size)
     return [spec]
 
 
@@ -91,11 +94,11 @@ def mixed_precision_policy() -> str:
 
     ``"mixed_float16"`` when a GPU is visible (tensor cores; needs loss scaling);
     ``"mixed_bfloat16"`` on a CPU that computes bfloat16 natively (AVX512_BF16 or AMX,
-    :func:`pg2_tf.hardware.bfloat16_support`: about twice as fast as float32; no loss scaling:
+    :func:`pg2_tf.core.hardware.bfloat16_support`: about twice as fast as float32; no loss scaling:
     bfloat16 has float32's exponent range); otherwise ``"float32"``, with one warning line:
     there bfloat16 is emulated and a step ran 12x slower than float32.
     """
-    from pg2_tf import hardware
+    from pg2_tf.core import hardware
 
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
@@ -388,7 +391,7 @@ class Trainer:
     def train_step(self, batch, step: int | None = None, d_batch=None) -> dict:
         """One step of the stage that step ``step`` (default: ``self.step``) is in.
 
-        ``batch``: the global batch (a dict as :func:`pg2_tf.data.make_dataset` makes, or one
+        ``batch``: the global batch (a dict as :func:`pg2_tf.records.reader.make_dataset` makes, or one
         from ``strategy.experimental_distribute_dataset``). ``d_batch``: under the original
         schedule, D's batch of a stage-2 step (the loop passes the pipeline's next batch, see
         :meth:`batches_per_step`); default ``batch`` (D's update on the same batch, after G2's).
@@ -658,7 +661,7 @@ def restore_or_initialise(trainer, latest, config) -> str:
 def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> TrainResult:
     """Trains until ``max_step`` (or SIGINT/SIGTERM), checkpointing to ``config.model_dir``.
 
-    ``dataset``: batches as made by :func:`pg2_tf.data.make_dataset` (training mode), each the
+    ``dataset``: batches as made by :func:`pg2_tf.records.reader.make_dataset` (training mode), each the
     global batch; by default read from ``config.data_path``. ``strategy``: a tf.distribute
     strategy (default: the current one, usually a single device); the global batch is split
     over its replicas. ``params``: written to ``model_dir/params.json`` once the run starts (the
@@ -678,9 +681,9 @@ def train(config: TrainConfig, dataset=None, strategy=None, params=None) -> Trai
             model_dir.remove_leftovers(config.model_dir)
         files = None
         if dataset is None:
-            files = data.record_files(config.data_path, config.split, config.kind)
-            logging.info(data.epoch_note(config.data_path, config.split, config.batch_size))
-            dataset = data.make_dataset(
+            files = reader.record_files(config.data_path, config.split, config.kind)
+            logging.info(reader.epoch_note(config.data_path, config.split, config.batch_size))
+            dataset = reader.make_dataset(
                 config.data_path,
                 config.split,
                 kind=config.kind,
@@ -765,7 +768,7 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
                     raise _data_error(error, files, config) from error
                 raise DataError(
                     f"the training batches ran out at step {step} (saved {saver.last}): "
-                    "training needs a repeating dataset (pg2_tf.data.make_dataset(..., "
+                    "training needs a repeating dataset (pg2_tf.records.reader.make_dataset(..., "
                     "is_train=True) repeats)"
                 ) from None
             if config.halve_lr_every and step % config.halve_lr_every == 0:
@@ -809,7 +812,7 @@ def _train_loop(config, trainer, dataset, files, save_dir, chief, latest) -> Tra
 def _data_error(error, files, config) -> DataError:
     if files is None:
         return DataError(f"reading the training batches failed: {first_line(error)}")
-    return data.explain_read_error(error, files, config.img_H, config.img_W)
+    return reader.explain_read_error(error, files, config.img_H, config.img_W)
 
 
 def _progress_bar(config, step):

@@ -3,14 +3,14 @@
 A ``flock`` on ``<folder>/.lock``, which holds the holder's pid. The kernel releases it when the
 process ends in any way (kill -9 included), so a stale lock never blocks a rerun; a second process
 gets one line naming the folder's flag, the holder's pid and what to do. Used for a training run's
-model_dir (:class:`pg2_tf.model_dir.Lock`) and for the output folder of
+model_dir (:class:`pg2_tf.training.model_dir.Lock`) and for the output folder of
 ``data_prep.from_release``.
 """
 
 import fcntl
 import os
 
-from pg2_tf.errors import Pg2Error
+from pg2_tf.core.errors import Pg2Error
 
 LOCK_NAME = ".lock"
 

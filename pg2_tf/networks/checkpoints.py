@@ -1,5 +1,5 @@
 """Loading generator weights from any checkpoint a PG2 user holds: an ORIGINAL TF1 checkpoint
-(the released models, by the name map of :mod:`pg2_tf.tf1_checkpoint`) or one of ours (the
+(the released models, by the name map of :mod:`pg2_tf.networks.tf1_checkpoint`) or one of ours (the
 object-graph checkpoints ``tf.train.CheckpointManager`` writes during training).
 
 Used by test mode, export and ``--pretrained_path``; names and shapes are checked before anything
@@ -11,8 +11,8 @@ import collections
 import keras
 import tensorflow as tf
 
-from pg2_tf import checkpoint_fit, tf1_checkpoint
-from pg2_tf.errors import CheckpointError, ConfigError, first_line
+from pg2_tf.core.errors import CheckpointError, ConfigError, first_line
+from pg2_tf.networks import checkpoint_fit, tf1_checkpoint
 
 
 def load_generators(checkpoint_path, g1, g2) -> str:
@@ -26,7 +26,7 @@ def load_generators(checkpoint_path, g1, g2) -> str:
     Raises:
         CheckpointError: no checkpoint there, neither kind, or one of another configuration.
         RuntimeError: the generators have weights tf.train.Checkpoint does not track (a bug of
-            :mod:`pg2_tf.models`, see :func:`unreachable_generator_variables`).
+            :mod:`pg2_tf.networks.models`, see :func:`unreachable_generator_variables`).
     """
     prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
     try:
@@ -83,7 +83,7 @@ def _load_object_graph_checkpoint(prefix: str, g1, g2) -> None:
         raise RuntimeError(
             f"{len(unreachable)} of {total} generator variables (e.g. {unreachable[0]}) are not "
             "tracked by tf.train.Checkpoint, so no object-graph checkpoint can restore them: "
-            "pg2_tf.models must make every layer an attribute (Keras 3 does not checkpoint "
+            "pg2_tf.networks.models must make every layer an attribute (Keras 3 does not checkpoint "
             "layers held in Python lists)"
         )
     status = tf.train.Checkpoint(g1=g1, g2=g2).read(prefix)
@@ -143,7 +143,7 @@ def object_graph_variables(root) -> dict:
 
 def _configuration_hints(keys: dict, shapes: dict, g1) -> str:
     """' (the checkpoint has conv_hidden_num=8, z_num=64)', what the checkpoint's shapes say about
-    its configuration (:func:`pg2_tf.checkpoint_fit.configuration`); '' when they say nothing."""
+    its configuration (:func:`pg2_tf.networks.checkpoint_fit.configuration`); '' when they say nothing."""
     key_of = {id(weight): key for key, weight in keys.items()}
     their_g1_kernels = sum(
         1 for k, shape in shapes.items() if k.startswith("g1/") and len(shape) == 4

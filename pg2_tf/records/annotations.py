@@ -3,7 +3,7 @@
 The format (``market-annotation-test.csv``, ``fasion-resize-annotation-test.csv``): ``:``-separated
 with the header ``name:keypoints_y:keypoints_x``; each row is an image file name and two JSON
 lists of 18 numbers, the rows (y) and the columns (x) of the 18 COCO/OpenPose joints in the order
-of :data:`pg2_tf.pose.KEYPOINT_NAMES`, ``-1`` for a joint that was not detected.
+of :data:`pg2_tf.core.pose.KEYPOINT_NAMES`, ``-1`` for a joint that was not detected.
 
 Test mode writes one beside its images (:data:`TARGET_ANNOTATIONS`, keyed by the ``%05d.png``
 file name, the TARGET pose of each pair) so that the ``patn`` score protocol can draw its masks.
@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from pg2_tf import atomic, pose
-from pg2_tf.errors import DataError
+from pg2_tf.core import atomic, pose
+from pg2_tf.core.errors import DataError
 
 HEADER = "name:keypoints_y:keypoints_x"
 # Written by test mode into test_result/: the target pose of each result image.

@@ -18,7 +18,7 @@ through an :class:`Engine`, which decides HOW to compute on this machine:
   and ``litert_float16`` (float16 weights) exist for the benchmark's comparison.
 * ``bfloat16`` (``auto`` on a CPU that computes it natively where LiteRT is not installed, e.g.
   Windows) and ``float16`` (``auto`` with a GPU): G1 and G2 are rebuilt from
-  :mod:`pg2_tf.models` under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy and given the
+  :mod:`pg2_tf.networks.models` under Keras' ``mixed_bfloat16`` / ``mixed_float16`` policy and given the
   export's own variables, read from the loaded SavedModel (no checkpoint needed). The
   convolutions compute in 16 bits, variables and outputs stay float32; images are encoded
   exactly as the export encodes them.
@@ -50,8 +50,9 @@ import time
 
 import numpy as np
 
-from pg2_tf import atomic, hardware, pose, serving
-from pg2_tf.errors import ConfigError
+from pg2_tf.core import atomic, hardware, pose
+from pg2_tf.core.errors import ConfigError
+from pg2_tf.serving import contract
 
 PRECISIONS = ("auto", "float32")
 PRECISION_HELP = (
@@ -96,7 +97,7 @@ def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None, litert
 
     Args:
         requested: ``"auto"`` or ``"float32"`` (:data:`PRECISIONS`).
-        bfloat16: a :class:`pg2_tf.hardware.Bfloat16Support` (default: this machine's).
+        bfloat16: a :class:`pg2_tf.core.hardware.Bfloat16Support` (default: this machine's).
         gpu: whether a GPU is visible (default: asks TensorFlow).
         litert: whether LiteRT is installed (default: :func:`litert_available`).
 
@@ -130,7 +131,7 @@ def choose_precision(requested: str = "auto", *, bfloat16=None, gpu=None, litert
     return Precision(FLOAT32, f"LiteRT is not installed and {support.reason}")
 
 
-# TensorFlow is imported only when a model is used (pg2_tf.export and pg2_tf.models import it), so
+# TensorFlow is imported only when a model is used (pg2_tf.export and pg2_tf.networks.models import it), so
 # that the commands' flags and their one-line errors come before TensorFlow's start-up lines.
 
 
@@ -141,7 +142,7 @@ def rebuild_generators(metadata: dict, policy: str):
     """G1, G2 of an export's configuration, built (random weights) under a Keras dtype policy."""
     import keras
 
-    from pg2_tf import models
+    from pg2_tf.networks import models
 
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
@@ -187,7 +188,7 @@ def load_export_weights(g1, g2, loaded, img_H: int, img_W: int) -> None:
     export's variables do not fit the models.
     """
 
-    theirs = loaded.signatures[serving.KEYPOINTS_SIGNATURE].variables
+    theirs = loaded.signatures[contract.KEYPOINTS_SIGNATURE].variables
     function = keypoints_function(g1, g2, img_H, img_W).get_concrete_function()
     by_handle = {id(weight.value.handle): weight for weight in g1.weights + g2.weights}
     ours = [by_handle[id(h)] for h in function.captured_inputs if id(h) in by_handle]
@@ -227,10 +228,10 @@ class Engine:
         if isinstance(precision, str):
             precision = choose_precision(precision)
         self.precision = precision
-        signature = loaded.signatures[serving.KEYPOINTS_SIGNATURE]
+        signature = loaded.signatures[contract.KEYPOINTS_SIGNATURE]
         image_shape = signature.structured_input_signature[1]["image"].shape
         self.img_H, self.img_W = int(image_shape[1]), int(image_shape[2])
-        self.metadata = serving.read_metadata(saved_model)
+        self.metadata = contract.read_metadata(saved_model)
         if precision.name == FLOAT32:
             self._function = signature
         elif precision.name in _POLICIES:
@@ -291,7 +292,7 @@ class Engine:
                 f"{self.img_H}, {self.img_W}, 3] and [N, {pose.NUM_KEYPOINTS}, 2]"
             )
         outputs = self._function(image=images, keypoints=keypoints_rc)
-        return {name: np.asarray(outputs[name]) for name in serving.OUTPUT_NAMES}
+        return {name: np.asarray(outputs[name]) for name in contract.OUTPUT_NAMES}
 
     def warm_up(self) -> float:
         """Two batch-1 generations (a standing figure's discs on grey); returns the seconds of
@@ -400,12 +401,12 @@ class _LiteRTFunction:
 
     def __call__(self, image, keypoints):
 
-        results = {name: [] for name in serving.OUTPUT_NAMES}
+        results = {name: [] for name in contract.OUTPUT_NAMES}
         for i in range(len(image)):
             self.interpreter.set_tensor(self.image_index, image[i : i + 1])
             self.interpreter.set_tensor(self.keypoints_index, keypoints[i : i + 1])
             self.interpreter.invoke()
-            for name, index in zip(serving.OUTPUT_NAMES, self.output_indices, strict=True):
+            for name, index in zip(contract.OUTPUT_NAMES, self.output_indices, strict=True):
                 results[name].append(self.interpreter.get_tensor(index))
         return {name: np.concatenate(arrays) for name, arrays in results.items()}
 
@@ -552,6 +553,6 @@ class InferenceQueue:
                 if failure is not None:
                     future.set_exception(failure)
                 else:
-                    future.set_result({k: outputs[k][index] for k in serving.OUTPUT_NAMES})
+                    future.set_result({k: outputs[k][index] for k in contract.OUTPUT_NAMES})
 
         return answer

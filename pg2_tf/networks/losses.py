@@ -6,7 +6,7 @@ SCE below is the mean sigmoid cross-entropy with logits.
 
 import tensorflow as tf
 
-from pg2_tf import datasets
+from pg2_tf.core import datasets
 
 
 def sigmoid_cross_entropy(logits, label: float):

@@ -2,18 +2,18 @@
 
 The commands validate their flags (:mod:`pg2_tf.flags`) before they load TensorFlow, so that a
 mistyped flag answers in a fraction of a second; what that validation needs of the model and of
-training lives here, and :mod:`pg2_tf.models` and :mod:`pg2_tf.train` take it from here.
+training lives here, and :mod:`pg2_tf.networks.models` and :mod:`pg2_tf.training.train` take it from here.
 """
 
 import dataclasses
 import math
 
-from pg2_tf import datasets
+from pg2_tf.core import datasets
 
 # The flags (and config fields) that fix the generators' architecture, as models.build takes them.
 ARCHITECTURE_FLAGS = ("model", "img_H", "img_W", "conv_hidden_num", "z_num")
 # --stage2_schedule: the original's alternating updates on two batches, or one fused pass
-# (pg2_tf.train's docstring).
+# (pg2_tf.training.train's docstring).
 STAGE2_SCHEDULES = ("original", "fused")
 
 

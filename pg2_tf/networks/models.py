@@ -9,7 +9,7 @@ Everything is NHWC in the [-1, 1] image scale of the original; inputs and output
     logits = d(images)                      # (N,)
 
 Layer names follow the original TF1 variable names (``Conv``, ``Conv_1``, ... in the order the
-original graph created them; ``Discriminator.BN2``, ...), so that :mod:`pg2_tf.tf1_checkpoint` can
+original graph created them; ``Discriminator.BN2``, ...), so that :mod:`pg2_tf.networks.tf1_checkpoint` can
 map one onto the other by name. No layer here reads files or flags.
 
 Mixed precision: under a Keras global policy such as ``mixed_bfloat16`` or ``mixed_float16`` (set
@@ -25,8 +25,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from pg2_tf import datasets
-from pg2_tf.configs import repeat_num_for
+from pg2_tf.core import datasets
+from pg2_tf.core.configs import repeat_num_for
 
 # The smallest feature map of G1's encoder and of D has this many rows, whatever the image size.
 BOTTLENECK_ROWS = 8

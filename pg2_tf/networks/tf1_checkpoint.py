@@ -1,7 +1,7 @@
 """Loading ORIGINAL TF1 PG2 checkpoints (the released pretrained models) into the Keras models.
 
 The name map, one rule per kind of variable (``<layer>`` is the Keras layer name, which
-:mod:`pg2_tf.models` sets to the original's):
+:mod:`pg2_tf.networks.models` sets to the original's):
 
 | Keras variable                                  | TF1 variable                                       |
 |-------------------------------------------------|----------------------------------------------------|
@@ -14,7 +14,7 @@ The name map, one rule per kind of variable (``<layer>`` is the Keras layer name
 | d ``Discriminator.Output/kernel``, ``/bias``    | ``Discriminator.Output/Discriminator.Output.W``, ``.b`` |
 
 Conv kernels are HWIO in both, dense kernels (in, out) in both, so values are copied unchanged
-(D's NCHW flatten order is reproduced inside :class:`pg2_tf.models.Discriminator`).
+(D's NCHW flatten order is reproduced inside :class:`pg2_tf.networks.models.Discriminator`).
 Each trained variable also has Adam slots ``<name>/Adam`` (first moment) and ``<name>/Adam_1``
 (second moment). The three optimisers' ``beta1_power``/``beta2_power`` accumulators are numbered in
 the order the original created the optimisers: no suffix for G1, ``_1`` for G2, ``_2`` for D.
@@ -27,8 +27,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf import checkpoint_fit
-from pg2_tf.errors import CheckpointError
+from pg2_tf.core.errors import CheckpointError
+from pg2_tf.networks import checkpoint_fit
 
 G1_SCOPE = "Pose_AE/G"
 G2_SCOPE = "UAEnoFC/G"
@@ -114,7 +114,7 @@ def _read_shapes(prefix: str) -> dict:
 
 def _configuration_hints(checkpoint_shapes: dict, g1, d) -> list[str]:
     """Explains a mismatch in terms of the flags that describe the checkpoint's configuration
-    (:func:`pg2_tf.checkpoint_fit.configuration`)."""
+    (:func:`pg2_tf.networks.checkpoint_fit.configuration`)."""
     their_g1_kernels = sum(
         1
         for name in checkpoint_shapes

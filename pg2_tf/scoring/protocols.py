@@ -3,7 +3,7 @@
 Two protocols, named for the code that defines them:
 
 ``pg2``
-    The original PG2 ``score.py`` / ``score_mask.py`` (computed by :mod:`pg2_tf.metrics`): SSIM of
+    The original PG2 ``score.py`` / ``score_mask.py`` (computed by :mod:`pg2_tf.scoring.metrics`): SSIM of
     RGB uint8 G vs x_target with a uniform 7x7 window, sample covariance and range 255; L1 the
     mean absolute difference on the 0..255 scale; masks from the mask images (``mask * 255``),
     both images multiplied by ``mask / 255`` and truncated to uint8.
@@ -16,7 +16,7 @@ Two protocols, named for the code that defines them:
     images multiplied by the 0/1 mask; DeepFashion images 176 px wide padded with 40 white
     columns each side first (:func:`add_bounding`), and no masked scores.
 
-Both compute the Inception Score with the 2015-12-05 graph (:class:`pg2_tf.metrics.InceptionGraph`,
+Both compute the Inception Score with the 2015-12-05 graph (:class:`pg2_tf.scoring.metrics.InceptionGraph`,
 10 splits) on the generated images (masked ones for mask_IS), and FID on its pool_3 features of
 the generated images as read from the folder against a reference set: the folder's targets, or
 the images of ``fid_reference`` (e.g. the training images, as GFLA and PIDM did).
@@ -30,8 +30,10 @@ from skimage.draw import disk, polygon
 from skimage.metrics import structural_similarity
 from skimage.morphology import dilation, erosion
 
-from pg2_tf import annotations, datasets, metrics, result_folders
-from pg2_tf.errors import DataError
+from pg2_tf.core import datasets
+from pg2_tf.core.errors import DataError
+from pg2_tf.records import annotations
+from pg2_tf.scoring import metrics, result_folders
 
 PG2 = "pg2"
 PATN = "patn"
@@ -152,7 +154,7 @@ def patn_mask(keypoints_rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def patn_dataset(image_shape: tuple[int, ...]) -> str:
-    """Which getMetrics script applies (:func:`pg2_tf.datasets.for_patn_images`): its kind."""
+    """Which getMetrics script applies (:func:`pg2_tf.core.datasets.for_patn_images`): its kind."""
     return datasets.for_patn_images(image_shape).kind
 
 
@@ -179,7 +181,7 @@ class InceptionRuns:
         return graph_path, len(images), digest.hexdigest()
 
     def run(self, graph_path: str, graph, images, *, probabilities: bool = True):
-        """``graph.run(images)`` (:meth:`pg2_tf.metrics.InceptionGraph.run`), or its stored
+        """``graph.run(images)`` (:meth:`pg2_tf.scoring.metrics.InceptionGraph.run`), or its stored
         outputs when these images went through this graph before."""
         key = self._key(graph_path, images)
         stored = self._outputs.get(key)
@@ -260,7 +262,7 @@ def score_patn(
     """The ``patn`` protocol's numbers for a loaded result folder.
 
     Args:
-        result: the pairs (:func:`pg2_tf.result_folders.load`).
+        result: the pairs (:func:`pg2_tf.scoring.result_folders.load`).
         annotation_path: the annotation file holding each target's keypoints (keyed by
             ``result.target_names``), for the Market masked scores; ``None``: no masked scores.
         graph_path: the Inception graph for IS / mask_IS / FID, or ``None``.

@@ -3,7 +3,7 @@
 :func:`load_photo` / :func:`decode_photo` turn whatever a user has (a phone JPEG with an EXIF
 rotation, a 16-bit or grey PNG, a palette GIF, an RGBA PNG) into uint8 RGB the way an image viewer
 shows it. Anything that is not a readable image, or one over Pillow's decompression-bomb limit,
-becomes a :class:`~pg2_tf.errors.DataError` naming the file.
+becomes a :class:`~pg2_tf.core.errors.DataError` naming the file.
 
 :func:`person_crop` cuts the person's box out of a photo at a model's aspect ratio and returns the
 :class:`Crop` that carries keypoints between the photo and the crop; :func:`person_in_model_frame`
@@ -21,8 +21,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pg2_tf import annotations, pose
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import pose
+from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.records import annotations
 
 _WHITE = (255, 255, 255)
 
@@ -214,8 +215,8 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
     """Reads one pose from an OpenPose JSON file or a Pose-Transfer annotation CSV.
 
     Args:
-        path: ``*.json`` (:func:`pg2_tf.pose.read_openpose_json`: COCO-18, BODY_25 or MS COCO's 17
-            keypoints) or ``*.csv`` (:func:`pg2_tf.annotations.read_annotations`: the header
+        path: ``*.json`` (:func:`pg2_tf.core.pose.read_openpose_json`: COCO-18, BODY_25 or MS COCO's 17
+            keypoints) or ``*.csv`` (:func:`pg2_tf.records.annotations.read_annotations`: the header
             ``name:keypoints_y:keypoints_x``, COCO-18; a name listed twice keeps its first row).
         row_name: the CSV row's name (its first field); None takes the only row of a one-row CSV.
 
@@ -224,7 +225,7 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
 
     Raises:
         DataError: missing/unreadable file, unknown type, no person
-            (:class:`pg2_tf.pose.NoPersonInKeypoints`), an unknown joint count, a value that is
+            (:class:`pg2_tf.core.pose.NoPersonInKeypoints`), an unknown joint count, a value that is
             not a finite number, no such row.
         ConfigError: row_name given for a JSON file, or missing for a CSV with several rows.
     """

@@ -30,9 +30,9 @@ import dataclasses
 
 import numpy as np
 
-from pg2_tf import atomic
 from pg2_tf import keypoints as keypoints_module
-from pg2_tf.errors import ConfigError, DataError
+from pg2_tf.core import atomic
+from pg2_tf.core.errors import ConfigError, DataError
 
 TILE_SIDE = 256
 TILE_OVERLAP = 1 / 3
@@ -199,9 +199,9 @@ def _landmarks_of(estimator, image, detections, people, refine: bool = False) ->
 
 
 def openpose_json(people) -> dict:
-    """OpenPose's JSON of several people (:func:`pg2_tf.pose.openpose_document`), in the order
+    """OpenPose's JSON of several people (:func:`pg2_tf.core.pose.openpose_document`), in the order
     given (largest first from :func:`find_people`)."""
-    from pg2_tf import pose
+    from pg2_tf.core import pose
 
     return pose.openpose_document([person.keypoints_xyc for person in people])
 
@@ -375,13 +375,13 @@ class PersonFollower:
     whole frame and on a square around the followed person's predicted position
     (:data:`FOLLOW_WINDOW` x their region of interest: re-detection near the last position, which
     finds them however small they are), the landmark model runs per detection, and a
-    :class:`pg2_tf.tracks.PersonTracker` associates everyone found with their tracks by box
+    :class:`pg2_tf.people.tracks.PersonTracker` associates everyone found with their tracks by box
     overlap, joint distance and the colours of their clothes (:func:`appearance`): the followed person is the one continuing the chosen track, never
     someone else (a frame where they are hidden or missed gives None, a gap).
     """
 
     def __init__(self, estimator, choice: PersonChoice | None = None, tiles: str = "auto"):
-        from pg2_tf import tracks
+        from pg2_tf.people import tracks
 
         self.estimator = estimator
         self.choice = choice or PersonChoice()
@@ -433,7 +433,7 @@ class PersonFollower:
 
 def track_everyone(estimator, frames, tiles: str = "auto"):
     """Everyone in a sequence of frames, with a track id each (one id per person, for as long as
-    :class:`pg2_tf.tracks.PersonTracker` can follow them).
+    :class:`pg2_tf.people.tracks.PersonTracker` can follow them).
 
     Args:
       estimator: a :class:`pg2_tf.keypoints.KeypointEstimator`.
@@ -443,7 +443,7 @@ def track_everyone(estimator, frames, tiles: str = "auto"):
     Yields:
       ``(name, frame, [(track id, PersonKeypoints), ...])`` per frame, largest person first.
     """
-    from pg2_tf import tracks
+    from pg2_tf.people import tracks
 
     tracker = tracks.PersonTracker()
     for name, frame in frames:
@@ -461,7 +461,7 @@ def follow_in_poses(poses_per_frame, choice: PersonChoice | None = None, names=N
     """Follows one person through frames of known poses (e.g. OpenPose JSON files of several
     people): ``choice`` picks them in the first frame with people (``largest``: the largest box
     of joints; an index: the frame's own order; ``x,y``: the nearest), then a
-    :class:`pg2_tf.tracks.PersonTracker` (box overlap and joint distance) follows them.
+    :class:`pg2_tf.people.tracks.PersonTracker` (box overlap and joint distance) follows them.
 
     Args:
       poses_per_frame: per frame, a list of float ``[18, 2]`` (row, col), -1 missing.
@@ -471,7 +471,7 @@ def follow_in_poses(poses_per_frame, choice: PersonChoice | None = None, names=N
     Returns:
       per frame, the followed person's ``[18, 2]`` or None where they are not found.
     """
-    from pg2_tf import tracks
+    from pg2_tf.people import tracks
 
     choice = choice or PersonChoice()
     tracker = tracks.PersonTracker()

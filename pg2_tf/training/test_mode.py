@@ -4,7 +4,7 @@
 mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' score tools), and
 ``test_result/pose_target-annotation.csv``: the target keypoints of each result image (from the
 records' ``pose_peaks_1_rcv``), in Pose-Transfer's annotation format, for the ``patn`` scores.
-Encodings are those of :mod:`pg2_tf.images`, as the original's test: x and x_target are the
+Encodings are those of :mod:`pg2_tf.core.images`, as the original's test: x and x_target are the
 decoded JPEG pixels exactly, G clip((G2 + 1) * 127.5) truncated, pose (max + 1) * 127.5, mask * 255.
 """
 
@@ -12,7 +12,9 @@ import os
 
 import tensorflow as tf
 
-from pg2_tf import annotations, checkpoints, data, datasets, images, models, pose
+from pg2_tf.core import datasets, images, pose
+from pg2_tf.networks import checkpoints, models
+from pg2_tf.records import annotations, reader
 
 RESULT_FOLDERS = (
     "x",
@@ -78,8 +80,8 @@ def write_test_results(
     order, each exactly once. Raises CheckpointError/DataError with a one-line message.
     """
     kind = datasets.by_model(model).kind
-    files = data.record_files(data_path, split, kind)
-    dataset = data.make_dataset(
+    files = reader.record_files(data_path, split, kind)
+    dataset = reader.make_dataset(
         data_path,
         split,
         kind=kind,
@@ -101,7 +103,7 @@ def write_test_results(
     for folder in RESULT_FOLDERS:
         os.makedirs(os.path.join(result_dir, folder), exist_ok=True)
     count = 0
-    for batch in data.iterate(dataset, files=files, img_H=img_H, img_W=img_W):
+    for batch in reader.iterate(dataset, files=files, img_H=img_H, img_W=img_W):
         outputs = [o.numpy() for o in generate(batch["x"], batch["pose_target"])]
         pictures = _pictures({k: v.numpy() for k, v in batch.items()}, *outputs)
         if count == 0:

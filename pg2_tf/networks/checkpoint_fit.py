@@ -1,8 +1,8 @@
 """Does a checkpoint fit the models built from the flags? The one place that decides.
 
-Three loaders read checkpoints: :func:`pg2_tf.tf1_checkpoint.load` (the original's TF1 names),
-:func:`pg2_tf.checkpoints.load_generators` (our object-graph checkpoints) and the trainer's resume
-(:func:`pg2_tf.checkpoints.check_flags_fit`). Each names variables its own way, so each passes
+Three loaders read checkpoints: :func:`pg2_tf.networks.tf1_checkpoint.load` (the original's TF1 names),
+:func:`pg2_tf.networks.checkpoints.load_generators` (our object-graph checkpoints) and the trainer's resume
+(:func:`pg2_tf.networks.checkpoints.check_flags_fit`). Each names variables its own way, so each passes
 :func:`configuration` a function giving the checkpoint's shape of one of our weights; what the
 shapes say about the configuration (G1's first conv -> ``conv_hidden_num``, G1's bottleneck bias
 -> ``z_num``, D's first conv -> ``d_dim``, G1's count of conv kernels -> the image size and so the
@@ -12,7 +12,7 @@ dataset) is read here only.
 import dataclasses
 from collections.abc import Callable
 
-from pg2_tf import datasets
+from pg2_tf.core import datasets
 
 # What TensorFlow appends to a variable's path in an object-graph checkpoint key.
 ATTRIBUTES_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -71,7 +71,7 @@ def configuration(
     Args:
         shape_of: ``(role, weight) -> shape`` in the checkpoint of our ``weight`` of model
             ``role`` ('g1' or 'd'), or None when the checkpoint lacks it.
-        g1: the built :class:`pg2_tf.models.PoseGenerator`; d: the built Discriminator or None.
+        g1: the built :class:`pg2_tf.networks.models.PoseGenerator`; d: the built Discriminator or None.
         their_g1_kernels: how many G1 conv kernels the checkpoint holds (None: unknown).
 
     Returns:

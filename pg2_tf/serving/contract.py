@@ -8,7 +8,7 @@ that run an export (``pg2-generate``, ``pg2-animate``, ``pg2-app``) load it thro
 import json
 import os
 
-from pg2_tf.errors import CheckpointError
+from pg2_tf.core.errors import CheckpointError
 
 METADATA_FILE = "pg2_metadata.json"
 SERVING_SIGNATURE = "serving_default"

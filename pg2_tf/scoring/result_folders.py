@@ -19,7 +19,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg")
 VIS_SUFFIXES = ("_vis.png", "_vis.jpg")

@@ -1,7 +1,7 @@
 """Forensics of damaged tf-record files: which file and record a TensorFlow read error means.
 
 TensorFlow reports a corrupted or truncated record file as a ``DataLossError`` with a byte offset
-and no file name, and the reader's per-record checks (:mod:`pg2_tf.data`) fail inside a dataset
+and no file name, and the reader's per-record checks (:mod:`pg2_tf.records.reader`) fail inside a dataset
 pipeline with an Assert message. This module turns both into one-line DataErrors naming the file
 and record: it walks the TFRecord framing (uint64 length, its masked CRC-32C, the data, the data's
 masked CRC-32C) to find the record at an offset, and parses the checks' marker messages back.
@@ -14,7 +14,7 @@ import struct
 
 import tensorflow as tf
 
-from pg2_tf.errors import DataError
+from pg2_tf.core.errors import DataError
 
 GET_DATA = (
     "point --data_dir/--dataset at the folder of the converted records (download the ones "
@@ -143,11 +143,11 @@ def explain_read_error(error, files, rescan=None) -> DataError:
 
     Args:
       error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
-        :func:`pg2_tf.data.make_dataset` (``DataLossError``, ``InvalidArgumentError``, ``NotFoundError``).
-      files: the record files of that dataset (:func:`pg2_tf.data.record_files`).
+        :func:`pg2_tf.records.reader.make_dataset` (``DataLossError``, ``InvalidArgumentError``, ``NotFoundError``).
+      files: the record files of that dataset (:func:`pg2_tf.records.reader.record_files`).
       rescan: when given, errors TensorFlow raised without a location (an undecodable JPEG) are
         located by calling it: ``() -> (file, record_index, problem) or None``, a re-read of the
-        files (:func:`pg2_tf.data.find_bad_record`). Without it that pass is skipped.
+        files (:func:`pg2_tf.records.reader.find_bad_record`). Without it that pass is skipped.
 
     Returns the DataError (the caller raises it, ``from error`` if it wants the chain):
       * a record that failed the reader's checks: file, record index and the problem;
