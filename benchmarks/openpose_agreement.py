@@ -20,7 +20,7 @@ import numpy as np
 
 from data_prep import common, from_release
 from pg2_tf import keypoints
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_RAW = (
@@ -65,7 +65,7 @@ def compare(raw: Path, estimator) -> dict:
             path = folder / name
             if not path.is_file():
                 continue
-            openpose = pose.keypoints_from_openpose(
+            openpose = pose_files.keypoints_from_openpose(
                 all_peaks[name], np.asarray(subsets[name]), "market"
             )
             blazepose, reason = from_release.estimate_image(estimator, str(path))

@@ -21,7 +21,7 @@ from data_prep.record_features import (
     entry_problem,
 )
 from data_prep.shards import write_records
-from pg2_tf.core import datasets, pose
+from pg2_tf.core import datasets, pose_files
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def load_entries(
             problems[name] = "no person row in the subsets pickle"
             continue
         try:
-            keypoints_rc = pose.keypoints_from_openpose(
+            keypoints_rc = pose_files.keypoints_from_openpose(
                 all_peaks[name], person_rows, spec.selection
             )
         except ValueError as error:

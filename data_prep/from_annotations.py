@@ -51,7 +51,7 @@ from data_prep.record_features import (
     entry_problem,
 )
 from data_prep.shards import write_records
-from pg2_tf.core import datasets, pose
+from pg2_tf.core import datasets, pose, pose_files
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.records import annotations
 
@@ -131,7 +131,7 @@ def convert(
         keypoints_rc = keypoints[name].copy()
         if pad_columns:
             keypoints_rc[~pose.missing_joints(keypoints_rc), 1] += pad_columns[0]
-        _, person = pose.openpose_from_keypoints(keypoints_rc)
+        _, person = pose_files.openpose_from_keypoints(keypoints_rc)
         entry = ImageEntry(keypoints_rc=keypoints_rc, pose_subs=person[0])
         problem = entry_problem(spec, entry, with_roi10_mask)
         if problem:

@@ -38,7 +38,7 @@ from data_prep import (
     common,
     synthetic,
 )
-from pg2_tf.core import datasets, pose
+from pg2_tf.core import datasets, pose, pose_files
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import photos
 
@@ -70,13 +70,13 @@ def add_crop(raw_dir: Path, layout, sets: dict, split: str, name: str, crop, key
     # OpenPose gave whole pixels; so do the records.
     keypoints_rc = np.round(np.asarray(keypoints_rc, np.float64))
     synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
-    sets[split][name] = pose.openpose_from_keypoints(keypoints_rc)
+    sets[split][name] = pose_files.openpose_from_keypoints(keypoints_rc)
     if split == "train":
         mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
         synthetic.save_jpeg(
             crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
         )
-        sets["train_flip"][name] = pose.openpose_from_keypoints(mirrored)
+        sets["train_flip"][name] = pose_files.openpose_from_keypoints(mirrored)
 
 
 def save_pose_sets(raw_dir: Path, layout, sets: dict) -> None:

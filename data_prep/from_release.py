@@ -54,7 +54,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np  # noqa: E402
 
 from data_prep import common, keypoint_cache, release, synthetic  # noqa: E402
-from pg2_tf.core import atomic, datasets, pose  # noqa: E402
+from pg2_tf.core import atomic, datasets, pose, pose_files  # noqa: E402
 from pg2_tf.core.errors import ConfigError, DataError, first_line  # noqa: E402
 
 MIN_JOINTS = 4
@@ -321,7 +321,7 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
             keypoints_rc = rows[image.path][0]
             target = raw_dir / layout.image_folder(split) / image.raw_name
             pixels, keypoints_rc = _place(release_dir / image.path, target, keypoints_rc, layout)
-            sets[split][image.raw_name] = pose.openpose_from_keypoints(keypoints_rc)
+            sets[split][image.raw_name] = pose_files.openpose_from_keypoints(keypoints_rc)
             if split == "train":
                 if pixels is None:
                     from pg2_tf.people import photos
@@ -330,7 +330,7 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
                 flip_path = raw_dir / layout.image_folder("train_flip") / image.raw_name
                 synthetic.save_jpeg(pixels[:, ::-1], flip_path, JPEG_QUALITY)
-                sets["train_flip"][image.raw_name] = pose.openpose_from_keypoints(mirrored)
+                sets["train_flip"][image.raw_name] = pose_files.openpose_from_keypoints(mirrored)
         for image_set, results in sets.items():
             synthetic.add_to_pickles(
                 raw_dir / layout.pose_folder, layout.pickle_names(image_set), results

@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from data_prep import common
-from pg2_tf.core import atomic, datasets, pose
+from pg2_tf.core import atomic, datasets, pose, pose_files
 from pg2_tf.core.errors import ConfigError
 
 KINDS = datasets.KINDS
@@ -249,7 +249,7 @@ def openpose_result(
 
     Both keypoint selection rules of the converters recover ``keypoints_rc`` exactly.
     """
-    all_peaks, person = pose.openpose_from_keypoints(keypoints_rc)
+    all_peaks, person = pose_files.openpose_from_keypoints(keypoints_rc)
     scored_peaks = []
     person_score = 0.0
     for candidates in all_peaks:

@@ -25,7 +25,7 @@ import numpy as np
 from absl import flags
 
 from pg2_tf import cli
-from pg2_tf.core import atomic, pose
+from pg2_tf.core import atomic, pose, pose_files
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import photos, tracks
 from pg2_tf.serving import contract, engines
@@ -122,7 +122,7 @@ def _json_pose_sequence(folder: str, names: list[str], choice=None) -> PoseSeque
 
     paths = [os.path.join(folder, name) for name in names]
     followed = finder.follow_in_poses(
-        [pose.read_openpose_people(path) for path in paths], choice, paths
+        [pose_files.read_openpose_people(path) for path in paths], choice, paths
     )
     sequence, without_person = [], []
     for path, keypoints_rc in zip(paths, followed, strict=True):

@@ -70,7 +70,7 @@ import zipfile
 
 import numpy as np
 
-from pg2_tf.core import atomic, pose
+from pg2_tf.core import atomic, pose, pose_files
 from pg2_tf.core.errors import DataError
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
@@ -217,8 +217,9 @@ class PersonKeypoints:
         return rc
 
     def to_openpose_json(self) -> dict:
-        """The person as OpenPose JSON (:func:`pg2_tf.core.pose.openpose_document`, COCO-18)."""
-        return pose.openpose_document(self.keypoints_xyc)
+        """The person as OpenPose JSON (COCO-18,
+        :func:`pg2_tf.core.pose_files.openpose_document`)."""
+        return pose_files.openpose_document(self.keypoints_xyc)
 
 
 def joints_from_landmarks(landmarks_xyv, height: int, width: int) -> np.ndarray:

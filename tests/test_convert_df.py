@@ -15,7 +15,7 @@ from PIL import Image
 from data_prep import convert_DF
 from data_prep.read_records import read_records
 from data_prep.synthetic import make_synthetic_raw
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 
 DF_KEYS = {
     f"{key}_{k}"
@@ -98,7 +98,7 @@ def test_pose_features_equal_pg2_pose_of_the_first_candidates(train_records, raw
         all_peaks, subsets = _pose_dictionaries(raw_dir, flip=index < len(records) // 2)
         for k in "01":
             name = record[f"image_name_{k}"][0].decode()
-            keypoints_rc = pose.keypoints_from_openpose(
+            keypoints_rc = pose_files.keypoints_from_openpose(
                 all_peaks[name], subsets[name], "deepfashion"
             )
             for radius in (4, 8):

@@ -11,7 +11,7 @@ from PIL import Image
 from data_prep import convert_market, from_annotations
 from data_prep.read_records import read_records, records_by_pair
 from data_prep.synthetic import make_synthetic_raw
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 from pg2_tf.core.errors import DataError
 
 
@@ -34,7 +34,7 @@ def _keypoints_of(raw_dir, pose_folder, pickle_suffix, selection):
             loaded.append(pickle.load(f, encoding="latin1"))
     all_peaks, subsets = loaded
     return {
-        name: pose.keypoints_from_openpose(all_peaks[name], subsets[name], selection)
+        name: pose_files.keypoints_from_openpose(all_peaks[name], subsets[name], selection)
         for name in all_peaks
     }
 

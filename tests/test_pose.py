@@ -7,7 +7,7 @@ import pytest
 from helpers import MARKET_RAW
 from skimage.morphology import dilation, erosion
 
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 
 POSE_DIR = MARKET_RAW / "Market1501_img_pose_attr_seg" / "Market-1501_PoseFiltered"
 
@@ -60,7 +60,7 @@ def _two_people():
 
 def test_market_selection_takes_the_best_scoring_person_and_its_last_matching_candidate():
     all_peaks, subsets = _two_people()
-    keypoints_rc = pose.keypoints_from_openpose(all_peaks, subsets, "market")
+    keypoints_rc = pose_files.keypoints_from_openpose(all_peaks, subsets, "market")
     assert keypoints_rc[0].tolist() == [41, 31]  # (row=y, col=x) of peak id 4
     assert keypoints_rc[1].tolist() == [42, 32]
     assert (keypoints_rc[2:] == -1).all()
@@ -68,31 +68,31 @@ def test_market_selection_takes_the_best_scoring_person_and_its_last_matching_ca
 
 def test_market_selection_without_person_takes_each_joints_first_candidate():
     all_peaks, _ = _two_people()
-    keypoints_rc = pose.keypoints_from_openpose(all_peaks, np.zeros((0, 20)), "market")
+    keypoints_rc = pose_files.keypoints_from_openpose(all_peaks, np.zeros((0, 20)), "market")
     assert keypoints_rc[0].tolist() == [20, 10]
     assert keypoints_rc[1].tolist() == [21, 11]
 
 
 def test_deepfashion_selection_ignores_the_person_and_takes_first_candidates():
     all_peaks, subsets = _two_people()
-    keypoints_rc = pose.keypoints_from_openpose(all_peaks, subsets, "deepfashion")
+    keypoints_rc = pose_files.keypoints_from_openpose(all_peaks, subsets, "deepfashion")
     assert keypoints_rc[0].tolist() == [20, 10]
 
 
 def test_deepfashion_selection_without_person_is_an_error():
     all_peaks, _ = _two_people()
     with pytest.raises(ValueError, match="no person"):
-        pose.keypoints_from_openpose(all_peaks, np.zeros((0, 20)), "deepfashion")
+        pose_files.keypoints_from_openpose(all_peaks, np.zeros((0, 20)), "deepfashion")
 
 
 def test_openpose_from_keypoints_round_trips():
     keypoints_rc = _standing_person()
     keypoints_rc[3] = -1
-    all_peaks, subsets = pose.openpose_from_keypoints(keypoints_rc)
+    all_peaks, subsets = pose_files.openpose_from_keypoints(keypoints_rc)
     assert subsets.shape == (1, 20) and subsets[0, 3] == -1 and subsets[0, -1] == 17
     for selection in ("market", "deepfashion"):
         assert np.array_equal(
-            pose.keypoints_from_openpose(all_peaks, subsets, selection), keypoints_rc
+            pose_files.keypoints_from_openpose(all_peaks, subsets, selection), keypoints_rc
         )
 
 
@@ -133,12 +133,12 @@ def test_body25_maps_to_the_18_joints_dropping_mid_hip_and_feet():
     person[pose.KEYPOINT_NAMES.index("left_ear")] = -1
     triples = _triples(BODY_25_NAMES, person)
     assert triples.shape == (25, 3)
-    np.testing.assert_array_equal(pose.keypoints_from_triples(triples), person)
+    np.testing.assert_array_equal(pose_files.keypoints_from_triples(triples), person)
 
 
 def test_coco17_maps_to_the_18_joints_with_the_neck_between_the_shoulders():
     person = _standing_person()  # shoulders (25, 22) and (25, 42)
-    keypoints_rc = pose.keypoints_from_triples(_triples(COCO_17_NAMES, person))
+    keypoints_rc = pose_files.keypoints_from_triples(_triples(COCO_17_NAMES, person))
     expected = person.copy()
     expected[1] = [25, 32]
     np.testing.assert_array_equal(keypoints_rc, expected)
@@ -147,7 +147,7 @@ def test_coco17_maps_to_the_18_joints_with_the_neck_between_the_shoulders():
 def test_coco17_neck_is_missing_without_both_shoulders():
     person = _standing_person()
     person[pose.KEYPOINT_NAMES.index("left_shoulder")] = -1
-    keypoints_rc = pose.keypoints_from_triples(_triples(COCO_17_NAMES, person))
+    keypoints_rc = pose_files.keypoints_from_triples(_triples(COCO_17_NAMES, person))
     assert keypoints_rc[1].tolist() == [-1, -1]
     assert keypoints_rc[2].tolist() == [25, 22]  # the right shoulder itself stays
 
@@ -156,14 +156,14 @@ def test_coco18_triples_are_swapped_to_row_col_and_zero_confidence_is_missing():
     triples = np.zeros((18, 3))
     triples[0] = [31.5, 20.25, 0.8]
     triples[1] = [40, 50, 0.0]
-    keypoints_rc = pose.keypoints_from_triples(triples)
+    keypoints_rc = pose_files.keypoints_from_triples(triples)
     assert keypoints_rc[0].tolist() == [20.25, 31.5]
     assert (keypoints_rc[1:] == -1).all()
 
 
 def test_unknown_joint_count_names_the_known_formats():
     with pytest.raises(ValueError, match=r"21 joints: .*18 \(COCO-18\), 25 \(BODY_25\), 17"):
-        pose.keypoints_from_triples(np.ones((21, 3)))
+        pose_files.keypoints_from_triples(np.ones((21, 3)))
 
 
 def test_joints_outside_flags_present_joints_beyond_the_image_only():
@@ -294,7 +294,9 @@ def test_pose_and_mask_of_fixture_images_equal_the_original_converters_records()
         feature = tf.train.Example.FromString(serialized.numpy()).features.feature
         for k in "01":
             name = feature[f"image_name_{k}"].bytes_list.value[0].decode()
-            keypoints_rc = pose.keypoints_from_openpose(all_peaks[name], subsets[name], "market")
+            keypoints_rc = pose_files.keypoints_from_openpose(
+                all_peaks[name], subsets[name], "market"
+            )
             indices, _, _ = pose.sparse_pose_indices(keypoints_rc, 128, 64)
             assert indices.tolist() == list(feature[f"indices_r4_{k}"].int64_list.value)
             for radius, key in ((4, "pose_mask_r4"), (7, "pose_mask_r6")):

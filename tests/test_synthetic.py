@@ -8,7 +8,7 @@ from PIL import Image
 
 from data_prep import synthetic
 from data_prep.read_records import read_records
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 from pg2_tf.core.errors import ConfigError
 
 
@@ -60,8 +60,10 @@ def test_same_arguments_give_identical_files(market_raw, tmp_path):
 def test_both_selection_rules_recover_the_keypoints_inside_the_image(market_raw):
     all_peaks, subsets = _poses(market_raw)
     for name in all_peaks:
-        market = pose.keypoints_from_openpose(all_peaks[name], subsets[name], "market")
-        deepfashion = pose.keypoints_from_openpose(all_peaks[name], subsets[name], "deepfashion")
+        market = pose_files.keypoints_from_openpose(all_peaks[name], subsets[name], "market")
+        deepfashion = pose_files.keypoints_from_openpose(
+            all_peaks[name], subsets[name], "deepfashion"
+        )
         assert np.array_equal(market, deepfashion)
         present = ~pose.missing_joints(market)
         assert present.sum() >= 12  # a back view hides 3 joints; a hand may leave the frame
@@ -74,7 +76,7 @@ def test_figures_are_drawn_on_their_keypoints(market_raw):
     for identity in range(3):
         shirt = np.array(synthetic.identity_appearance(identity, seed=5).shirt)
         for name in sorted(all_peaks)[identity * 3 : identity * 3 + 3]:
-            keypoints_rc = pose.keypoints_from_openpose(all_peaks[name], subsets[name])
+            keypoints_rc = pose_files.keypoints_from_openpose(all_peaks[name], subsets[name])
             neck, hips = keypoints_rc[1], keypoints_rc[[8, 11]].mean(axis=0)
             pixels = np.asarray(Image.open(market_raw / "bounding_box_train" / name), np.float32)
             torso = [np.round(neck + t * (hips - neck)).astype(int) for t in (0.4, 0.5, 0.6, 0.7)]
@@ -86,8 +88,8 @@ def test_mirrored_copies_have_mirrored_pixels_and_poses(market_raw):
     all_peaks, subsets = _poses(market_raw)
     flip_peaks, flip_subsets = _poses(market_raw, "train_flip")
     for name in all_peaks:
-        keypoints_rc = pose.keypoints_from_openpose(all_peaks[name], subsets[name])
-        mirrored = pose.keypoints_from_openpose(flip_peaks[name], flip_subsets[name])
+        keypoints_rc = pose_files.keypoints_from_openpose(all_peaks[name], subsets[name])
+        mirrored = pose_files.keypoints_from_openpose(flip_peaks[name], flip_subsets[name])
         assert np.array_equal(mirrored, pose.mirror_keypoints(keypoints_rc, 64))
         image = np.asarray(Image.open(market_raw / "bounding_box_train" / name), np.float32)
         flipped = np.asarray(Image.open(market_raw / "bounding_box_train_flip" / name), np.float32)

@@ -44,7 +44,7 @@ class Dataset:
     extra_radius: int  # second mask radius (Market 7, DeepFashion 8)
     extra_mask_key: str  # its feature name
     box_clamp_hw: tuple[int, int]  # last row/column the part boxes are clamped to
-    selection: str  # keypoint selection rule of pg2_tf.core.pose.keypoints_from_openpose
+    selection: str  # keypoint selection rule of pg2_tf.core.pose_files.keypoints_from_openpose
     # The raw release's image names and what the converters read from them.
     converter: str  # module of the original-equivalent converter (data_prep.convert_*)
     raw_name_format: str  # str.format of an image name: identity, number (from 1), frame, camera

@@ -199,11 +199,11 @@ def _landmarks_of(estimator, image, detections, people, refine: bool = False) ->
 
 
 def openpose_json(people) -> dict:
-    """OpenPose's JSON of several people (:func:`pg2_tf.core.pose.openpose_document`), in the order
-    given (largest first from :func:`find_people`)."""
-    from pg2_tf.core import pose
+    """OpenPose's JSON of several people (:func:`pg2_tf.core.pose_files.openpose_document`), in
+    the order given (largest first from :func:`find_people`)."""
+    from pg2_tf.core import pose_files
 
-    return pose.openpose_document([person.keypoints_xyc for person in people])
+    return pose_files.openpose_document([person.keypoints_xyc for person in people])
 
 
 def write_pose_folder(folder, people) -> None:

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pg2_tf.core import pose
+from pg2_tf.core import pose, pose_files
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.records import annotations
 
@@ -215,8 +215,8 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
     """Reads one pose from an OpenPose JSON file or a Pose-Transfer annotation CSV.
 
     Args:
-        path: ``*.json`` (:func:`pg2_tf.core.pose.read_openpose_json`: COCO-18, BODY_25 or MS COCO's 17
-            keypoints) or ``*.csv`` (:func:`pg2_tf.records.annotations.read_annotations`: the header
+        path: ``*.json`` (:func:`pg2_tf.core.pose_files.read_openpose_json`: COCO-18, BODY_25 or
+            MS COCO's 17 keypoints) or ``*.csv`` (:func:`pg2_tf.records.annotations.read_annotations`: the header
             ``name:keypoints_y:keypoints_x``, COCO-18; a name listed twice keeps its first row).
         row_name: the CSV row's name (its first field); None takes the only row of a one-row CSV.
 
@@ -225,8 +225,8 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
 
     Raises:
         DataError: missing/unreadable file, unknown type, no person
-            (:class:`pg2_tf.core.pose.NoPersonInKeypoints`), an unknown joint count, a value that is
-            not a finite number, no such row.
+            (:class:`pg2_tf.core.pose_files.NoPersonInKeypoints`), an unknown joint count, a value
+            that is not a finite number, no such row.
         ConfigError: row_name given for a JSON file, or missing for a CSV with several rows.
     """
     path = os.fspath(path)
@@ -236,7 +236,7 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
     if extension == ".json":
         if row_name is not None:
             raise ConfigError("--keypoints_row only applies to .csv annotation files")
-        return pose.read_openpose_json(path)
+        return pose_files.read_openpose_json(path)
     if extension != ".csv":
         raise DataError(
             f"keypoint file {path} is neither .json (OpenPose) nor .csv ({annotations.HEADER})"

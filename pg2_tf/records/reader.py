@@ -60,7 +60,7 @@ import pickle
 import numpy as np
 import tensorflow as tf
 
-from pg2_tf.core import datasets, pose
+from pg2_tf.core import datasets, pose, pose_files
 from pg2_tf.core.errors import DataError
 from pg2_tf.records import damage
 
@@ -510,7 +510,7 @@ def _read_record_pairs(files, spec, limit) -> list:
             for side in (0, 1):
                 image = tf.io.decode_jpeg(features[f"image_raw_{side}"], channels=3).numpy()
                 rcv = features[f"pose_peaks_{side}_rcv"].numpy()
-                keypoints = pose.keypoints_from_record_rcv(rcv).astype(np.float32)
+                keypoints = pose_files.keypoints_from_record_rcv(rcv).astype(np.float32)
                 name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
                 sides.append((name or f"record {len(pairs)}", image, keypoints))
             (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from pg2_tf.core import datasets, images, pose
+from pg2_tf.core import datasets, images, pose_files
 from pg2_tf.networks import checkpoints, models
 from pg2_tf.records import annotations, reader
 
@@ -56,7 +56,7 @@ def target_keypoints(files: list[str]):
         )
     )
     for rcv in dataset.as_numpy_iterator():
-        yield pose.keypoints_from_record_rcv(rcv)
+        yield pose_files.keypoints_from_record_rcv(rcv)
 
 
 def write_test_results(
