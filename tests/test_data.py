@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from benchmarks.input_pipeline import make_pair_example
 from pg2_tf.core import datasets
-from pg2_tf.core.errors import ConfigError, DataError
-from pg2_tf.records import reader
+from pg2_tf.core.errors import DataError
+from pg2_tf.records import damage, decoder, reader
 
 MARKET_H, MARKET_W = 128, 64
 RECORD_NAME = "Market1501_test_00000-of-00001.tfrecord"
@@ -74,7 +74,7 @@ def _read_all(folder, *, is_train=False, batch_size=5, steps=None, split="test")
 
 
 def _concat(batches):
-    return {key: np.concatenate([batch[key] for batch in batches]) for key in reader.ELEMENT_KEYS}
+    return {key: np.concatenate([batch[key] for batch in batches]) for key in decoder.ELEMENT_KEYS}
 
 
 def _record_numbers(pairs, reference_outputs):
@@ -152,7 +152,7 @@ def test_masks_equal_the_originals(test_mode_batches, reference_outputs):
 def test_elements_are_float32_with_the_documented_shapes(test_mode_batches):
     first = test_mode_batches[0]
     channels = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
-    for key in reader.ELEMENT_KEYS:
+    for key in decoder.ELEMENT_KEYS:
         assert first[key].dtype == np.float32
         assert first[key].shape == (5, MARKET_H, MARKET_W, channels[key])
 
@@ -212,25 +212,6 @@ def test_training_mode_keeps_x_and_its_pose_from_the_same_record(
 
 # ---------------------------------------------------------------------------------------------
 # Names, files, pair counts
-
-
-@pytest.mark.parametrize(
-    "name, kind",
-    [
-        ("Market_train_data", "market"),
-        ("market1501", "market"),
-        ("DeepFashion", "deepfashion"),
-        ("DF_train_data", "deepfashion"),
-        ("my_df_copy", "deepfashion"),
-    ],
-)
-def test_dataset_kind_follows_the_original_name_rules(name, kind):
-    assert reader.dataset_kind(name) == kind
-
-
-def test_dataset_kind_of_an_unknown_name_is_a_config_error_naming_the_flag():
-    with pytest.raises(ConfigError, match="--dataset='celeba'"):
-        reader.dataset_kind("celeba")
 
 
 def test_record_prefix_of_each_kind():
@@ -395,7 +376,7 @@ def test_explain_read_error_locates_a_truncated_record_from_tensorflows_offset(
     path.write_bytes(path.read_bytes()[: starts[3] + 20])
     with pytest.raises(tf.errors.DataLossError) as excinfo:
         list(tf.data.TFRecordDataset(str(path)))
-    error = reader.explain_read_error(excinfo.value, [str(path)])
+    error = damage.explain_read_error(excinfo.value, [str(path)])
     assert isinstance(error, DataError)
     assert str(error).startswith(f"{path}: record 3 is truncated")
 

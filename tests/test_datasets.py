@@ -60,8 +60,11 @@ def test_patn_images_pick_getmetrics_script_by_height():
     "name, dataset",
     [
         ("Market_train_data", datasets.MARKET),
+        ("market1501", datasets.MARKET),
+        ("DeepFashion", datasets.DEEPFASHION),
         ("DF_test_data", datasets.DEEPFASHION),
         ("deepfashion_mine", datasets.DEEPFASHION),
+        ("my_df_copy", datasets.DEEPFASHION),
     ],
 )
 def test_a_dataset_folder_name_selects_the_dataset_as_the_original(name, dataset):

@@ -1,13 +1,15 @@
-"""Forensics of damaged tf-record files: which file and record a TensorFlow read error means.
+"""Locating read errors: which file and record a TensorFlow read error means.
 
 TensorFlow reports a corrupted or truncated record file as a ``DataLossError`` with a byte offset
-and no file name, and the reader's per-record checks (:mod:`pg2_tf.records.reader`) fail inside a dataset
-pipeline with an Assert message. This module turns both into one-line DataErrors naming the file
-and record: it walks the TFRecord framing (uint64 length, its masked CRC-32C, the data, the data's
-masked CRC-32C) to find the record at an offset, and parses the checks' marker messages back.
+and no file name; the per-record checks of :mod:`pg2_tf.records.decoder` fail inside a dataset
+pipeline with an Assert message; an undecodable JPEG fails with no location at all. This module
+turns each into a one-line DataError naming the file and record: it walks the TFRecord framing
+(uint64 length, its masked CRC-32C, the data, the data's masked CRC-32C) to find the record at an
+offset, reads the checks' marker back, and otherwise re-reads the files (:func:`find_bad_record`).
+
+Rule: it only explains errors after the fact; reading the records is :mod:`pg2_tf.records.reader`.
 """
 
-import codecs
 import os
 import re
 import struct
@@ -15,24 +17,13 @@ import struct
 import tensorflow as tf
 
 from pg2_tf.core.errors import DataError
+from pg2_tf.records import decoder
 
 GET_DATA = (
     "point --data_dir/--dataset at the folder of the converted records (download the ones "
     "linked from the original PG2 README, or run the record converter)"
 )
-# Marker of the messages of the per-record checks (bad_record_marker), parsed back here.
-_BAD_RECORD_RE = re.compile(r"pg2-bad-record\|(\d+)\|([^|]*)\|(.*)\|pg2-end", re.DOTALL)
 _DAMAGED_FILE_RE = re.compile(r"(truncated|corrupted) record at (\d+)")
-
-
-def bad_record_marker(record_index, problem, file_name):
-    """The message of a failed per-record check: string tensors joined into the marker that
-    :func:`parse_bad_record` reads back from the error TensorFlow raises."""
-    return tf.strings.join(
-        ["pg2-bad-record|", record_index, "|", problem, "|", file_name, "|pg2-end"]
-    )
-
-
 _DAMAGED_FIX = "the file is damaged: copy it again or re-run the record converter for it"
 _BAD_RECORD_FIX = "re-run the record converter for this file, or remove the file"
 _RECORD_HEADER_BYTES = 12  # uint64 length + masked crc32c of the length
@@ -110,20 +101,6 @@ def short_tf_message(error) -> str:
     return re.sub(r"\s*\[Op:\w+\].*$", "", text).strip()
 
 
-def _unescape(text):
-    return codecs.escape_decode(text.encode("utf-8"))[0].decode("utf-8", "replace")
-
-
-def parse_bad_record(error):
-    """(file, record_index, problem) from the message of a failed per-record check, or None."""
-    match = _BAD_RECORD_RE.search(str(error))
-    if not match:
-        return None
-    index, problem, path = match.groups()
-    # The Assert op C-escapes its string data (quotes, non-ASCII bytes of the path).
-    return _unescape(path), int(index), _unescape(problem)
-
-
 def locate_damaged(error, files):
     """(file, record_index, problem) of the record behind a DataLossError's byte offset, or None."""
     match = _DAMAGED_FILE_RE.search(str(error))
@@ -138,24 +115,93 @@ def locate_damaged(error, files):
     return None
 
 
-def explain_read_error(error, files, rescan=None) -> DataError:
+def _decoded_checksum(record, file_name, record_index, img_H, img_W):
+    """A scalar that depends on every decoded tensor of a record (so no decoding is pruned)."""
+    pair = decoder.parse_pair(record, img_H, img_W, file_name=file_name, record_index=record_index)
+    return tf.add_n([tf.reduce_sum(pair[key]) for key in decoder.ELEMENT_KEYS])
+
+
+_SCAN_BATCH = 256
+
+
+def _first_failing_record(records, first_index):
+    """Index of the first element of ``records`` that raises, or None if none does."""
+    index = first_index
+    try:
+        for _ in records:
+            index += 1
+    except tf.errors.OpError:
+        return index
+    return None
+
+
+def find_bad_record(files: list[str], img_H: int, img_W: int):
+    """Re-reads ``files`` in order and returns ``(file, record_index, problem)`` of the first
+    record that fails to read or decode, or None when all of them decode.
+
+    ``problem`` is a phrase such as ``"cannot be decoded (<TensorFlow's message>)"``;
+    ``record_index`` is None if the failure could not be pinned to one record. Costs a full
+    decoding pass over the files (parallel, in order); :func:`explain_read_error` uses it for errors
+    TensorFlow reports without a location (e.g. a JPEG that does not decode).
+    """
+
+    def checksum(record, file_name, record_index):
+        return _decoded_checksum(record, file_name, record_index, img_H, img_W)
+
+    for path in files:
+        decoded = (
+            decoder.located_records(path)
+            .map(checksum, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .batch(_SCAN_BATCH)
+        )
+        batches_read = 0
+        try:
+            for _ in decoded:
+                batches_read += 1
+        except tf.errors.DataLossError as error:
+            located = locate_damaged(error, [path])
+            return located or (
+                path,
+                None,
+                f"is unreadable ({short_tf_message(error)})",
+            )
+        except tf.errors.InvalidArgumentError as error:
+            located = decoder.parse_bad_record(error)
+            if located:
+                return located
+            # TensorFlow did not say which record: re-read the failing batch record by record.
+            first = batches_read * _SCAN_BATCH
+            batch = decoder.located_records(path).skip(first).take(_SCAN_BATCH).map(checksum)
+            return (
+                path,
+                _first_failing_record(batch, first),
+                (f"cannot be decoded ({short_tf_message(error)})"),
+            )
+    return None
+
+
+def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
     """A one-line DataError naming the file and record behind a TensorFlow read error.
 
     Args:
       error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
-        :func:`pg2_tf.records.reader.make_dataset` (``DataLossError``, ``InvalidArgumentError``, ``NotFoundError``).
+          :func:`pg2_tf.records.reader.make_dataset` (``DataLossError``, ``InvalidArgumentError``,
+        ``NotFoundError``).
       files: the record files of that dataset (:func:`pg2_tf.records.reader.record_files`).
-      rescan: when given, errors TensorFlow raised without a location (an undecodable JPEG) are
-        located by calling it: ``() -> (file, record_index, problem) or None``, a re-read of the
-        files (:func:`pg2_tf.records.reader.find_bad_record`). Without it that pass is skipped.
+      img_H: image height of the records, or None.
+      img_W: image width of the records, or None.
+        With both, errors TensorFlow raised without a location (an undecodable JPEG) are located
+        by re-reading the files (:func:`find_bad_record`, a full decoding pass). Without them
+        that pass is skipped.
 
-    Returns the DataError (the caller raises it, ``from error`` if it wants the chain):
+    Returns:
+      The DataError (the caller raises it, ``from error`` if it wants the chain):
       * a record that failed the reader's checks: file, record index and the problem;
       * a corrupted/truncated file (``DataLossError`` at a byte offset): the file, found by walking
         the record framing of ``files``, and the record index;
       * otherwise, the file and index found by the re-read, or the TensorFlow message.
     """
-    located = parse_bad_record(error)
+    located = decoder.parse_bad_record(error)
     if located:
         path, index, problem = located
         return DataError(f"{path}: record {index} {problem}; {_BAD_RECORD_FIX}")
@@ -171,8 +217,8 @@ def explain_read_error(error, files, rescan=None) -> DataError:
             f"({short_tf_message(error)}); {_DAMAGED_FIX}"
         )
     message = short_tf_message(error)
-    if rescan is not None:
-        found = rescan()
+    if img_H is not None and img_W is not None:
+        found = find_bad_record(files, img_H, img_W)
         if found:
             path, index, problem = found
             where = f"record {index}" if index is not None else "a record"

@@ -1,25 +1,11 @@
 """tf.data reader of the ORIGINAL PG2 tf-records (Market-1501 and DeepFashion pairs).
 
 The records are the ones written by the original converters (``convert_market.py``,
-``convert_DF.py``): one ``tf.train.Example`` per pair of images of the same person. This module reads
-the features the model needs and turns them into the tensors the original trainer fed to the graph:
-
-=============== ===================== ======================================================
-key             shape (batched)       values
-=============== ===================== ======================================================
-``x``           [B, H, W, 3] float32  ``image_raw_0`` decoded, ``(pixel - 127.5) / 127.5``
-``x_target``    [B, H, W, 3] float32  ``image_raw_1`` decoded, same scaling, in [-1, 1]
-``pose``        [B, H, W, 18] float32 ``indices_r4_0``/``values_r4_0``/``shape`` densified,
-                                      ``* 2 - 1``: -1 background, +1 inside keypoint discs
-``pose_target`` [B, H, W, 18] float32 same from ``indices_r4_1``/``values_r4_1``
-``mask``        [B, H, W, 1] float32  ``pose_mask_r4_0`` in {0, 1}
-``mask_target`` [B, H, W, 1] float32  ``pose_mask_r4_1`` in {0, 1}
-=============== ===================== ======================================================
-
-The JPEGs are decoded with TensorFlow's default decoder settings (libjpeg "ISLOW" integer DCT),
-which reproduce the original TF1 decoder's pixels exactly. The scaling is the original loader's
-``(pixel - 127.5) / 127.5``; note that ``pixel / 127.5 - 1`` differs from it by one float32 ulp
-for pixels 64..191, so it is not used.
+``convert_DF.py``): one ``tf.train.Example`` per pair of images of the same person. This module
+finds the files of a split, checks them up front and batches them; each record is decoded by
+:func:`pg2_tf.records.decoder.parse_pair` into the tensors the original trainer fed to the graph
+(``x``, ``x_target`` [B, H, W, 3] in [-1, 1]; ``pose``, ``pose_target`` [B, H, W, 18] in
+{-1, +1}; ``mask``, ``mask_target`` [B, H, W, 1] in {0, 1}: the table is in that module).
 
 Error reporting
 ---------------
@@ -33,52 +19,43 @@ index where it is known, and what to do:
 * While iterating: every record travels with its file name and its index in that file, and the
   parser checks each record, so a bad record later in a file fails with its location. Errors that
   TensorFlow raises without a location (a corrupted or truncated file: ``DataLossError`` with a byte
-  offset; a JPEG that does not decode) are located afterwards by :func:`explain_read_error`:
-  :mod:`pg2_tf.records.damage` walks the record framing of the files, and for undecodable records
-  :func:`find_bad_record` re-reads them in order.
+  offset; a JPEG that does not decode) are located afterwards by
+  :func:`pg2_tf.records.damage.explain_read_error`, which walks the record framing of the files
+  and, for undecodable records, re-reads them in order.
 
 A training loop uses :func:`iterate` (or catches the errors itself and calls
-:func:`explain_read_error`)::
+:func:`pg2_tf.records.damage.explain_read_error`)::
 
-    files = data.record_files(data_path, "train", kind)
-    dataset = data.make_dataset(data_path, "train", kind=kind, img_H=H, img_W=W,
-                                batch_size=B, is_train=True)
+    files = reader.record_files(data_path, "train", kind)
+    dataset = reader.make_dataset(data_path, "train", kind=kind, img_H=H, img_W=W,
+                                  batch_size=B, is_train=True)
     try:
-        for step, batch in zip(steps, data.iterate(dataset, files=files, img_H=H, img_W=W)):
+        for step, batch in zip(steps, reader.iterate(dataset, files=files, img_H=H, img_W=W)):
             train_step(batch)  # a tf.function taking the dict; batches are fetched eagerly
     except DataError:
         ...  # keep the last checkpoint, report the one-line message, stop
 
 :func:`iterate` only guards fetching the next batch, so errors raised by the model are not
 mistaken for data errors.
+
+Rule: reads records, never writes them (that is ``data_prep``); knows nothing of the networks.
 """
 
-import dataclasses
 import os
 import pickle
 
-import numpy as np
 import tensorflow as tf
 
-from pg2_tf.core import datasets, pose, pose_files
+from pg2_tf.core import datasets, pose
 from pg2_tf.core.errors import DataError
-from pg2_tf.records import damage
-
-# Keys of one element of the datasets built here (see the module docstring for shapes/values).
-ELEMENT_KEYS = ("x", "x_target", "pose", "pose_target", "mask", "mask_target")
+from pg2_tf.records import damage, decoder
 
 _DEFAULT_SHUFFLE_BUFFER = 256  # serialized records; ~90 KB each for Market, ~0.5 MB for DeepFashion
-_READ_BUFFER_BYTES = 1 << 20
 _GET_DATA = damage.GET_DATA
 
 
 # --------------------------------------------------------------------------------------------
 # Dataset names, files and pair counts
-
-
-def dataset_kind(dataset: str) -> str:
-    """Maps a ``--dataset`` name to ``'market'`` or ``'deepfashion'`` (:func:`datasets.by_name`)."""
-    return datasets.by_name(dataset).kind
 
 
 def record_prefix(kind: str) -> str:
@@ -159,168 +136,12 @@ def epoch_note(data_path: str, split: str, batch_size: int) -> str:
     return f"{count} pairs in {data_path} ({split}): {count // batch_size} steps per epoch"
 
 
-# --------------------------------------------------------------------------------------------
-# Parsing one record
-
-
-def _feature_spec() -> dict:
-    """Every feature the reader needs, parsed leniently (a missing key gives an empty tensor)."""
-    spec = {"shape": tf.io.RaggedFeature(tf.int64)}
-    for side in (0, 1):
-        spec[f"image_raw_{side}"] = tf.io.RaggedFeature(tf.string)
-        spec[f"indices_r4_{side}"] = tf.io.RaggedFeature(tf.int64)
-        spec[f"values_r4_{side}"] = tf.io.RaggedFeature(tf.float32)
-        spec[f"pose_mask_r4_{side}"] = tf.io.RaggedFeature(tf.int64)
-    return spec
-
-
-def _count_problem(features, key, expected_count, what):
-    """(ok, problem) for a feature that must hold exactly ``expected_count`` values."""
-    size = tf.size(features[key])
-    missing = tf.constant(f"has no feature '{key}'")
-    wrong = tf.strings.join(
-        [f"has {key} of ", tf.strings.as_string(size), f" values, expected {what}"]
-    )
-    return tf.equal(size, expected_count), tf.where(tf.equal(size, 0), missing, wrong)
-
-
-def _assert_record(checks, file_name, record_index):
-    """One Assert op over ``checks`` ([(ok, problem)]) whose message locates the record."""
-    oks = tf.stack([ok for ok, _ in checks])
-    problems = tf.stack([problem for _, problem in checks])
-    first_problem = tf.gather(problems, tf.argmin(tf.cast(oks, tf.int32)))
-    message = damage.bad_record_marker(tf.strings.as_string(record_index), first_problem, file_name)
-    return tf.debugging.Assert(tf.reduce_all(oks), [message])
-
-
-def _decode_image(image_bytes):
-    # dct_method "" is libjpeg's default (ISLOW), the one TF1's slim Image handler used.
-    return tf.io.decode_jpeg(image_bytes, channels=3, dct_method="")
-
-
-def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_index=-1):
-    """Decodes one serialized pair record into the model's input tensors (unbatched).
-
-    Args:
-      serialized: scalar tf.string, one ``tf.train.Example`` written by the original converter.
-      img_H, img_W: image size of the model (128x64 Market, 256x256 DeepFashion).
-      file_name, record_index: where the record comes from; only used in error messages.
-
-    Returns:
-      dict of float32 tensors: ``x``, ``x_target`` [H, W, 3] in [-1, 1]; ``pose``,
-      ``pose_target`` [H, W, 18] in {-1, +1}; ``mask``, ``mask_target`` [H, W, 1] in {0, 1}.
-
-    A record lacking a needed feature, or whose sizes do not match img_H x img_W, fails with an
-    InvalidArgumentError whose message :func:`explain_read_error` turns into a DataError naming
-    ``file_name`` and ``record_index``.
-    """
-    pose_size = img_H * img_W * pose.NUM_KEYPOINTS
-    features = tf.io.parse_single_example(serialized, _feature_spec())
-    checks = [
-        _count_problem(features, "image_raw_0", 1, "one JPEG string"),
-        _count_problem(features, "image_raw_1", 1, "one JPEG string"),
-        _count_problem(
-            features, "shape", 1, f"[{pose_size}] = {img_H}x{img_W}x{pose.NUM_KEYPOINTS}"
-        ),
-        _count_problem(
-            features, "pose_mask_r4_0", img_H * img_W, f"{img_H * img_W} ({img_H}x{img_W})"
-        ),
-        _count_problem(
-            features, "pose_mask_r4_1", img_H * img_W, f"{img_H * img_W} ({img_H}x{img_W})"
-        ),
-    ]
-    shape = features["shape"]
-    checks.append(
-        (
-            tf.reduce_all(tf.equal(shape, pose_size)),
-            tf.strings.join(
-                [
-                    "has shape ",
-                    tf.strings.reduce_join(tf.strings.as_string(shape), separator=","),
-                    f", expected {pose_size} = {img_H}x{img_W}x{pose.NUM_KEYPOINTS}",
-                ]
-            ),
-        )
-    )
-    for side in (0, 1):
-        indices, values = features[f"indices_r4_{side}"], features[f"values_r4_{side}"]
-        lengths = tf.strings.join(
-            [
-                f"has indices_r4_{side} of ",
-                tf.strings.as_string(tf.size(indices)),
-                f" values and values_r4_{side} of ",
-                tf.strings.as_string(tf.size(values)),
-                " (they must match)",
-            ]
-        )
-        # A missing key parses as an empty list: name it rather than the mismatch it causes.
-        problem = tf.where(
-            tf.equal(tf.size(indices), 0),
-            tf.constant(f"has no feature 'indices_r4_{side}'"),
-            tf.where(
-                tf.equal(tf.size(values), 0),
-                tf.constant(f"has no feature 'values_r4_{side}'"),
-                lengths,
-            ),
-        )
-        checks.append((tf.equal(tf.size(indices), tf.size(values)), problem))
-        checks.append(
-            (
-                tf.reduce_all((indices >= 0) & (indices < pose_size)),
-                tf.constant(f"has indices_r4_{side} outside [0, {pose_size})"),
-            )
-        )
-    with tf.control_dependencies([_assert_record(checks, file_name, record_index)]):
-        images = [_decode_image(features[f"image_raw_{side}"][0]) for side in (0, 1)]
-    image_checks = [
-        (
-            tf.reduce_all(tf.equal(tf.shape(image)[:2], [img_H, img_W])),
-            tf.strings.join(
-                [
-                    f"has image_raw_{side} of ",
-                    tf.strings.reduce_join(
-                        tf.strings.as_string(tf.shape(image)[:2]), separator="x"
-                    ),
-                    f" pixels, expected {img_H}x{img_W}",
-                ]
-            ),
-        )
-        for side, image in enumerate(images)
-    ]
-    with tf.control_dependencies([_assert_record(image_checks, file_name, record_index)]):
-        x, x_target = (
-            (tf.cast(tf.reshape(image, [img_H, img_W, 3]), tf.float32) - 127.5) / 127.5
-            for image in images
-        )
-        poses = []
-        for side in (0, 1):
-            sparse = tf.SparseTensor(
-                indices=features[f"indices_r4_{side}"][:, tf.newaxis],
-                values=features[f"values_r4_{side}"],
-                dense_shape=[pose_size],
-            )
-            dense = tf.sparse.to_dense(sparse, default_value=0.0, validate_indices=False)
-            poses.append(tf.reshape(dense, [img_H, img_W, pose.NUM_KEYPOINTS]) * 2.0 - 1.0)
-        masks = [
-            tf.cast(tf.reshape(features[f"pose_mask_r4_{side}"], [img_H, img_W, 1]), tf.float32)
-            for side in (0, 1)
-        ]
-    return {
-        "x": x,
-        "x_target": x_target,
-        "pose": poses[0],
-        "pose_target": poses[1],
-        "mask": masks[0],
-        "mask_target": masks[1],
-    }
-
-
 def element_spec(img_H: int, img_W: int, batch_size: int | None = None) -> dict:
     """tf.TensorSpec of one batch (e.g. for a train step's ``input_signature``)."""
     channels = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
     return {
         key: tf.TensorSpec([batch_size, img_H, img_W, channels[key]], tf.float32, name=key)
-        for key in ELEMENT_KEYS
+        for key in decoder.ELEMENT_KEYS
     }
 
 
@@ -348,10 +169,10 @@ def check_records(files: list[str], img_H: int, img_W: int) -> None:
         try:
             first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
         except (tf.errors.DataLossError, tf.errors.NotFoundError) as error:
-            raise explain_read_error(error, [path]) from None
+            raise damage.explain_read_error(error, [path]) from None
         if first is None:
             raise DataError(f"{path} holds no records; remove it or re-run the record converter")
-        features = tf.io.parse_single_example(first, _feature_spec())
+        features = tf.io.parse_single_example(first, decoder.feature_spec())
         where = f"{path}: record 0"
         for key in ("image_raw_0", "image_raw_1", "shape", "pose_mask_r4_0", "pose_mask_r4_1"):
             if tf.size(features[key]) == 0:
@@ -386,12 +207,6 @@ def check_records(files: list[str], img_H: int, img_W: int) -> None:
 # Datasets
 
 
-def _located_records(path):
-    """(serialized, file_name, record_index) for every record of one file, in file order."""
-    records = tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES)
-    return records.enumerate().map(lambda index, record: (record, path, index))
-
-
 def make_dataset(
     data_path,
     split,
@@ -407,7 +222,7 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of pairs from ``data_path/<prefix>_<split>_*.tfrecord``.
 
-    Each element is a dict (see :data:`ELEMENT_KEYS`) of float32 tensors: ``x``, ``x_target``
+    Each element is a dict (see :data:`pg2_tf.records.decoder.ELEMENT_KEYS`) of float32 tensors: ``x``, ``x_target``
     [B, H, W, 3] in [-1, 1]; ``pose``, ``pose_target`` [B, H, W, 18] in {-1, +1}; ``mask``,
     ``mask_target`` [B, H, W, 1] in {0, 1}.
 
@@ -422,13 +237,16 @@ def make_dataset(
     the last partial batch kept, deterministic.
 
     Calls :func:`check_records` first (raises DataError for missing files or records of another
-    size). Errors found while iterating are explained by :func:`iterate` / :func:`explain_read_error`.
+    size). Errors found while iterating are explained by :func:`iterate` /
+    :func:`pg2_tf.records.damage.explain_read_error`.
     """
     files = record_files(data_path, split, kind)
     check_records(files, img_H, img_W)
 
     def parse(record, file_name, record_index):
-        return parse_pair(record, img_H, img_W, file_name=file_name, record_index=record_index)
+        return decoder.parse_pair(
+            record, img_H, img_W, file_name=file_name, record_index=record_index
+        )
 
     file_names = tf.data.Dataset.from_tensor_slices(files)
     if is_train:
@@ -436,7 +254,7 @@ def make_dataset(
         records = (
             file_names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
             .interleave(
-                _located_records,
+                decoder.located_records,
                 cycle_length=min(len(files), 4),
                 block_length=1,
                 num_parallel_calls=min(len(files), 4),
@@ -450,164 +268,17 @@ def make_dataset(
         )
         batches = pairs.batch(batch_size, drop_remainder=True)
     else:
-        records = file_names.flat_map(_located_records)
+        records = file_names.flat_map(decoder.located_records)
         pairs = records.map(parse, num_parallel_calls=num_parallel_calls, deterministic=True)
         batches = pairs.batch(batch_size, drop_remainder=False)
     return batches.prefetch(tf.data.AUTOTUNE)
-
-
-# --------------------------------------------------------------------------------------------
-# Records as pictures and keypoints (the web app's test pairs)
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordPair:
-    """One test record: source and target images (uint8 [H, W, 3]) and poses ([18, 2], -1 missing)."""
-
-    name_0: str
-    name_1: str
-    image_0: np.ndarray
-    image_1: np.ndarray
-    keypoints_0: np.ndarray
-    keypoints_1: np.ndarray
-
-
-def read_record_pairs(files: list[str], img_H: int, img_W: int, limit: int) -> list:
-    """The first ``limit`` records of ``files`` as :class:`RecordPair` (file order), decoded.
-
-    The poses are the records' ``pose_peaks_{0,1}_rcv`` keypoints, from which the converters drew
-    the records' pose maps. Raises DataError for missing files, records of another size, or
-    records without those keypoints.
-    """
-    check_records(files, img_H, img_W)
-    spec = {}
-    for side in (0, 1):
-        spec[f"image_raw_{side}"] = tf.io.FixedLenFeature([], tf.string)
-        spec[f"image_name_{side}"] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
-        spec[f"pose_peaks_{side}_rcv"] = tf.io.FixedLenFeature([pose.NUM_KEYPOINTS * 3], tf.float32)
-    try:
-        return _read_record_pairs(files, spec, limit)
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-        # A truncated file or an undecodable JPEG: located by the reader's own explanation.
-        raise explain_read_error(error, files, img_H, img_W) from None
-
-
-def _read_record_pairs(files, spec, limit) -> list:
-    """The :class:`RecordPair` list of :func:`read_record_pairs` (TensorFlow's read errors pass)."""
-    pairs = []
-    for path in files:
-        for index, record in enumerate(tf.data.TFRecordDataset(path)):
-            if len(pairs) >= limit:
-                return pairs
-            try:
-                features = tf.io.parse_single_example(record, spec)
-            except tf.errors.InvalidArgumentError:
-                raise DataError(
-                    f"{path}: record {index} lacks pose_peaks_0_rcv / pose_peaks_1_rcv (the "
-                    "keypoints the app starts from): re-run the record converter"
-                ) from None
-            sides = []
-            for side in (0, 1):
-                image = tf.io.decode_jpeg(features[f"image_raw_{side}"], channels=3).numpy()
-                rcv = features[f"pose_peaks_{side}_rcv"].numpy()
-                keypoints = pose_files.keypoints_from_record_rcv(rcv).astype(np.float32)
-                name = features[f"image_name_{side}"].numpy().decode("utf-8", "replace")
-                sides.append((name or f"record {len(pairs)}", image, keypoints))
-            (name_0, image_0, keypoints_0), (name_1, image_1, keypoints_1) = sides
-            pairs.append(RecordPair(name_0, name_1, image_0, image_1, keypoints_0, keypoints_1))
-    return pairs
-
-
-# --------------------------------------------------------------------------------------------
-# Locating read errors (the forensics are in pg2_tf.records.damage)
-
-
-def _decoded_checksum(record, file_name, record_index, img_H, img_W):
-    """A scalar that depends on every decoded tensor of a record (so no decoding is pruned)."""
-    pair = parse_pair(record, img_H, img_W, file_name=file_name, record_index=record_index)
-    return tf.add_n([tf.reduce_sum(pair[key]) for key in ELEMENT_KEYS])
-
-
-_SCAN_BATCH = 256
-
-
-def _first_failing_record(records, first_index):
-    """Index of the first element of ``records`` that raises, or None if none does."""
-    index = first_index
-    try:
-        for _ in records:
-            index += 1
-    except tf.errors.OpError:
-        return index
-    return None
-
-
-def find_bad_record(files: list[str], img_H: int, img_W: int):
-    """Re-reads ``files`` in order and returns ``(file, record_index, problem)`` of the first
-    record that fails to read or decode, or None when all of them decode.
-
-    ``problem`` is a phrase such as ``"cannot be decoded (<TensorFlow's message>)"``;
-    ``record_index`` is None if the failure could not be pinned to one record. Costs a full
-    decoding pass over the files (parallel, in order); :func:`explain_read_error` uses it for errors
-    TensorFlow reports without a location (e.g. a JPEG that does not decode).
-    """
-
-    def checksum(record, file_name, record_index):
-        return _decoded_checksum(record, file_name, record_index, img_H, img_W)
-
-    for path in files:
-        decoded = (
-            _located_records(path)
-            .map(checksum, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            .batch(_SCAN_BATCH)
-        )
-        batches_read = 0
-        try:
-            for _ in decoded:
-                batches_read += 1
-        except tf.errors.DataLossError as error:
-            located = damage.locate_damaged(error, [path])
-            return located or (
-                path,
-                None,
-                f"is unreadable ({damage.short_tf_message(error)})",
-            )
-        except tf.errors.InvalidArgumentError as error:
-            located = damage.parse_bad_record(error)
-            if located:
-                return located
-            # TensorFlow did not say which record: re-read the failing batch record by record.
-            first = batches_read * _SCAN_BATCH
-            batch = _located_records(path).skip(first).take(_SCAN_BATCH).map(checksum)
-            return (
-                path,
-                _first_failing_record(batch, first),
-                (f"cannot be decoded ({damage.short_tf_message(error)})"),
-            )
-    return None
-
-
-def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
-    """A one-line DataError naming the file and record behind a TensorFlow read error.
-
-    :func:`pg2_tf.records.damage.explain_read_error`; with ``img_H``/``img_W`` errors TensorFlow
-    raised without a location (an undecodable JPEG) are located by re-reading the files
-    (:func:`find_bad_record`, a full decoding pass).
-    """
-    rescan = None
-    if img_H is not None and img_W is not None:
-
-        def rescan():
-            return find_bad_record(files, img_H, img_W)
-
-    return damage.explain_read_error(error, files, rescan)
 
 
 def iterate(dataset, *, files, img_H, img_W):
     """Yields the elements of ``dataset``, turning read errors into located DataErrors.
 
     Wraps only the fetching of each element: ``DataLossError``, ``InvalidArgumentError`` and
-    ``NotFoundError`` raised by ``next(iterator)`` become :func:`explain_read_error`'s DataError
+    ``NotFoundError`` raised by ``next(iterator)`` become :func:`pg2_tf.records.damage.explain_read_error`'s DataError
     (raised ``from`` the TensorFlow error). ``files``, ``img_H``, ``img_W`` are those the dataset
     was made from. A training loop catches DataError, keeps its last checkpoint and stops.
     """
@@ -622,5 +293,5 @@ def iterate(dataset, *, files, img_H, img_W):
             tf.errors.InvalidArgumentError,
             tf.errors.NotFoundError,
         ) as error:
-            raise explain_read_error(error, files, img_H, img_W) from error
+            raise damage.explain_read_error(error, files, img_H, img_W) from error
         yield element
