@@ -31,7 +31,19 @@ NEGATIVE_PAIR_STRIDE = 2000
 
 
 def require_dir(path: Path, what: str, fix: str) -> Path:
-    """Returns ``path`` if it is a folder, else raises DataError('<what> <path> is missing; <fix>')."""
+    """A folder that must exist.
+
+    Args:
+        path: the folder.
+        what: names it in the message (``"image folder"``).
+        fix: what to do, appended to the message.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        DataError: ``'<what> <path> is missing; <fix>'`` when it is not a folder.
+    """
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{what} {path} is missing; {fix}")
@@ -39,7 +51,18 @@ def require_dir(path: Path, what: str, fix: str) -> Path:
 
 
 def load_python2_pickle(path: Path, fix: str):
-    """Loads a pickle written by Python 2 (numpy arrays inside need ``encoding='latin1'``)."""
+    """Loads a pickle written by Python 2 (numpy arrays inside need ``encoding='latin1'``).
+
+    Args:
+        path: the ``.p`` file.
+        fix: what to do, appended to messages.
+
+    Returns:
+        The unpickled object.
+
+    Raises:
+        DataError: missing or unreadable file.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} is missing; {fix}")
@@ -51,9 +74,20 @@ def load_python2_pickle(path: Path, fix: str):
 
 
 def load_pose_dictionaries(peaks_path: Path, subsets_path: Path, fix: str) -> tuple[dict, dict]:
-    """Loads an OpenPose result pair: {image name: all_peaks} and {image name: subsets}.
+    """Loads an OpenPose result pair of the original raw layout.
 
-    all_peaks is 18 lists of (x, y, score, id) peaks; subsets an array [N, 20] per image.
+    Args:
+        peaks_path: the ``all_peaks_dic_*.p`` pickle.
+        subsets_path: the ``subsets_dic_*.p`` pickle.
+        fix: what to do, appended to messages.
+
+    Returns:
+        ``({image name: all_peaks}, {image name: subsets})``: all_peaks is 18 lists of
+        ``(x, y, score, id)`` peaks; subsets a float array ``[N, 20]`` per image
+        (:func:`pg2_tf.core.pose_files.keypoints_from_openpose` reads them).
+
+    Raises:
+        DataError: a missing file, or one that is not such a dictionary.
     """
     all_peaks = load_python2_pickle(peaks_path, fix)
     subsets = load_python2_pickle(subsets_path, fix)
@@ -83,10 +117,15 @@ def _looks_like_subsets(sample) -> bool:
 
 
 def image_file_list(folder: Path, skip_first: int = 0) -> list[str]:
-    """Sorted names of the .jpg/.png files of ``folder``, as the original ``_get_image_file_list``.
+    """The image names of a folder, as the original ``_get_image_file_list``.
 
-    ``skip_first`` drops that many entries of the sorted listing BEFORE the extension filter (the
-    original skips Market's 6617 junk test detections that way).
+    Args:
+        folder: the image folder.
+        skip_first: entries of the sorted listing to drop BEFORE the extension filter (the
+            original skips Market's 6617 junk test detections that way).
+
+    Returns:
+        Sorted names of the ``.jpg``/``.png`` files.
     """
     names = sorted(os.listdir(folder))[skip_first:]
     return [name for name in names if name.endswith(".jpg") or name.endswith(".png")]
@@ -129,6 +168,10 @@ def python2_shuffle(items: list, rng: random.Random) -> None:
 
     Python 3 changed the algorithm (``_randbelow``); seeding ``random.Random(0)`` and drawing
     ``int(random() * (i + 1))`` reproduces the original converters' orders.
+
+    Args:
+        items: the list to shuffle (changed in place).
+        rng: the generator, advanced by ``len(items) - 1`` draws.
     """
     for i in reversed(range(1, len(items))):
         j = int(rng.random() * (i + 1))
@@ -136,7 +179,15 @@ def python2_shuffle(items: list, rng: random.Random) -> None:
 
 
 def identity_map(pairs: Sequence[Sequence[str]], identity: Callable[[str], str]) -> dict[str, int]:
-    """Person identity -> 0, 1, ... in order of first appearance in ``pairs`` (name 0 then 1)."""
+    """Person identities numbered in order of first appearance.
+
+    Args:
+        pairs: ``[name_0, name_1]`` pairs, read name 0 then name 1.
+        identity: image name -> person identity.
+
+    Returns:
+        ``{identity: 0, 1, ...}``.
+    """
     mapping: dict[str, int] = {}
     for name_0, name_1 in pairs:
         for name in (name_0, name_1):
@@ -145,12 +196,23 @@ def identity_map(pairs: Sequence[Sequence[str]], identity: Callable[[str], str])
 
 
 def dump_pickle(value, path: Path) -> None:
-    """Writes ``value`` with pickle protocol 2 (readable by Python 2 and 3), whole or not at all."""
+    """Writes ``value`` with pickle protocol 2 (readable by Python 2 and 3), whole or not at all.
+
+    Args:
+        value: any picklable value.
+        path: the ``.p`` file; its folder must exist.
+    """
     atomic.write_bytes(path, pickle.dumps(value, protocol=PICKLE_PROTOCOL))
 
 
 def read_image(path: Path) -> tuple[bytes, int, int]:
-    """Returns (file bytes, height, width) of an image, fully decoded once to check it.
+    """An image file's bytes and size, fully decoded once to check it.
+
+    Args:
+        path: a JPEG or PNG file.
+
+    Returns:
+        ``(file bytes, height, width)``.
 
     Raises:
         DataError: missing or undecodable file.
@@ -170,16 +232,31 @@ def read_image(path: Path) -> tuple[bytes, int, int]:
 
 
 def converter_of(dataset):
-    """The module converting a :class:`pg2_tf.core.datasets.Dataset`'s raw layout (``dataset.converter``).
+    """The module converting a dataset's raw layout (``dataset.converter``).
 
-    Its ``convert(raw_dir, split, out_dir, workers=, records_per_shard=, flip=, show_progress=,
-    junk_detections=, with_roi10_mask=)`` writes the records of one split.
+    Args:
+        dataset: a :class:`pg2_tf.core.datasets.Dataset`.
+
+    Returns:
+        The module (``data_prep.convert_market`` or ``data_prep.convert_DF``); its
+        ``convert(raw_dir, split, out_dir, workers=, records_per_shard=, flip=, show_progress=,
+        junk_detections=, with_roi10_mask=)`` writes the records of one split.
     """
     return importlib.import_module(dataset.converter)
 
 
 def default_workers(workers: int | None) -> int:
-    """The number of worker processes: ``workers`` or every core."""
+    """The number of worker processes.
+
+    Args:
+        workers: ``--workers``, or None for every core.
+
+    Returns:
+        ``workers``, or ``os.cpu_count()`` (at least 1).
+
+    Raises:
+        ConfigError: ``workers`` below 1.
+    """
     if workers is None:
         return os.cpu_count() or 1
     if workers < 1:
@@ -188,8 +265,13 @@ def default_workers(workers: int | None) -> int:
 
 
 def add_writer_args(parser: argparse.ArgumentParser, no_roi10_help: str | None = None) -> None:
-    """The record writer's options every converter takes: --workers, --records_per_shard,
-    --no_roi10_mask (with its help, for converters of DeepFashion records) and --quiet."""
+    """Adds the record writer's options every converter takes.
+
+    Args:
+        parser: the converter's parser; gets --workers, --records_per_shard, --quiet and, when
+            ``no_roi10_help`` is given, --no_roi10_mask.
+        no_roi10_help: the help of --no_roi10_mask (converters of DeepFashion records), or None.
+    """
     parser.add_argument("--workers", type=int, help="worker processes (default: every core)")
     parser.add_argument("--records_per_shard", type=int, default=1000)
     if no_roi10_help:
@@ -200,8 +282,17 @@ def add_writer_args(parser: argparse.ArgumentParser, no_roi10_help: str | None =
 def raw_converter_parser(
     description: str, raw_folder: str, splits: Sequence[str], out_default: str
 ) -> argparse.ArgumentParser:
-    """The command line of convert_market.py / convert_DF.py (the original converters'
-    positional raw_dir and split), before their own options and the writer's."""
+    """The command line of convert_market.py / convert_DF.py, before their own options.
+
+    Args:
+        description: the parser's description.
+        raw_folder: names the positional raw_dir in its help.
+        splits: the choices of the positional split.
+        out_default: the default of --out, for its help.
+
+    Returns:
+        The parser with raw_dir, split, --out and --no_flip.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("raw_dir", type=Path, help=f"{raw_folder} folder")
     parser.add_argument("split", choices=splits)
@@ -213,12 +304,22 @@ def raw_converter_parser(
 
 
 def print_written(out_dir: Path) -> None:
-    """The converters' last line: how many records were written where."""
+    """Prints the converters' last line: how many records were written where.
+
+    Args:
+        out_dir: the output folder (holding ``tf_record_pair_num.txt``).
+    """
     print(f"wrote {(Path(out_dir) / 'tf_record_pair_num.txt').read_text()} records to {out_dir}")
 
 
 def run_cli(main: Callable[[], None]) -> None:
-    """Runs a command-line ``main``; a user error becomes one ``error:`` line and exit status 2."""
+    """Runs a command-line ``main``; a user error becomes one ``error:`` line and exit status 2.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` defaults to 2 (TensorFlow's C++ start-up lines are not shown).
+
+    Args:
+        main: the command's main, called without arguments.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         main()

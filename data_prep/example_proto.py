@@ -61,7 +61,14 @@ def _packed(payload: bytes) -> bytes:
 
 
 def bytes_feature(values: bytes | Iterable[bytes]) -> bytes:
-    """Encoded ``Feature`` holding a bytes list (one value when given bytes or str)."""
+    """An encoded ``Feature`` holding a bytes list.
+
+    Args:
+        values: one bytes or str value, or an iterable of them (str is UTF-8 encoded).
+
+    Returns:
+        The serialized ``tf.train.Feature``.
+    """
     if isinstance(values, (bytes, str)):
         values = [values]
     payload = b"".join(
@@ -71,13 +78,27 @@ def bytes_feature(values: bytes | Iterable[bytes]) -> bytes:
 
 
 def float_feature(values) -> bytes:
-    """Encoded ``Feature`` holding a float32 list (scalars and any array shape are flattened)."""
+    """An encoded ``Feature`` holding a float32 list.
+
+    Args:
+        values: a scalar or an array of any shape (flattened, cast to float32).
+
+    Returns:
+        The serialized ``tf.train.Feature`` (packed little-endian float32).
+    """
     array = np.asarray(values, dtype=np.float64).ravel().astype("<f4")
     return _field(2, _packed(array.tobytes()))
 
 
 def int64_feature(values) -> bytes:
-    """Encoded ``Feature`` holding an int64 list (scalars and any array shape are flattened)."""
+    """An encoded ``Feature`` holding an int64 list.
+
+    Args:
+        values: a scalar or an array of any shape (flattened; non-integers cast to int64).
+
+    Returns:
+        The serialized ``tf.train.Feature`` (packed varints).
+    """
     array = np.asarray(values).ravel()
     if array.size and not np.issubdtype(array.dtype, np.integer):
         array = array.astype(np.int64)
@@ -85,10 +106,25 @@ def int64_feature(values) -> bytes:
 
 
 def feature_entry(key: str, encoded_feature: bytes) -> bytes:
-    """One entry of the ``Features.feature`` map: the key and an encoded ``Feature``."""
+    """One entry of the ``Features.feature`` map.
+
+    Args:
+        key: the feature's name.
+        encoded_feature: a serialized ``Feature`` (:func:`bytes_feature`, ...).
+
+    Returns:
+        The serialized map entry.
+    """
     return _field(1, _field(1, key.encode()) + _field(2, encoded_feature))
 
 
 def example_bytes(entries: Iterable[bytes]) -> bytes:
-    """A serialised ``tf.train.Example`` from map entries made by :func:`feature_entry`."""
+    """A serialized ``tf.train.Example``.
+
+    Args:
+        entries: map entries made by :func:`feature_entry`, in the order to write.
+
+    Returns:
+        The ``Example``'s bytes, as ``tf.train.Example.SerializeToString`` gives them.
+    """
     return _field(1, b"".join(entries))

@@ -61,12 +61,15 @@ DATASETS = datasets.KINDS
 def read_annotations(path: Path) -> dict[str, np.ndarray]:
     """Reads a ``name:keypoints_y:keypoints_x`` file (:func:`pg2_tf.records.annotations.read_annotations`).
 
+    Args:
+        path: the annotation ``.csv``.
+
     Returns:
         image name -> float64 [18, 2] (row, col), -1 for missing joints (a joint with one
         coordinate -1 is missing as a whole).
 
     Raises:
-        DataError: missing file, wrong header, a row without 18 integer pairs.
+        DataError: missing file, wrong header, a row without 18 finite pairs.
     """
     keypoints = annotations.read_annotations(str(path))
     for keypoints_rc in keypoints.values():
@@ -76,6 +79,12 @@ def read_annotations(path: Path) -> dict[str, np.ndarray]:
 
 def read_pairs(path: Path) -> list[list[str]]:
     """Reads the ``from``/``to`` columns of a pairs file, in file order.
+
+    Args:
+        path: the pairs ``.csv`` (a header naming ``from`` and ``to``).
+
+    Returns:
+        ``[from, to]`` image names, one pair a row.
 
     Raises:
         DataError: missing file or columns.
@@ -104,7 +113,22 @@ def convert(
     with_roi10_mask: bool = True,
     show_progress: bool = True,
 ) -> Path:
-    """Writes the records of the pairs file; returns ``out_dir`` (see the module docstring).
+    """Writes the records of the pairs file (see the module docstring).
+
+    Args:
+        dataset: ``market`` or ``deepfashion``.
+        annotations: the annotation ``.csv`` (:func:`read_annotations`).
+        pairs_csv: the pairs ``.csv`` (:func:`read_pairs`).
+        images: the folder of the images.
+        split: the records' split name (train, test, ...).
+        out_dir: the output folder (created).
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        with_roi10_mask: DeepFashion: write the region masks.
+        show_progress: show a progress bar.
+
+    Returns:
+        ``out_dir``.
 
     Raises:
         ConfigError: unknown dataset, bad worker/shard numbers, foreign shards in ``out_dir``.
@@ -194,6 +218,11 @@ def _padding(spec: datasets.Dataset, sample_image: Path) -> tuple[int, int] | No
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: parses ``argv`` and writes the records, printing where they went.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=DATASETS, required=True)
     parser.add_argument(

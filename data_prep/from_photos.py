@@ -6,7 +6,7 @@ Usage::
         --split train|test [--person largest|N|x,y] [--workers N] [--records_per_shard N] [--quiet]
 
 ``DIR/<person>/<photo>`` (any photo Pillow reads: JPEG, PNG, ...; any size, a full scene is
-fine). For every photo the person's 18 keypoints are estimated with :mod:`pg2_tf.keypoints`
+fine). For every photo the person's 18 keypoints are estimated with :mod:`pg2_tf.people.blazepose`
 (BlazePose; ``python -m pg2_tf.keypoints --fetch_model`` once), the photo is cropped to the person's
 box at the model's size (Market 128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.people.photos.person_crop`)
 and the keypoints are carried into the crop. The crops and their poses are written in the
@@ -36,7 +36,7 @@ import numpy as np
 
 from data_prep import (
     common,
-    synthetic,
+    raw_layout,
 )
 from pg2_tf.core import datasets, pose, pose_files
 from pg2_tf.core.errors import ConfigError, DataError
@@ -49,10 +49,17 @@ JPEG_QUALITY = 95
 
 
 def image_name(dataset: str, person: int, index: int, camera: int = 1) -> str:
-    """The raw file name of photo ``index`` of person number ``person`` (from 1).
+    """The raw file name of one photo of a person, as the converters read them.
 
-    Market: ``PPPP_cCs1_NNNNNN_00.jpg`` (identity = first 4 characters, camera ``camera``, 1-9);
-    DeepFashion: ``PPPPP_N.jpg`` (identity = text before '_'), as the converters read them.
+    Args:
+        dataset: ``market`` or ``deepfashion``.
+        person: the person's number, from 1.
+        index: the photo's index, from 0.
+        camera: Market's camera digit, 1-9.
+
+    Returns:
+        Market ``PPPP_cCs1_NNNNNN_00.jpg`` (identity = first 4 characters); DeepFashion
+        ``PPPPP_N.jpg`` (identity = text before '_').
     """
     return datasets.by_kind(dataset).raw_image_name(
         person, index + 1, person * 1000 + index, camera
@@ -64,34 +71,52 @@ def add_crop(raw_dir: Path, layout, sets: dict, split: str, name: str, crop, key
     train, the mirrored copy into ``train_flip``, as the original's data has it).
 
     Args:
-        sets: from :func:`data_prep.synthetic.prepare_image_sets`; receives the OpenPose results.
+        sets: from :func:`data_prep.raw_layout.prepare_image_sets`; receives the OpenPose results.
         crop: uint8 [H, W, 3] at the layout's size; keypoints_rc: float [18, 2] in it, -1 missing.
     """
     # OpenPose gave whole pixels; so do the records.
     keypoints_rc = np.round(np.asarray(keypoints_rc, np.float64))
-    synthetic.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
+    raw_layout.save_jpeg(crop, raw_dir / layout.image_folder(split) / name, JPEG_QUALITY)
     sets[split][name] = pose_files.openpose_from_keypoints(keypoints_rc)
     if split == "train":
         mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
-        synthetic.save_jpeg(
+        raw_layout.save_jpeg(
             crop[:, ::-1], raw_dir / layout.image_folder("train_flip") / name, JPEG_QUALITY
         )
         sets["train_flip"][name] = pose_files.openpose_from_keypoints(mirrored)
 
 
 def save_pose_sets(raw_dir: Path, layout, sets: dict) -> None:
-    """Writes the OpenPose pickles of the image sets built with :func:`add_crop`."""
+    """Writes the OpenPose pickles of the image sets built with :func:`add_crop`.
+
+    Args:
+        raw_dir: the raw layout's folder.
+        layout: the dataset (:class:`pg2_tf.core.datasets.Dataset`): pose folder, pickle names.
+        sets: image set -> {image name: (all_peaks, subsets)}; merged into existing pickles.
+    """
     for image_set, results in sets.items():
         # Merged, not replaced: DeepFashion's train and test share one pair of pickles.
-        synthetic.add_to_pickles(
+        raw_layout.add_to_pickles(
             raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
         )
 
 
 def convert_raw(raw_dir: Path, out_dir: Path, dataset: str, split: str, workers=None,
                 records_per_shard: int = 1000, show_progress: bool = True) -> str:  # fmt: skip
-    """Converts a raw folder written here with the project's converter (Market: no junk
-    detections); returns the ``tf_record_pair_num.txt`` line."""
+    """Converts a raw folder written here with the project's converter (Market: no junk detections).
+
+    Args:
+        raw_dir: the raw layout's folder.
+        out_dir: the records' folder.
+        dataset: ``market`` or ``deepfashion``.
+        split: train or test.
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        show_progress: show a progress bar.
+
+    Returns:
+        The ``tf_record_pair_num.txt`` line (``cnt:<records>``).
+    """
     options = dict(workers=common.default_workers(workers), show_progress=show_progress)
     common.converter_of(datasets.by_kind(dataset)).convert(
         raw_dir, split, out_dir, records_per_shard=records_per_shard, junk_detections=0, **options
@@ -100,7 +125,17 @@ def convert_raw(raw_dir: Path, out_dir: Path, dataset: str, split: str, workers=
 
 
 def person_folders(photos: Path) -> list[tuple[str, list[Path]]]:
-    """(sub-folder name, sorted photo paths) of every person sub-folder of ``photos``."""
+    """Every person sub-folder of a photo folder.
+
+    Args:
+        photos: the folder, one sub-folder per person.
+
+    Returns:
+        ``(sub-folder name, sorted photo paths)`` of every sub-folder holding photos, sorted.
+
+    Raises:
+        DataError: no such folder, or no sub-folder with photos.
+    """
     photos = common.require_dir(
         Path(photos), "photo folder", "give --photos a folder with one sub-folder per person"
     )
@@ -125,7 +160,7 @@ def write_raw_layout(
     Args:
         people: from :func:`person_folders`.
         raw_root: folder that receives ``Market1501_img_pose_attr_seg`` or ``DF_img_pose``.
-        estimator: a :class:`pg2_tf.keypoints.KeypointEstimator`.
+        estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
         log: receives one line per skipped photo.
         choice: which person of each photo (:class:`pg2_tf.people.finder.PersonChoice`; default the
             largest); a photo where it picks nobody is skipped and listed.
@@ -139,7 +174,7 @@ def write_raw_layout(
     picker = people_module.PersonPicker(estimator, choice)
     layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
-    sets = synthetic.prepare_image_sets(raw_dir, layout, split)
+    sets = raw_layout.prepare_image_sets(raw_dir, layout, split)
     skipped = []
     for person, (_, files) in enumerate(people, start=1):
         for index, path in enumerate(files):
@@ -169,14 +204,25 @@ def convert(
     log=print,
     person: str = "largest",
 ) -> Path:
-    """Writes the records of a folder of photos (module docstring); returns ``out_dir``.
+    """Writes the records of a folder of photos (see the module docstring).
 
     Args:
-        estimator: the pose estimator (default: a new :class:`pg2_tf.keypoints.KeypointEstimator`).
+        photos: the folder, one sub-folder per person.
+        out_dir: the output folder (created).
+        dataset: ``market`` or ``deepfashion``.
+        split: train or test.
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        show_progress: show a progress bar.
+        estimator: the pose estimator (default: a new
+            :class:`pg2_tf.people.blazepose.KeypointEstimator`).
         log: receives one line per skipped photo and a summary line.
         person: which person of each photo: ``largest``, an index as pg2-keypoints lists them
-            or ``x,y`` (:func:`pg2_tf.people.finder.parse_person`); a photo where it picks nobody (an
-            index beyond the people found, a point far from everyone) is skipped and listed.
+            or ``x,y`` (:func:`pg2_tf.people.finder.parse_person`); a photo where it picks nobody
+            (an index beyond the people found, a point far from everyone) is skipped and listed.
+
+    Returns:
+        ``out_dir``.
 
     Raises:
         ConfigError: unknown dataset or split.
@@ -192,9 +238,9 @@ def convert(
     choice = people_module.parse_person(person, "--person")
     people = person_folders(photos)
     if estimator is None:
-        from pg2_tf import keypoints
+        from pg2_tf.people import blazepose
 
-        estimator = keypoints.KeypointEstimator()
+        estimator = blazepose.KeypointEstimator()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     raw_dir, skipped = write_raw_layout(
@@ -218,8 +264,16 @@ def convert(
 
 
 def layout_parser(description: str) -> argparse.ArgumentParser:
-    """The command line every converter that writes its own raw layout shares (this one and
-    from_video.py): --out, --dataset and --split, before its own input and the writer's options."""
+    """The command line every converter that writes its own raw layout shares.
+
+    Used by this one and from_video.py, before their own input and the writer's options.
+
+    Args:
+        description: the parser's description.
+
+    Returns:
+        The parser with --out, --dataset and --split.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--dataset", choices=DATASETS, required=True)
@@ -228,6 +282,11 @@ def layout_parser(description: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: parses ``argv`` and writes the records, printing where they went.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = layout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")

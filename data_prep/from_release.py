@@ -27,7 +27,7 @@ Writes into OUT:
 * ``skipped_<split>.txt``: every image not used, ``path: reason``.
 * ``keypoints_<split>.jsonl``: the keypoint cache (:mod:`data_prep.keypoint_cache`).
 
-Keypoints: BlazePose (:mod:`pg2_tf.keypoints`) on each image in ``--workers`` processes, cached
+Keypoints: BlazePose (:mod:`pg2_tf.people.blazepose`) on each image in ``--workers`` processes, cached
 as they come, so a killed run resumes where it stopped. Filtering, as the original's
 ``PoseFiltered`` data: an image is used when a person is found in it with at least
 ``--min_joints`` (4) of the 18 joints, the minimum the OpenPose code that made the original's
@@ -53,7 +53,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import numpy as np  # noqa: E402
 
-from data_prep import common, keypoint_cache, release, synthetic  # noqa: E402
+from data_prep import common, keypoint_cache, raw_layout, release  # noqa: E402
 from pg2_tf.core import atomic, datasets, pose, pose_files  # noqa: E402
 from pg2_tf.core.errors import ConfigError, DataError, first_line  # noqa: E402
 
@@ -65,6 +65,15 @@ UNREADABLE = "unreadable image"
 
 
 def annotation_file_name(dataset: str, split: str) -> str:
+    """The name of the annotation CSV written into OUT, as Pose-Transfer names its files.
+
+    Args:
+        dataset: ``market`` or ``deepfashion``.
+        split: train or test.
+
+    Returns:
+        ``<dataset>-annotation-<split>.csv``.
+    """
     return f"{dataset}-annotation-{split}.csv"
 
 
@@ -72,13 +81,18 @@ def annotation_file_name(dataset: str, split: str) -> str:
 
 
 def estimate_image(estimator, path: str) -> tuple:
-    """``(keypoints_rc, None)`` of the person in an image file, or ``(None, reason)``.
+    """The person in an image file, as the records take it.
 
-    keypoints_rc: float64 [18, 2] (row, col) whole pixels of the image, -1 missing. A reason
-    starting with :data:`UNREADABLE` is not cached (a rerun tries the file again).
+    Args:
+        estimator: a pose estimator (called ``estimator(image, name=path)``).
+        path: the image file.
+
+    Returns:
+        ``(keypoints_rc, None)``: float64 [18, 2] (row, col) whole pixels inside the image, -1
+        missing; or ``(None, reason)``. A reason starting with :data:`UNREADABLE` is not cached
+        (a rerun tries the file again).
     """
-    from pg2_tf import keypoints
-    from pg2_tf.people import photos
+    from pg2_tf.people import blazepose, photos
 
     try:
         image = photos.load_photo(path)
@@ -86,7 +100,7 @@ def estimate_image(estimator, path: str) -> tuple:
         return None, f"{UNREADABLE} ({first_line(error)})"
     try:
         person = estimator(image, name=path)
-    except keypoints.NoPersonFound:
+    except blazepose.NoPersonFound:
         return None, "no person found"
     keypoints_rc = np.round(person.keypoints_rc())  # OpenPose gave whole pixels
     present = ~pose.missing_joints(keypoints_rc)
@@ -103,10 +117,10 @@ class BlazePose:
     threads: int | None = None
 
     def __call__(self):
-        from pg2_tf import keypoints
+        from pg2_tf.people import blazepose
 
         return functools.partial(
-            estimate_image, keypoints.KeypointEstimator(self.model_dir, self.threads)
+            estimate_image, blazepose.KeypointEstimator(self.model_dir, self.threads)
         )
 
 
@@ -128,14 +142,26 @@ def convert(
     log=print,
     records: bool = True,
 ) -> Path:
-    """Writes OUT (module docstring); returns the records folder.
-
-    ``records=False`` (``--annotations_only``): keypoints, annotation CSV and skipped list only.
+    """Writes OUT (see the module docstring).
 
     Args:
+        dataset: ``market`` or ``deepfashion``.
+        release_dir: the unzipped release (:mod:`data_prep.release`).
+        split: train or test.
+        out_dir: OUT.
+        pairs_csv: a Pose-Transfer pairs list to convert, or None for every same-person pair.
+        workers: worker processes, or None for every core.
+        min_joints: images with fewer detected joints (of 18) are skipped.
+        with_roi10_mask: DeepFashion: write the region masks.
+        records_per_shard: records a ``.tfrecord`` file.
+        show_progress: show a progress bar.
         make_estimate: picklable factory of the per-image function (default :class:`BlazePose`;
             tests pass a fake one).
         log: receives the summary and warning lines.
+        records: False (``--annotations_only``): keypoints, annotation CSV and skipped list only.
+
+    Returns:
+        The records folder.
 
     Raises:
         ConfigError: unknown dataset/split, bad numbers, OUT in use or holding another run.
@@ -159,9 +185,9 @@ def convert(
         images = [image for image in images if image.folder != "query"]
     pairs = _read_pairs(pairs_csv) if pairs_csv is not None else None
     if make_estimate is None:
-        from pg2_tf import keypoints
+        from pg2_tf.people import blazepose
 
-        keypoints.KeypointEstimator()  # the model files are there, before any work starts
+        blazepose.KeypointEstimator()  # the model files are there, before any work starts
         make_estimate = BlazePose(threads=1 if workers > 1 else None)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -316,7 +342,7 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
     layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
     try:
-        sets = synthetic.prepare_image_sets(raw_dir, layout, split)
+        sets = raw_layout.prepare_image_sets(raw_dir, layout, split)
         for image in kept:
             keypoints_rc = rows[image.path][0]
             target = raw_dir / layout.image_folder(split) / image.raw_name
@@ -329,10 +355,10 @@ def _write_raw_layout(dataset, split, raw_root: Path, release_dir: Path, kept, r
                     pixels = photos.load_photo(target)
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
                 flip_path = raw_dir / layout.image_folder("train_flip") / image.raw_name
-                synthetic.save_jpeg(pixels[:, ::-1], flip_path, JPEG_QUALITY)
+                raw_layout.save_jpeg(pixels[:, ::-1], flip_path, JPEG_QUALITY)
                 sets["train_flip"][image.raw_name] = pose_files.openpose_from_keypoints(mirrored)
         for image_set, results in sets.items():
-            synthetic.add_to_pickles(
+            raw_layout.add_to_pickles(
                 raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
             )
     except OSError as error:
@@ -363,7 +389,7 @@ def _place(source: Path, target: Path, keypoints_rc, layout):
     pixels, moved, _ = photos.fit_to_model(
         photos.load_photo(source), keypoints_rc, layout.img_H, layout.img_W
     )
-    synthetic.save_jpeg(pixels, target, JPEG_QUALITY)
+    raw_layout.save_jpeg(pixels, target, JPEG_QUALITY)
     return pixels, moved.astype(np.float64)
 
 
@@ -394,7 +420,7 @@ def _convert_listed_pairs(
             "is not in this split of the release or was skipped; they are left out"
         )
     spec = datasets.by_kind(dataset)
-    source = common.converter_of(spec).split_source(raw_dir, split, junk_detections=0)
+    source = converter.split_source(spec, raw_dir, split)
     data_dir.mkdir(parents=True, exist_ok=True)
     common.dump_pickle(usable, data_dir / f"p_pairs_{split}.p")
     common.dump_pickle([], data_dir / f"n_pairs_{split}.p")
@@ -406,6 +432,12 @@ def _convert_listed_pairs(
 
 
 def main(argv: list[str] | None = None, make_estimate=None) -> None:
+    """The command line: parses ``argv`` and writes OUT.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+        make_estimate: as :func:`convert` (tests pass a fake one), or None.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=release.DATASETS, required=True)

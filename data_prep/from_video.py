@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 import numpy as np
 from PIL import Image
 
-from data_prep import common, from_photos, synthetic
+from data_prep import common, from_photos, raw_layout
 from pg2_tf.core import atomic, datasets
 from pg2_tf.core.errors import ConfigError, DataError
 
@@ -66,14 +66,28 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
                 show_progress: bool = True) -> dict:  # fmt: skip
     """Tracks everyone in one video and stages their crops (PNG) under ``stage``.
 
-    Returns the finished record (also written to ``stage/done.json``): ``{"tracks": {track id:
-    [[frame, crop file, keypoints_rc], ...]}, "dropped": [lines], "frames": sampled frames}``,
-    plus :func:`_video_key`. A stage already finished for the same video and settings is
-    returned as it is. Raises DataError when nobody is found in any sampled frame.
+    A stage already finished for the same video and settings is returned as it is.
+
+    Args:
+        path: the video file.
+        stage: the video's work folder (replaced unless finished).
+        dataset: ``market`` or ``deepfashion`` (the crops' size).
+        every: use every N-th frame.
+        min_joints: poses with fewer joints are dropped (and listed).
+        estimator: the pose estimator.
+        show_progress: show a progress bar.
+
+    Returns:
+        The finished record (also written to ``stage/done.json``): ``{"tracks": {track id:
+        [[frame, crop file, keypoints_rc], ...]}, "dropped": [lines], "frames": sampled frames}``,
+        plus the video's key (path, size, mtime, settings).
+
+    Raises:
+        DataError: nobody is found in any sampled frame.
     """
     from tqdm import tqdm
 
-    from pg2_tf.people import finder, photos
+    from pg2_tf.people import following, photos
 
     key = _video_key(path, every, dataset)
     done = stage / _DONE
@@ -88,7 +102,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     frames, total, _ = photos.video_frames(path, "--video")
     sampled = ((name, frame) for index, (name, frame) in enumerate(frames) if index % every == 0)
     bar = tqdm(
-        finder.track_everyone(estimator, sampled),
+        following.track_everyone(estimator, sampled),
         total=None if total is None else -(-total // every),
         unit="frame",
         desc=path.name,
@@ -123,7 +137,24 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
             min_track: int = DEFAULT_MIN_TRACK, min_joints: int = DEFAULT_MIN_JOINTS,
             workers: int | None = None, records_per_shard: int = 1000,
             show_progress: bool = True, estimator=None, log=print) -> Path:  # fmt: skip
-    """Writes the records of the people in ``videos`` (module docstring); returns ``out_dir``.
+    """Writes the records of the people in ``videos`` (see the module docstring).
+
+    Args:
+        videos: the video files, one camera each (at most 9).
+        out_dir: the output folder (its ``work/`` keeps each video's stage for a rerun).
+        dataset: ``market`` or ``deepfashion``.
+        split: train or test.
+        every: use every N-th frame.
+        min_track: tracks with fewer crops are dropped.
+        min_joints: poses with fewer of the 18 joints are dropped.
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        show_progress: show a progress bar.
+        estimator: the pose estimator, or None for a new BlazePose one.
+        log: receives the summary lines.
+
+    Returns:
+        ``out_dir``.
 
     Raises:
         ConfigError: unknown dataset or split, no video, more than 9 videos, a count below 1.
@@ -152,9 +183,9 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
             raise DataError(f"--video={video} does not exist")
         photos.video_frames(video, "--video")
     if estimator is None:
-        from pg2_tf import keypoints
+        from pg2_tf.people import blazepose
 
-        estimator = keypoints.KeypointEstimator()
+        estimator = blazepose.KeypointEstimator()
     out_dir = Path(out_dir)
     records = []
     for camera, video in enumerate(videos, start=1):
@@ -172,7 +203,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
 
     layout = datasets.by_kind(dataset)
     raw_dir = out_dir / "raw" / layout.raw_folder
-    sets = synthetic.prepare_image_sets(raw_dir, layout, split)
+    sets = raw_layout.prepare_image_sets(raw_dir, layout, split)
     identity_lines, dropped_lines, person = [], [], 0
     for camera, video, stage, record, kept in records:
         dropped_lines += record["dropped"]
@@ -204,6 +235,11 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: parses ``argv`` and writes the records.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = from_photos.layout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--video", action="append", type=Path, required=True,

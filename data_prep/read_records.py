@@ -12,7 +12,14 @@ from pathlib import Path
 
 
 def record_files(path: Path) -> list[Path]:
-    """The .tfrecord files of a folder (sorted), or ``[path]`` for a file."""
+    """The record files a path names.
+
+    Args:
+        path: a folder or one ``.tfrecord`` file.
+
+    Returns:
+        The folder's ``*.tfrecord`` files (sorted), or ``[path]`` for a file.
+    """
     path = Path(path)
     return sorted(path.glob("*.tfrecord")) if path.is_dir() else [path]
 
@@ -48,7 +55,14 @@ def read_records(paths: Path | Iterable[Path]) -> list[dict[str, list]]:
 
 
 def records_by_pair(paths) -> dict[tuple[str, str], dict[str, list]]:
-    """Records keyed by (image_name_0, image_name_1)."""
+    """Records keyed by the names of their two images.
+
+    Args:
+        paths: folders or ``.tfrecord`` files (:func:`read_records`).
+
+    Returns:
+        ``{(image_name_0, image_name_1): {feature: [values]}}``.
+    """
     return {
         (record["image_name_0"][0].decode(), record["image_name_1"][0].decode()): record
         for record in read_records(paths)
@@ -56,6 +70,11 @@ def records_by_pair(paths) -> dict[tuple[str, str], dict[str, list]]:
 
 
 def main(argv: list[str]) -> None:
+    """The command line: prints how many records the paths hold and the first one's features.
+
+    Args:
+        argv: folders or ``.tfrecord`` files.
+    """
     records = read_records([Path(arg) for arg in argv])
     print(f"{len(records)} records")
     if records:

@@ -119,6 +119,10 @@ class PairRecord:
 def part_boxes_market(keypoints_rc: np.ndarray, radius: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Market part boxes (original ``get_part_bbox37``, radius 6 for both images).
 
+    Args:
+        keypoints_rc: float [18, 2] (row, col) in the 128 x 64 image, -1 missing.
+        radius: the margin around a part of several joints.
+
     Returns:
         ``(boxes, visible)``: int64 [37, 4] (y1, x1, y2, x2) clamped to 0..127 x 0..63, widened by
         ``radius`` (10 for a single joint); [0, 0, 1, 1] for an invisible part. int64 [37] in {0, 1}.
@@ -151,8 +155,11 @@ def part_boxes_deepfashion(keypoints_rc: np.ndarray) -> tuple[np.ndarray, np.nda
     Margins are 10 (20 for a single joint) when both lower legs are visible ("whole body"), else
     20 (40); the nose is moved up by 10 (whole body) or 25 first.
 
+    Args:
+        keypoints_rc: float [18, 2] (row, col) in the 256 x 256 image, -1 missing.
+
     Returns:
-        ``(boxes, visible)``: int64 [37, 4] (y1, x1, y2, x2) clamped to 0..255; int64 [37].
+        ``(boxes, visible)``: int64 [37, 4] (y1, x1, y2, x2) clamped to 0..255; int64 [37] in {0, 1}.
     """
     present = ~pose.missing_joints(keypoints_rc)
     visible = [int(any(present[j] for j in joints)) for joints in PART_JOINTS]
@@ -191,8 +198,13 @@ def roi10_mask(boxes: np.ndarray, visible: np.ndarray, rng: np.random.Generator)
     of a group are visible, copies of visible ones (drawn uniformly by ``rng``; the original used
     the unseeded numpy generator) fill the group.
 
+    Args:
+        boxes: int64 [37, 4] from :func:`part_boxes_deepfashion`.
+        visible: int64 [37] in {0, 1}, from the same.
+        rng: draws the copies.
+
     Returns:
-        uint8 [256, 256, 10].
+        uint8 [256, 256, 10] in {0, 1}.
 
     Raises:
         ValueError: no region of a group is visible (the original crashed there).
@@ -239,7 +251,16 @@ def _roi_groups(visible) -> tuple[bool, tuple]:
 def entry_problem(
     spec: datasets.Dataset, entry: ImageEntry, with_roi10_mask: bool = True
 ) -> str | None:
-    """Why an image cannot go into a record (where the original converter crashed), or None."""
+    """Why an image cannot go into a record (where the original converter crashed).
+
+    Args:
+        spec: the dataset.
+        entry: the image's pose entry.
+        with_roi10_mask: whether the records get DeepFashion's region masks.
+
+    Returns:
+        A reason, or None when the image is usable.
+    """
     if _is_market(spec) or not with_roi10_mask:
         return None
     _, visible = part_boxes_deepfashion(entry.keypoints_rc)
@@ -251,7 +272,20 @@ def entry_problem(
 
 
 def peaks_grid(keypoints_rc: np.ndarray, img_H: int, img_W: int, grid_columns: int) -> np.ndarray:
-    """``pose_peaks``: float [16, grid_columns, 18], 1 in the cell holding each present joint."""
+    """The ``pose_peaks`` feature: a coarse grid of the joints.
+
+    Args:
+        keypoints_rc: float [18, 2] (row, col), -1 missing.
+        img_H: image height in pixels.
+        img_W: image width in pixels.
+        grid_columns: the grid's columns (8 Market, 16 DeepFashion).
+
+    Returns:
+        float64 [16, grid_columns, 18]: 1 in the cell holding each present joint, 0 elsewhere.
+
+    Raises:
+        ValueError: a joint outside the image.
+    """
     grid = np.zeros((16, grid_columns, pose.NUM_KEYPOINTS))
     row_unit, col_unit = img_H / 16, img_W / grid_columns
     for joint in np.flatnonzero(~pose.missing_joints(keypoints_rc)):
@@ -264,7 +298,14 @@ def peaks_grid(keypoints_rc: np.ndarray, img_H: int, img_W: int, grid_columns: i
 
 
 def peaks_rcv(keypoints_rc: np.ndarray) -> np.ndarray:
-    """``pose_peaks_rcv``: float [18, 3] (row, col, 1) per present joint, zeros for missing."""
+    """The ``pose_peaks_rcv`` feature (:func:`pg2_tf.core.pose_files.keypoints_from_record_rcv` reads it).
+
+    Args:
+        keypoints_rc: float [18, 2] (row, col), -1 missing.
+
+    Returns:
+        float64 [18, 3]: (row, col, 1) per present joint, zeros for missing ones.
+    """
     rcv = np.zeros((pose.NUM_KEYPOINTS, 3))
     present = ~pose.missing_joints(keypoints_rc)
     rcv[present, :2] = keypoints_rc[present]
@@ -282,6 +323,18 @@ def image_features(
     with_roi10_mask: bool = True,
 ) -> dict[str, bytes]:
     """Encoded per-image features, keyed without the _0/_1 suffix (see the module docstring).
+
+    Args:
+        spec: the dataset (which features, radii and grid).
+        name: the image's file name.
+        image_bytes: the JPEG file's bytes, stored as they are.
+        entry: the image's pose entry.
+        img_H: image height in pixels.
+        img_W: image width in pixels.
+        with_roi10_mask: DeepFashion: add ``roi10_mask``.
+
+    Returns:
+        feature name -> serialized ``tf.train.Feature``.
 
     Raises:
         ValueError: the keypoints do not fit the image (outside the peak grid) or, for the region

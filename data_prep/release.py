@@ -54,7 +54,16 @@ class Skipped:
 
 
 def not_a_release(dataset: str, release: Path, what: str) -> DataError:
-    """The one-line error for a folder that is not the release ``dataset`` names."""
+    """The one-line error for a folder that is not the release ``dataset`` names.
+
+    Args:
+        dataset: ``market`` or ``deepfashion``.
+        release: the folder given.
+        what: what is wrong with it.
+
+    Returns:
+        The DataError (the caller raises it), saying which folder to give.
+    """
     if dataset == "market":
         fix = "give --release the unzipped Market-1501-v15.09.15 folder"
     else:
@@ -68,7 +77,15 @@ def not_a_release(dataset: str, release: Path, what: str) -> DataError:
 def list_images(
     dataset: str, release: Path, split: str
 ) -> tuple[list[ReleaseImage], list[Skipped]]:
-    """Every image of ``split`` (sorted by raw name) and the files left out by name.
+    """Every image of a split of a release, and the files left out by name.
+
+    Args:
+        dataset: ``market`` or ``deepfashion``.
+        release: the unzipped release folder.
+        split: train or test.
+
+    Returns:
+        ``(images, skipped)``: :class:`ReleaseImage` sorted by raw name; :class:`Skipped` files.
 
     Raises:
         DataError: ``release`` is not that release (folder or partition list missing, no file
@@ -121,7 +138,17 @@ def _market(release: Path, split: str):
 
 
 def read_partition(release: Path) -> Iterator[tuple[str, str, str]]:
-    """(image path, item id, status) rows of ``Eval/list_eval_partition.txt``."""
+    """The rows of DeepFashion's ``Eval/list_eval_partition.txt``.
+
+    Args:
+        release: the In-shop Clothes Retrieval folder.
+
+    Yields:
+        ``(image path, item id, status)``: ``img/...``, ``id_...``, train, query or gallery.
+
+    Raises:
+        DataError: the file is missing, unreadable or holds no such row.
+    """
     path = release / PARTITION_FILE
     if not path.is_file():
         raise not_a_release("deepfashion", release, f"{PARTITION_FILE} is missing")

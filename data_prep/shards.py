@@ -38,7 +38,16 @@ _worker_builder: RecordBuilder | None = None
 
 
 def shard_names(prefix: str, split_tag: str, num_shards: int) -> list[str]:
-    """File names of the shards of one split."""
+    """File names of the shards of one split.
+
+    Args:
+        prefix: the record prefix (``Market1501``, ``DeepFashion``).
+        split_tag: train or test.
+        num_shards: how many shards.
+
+    Returns:
+        ``<prefix>_<split_tag>_<i:05d>-of-<n:05d>.tfrecord``, i from 0.
+    """
     return [
         f"{prefix}_{split_tag}_{index:05d}-of-{num_shards:05d}.tfrecord"
         for index in range(num_shards)
@@ -46,7 +55,15 @@ def shard_names(prefix: str, split_tag: str, num_shards: int) -> list[str]:
 
 
 def plan_digest(records: Sequence[PairRecord], settings: str) -> str:
-    """sha256 of the ordered record list and the settings that shape the files."""
+    """A digest of what a conversion writes, so that a resume continues only the same one.
+
+    Args:
+        records: the ordered records.
+        settings: the settings that shape the files (prefix, split, shard size, ...).
+
+    Returns:
+        sha256 hex digest of the settings and every record's folder, names, ids, cameras, label.
+    """
     digest = hashlib.sha256(settings.encode())
     for record in records:
         fields = (record.folder, record.name_0, record.name_1, record.id_0, record.id_1)
@@ -64,11 +81,24 @@ def write_records(
     workers: int = 1,
     show_progress: bool = True,
 ) -> list[Path]:
-    """Writes ``records`` (in this order) as shards of ``out_dir``; returns the shard paths.
+    """Writes ``records`` (in this order) as shards of ``out_dir``, resuming a killed conversion.
+
+    Args:
+        out_dir: the output folder (created).
+        prefix: the record prefix (``Market1501``, ``DeepFashion``).
+        split_tag: train or test.
+        records: the pairs to write.
+        builder: serializes each record.
+        records_per_shard: records a ``.tfrecord`` file.
+        workers: worker processes.
+        show_progress: show a progress bar.
+
+    Returns:
+        The shard paths, in order.
 
     Raises:
         ConfigError: ``out_dir`` holds finished shards of another conversion (other records or
-            another shard size).
+            another shard size), or records_per_shard below 1.
         DataError: from the builder (unreadable image, unusable pose).
     """
     if records_per_shard < 1:

@@ -23,9 +23,16 @@ LEFTOVER_PATTERN = ".*.partial*"
 
 
 def temporary_path(path, keep_extension: bool = False) -> str:
-    """A new hidden path beside ``path`` (``.<name>.<12 hex digits>.partial``), unique to the
-    call. ``keep_extension``: end it with ``path``'s extension, for writers that choose the file
-    format from the name (imageio's ffmpeg)."""
+    """A new hidden path beside ``path``, unique to the call.
+
+    Args:
+        path: str or path-like, the target file.
+        keep_extension: end the name with ``path``'s extension, for writers that choose the file
+            format from the name (imageio's ffmpeg).
+
+    Returns:
+        ``<folder>/.<name>.<12 hex digits>.partial[<extension>]``, absolute; nothing is created.
+    """
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     extension = os.path.splitext(name)[1] if keep_extension else ""
     return os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.partial{extension}")
@@ -33,10 +40,20 @@ def temporary_path(path, keep_extension: bool = False) -> str:
 
 @contextlib.contextmanager
 def replacing(path, keep_extension: bool = False):
-    """Yields :func:`temporary_path` for the block to write; renames it onto ``path`` when the
-    block ends without an exception, and removes it otherwise (the exception propagates).
+    """Lends a temporary path for a block to write, and renames it onto ``path`` when the block ends.
 
-    The folder must exist. Raises OSError when the rename fails (the temporary file removed).
+    On an exception the temporary file is removed and the exception propagates. The folder must
+    exist.
+
+    Args:
+        path: str or path-like, the target file.
+        keep_extension: as :func:`temporary_path`.
+
+    Yields:
+        The :func:`temporary_path` to write.
+
+    Raises:
+        OSError: the rename fails (the temporary file is removed).
     """
     temporary = temporary_path(path, keep_extension)
     try:
@@ -48,14 +65,30 @@ def replacing(path, keep_extension: bool = False):
 
 
 def write_bytes(path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through :func:`replacing`. Raises OSError."""
+    """Writes ``data`` to ``path`` whole or not at all (:func:`replacing`).
+
+    Args:
+        path: str or path-like, the target file; its folder must exist.
+        data: the file's content.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     with replacing(path) as temporary:
         with open(temporary, "wb") as handle:
             handle.write(data)
 
 
 def write_text(path, text: str) -> None:
-    """Writes ``text`` (UTF-8) to ``path`` through :func:`replacing`. Raises OSError."""
+    """Writes ``text`` as UTF-8 to ``path`` whole or not at all (:func:`replacing`).
+
+    Args:
+        path: str or path-like, the target file; its folder must exist.
+        text: the file's content.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     with replacing(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -63,7 +96,14 @@ def write_text(path, text: str) -> None:
 
 def remove_leftovers(folder) -> list[str]:
     """Deletes the temporary files a killed writer left in ``folder`` (not in sub-folders).
-    Only call when no other process writes there (hold the folder's lock). Returns their paths.
+
+    Only call when no other process writes there (hold the folder's lock).
+
+    Args:
+        folder: str or path-like; a missing folder has no leftovers.
+
+    Returns:
+        The paths removed (those matching :data:`LEFTOVER_PATTERN`), in directory order.
     """
     removed = []
     with contextlib.suppress(FileNotFoundError):

@@ -2,7 +2,7 @@
 
 The commands validate their flags (:mod:`pg2_tf.flags`) before they load TensorFlow, so that a
 mistyped flag answers in a fraction of a second; what that validation needs of the model and of
-training lives here, and :mod:`pg2_tf.networks.models` and :mod:`pg2_tf.training.train` take it from here.
+training lives here, and :mod:`pg2_tf.networks.models` and :mod:`pg2_tf.training.steps` take it from here.
 """
 
 import dataclasses
@@ -13,18 +13,32 @@ from pg2_tf.core import datasets
 # The flags (and config fields) that fix the generators' architecture, as models.build takes them.
 ARCHITECTURE_FLAGS = ("model", "img_H", "img_W", "conv_hidden_num", "z_num")
 # --stage2_schedule: the original's alternating updates on two batches, or one fused pass
-# (pg2_tf.training.train's docstring).
+# (pg2_tf.training.steps's docstring).
 STAGE2_SCHEDULES = ("original", "fused")
 
 
 def architecture(config) -> dict:
-    """``{flag: value}`` of :data:`ARCHITECTURE_FLAGS` read from ``config`` (a TrainConfig, the
-    absl flag values, ...), to pass on as keyword arguments."""
+    """The architecture flags of a configuration, to pass on as keyword arguments.
+
+    Args:
+        config: any object with the attributes of :data:`ARCHITECTURE_FLAGS` (a TrainConfig, the
+            absl flag values, ...).
+
+    Returns:
+        ``{flag: value}`` for every name of :data:`ARCHITECTURE_FLAGS`.
+    """
     return {name: getattr(config, name) for name in ARCHITECTURE_FLAGS}
 
 
 def repeat_num_for(img_H: int) -> int:
-    """G1's number of encoder/decoder blocks: log2(img_H) - 2 (5 for 128, 6 for 256)."""
+    """G1's number of encoder/decoder blocks for an image height.
+
+    Args:
+        img_H: image height in pixels (a power of two, 128 or 256 for PG2's datasets).
+
+    Returns:
+        ``int(log2(img_H)) - 2``: 5 for 128, 6 for 256.
+    """
     return int(math.log2(img_H)) - 2
 
 

@@ -7,7 +7,7 @@ configuration) is a field of :class:`Dataset`. Other modules read these fields; 
 ``model == 1`` or ``kind == "market"`` themselves::
 
     dataset = datasets.by_model(flags.model)          # or by_kind("market"), by_name("DF_train_data")
-    files = data.record_files(path, "train", dataset.kind)
+    files = reader.record_files(path, "train", dataset.kind)
     loss = g_gan + dataset.l1_weight * l1_loss2
     raise ConfigError(f"... use {dataset.flags}")    # "--model=1 --img_H=128 --img_W=64"
 """
@@ -184,7 +184,17 @@ _ANY_MODEL = " or ".join(f"{dataset.model} ({dataset.title})" for dataset in ALL
 
 
 def by_kind(kind: str) -> Dataset:
-    """The dataset of a kind name (``'market'``, ``'deepfashion'``); ConfigError otherwise."""
+    """The dataset of a kind name.
+
+    Args:
+        kind: ``'market'`` or ``'deepfashion'``.
+
+    Returns:
+        :data:`MARKET` or :data:`DEEPFASHION`.
+
+    Raises:
+        ConfigError: any other name.
+    """
     for dataset in ALL:
         if dataset.kind == kind:
             return dataset
@@ -192,7 +202,17 @@ def by_kind(kind: str) -> Dataset:
 
 
 def by_model(model: int) -> Dataset:
-    """The dataset of a ``--model`` number (1 or 11); ConfigError naming the flag otherwise."""
+    """The dataset of a ``--model`` number.
+
+    Args:
+        model: 1 (Market-1501) or 11 (DeepFashion).
+
+    Returns:
+        :data:`MARKET` or :data:`DEEPFASHION`.
+
+    Raises:
+        ConfigError: any other number, naming the flag.
+    """
     for dataset in ALL:
         if dataset.model == model:
             return dataset
@@ -200,7 +220,15 @@ def by_model(model: int) -> Dataset:
 
 
 def by_image_size(img_H: int, img_W: int) -> Dataset | None:
-    """The dataset whose images are ``img_H`` x ``img_W``, or None."""
+    """The dataset whose images have a given size.
+
+    Args:
+        img_H: image height in pixels.
+        img_W: image width in pixels.
+
+    Returns:
+        :data:`MARKET` (128 x 64), :data:`DEEPFASHION` (256 x 256), or None for any other size.
+    """
     for dataset in ALL:
         if (dataset.img_H, dataset.img_W) == (img_H, img_W):
             return dataset
@@ -211,7 +239,16 @@ def by_name(name: str) -> Dataset:
     """The dataset a ``--dataset`` folder name selects, by the original's rule.
 
     ``'market'`` anywhere in the lower-cased name selects Market-1501; otherwise ``'deepfashion'``
-    or ``'df'`` selects DeepFashion. Raises ConfigError for any other name.
+    or ``'df'`` selects DeepFashion.
+
+    Args:
+        name: the folder name, e.g. ``'Market_train_data'`` or ``'DF_test_data'``.
+
+    Returns:
+        :data:`MARKET` or :data:`DEEPFASHION`.
+
+    Raises:
+        ConfigError: a name matching neither rule.
     """
     lowered = name.lower()
     if "market" in lowered:
@@ -226,14 +263,28 @@ def by_name(name: str) -> Dataset:
 
 
 def for_patn_images(image_shape: tuple[int, ...]) -> Dataset:
-    """The dataset whose Pose-Transfer getMetrics script scores images of ``image_shape``:
-    DeepFashion for images 256 high (Pose-Transfer's 256 x 176 or PG2's 256 x 256), Market
-    otherwise."""
+    """The dataset whose Pose-Transfer getMetrics script scores images of a shape.
+
+    Args:
+        image_shape: the images' shape, height first (``(H, W, 3)`` or ``(H, W)``).
+
+    Returns:
+        :data:`DEEPFASHION` for images 256 high (Pose-Transfer's 256 x 176 or PG2's 256 x 256),
+        :data:`MARKET` otherwise.
+    """
     return DEEPFASHION if image_shape[0] == DEEPFASHION.img_H else MARKET
 
 
 def flags_for_repeat_num(repeat_num: int, default: str) -> str:
-    """The flags of the dataset whose G1 has ``repeat_num`` resolutions (img_H = 2^(r+2))."""
+    """The flags of the dataset whose G1 has ``repeat_num`` resolutions (img_H = 2^(repeat_num + 2)).
+
+    Args:
+        repeat_num: G1's number of encoder blocks (5 for Market, 6 for DeepFashion).
+        default: returned when no dataset has that many.
+
+    Returns:
+        The dataset's ``flags`` (``"--model=1 --img_H=128 --img_W=64"``), or ``default``.
+    """
     for dataset in ALL:
         if dataset.img_H == 2 ** (repeat_num + 2):
             return dataset.flags

@@ -24,7 +24,14 @@ class CheckpointError(Pg2Error):
 
 
 def first_line(error: BaseException) -> str:
-    """The first line of an exception's message (TensorFlow's run to pages), at most 300
-    characters; the exception's class name when the message is empty."""
+    """The first line of an exception's message, for a one-line report.
+
+    Args:
+        error: any exception (TensorFlow's messages run to pages).
+
+    Returns:
+        The message's first line, at most 300 characters; the exception's class name when the
+        message is empty.
+    """
     text = str(error).strip()
     return (text.splitlines()[0] if text else type(error).__name__)[:300]

@@ -36,8 +36,15 @@ class Bfloat16Support:
 
 
 def cpu_flags(cpuinfo_text: str) -> frozenset:
-    """The feature flags of a /proc/cpuinfo text (the ``flags`` line of x86 processors, the
-    ``Features`` line of ARM ones; the union over all processors), lower case."""
+    """The feature flags of a /proc/cpuinfo text.
+
+    Args:
+        cpuinfo_text: the text of /proc/cpuinfo.
+
+    Returns:
+        frozenset of lower-case flags: the union over all processors of the ``flags`` lines (x86)
+        and ``Features`` lines (ARM).
+    """
     flags = set()
     for line in cpuinfo_text.splitlines():
         key, _, value = line.partition(":")
@@ -47,8 +54,14 @@ def cpu_flags(cpuinfo_text: str) -> frozenset:
 
 
 def read_cpuinfo(path: str) -> str | None:
-    """The text of ``path`` (Linux's /proc/cpuinfo), or None where there is none (macOS,
-    Windows)."""
+    """The text of a cpuinfo file.
+
+    Args:
+        path: the file, normally Linux's /proc/cpuinfo (:data:`CPUINFO`).
+
+    Returns:
+        Its text, or None where it cannot be read (macOS, Windows).
+    """
     try:
         with open(path) as handle:
             return handle.read()
@@ -59,10 +72,15 @@ def read_cpuinfo(path: str) -> str | None:
 def bfloat16_support(cpuinfo_text: str | None = None, environ=None) -> Bfloat16Support:
     """Whether TensorFlow's CPU kernels compute bfloat16 natively here.
 
-    ``cpuinfo_text``: a /proc/cpuinfo text (default: this machine's); ``environ``: the
-    environment to read oneDNN's settings from (default: ``os.environ``). Native needs a CPU
-    flag of :data:`BFLOAT16_FLAGS`, oneDNN enabled (``TF_ENABLE_ONEDNN_OPTS`` not 0) and no
-    ``ONEDNN_MAX_CPU_ISA`` cap below the bfloat16 instructions.
+    Native needs a CPU flag of :data:`BFLOAT16_FLAGS`, oneDNN enabled (``TF_ENABLE_ONEDNN_OPTS``
+    not 0) and no ``ONEDNN_MAX_CPU_ISA`` cap below the bfloat16 instructions.
+
+    Args:
+        cpuinfo_text: a /proc/cpuinfo text, or None for this machine's.
+        environ: the environment to read oneDNN's settings from, or None for ``os.environ``.
+
+    Returns:
+        :class:`Bfloat16Support`: ``native`` and the reason, one short clause.
     """
     environ = os.environ if environ is None else environ
     if cpuinfo_text is None:

@@ -21,7 +21,14 @@ G1_KERNELS_PER_RESOLUTION = 6
 
 
 def readable_key(key: str) -> str:
-    """An object-graph checkpoint key without its ``/.ATTRIBUTES/VARIABLE_VALUE`` suffix."""
+    """An object-graph checkpoint key without its ``/.ATTRIBUTES/VARIABLE_VALUE`` suffix.
+
+    Args:
+        key: a checkpoint key (``g1/Conv_7/kernel/.ATTRIBUTES/VARIABLE_VALUE``).
+
+    Returns:
+        The key without the suffix (``g1/Conv_7/kernel``); other keys unchanged.
+    """
     return key.removesuffix(ATTRIBUTES_SUFFIX)
 
 

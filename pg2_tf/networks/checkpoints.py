@@ -16,17 +16,22 @@ from pg2_tf.networks import checkpoint_fit, tf1_checkpoint
 
 
 def load_generators(checkpoint_path, g1, g2) -> str:
-    """Loads G1/G2 weights from an original TF1 checkpoint or one of ours; returns the prefix.
+    """Loads G1/G2 weights from an original TF1 checkpoint or one of ours.
 
     Args:
         checkpoint_path: a checkpoint prefix (``.../model.ckpt-12800``, ``.../model.ckpt-5``) or a
             directory with a ``checkpoint`` state file (its latest checkpoint).
-        g1, g2: built generators of the checkpoint's configuration.
+        g1: the built G1 of the checkpoint's configuration.
+        g2: the built G2 of the checkpoint's configuration.
+
+    Returns:
+        The checkpoint prefix loaded.
 
     Raises:
-        CheckpointError: no checkpoint there, neither kind, or one of another configuration.
+        CheckpointError: no checkpoint there, neither kind, a damaged one, or one of another
+            configuration.
         RuntimeError: the generators have weights tf.train.Checkpoint does not track (a bug of
-            :mod:`pg2_tf.networks.models`, see :func:`unreachable_generator_variables`).
+            :mod:`pg2_tf.networks.models`).
     """
     prefix = tf1_checkpoint.resolve_checkpoint(checkpoint_path)
     try:
@@ -103,11 +108,19 @@ READ_ERRORS = (tf.errors.OpError, ValueError, RuntimeError, IndexError)
 
 
 def damage(prefix: str, names=None, load=None) -> str | None:
-    """Why checkpoint ``prefix`` cannot be read, or None when it is intact.
+    """Why a checkpoint cannot be read, or None when it is intact.
 
     Every tensor (or every one of ``names``) is read, so a truncated or corrupted data file is
-    caught by its size or checksum. ``load``: instead, a function that reads the checkpoint into
-    the caller's objects (e.g. a trainer's restore), so that the check is the only read.
+    caught by its size or checksum.
+
+    Args:
+        prefix: the checkpoint prefix.
+        names: the variables to read, or None for all.
+        load: instead, a function ``load(prefix)`` that reads the checkpoint into the caller's
+            objects (e.g. a trainer's restore), so that the check is the only read.
+
+    Returns:
+        The first line of the read error, or None.
     """
     try:
         if load is not None:
@@ -122,8 +135,14 @@ def damage(prefix: str, names=None, load=None) -> str | None:
 
 
 def object_graph_variables(root) -> dict:
-    """``{checkpoint key: variable}`` for every variable ``tf.train.Checkpoint`` object ``root``
-    saves (keys as TensorFlow names them, ``<path>/.ATTRIBUTES/VARIABLE_VALUE``)."""
+    """Every variable a ``tf.train.Checkpoint`` object saves, keyed as TensorFlow names it.
+
+    Args:
+        root: the ``tf.train.Checkpoint`` (or any trackable).
+
+    Returns:
+        ``{"<path>/.ATTRIBUTES/VARIABLE_VALUE": variable}``, breadth first as TensorFlow walks it.
+    """
     view = tf.train.TrackableView(root)
     found, seen = {}, {id(root)}
     queue = collections.deque([(root, "")])
@@ -172,15 +191,17 @@ def _object_graph_keys(g1, g2) -> tuple[dict, list]:
     return keys, unreachable
 
 
-def unreachable_generator_variables(g1, g2) -> list[str]:
-    """Paths of the generators' weights that ``tf.train.Checkpoint(g1=g1, g2=g2)`` cannot reach
-    (and so neither writes nor restores); empty when the object graph covers them all."""
-    return _object_graph_keys(g1, g2)[1]
-
-
 def check_flags_fit(prefix: str, trainer) -> None:
-    """Raises :class:`ConfigError` naming the flag whose value does not fit checkpoint
-    ``prefix`` (and the checkpoint's value), before anything in model_dir is changed."""
+    """Checks that the models built from the flags fit a checkpoint, before model_dir is changed.
+
+    Args:
+        prefix: the checkpoint prefix.
+        trainer: an object with ``checkpoint`` (the ``tf.train.Checkpoint``), ``g1`` and ``d``.
+
+    Raises:
+        ConfigError: naming the flag whose value does not fit (and the checkpoint's value), or
+            the first variable of another shape.
+    """
     shapes = dict(tf.train.list_variables(prefix))
     variables = object_graph_variables(trainer.checkpoint)
     key_of = {id(variable): key for key, variable in variables.items()}

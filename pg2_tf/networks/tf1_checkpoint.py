@@ -42,7 +42,15 @@ TF1_ADAM_BETA2 = 0.999
 
 
 def tf1_name(role: str, keras_variable) -> str:
-    """The original TF1 name of a Keras variable of g1, g2 or d (the table in the module doc)."""
+    """The original TF1 name of a Keras variable (the table in the module docstring).
+
+    Args:
+        role: ``'g1'``, ``'g2'`` or ``'d'``.
+        keras_variable: a variable of that model (its ``path`` ends ``<layer>/<variable>``).
+
+    Returns:
+        The TF1 name, e.g. ``Pose_AE/G/Conv_7/weights``.
+    """
     layer_name, variable_name = keras_variable.path.split("/")[-2:]
     if role in ("g1", "g2"):
         scope = G1_SCOPE if role == "g1" else G2_SCOPE
@@ -58,7 +66,16 @@ def tf1_name(role: str, keras_variable) -> str:
 
 
 def name_map(g1, g2, d=None) -> dict:
-    """Every variable of the given models keyed by its original TF1 name (insertion-ordered)."""
+    """Every variable of the given models keyed by its original TF1 name.
+
+    Args:
+        g1: G1, or None to leave it out.
+        g2: G2, or None to leave it out.
+        d: D, or None to leave it out.
+
+    Returns:
+        ``{tf1 name: variable}``, insertion-ordered g1, g2, d, each in ``model.weights`` order.
+    """
     models = {"g1": g1, "g2": g2, "d": d}
     mapping = {}
     for role, model in models.items():
@@ -70,7 +87,14 @@ def name_map(g1, g2, d=None) -> dict:
 
 
 def role_of(tf1_variable_name: str) -> str | None:
-    """'g1', 'g2' or 'd' for a model variable (or its Adam slot) of the original; None otherwise."""
+    """Which model a variable of the original belongs to.
+
+    Args:
+        tf1_variable_name: a TF1 checkpoint name (a model variable or its Adam slot).
+
+    Returns:
+        ``'g1'``, ``'g2'`` or ``'d'``; None for anything else (beta powers, ``step``).
+    """
     if tf1_variable_name.startswith(G1_SCOPE + "/"):
         return "g1"
     if tf1_variable_name.startswith(G2_SCOPE + "/"):
@@ -81,8 +105,19 @@ def role_of(tf1_variable_name: str) -> str | None:
 
 
 def resolve_checkpoint(path: str) -> str:
-    """A checkpoint prefix (``.../model.ckpt-12800``) from a prefix or a directory with a
-    ``checkpoint`` state file. Raises CheckpointError naming the path when there is none."""
+    """A checkpoint prefix from a prefix or a directory.
+
+    Args:
+        path: a checkpoint prefix (``.../model.ckpt-12800``) or a directory with a ``checkpoint``
+            state file.
+
+    Returns:
+        The prefix (the directory's latest checkpoint for a directory).
+
+    Raises:
+        CheckpointError: naming the path, when there is no checkpoint there (or it names one
+            file of a checkpoint instead of its prefix).
+    """
     path = os.fspath(path)
     if os.path.isdir(path):
         prefix = tf.train.latest_checkpoint(path)
@@ -130,8 +165,18 @@ def _configuration_hints(checkpoint_shapes: dict, g1, d) -> list[str]:
 
 
 def check_compatible(prefix: str, mapping: dict, g1, d=None) -> None:
-    """Raises one CheckpointError listing every missing, unexpected and mis-shaped variable of
-    ``mapping`` (:func:`name_map` of ``g1``, G2 and ``d``), with the flags that would fit."""
+    """Checks every name and shape of a name map against a checkpoint.
+
+    Args:
+        prefix: the checkpoint prefix.
+        mapping: :func:`name_map` of ``g1``, G2 and ``d``.
+        g1: the built G1 (its shapes say which flags would fit).
+        d: the built D, or None.
+
+    Raises:
+        CheckpointError: one message listing every missing, unexpected and mis-shaped variable,
+            with the flags that would fit.
+    """
     checkpoint_shapes = _read_shapes(prefix)
     loaded_roles = {role_of(name) for name in mapping}
     missing = [name for name in mapping if name not in checkpoint_shapes]
@@ -164,12 +209,24 @@ def check_compatible(prefix: str, mapping: dict, g1, d=None) -> None:
 
 
 def load(path, g1, g2, d=None) -> str:
-    """Loads an original TF1 checkpoint into built Keras models; returns the checkpoint prefix used.
+    """Loads an original TF1 checkpoint into built Keras models.
 
-    ``path``: a checkpoint prefix (``.../model.ckpt-12800``) or a directory with a ``checkpoint``
-    state file. With ``d`` None only the generators are loaded (like the original test's partial
-    restore of ``Pose_AE``/``UAEnoFC``). Every name and shape is checked before any variable is
-    assigned, so a failed load leaves the models as they were.
+    Every name and shape is checked before any variable is assigned, so a failed load leaves
+    the models as they were.
+
+    Args:
+        path: a checkpoint prefix (``.../model.ckpt-12800``) or a directory with a ``checkpoint``
+            state file.
+        g1: the built G1.
+        g2: the built G2.
+        d: the built D, or None to load only the generators (like the original test's partial
+            restore of ``Pose_AE``/``UAEnoFC``).
+
+    Returns:
+        The checkpoint prefix used.
+
+    Raises:
+        CheckpointError: no checkpoint, or one of another configuration.
     """
     prefix = resolve_checkpoint(path)
     mapping = name_map(g1, g2, d)
@@ -212,11 +269,21 @@ class AdamState:
 
 
 def read_adam_states(path) -> dict:
-    """The three original optimisers' states, ``{'g1': AdamState, 'g2': ..., 'd': ...}``.
+    """The three original optimisers' states.
 
     The number of steps comes from ``beta1_power`` while it is exact in float32 (0.5^(t+1) down
     to 2^-149) and from ``beta2_power`` after that. The original's ``step`` variable is not used:
     its optimisers never incremented it.
+
+    Args:
+        path: a checkpoint prefix or a directory with a ``checkpoint`` state file.
+
+    Returns:
+        ``{'g1': AdamState, 'g2': AdamState, 'd': AdamState}``; moments float32 arrays keyed by
+        TF1 variable name.
+
+    Raises:
+        CheckpointError: no checkpoint, or one without Adam state.
     """
     prefix = resolve_checkpoint(path)
     reader = tf.train.load_checkpoint(prefix)
@@ -250,9 +317,17 @@ def read_adam_states(path) -> dict:
 def restore_adam(optimizer, variables_by_tf1_name: dict, state: AdamState) -> None:
     """Sets a Keras Adam's step count and moments from an original optimiser's state.
 
-    ``variables_by_tf1_name``: the trainable variables this optimiser updates, keyed by TF1 name
-    (a subset of :func:`name_map`). The optimiser is built on them in that order. Keras' Adam
-    update equals TF1's (same epsilon-hat form), so training continues as the original would.
+    Keras' Adam update equals TF1's (same epsilon-hat form), so training continues as the
+    original would.
+
+    Args:
+        optimizer: a ``keras.optimizers.Adam``; built here on the variables if it is not yet.
+        variables_by_tf1_name: the trainable variables this optimiser updates, keyed by TF1 name
+            (a subset of :func:`name_map`), in the order to build the optimiser on.
+        state: the original optimiser's :class:`AdamState`.
+
+    Raises:
+        CheckpointError: the state has no moments for some of the variables.
     """
     variables = list(variables_by_tf1_name.values())
     missing = [name for name in variables_by_tf1_name if name not in state.first_moments]

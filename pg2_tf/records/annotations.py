@@ -46,12 +46,15 @@ def write_annotations(path: str, poses) -> None:
 def read_annotations(path: str) -> dict[str, np.ndarray]:
     """Reads an annotation file.
 
+    Args:
+        path: the ``.csv`` (header ``name:keypoints_y:keypoints_x``).
+
     Returns:
         image name -> float64 ``[18, 2]`` (row, col), -1 for missing joints. A name listed twice
         keeps its first row (Pose-Transfer looked rows up with ``df[df.name == to].iloc[0]``).
 
     Raises:
-        DataError: missing file, another header, a row without two lists of 18 numbers.
+        DataError: missing file, another header, a row without two lists of 18 finite numbers.
     """
     if not os.path.isfile(path):
         raise DataError(

@@ -88,7 +88,15 @@ def _damaged_record_at(path, offset):
 
 
 def short_tf_message(error) -> str:
-    """The first meaningful line of a TensorFlow error message."""
+    """The first meaningful line of a TensorFlow error message.
+
+    Args:
+        error: an exception (its ``message`` attribute when it has one).
+
+    Returns:
+        The first line, without TensorFlow's function-node and user-defined-function prefixes and
+        its ``[Op:...]`` suffix.
+    """
     text = str(getattr(error, "message", None) or error)
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
     text = re.sub(
@@ -102,7 +110,16 @@ def short_tf_message(error) -> str:
 
 
 def locate_damaged(error, files):
-    """(file, record_index, problem) of the record behind a DataLossError's byte offset, or None."""
+    """The record behind a ``DataLossError``'s byte offset, found by walking the files' framing.
+
+    Args:
+        error: the error; its message must say ``truncated|corrupted record at <offset>``.
+        files: the record files that may hold it, searched in order.
+
+    Returns:
+        ``(file, record_index, problem)``, problem naming the offset, or None when the message
+        holds no offset or no file is damaged there.
+    """
     match = _DAMAGED_FILE_RE.search(str(error))
     if not match:
         return None
@@ -136,13 +153,20 @@ def _first_failing_record(records, first_index):
 
 
 def find_bad_record(files: list[str], img_H: int, img_W: int):
-    """Re-reads ``files`` in order and returns ``(file, record_index, problem)`` of the first
-    record that fails to read or decode, or None when all of them decode.
+    """The first record of ``files`` that fails to read or decode, by re-reading them in order.
 
-    ``problem`` is a phrase such as ``"cannot be decoded (<TensorFlow's message>)"``;
-    ``record_index`` is None if the failure could not be pinned to one record. Costs a full
-    decoding pass over the files (parallel, in order); :func:`explain_read_error` uses it for errors
-    TensorFlow reports without a location (e.g. a JPEG that does not decode).
+    Costs a full decoding pass over the files (parallel, in order); :func:`explain_read_error`
+    uses it for errors TensorFlow reports without a location (e.g. a JPEG that does not decode).
+
+    Args:
+        files: the record files, in the order the dataset read them.
+        img_H: the model's image height; the records must be of this size.
+        img_W: the model's image width.
+
+    Returns:
+        ``(file, record_index, problem)``: problem is a phrase such as ``"cannot be decoded
+        (<TensorFlow's message>)"``, record_index None if the failure could not be pinned to one
+        record; or None when every record decodes.
     """
 
     def checksum(record, file_name, record_index):
@@ -184,22 +208,21 @@ def explain_read_error(error, files, img_H=None, img_W=None) -> DataError:
     """A one-line DataError naming the file and record behind a TensorFlow read error.
 
     Args:
-      error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
-          :func:`pg2_tf.records.reader.make_dataset` (``DataLossError``, ``InvalidArgumentError``,
-        ``NotFoundError``).
-      files: the record files of that dataset (:func:`pg2_tf.records.reader.record_files`).
-      img_H: image height of the records, or None.
-      img_W: image width of the records, or None.
-        With both, errors TensorFlow raised without a location (an undecodable JPEG) are located
-        by re-reading the files (:func:`find_bad_record`, a full decoding pass). Without them
-        that pass is skipped.
+        error: a ``tf.errors.OpError`` raised while fetching an element of a dataset made by
+            :func:`pg2_tf.records.reader.make_dataset` (``DataLossError``,
+            ``InvalidArgumentError``, ``NotFoundError``).
+        files: the record files of that dataset (:func:`pg2_tf.records.reader.record_files`).
+        img_H: the records' image height, or None.
+        img_W: the records' image width, or None. With both, errors TensorFlow raised without a
+            location (an undecodable JPEG) are located by re-reading the files
+            (:func:`find_bad_record`, a full decoding pass); without them that pass is skipped.
 
     Returns:
-      The DataError (the caller raises it, ``from error`` if it wants the chain):
-      * a record that failed the reader's checks: file, record index and the problem;
-      * a corrupted/truncated file (``DataLossError`` at a byte offset): the file, found by walking
-        the record framing of ``files``, and the record index;
-      * otherwise, the file and index found by the re-read, or the TensorFlow message.
+        The DataError (the caller raises it, ``from error`` if it wants the chain), naming: for a
+        record that failed the reader's checks, its file, index and problem; for a corrupted or
+        truncated file (``DataLossError`` at a byte offset), the file and record found by walking
+        the record framing of ``files``; otherwise the file and index found by the re-read, or the
+        TensorFlow message.
     """
     located = decoder.parse_bad_record(error)
     if located:

@@ -42,8 +42,16 @@ _BAD_RECORD_RE = re.compile(r"pg2-bad-record\|(\d+)\|([^|]*)\|(.*)\|pg2-end", re
 
 
 def bad_record_marker(record_index, problem, file_name):
-    """The message of a failed per-record check: string tensors joined into the marker that
-    :func:`parse_bad_record` reads back from the error TensorFlow raises."""
+    """The message of a failed per-record check, in the marker :func:`parse_bad_record` reads back.
+
+    Args:
+        record_index: scalar tf.string, the record's index in its file.
+        problem: scalar tf.string, what is wrong (``"has no feature 'shape'"``).
+        file_name: scalar tf.string, the record's file.
+
+    Returns:
+        scalar tf.string ``pg2-bad-record|<index>|<problem>|<file>|pg2-end``.
+    """
     return tf.strings.join(
         ["pg2-bad-record|", record_index, "|", problem, "|", file_name, "|pg2-end"]
     )
@@ -54,7 +62,14 @@ def _unescape(text):
 
 
 def parse_bad_record(error):
-    """(file, record_index, problem) from the message of a failed per-record check, or None."""
+    """The location a failed per-record check put in its message (:func:`bad_record_marker`).
+
+    Args:
+        error: the exception TensorFlow raised (its message holds the Assert's data, C-escaped).
+
+    Returns:
+        ``(file, record_index, problem)`` (str, int, str), or None when the message holds no marker.
+    """
     match = _BAD_RECORD_RE.search(str(error))
     if not match:
         return None
@@ -222,6 +237,14 @@ def parse_pair(serialized, img_H, img_W, *, file_name="<unknown file>", record_i
 
 
 def located_records(path):
-    """(serialized, file_name, record_index) for every record of one file, in file order."""
+    """Every record of one file with its location, in file order.
+
+    Args:
+        path: scalar tf.string (or str), one ``.tfrecord`` file.
+
+    Returns:
+        tf.data.Dataset of ``(serialized, file_name, record_index)``: scalar tf.string, tf.string,
+        tf.int64 (0-based).
+    """
     records = tf.data.TFRecordDataset(path, buffer_size=_READ_BUFFER_BYTES)
     return records.enumerate().map(lambda index, record: (record, path, index))

@@ -59,14 +59,33 @@ _GET_DATA = damage.GET_DATA
 
 
 def record_prefix(kind: str) -> str:
-    """The tf-record file prefix of a dataset kind: ``'Market1501'`` or ``'DeepFashion'``."""
+    """The tf-record file prefix of a dataset kind.
+
+    Args:
+        kind: ``'market'`` or ``'deepfashion'``.
+
+    Returns:
+        ``'Market1501'`` or ``'DeepFashion'``.
+
+    Raises:
+        ConfigError: an unknown kind.
+    """
     return datasets.by_kind(kind).record_prefix
 
 
 def record_files(data_path: str, split: str, kind: str) -> list[str]:
-    """The sorted paths ``data_path/<prefix>_<split>_*.tfrecord`` (the original's file pattern).
+    """The record files of a split, by the original's file pattern.
 
-    Raises DataError when the folder is missing or holds no file matching the pattern.
+    Args:
+        data_path: the folder of the records.
+        split: ``'train'`` or ``'test'``.
+        kind: ``'market'`` or ``'deepfashion'``.
+
+    Returns:
+        The sorted paths ``data_path/<prefix>_<split>_*.tfrecord``.
+
+    Raises:
+        DataError: the folder is missing or holds no file matching the pattern.
     """
     pattern = f"{record_prefix(kind)}_{split}_*.tfrecord"
     if not tf.io.gfile.isdir(data_path):
@@ -98,8 +117,17 @@ def num_pairs(data_path: str, split: str) -> int:
     The converter pickles a Python 2 int (protocol 0 or 2); Python 3 pickles of an int and numpy
     integer scalars are read too. Only those are unpickled (other objects are refused, never
     constructed). There is no fallback to counting the records: the original also required this
-    file, and counting a training split means reading tens of GB. Raises DataError when the file is
-    missing, is not a pickle, or does not hold a non-negative int.
+    file, and counting a training split means reading tens of GB.
+
+    Args:
+        data_path: the folder of the records.
+        split: ``'train'`` or ``'test'``.
+
+    Returns:
+        The pair count, >= 0.
+
+    Raises:
+        DataError: the file is missing, is not a pickle, or does not hold a non-negative int.
     """
     path = os.path.join(data_path, f"pn_pairs_num_{split}.p")
     fix = "it is written beside the .tfrecord files by the record converter; copy it with them"
@@ -119,10 +147,21 @@ def num_pairs(data_path: str, split: str) -> int:
 
 
 def epoch_note(data_path: str, split: str, batch_size: int) -> str:
-    """One line on the split's size from ``pn_pairs_num_<split>.p`` (pairs, steps per epoch),
-    for the training log. Raises DataError when it holds fewer pairs than one batch; a missing
-    or unreadable count is reported in the line, not raised (the records are what training
-    reads)."""
+    """One line on the split's size for the training log.
+
+    Args:
+        data_path: the folder of the records.
+        split: ``'train'`` or ``'test'``.
+        batch_size: the global batch size.
+
+    Returns:
+        ``"<n> pairs in <data_path> (<split>): <n // batch_size> steps per epoch"``; a missing or
+        unreadable ``pn_pairs_num_<split>.p`` is reported in the line, not raised (the records are
+        what training reads).
+
+    Raises:
+        DataError: the split holds fewer pairs than one batch.
+    """
     try:
         count = num_pairs(data_path, split)
     except DataError as error:
@@ -137,7 +176,17 @@ def epoch_note(data_path: str, split: str, batch_size: int) -> str:
 
 
 def element_spec(img_H: int, img_W: int, batch_size: int | None = None) -> dict:
-    """tf.TensorSpec of one batch (e.g. for a train step's ``input_signature``)."""
+    """The ``tf.TensorSpec`` of one batch (e.g. for a train step's ``input_signature``).
+
+    Args:
+        img_H: image height in pixels.
+        img_W: image width in pixels.
+        batch_size: the batch dimension, or None for any.
+
+    Returns:
+        dict key -> float32 ``tf.TensorSpec``: ``[batch_size, img_H, img_W, C]`` with C = 3 for
+        ``x``/``x_target``, 18 for ``pose``/``pose_target``, 1 for ``mask``/``mask_target``.
+    """
     channels = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
     return {
         key: tf.TensorSpec([batch_size, img_H, img_W, channels[key]], tf.float32, name=key)
@@ -160,9 +209,17 @@ def _suggest_flags(height, width):
 def check_records(files: list[str], img_H: int, img_W: int) -> None:
     """Reads the first record of every file and checks it fits a model of img_H x img_W.
 
-    Cheap (one record per file). Raises DataError naming the file when a file is empty or damaged
-    at its first record, lacks a feature the reader needs, or holds images of another size (the
-    message says which ``--model/--img_H/--img_W`` those records need).
+    Cheap (one record per file).
+
+    Args:
+        files: the record files.
+        img_H: the model's image height.
+        img_W: the model's image width.
+
+    Raises:
+        DataError: naming the file, when a file is empty or damaged at its first record, lacks a
+            feature the reader needs, or holds images of another size (the message says which
+            ``--model/--img_H/--img_W`` those records need).
     """
     pose_size = img_H * img_W * pose.NUM_KEYPOINTS
     for path in files:
@@ -222,10 +279,6 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of pairs from ``data_path/<prefix>_<split>_*.tfrecord``.
 
-    Each element is a dict (see :data:`pg2_tf.records.decoder.ELEMENT_KEYS`) of float32 tensors: ``x``, ``x_target``
-    [B, H, W, 3] in [-1, 1]; ``pose``, ``pose_target`` [B, H, W, 18] in {-1, +1}; ``mask``,
-    ``mask_target`` [B, H, W, 1] in {0, 1}.
-
     Training (``is_train=True``): every pass over the data (epoch) reads each record once: the
     file order is reshuffled, up to 4 files are interleaved, serialized records go through a
     ``shuffle_buffer``-record shuffle; passes repeat forever; records are parsed in parallel and
@@ -236,9 +289,28 @@ def make_dataset(
     Test (``is_train=False``): files in sorted order, every record exactly once in file order,
     the last partial batch kept, deterministic.
 
-    Calls :func:`check_records` first (raises DataError for missing files or records of another
-    size). Errors found while iterating are explained by :func:`iterate` /
-    :func:`pg2_tf.records.damage.explain_read_error`.
+    Calls :func:`check_records` first. Errors found while iterating are explained by
+    :func:`iterate` / :func:`pg2_tf.records.damage.explain_read_error`.
+
+    Args:
+        data_path: the folder of the records.
+        split: ``'train'`` or ``'test'``.
+        kind: ``'market'`` or ``'deepfashion'`` (the file prefix).
+        img_H: the model's image height; the records must be of this size.
+        img_W: the model's image width.
+        batch_size: pairs a batch.
+        is_train: training order (shuffled, repeated) or test order.
+        seed: the shuffles' seed (training), or None.
+        shuffle_buffer: serialized records in the shuffle buffer (training).
+        num_parallel_calls: parallel record parsing.
+
+    Returns:
+        tf.data.Dataset of dicts (keys :data:`pg2_tf.records.decoder.ELEMENT_KEYS`) of float32
+        tensors: ``x``, ``x_target`` [B, H, W, 3] in [-1, 1]; ``pose``, ``pose_target``
+        [B, H, W, 18] in {-1, +1}; ``mask``, ``mask_target`` [B, H, W, 1] in {0, 1}.
+
+    Raises:
+        DataError: missing files, or records of another size.
     """
     files = record_files(data_path, split, kind)
     check_records(files, img_H, img_W)
@@ -275,12 +347,24 @@ def make_dataset(
 
 
 def iterate(dataset, *, files, img_H, img_W):
-    """Yields the elements of ``dataset``, turning read errors into located DataErrors.
+    """The elements of ``dataset``, with read errors turned into located DataErrors.
 
-    Wraps only the fetching of each element: ``DataLossError``, ``InvalidArgumentError`` and
-    ``NotFoundError`` raised by ``next(iterator)`` become :func:`pg2_tf.records.damage.explain_read_error`'s DataError
-    (raised ``from`` the TensorFlow error). ``files``, ``img_H``, ``img_W`` are those the dataset
-    was made from. A training loop catches DataError, keeps its last checkpoint and stops.
+    Wraps only the fetching of each element, so errors raised by the model are not mistaken for
+    data errors. A training loop catches DataError, keeps its last checkpoint and stops.
+
+    Args:
+        dataset: a dataset made by :func:`make_dataset`.
+        files: the files it was made from (:func:`record_files`).
+        img_H: its image height.
+        img_W: its image width.
+
+    Yields:
+        The dataset's elements, in order.
+
+    Raises:
+        DataError: ``DataLossError``, ``InvalidArgumentError`` or ``NotFoundError`` raised by
+            ``next(iterator)``, explained by :func:`pg2_tf.records.damage.explain_read_error`
+            (raised ``from`` the TensorFlow error).
     """
     iterator = iter(dataset)
     while True:
