@@ -1,6 +1,9 @@
-"""Shared plumbing of the command-line entry points (main, export, generate, score, ...)."""
+"""What every command line shares: one-line errors, --help, flags defined once.
 
-import os
+Rule: only the command modules at the top of pg2_tf (and data_prep's, benchmarks') import this;
+no library package does.
+"""
+
 import sys
 from collections.abc import Callable
 
@@ -14,6 +17,9 @@ def run_main(main: Callable[[list[str]], int | None]) -> None:
 
     Flag parsing errors are absl's own (usage message, exit 1). Anything else is a bug and keeps
     its traceback.
+
+    Args:
+        main: the command's ``main(argv)``; its return value is the exit status.
     """
 
     def guarded(argv: list[str]) -> int | None:
@@ -33,7 +39,12 @@ def prepare_help(doc: str | None, flag_values=flags.FLAGS) -> None:
     docstring and defines no flags itself, and flags defined through
     :func:`define_missing_flags` belong to this module. So the command's module docstring
     (``doc``) stands in, and every flag of this project's modules becomes a key flag of the main
-    module (absl's and TensorFlow's stay in ``--helpfull``)."""
+    module (absl's and TensorFlow's stay in ``--helpfull``).
+
+    Args:
+        doc: the command module's docstring.
+        flag_values: the absl flag registry.
+    """
     script = sys.modules["__main__"]
     if not script.__doc__:
         script.__doc__ = doc
@@ -48,6 +59,10 @@ def define_missing_flags(definitions, flag_values=flags.FLAGS) -> None:
 
     Entry points whose flags share names with ``pg2_tf.flags`` (``--model``, ``--img_H``, ...) call
     this from their own ``run()``, so that importing them as libraries never clashes.
+
+    Args:
+        definitions: ``(DEFINE_x, name, default, help)`` tuples.
+        flag_values: the absl flag registry.
     """
     for define, name, default, help_text in definitions:
         if name not in flag_values:
@@ -57,7 +72,12 @@ def define_missing_flags(definitions, flag_values=flags.FLAGS) -> None:
 def start_command(argv: list[str], flag_values=flags.FLAGS) -> None:
     """The first lines of a command's ``main(argv)``: positional arguments are refused in one line
     (every option is a ``--flag``), and absl's INFO lines are hidden unless ``--verbosity`` was
-    given (TensorFlow's INFO lines about tracing and saving are noise to a user)."""
+    given (TensorFlow's INFO lines about tracing and saving are noise to a user).
+
+    Args:
+        argv: the command's arguments left after absl parsed the flags.
+        flag_values: the absl flag registry.
+    """
     if len(argv) > 1:
         raise ConfigError(f"unexpected arguments {argv[1:]}: every option is a --flag")
     if not flag_values["verbosity"].present:
@@ -66,15 +86,23 @@ def start_command(argv: list[str], flag_values=flags.FLAGS) -> None:
 
 def require_flags(names, flag_values=flags.FLAGS) -> None:
     """Refuses, in one line naming the flag, a command run without one of its required flags
-    (``names``; absl's own required flags would fail at import, before main)."""
+    (absl's own required flags would fail at import, before main).
+
+    Args:
+        names: the flags that must be given.
+        flag_values: the absl flag registry.
+    """
     for name in names:
         if not flag_values[name].value:
             raise ConfigError(f"--{name} is required")
 
 
 def console_entry(define_flags: Callable[[], None], main: Callable[[list[str]], None]) -> None:
-    """A console script's body: TensorFlow's C++ start-up lines off, the command's flags defined,
-    then :func:`run_main`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """A console script's body: the command's flags defined, then :func:`run_main`.
+
+    Args:
+        define_flags: defines the command's absl flags.
+        main: the command's ``main(argv)``.
+    """
     define_flags()
     run_main(main)

@@ -1,12 +1,13 @@
 """Every console script answers --help with what it does and its own flags, nothing else."""
 
 import importlib
-import importlib.metadata
 import os
 import subprocess
 import sys
 
 import pytest
+
+from helpers import console_scripts
 
 # Each command's flags a user looks for first (the rest are listed beside them).
 EXPECTED_FLAGS = {
@@ -18,12 +19,6 @@ EXPECTED_FLAGS = {
     "pg2-keypoints": ("--image", "--fetch_model"),
     "pg2-app": ("--saved_model", "--port", "--precision"),
 }
-
-
-def console_scripts() -> dict:
-    """The installed console scripts of this package: {name: "module:function"}."""
-    found = importlib.metadata.entry_points(group="console_scripts")
-    return {point.name: point.value for point in found if point.value.startswith("pg2_tf.")}
 
 
 def test_every_console_script_is_covered():
@@ -47,3 +42,32 @@ def test_help_starts_with_what_the_command_does_and_lists_its_flags(name):
         assert f"  {flag}:" in listed or f"  --[no]{flag[2:]}:" in listed, (flag, listed)
     assert "--verbosity" not in listed  # absl's own flags stay in --helpfull
     assert "Traceback" not in result.stderr
+
+
+# TensorFlow's C++ start-up lines: glog-style "I0000 00:00:..." lines and absl's notice.
+TF_BANNER = ("cpu_feature_guard", "oneDNN custom operations", "absl::InitializeLog")
+RECORDS = os.path.join(os.path.dirname(__file__), "fixtures", "market_tf1", "test_data")
+
+
+def _read_records_stderr(**environment) -> str:
+    """Stderr of a command that loads TensorFlow, with TF_CPP_MIN_LOG_LEVEL as given (unset
+    where None)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update({k: v for k, v in environment.items() if v is not None})
+    result = subprocess.run(
+        [sys.executable, "-m", "data_prep.read_records", RECORDS],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "records" in result.stdout
+    return result.stderr
+
+
+def test_commands_start_without_tensorflows_banner():
+    stderr = _read_records_stderr(TF_CPP_MIN_LOG_LEVEL=None)
+    assert not [line for line in TF_BANNER if line in stderr], stderr
+
+
+def test_a_users_own_tensorflow_log_level_is_kept():
+    stderr = _read_records_stderr(TF_CPP_MIN_LOG_LEVEL="0")
+    assert [line for line in TF_BANNER if line in stderr], stderr
