@@ -25,8 +25,8 @@ setup(
         "imageio>=2.31",  # pg2-animate: GIF/MP4 writing, video frames
         "imageio-ffmpeg>=0.5",  # ffmpeg for imageio (a binary inside the wheel, no download)
         "tensorboard>=2.16",  # tf.summary needs it; TF 2.21 no longer pulls it in
-        # Runs the BlazePose models of pg2_tf.keypoints (tf.lite.Interpreter's successor); where no
-        # wheel exists (Windows) pg2_tf.keypoints falls back to tf.lite.Interpreter.
+        # Runs the BlazePose models of pg2_tf.people.blazepose (tf.lite.Interpreter's successor);
+        # where no wheel exists (Windows) it falls back to tf.lite.Interpreter.
         "ai-edge-litert>=2.3,<3; platform_system != 'Windows'",
         # pg2-app: the web page's server
         "starlette>=1.10",  # its test client uses httpx2 (the test extra)

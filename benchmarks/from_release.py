@@ -222,9 +222,8 @@ def joint_statistics(cache_path: Path) -> dict:
 def draw_real_crops(release_dir: Path, cache_path: Path, count: int = 8, scale: int = 3):
     """The first ``count`` real photo crops of a Market-size fake release with the skeleton of
     their cached keypoints, side by side (uint8 [128 * scale, 64 * scale * count, 3])."""
-    from pg2_tf import keypoints
     from pg2_tf.core import pose
-    from pg2_tf.people import photos
+    from pg2_tf.people import blazepose, drawing, photos
 
     tiles = []
     for line in cache_path.read_text().splitlines()[1:]:
@@ -239,7 +238,8 @@ def draw_real_crops(release_dir: Path, cache_path: Path, count: int = 8, scale: 
         joints = np.zeros((pose.NUM_KEYPOINTS, 3), np.float32)
         joints[present, :2] = (keypoints_rc[present][:, ::-1] + 0.5) * scale
         joints[present, 2] = 1
-        tiles.append(keypoints.draw_keypoints(big, keypoints.PersonKeypoints(joints, (0, 0, 1, 1))))
+        person = blazepose.PersonKeypoints(joints, (0, 0, 1, 1))
+        tiles.append(drawing.draw_keypoints(big, person))
         if len(tiles) == count:
             break
     return np.concatenate(tiles, axis=1)

@@ -12,8 +12,8 @@ same-run ratios mean something; the load average and the CPU flags are printed):
 * a 768x576 scene of five people 80 to 200 px tall (tests/fixtures/people's ``street_768``):
   ms per scene for ``find_people`` (whole frame + 12 tiles + a landmark run per person), and
   how many people it finds.
-* following one person (:class:`pg2_tf.people.finder.PersonFollower`) through the 640x360 clip of two
-  people crossing: frames per second.
+* following one person (:class:`pg2_tf.people.following.PersonFollower`) through the 640x360 clip
+  of two people crossing: frames per second.
 * ``--sweep``: the tile scheme measurement: people the detector finds in the scenes (before the
   landmark model) and detector time, for tile sides 512 ... 128 px.
 
@@ -33,9 +33,8 @@ from pathlib import Path
 
 import skimage.data
 
-from pg2_tf import keypoints
 from pg2_tf.core import hardware
-from pg2_tf.people import finder
+from pg2_tf.people import blazepose, finder, following
 
 TARGET_RATIO = 1.5
 SCENES_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "people" / "scenes.py"
@@ -126,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
 
     scenes = load_scenes()
-    estimator = keypoints.KeypointEstimator()
+    estimator = blazepose.KeypointEstimator()
     flags = sorted(hardware.cpu_flags(hardware.read_cpuinfo("/proc/cpuinfo") or ""))
     wanted = [flag for flag in flags if flag.startswith(("avx", "amx"))]
     print(
@@ -168,7 +167,7 @@ def main() -> None:
     choice = finder.parse_person(f"{(x0 + x1) / 2},{(y0 + y1) / 2}")
     rates = []
     for _ in range(max(1, args.repeats // 5)):
-        follower = finder.PersonFollower(estimator, choice)
+        follower = following.PersonFollower(estimator, choice)
         start = time.perf_counter()
         seen = sum(follower(frame) is not None for frame in frames)
         rates.append(len(frames) / (time.perf_counter() - start))

@@ -1,4 +1,4 @@
-"""How BlazePose's 18 joints (pg2_tf.keypoints) agree with the original's OpenPose peaks.
+"""How BlazePose's 18 joints (pg2_tf.people.blazepose) agree with the original's OpenPose peaks.
 
     python -m benchmarks.openpose_agreement [--raw DIR] [--json OUT.json]
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_prep import common, from_release
-from pg2_tf import keypoints
+from data_prep import common, keypoint_cache
 from pg2_tf.core import pose, pose_files
+from pg2_tf.people import blazepose
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_RAW = (
@@ -68,7 +68,7 @@ def compare(raw: Path, estimator) -> dict:
             openpose = pose_files.keypoints_from_openpose(
                 all_peaks[name], np.asarray(subsets[name]), "market"
             )
-            blazepose, reason = from_release.estimate_image(estimator, str(path))
+            blazepose, reason = keypoint_cache.estimate_image(estimator, str(path))
             if blazepose is None:
                 blazepose = np.full((pose.NUM_KEYPOINTS, 2), -1.0)
             height, width = 128, 64
@@ -113,7 +113,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = compare(args.raw, keypoints.KeypointEstimator())
+    result = compare(args.raw, blazepose.KeypointEstimator())
     print("| joint | both | OpenPose only | BlazePose only | neither | median distance (px) |")
     print("|---|---|---|---|---|---|")
     for name, c in result["joints"].items():

@@ -526,7 +526,8 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
     from PIL import Image
 
     from data_prep import synthetic
-    from pg2_tf import animate, keypoints
+    from pg2_tf import animate
+    from pg2_tf.people import blazepose
     from pg2_tf.serving import engines
 
     photo = os.path.join(work_dir, "astronaut.png")
@@ -540,7 +541,7 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
         triples = np.concatenate([moved[:, ::-1], (moved[:, :1] >= 0)], axis=1)
         with open(os.path.join(poses, f"{index:04d}.json"), "w") as handle:
             json.dump({"people": [{"pose_keypoints_2d": triples.reshape(-1).tolist()}]}, handle)
-    estimator = keypoints.KeypointEstimator()
+    estimator = blazepose.KeypointEstimator()
     ways = {"float32": "float32", "auto": "auto",
             "tf_bfloat16": engines.Precision(engines.BFLOAT16, "benchmark")}  # fmt: skip
     result = {label: [] for label in ways}

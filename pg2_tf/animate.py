@@ -8,7 +8,7 @@
 * a folder of OpenPose JSON files (one per frame, in file-name order: COCO-18, BODY_25 or MS
   COCO-17, as ``pg2-generate --keypoints`` reads them);
 * a folder of frames (images, in file-name order) or a video file (anything ffmpeg reads, through
-  imageio): the keypoints of each frame are estimated with :mod:`pg2_tf.keypoints`.
+  imageio): the keypoints of each frame are estimated with :mod:`pg2_tf.people.blazepose`.
 
 The person of ``--image`` is cropped to their box at the model's aspect ratio (as
 ``pg2-generate --pose_from``). The keypoint tracks are bridged over short gaps and smoothed
@@ -56,10 +56,10 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
 
     Args:
         poses: the ``--poses`` path.
-        estimator: the :class:`pg2_tf.keypoints.KeypointEstimator` for frames' keypoints.
+        estimator: the :class:`pg2_tf.people.blazepose.KeypointEstimator` for frames' keypoints.
         progress_bar: show a tqdm bar while estimating keypoints.
         choice: the :class:`pg2_tf.people.finder.PersonChoice` of the person followed through frames
-            (:class:`pg2_tf.people.finder.PersonFollower`; default the largest).
+            (:class:`pg2_tf.people.following.PersonFollower`; default the largest).
 
     Returns:
         :class:`PoseSequence`; a frame without a person has every joint missing (-1).
@@ -93,9 +93,9 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
     else:
         raise DataError(f"--poses={poses} does not exist (a folder of JSON/frames, or a video)")
 
-    from pg2_tf.people import finder
+    from pg2_tf.people import following
 
-    follower = finder.PersonFollower(estimator, choice)
+    follower = following.PersonFollower(estimator, choice)
     sequence, without_person, followed = [], [], []
     bar = tqdm(items, total=total, unit="frame", desc="poses", disable=not progress_bar)
     for name, frame in bar:
@@ -115,13 +115,13 @@ def read_pose_sequence(poses, estimator, progress_bar: bool = True, choice=None)
 
 def _json_pose_sequence(folder: str, names: list[str], choice=None) -> PoseSequence:
     """OpenPose JSON frames; the person followed is chosen by ``choice`` in the first file with
-    people and followed by :func:`pg2_tf.people.finder.follow_in_poses`. A file whose 'people' is
+    people and followed by :func:`pg2_tf.people.following.follow_in_poses`. A file whose 'people' is
     empty (OpenPose writes that for a frame without a person), or where the followed person is
     not found, is a frame with every joint missing, bridged like a video's."""
-    from pg2_tf.people import finder
+    from pg2_tf.people import following
 
     paths = [os.path.join(folder, name) for name in names]
-    followed = finder.follow_in_poses(
+    followed = following.follow_in_poses(
         [pose_files.read_openpose_people(path) for path in paths], choice, paths
     )
     sequence, without_person = [], []
@@ -239,7 +239,7 @@ def animate(
         save_poses: a folder receiving the followed person's keypoints as estimated in each
             frame, before smoothing: OpenPose JSON ``%06d.json`` per input frame, ``people``
             empty where they were not found (``--poses`` reads such a folder back).
-        estimator: the pose estimator (default: a :class:`pg2_tf.keypoints.KeypointEstimator`).
+        estimator: the pose estimator (default: a :class:`pg2_tf.people.blazepose.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
         precision: ``--precision`` or a :class:`pg2_tf.serving.engines.Precision` (see
             :func:`pg2_tf.serving.engines.choose_precision`; float32: the export's exact path).
@@ -256,7 +256,7 @@ def animate(
     """
     from tqdm import tqdm
 
-    from pg2_tf import keypoints
+    from pg2_tf.people import blazepose
 
     out_path = os.fspath(out_path)
     if not out_path.lower().endswith(OUTPUT_EXTENSIONS):
@@ -270,12 +270,12 @@ def animate(
     contract.check_saved_model(saved_model)
     if isinstance(precision, str):
         engines.check_precision(precision)  # decided once the model is loaded
-    from pg2_tf.people import finder
+    from pg2_tf.people import finder, following
 
     source_choice = finder.parse_person(person, "--person")
     target_choice = finder.parse_person(pose_person, "--pose_person")
 
-    estimator = estimator or keypoints.KeypointEstimator()
+    estimator = estimator or blazepose.KeypointEstimator()
     photo, source_person = photos.find_person(
         image_path, finder.PersonPicker(estimator, source_choice)
     )
@@ -284,7 +284,7 @@ def animate(
     if save_poses is not None:
         if sequence.people is None:
             raise ConfigError(f"--save_poses needs frames or a video as --poses, not {poses}")
-        finder.write_pose_folder(save_poses, sequence.people)
+        following.write_pose_folder(save_poses, sequence.people)
         log(f"wrote the followed person's keypoints of {len(sequence.people)} frames to "
             f"{save_poses}")  # fmt: skip
     loaded, (img_H, img_W) = contract.load_export(saved_model)

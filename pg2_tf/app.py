@@ -47,10 +47,10 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from pg2_tf import cli, keypoints
+from pg2_tf import cli
 from pg2_tf.core import datasets, pose
 from pg2_tf.core.errors import ConfigError, DataError, Pg2Error
-from pg2_tf.people import finder, photos
+from pg2_tf.people import blazepose, finder, model_files, photos
 from pg2_tf.serving import contract, engines
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app_static")
@@ -72,7 +72,7 @@ class AppConfig:
     data_dir: folder of test records (``<Market1501|DeepFashion>_test_*.tfrecord``), or its parent
         holding ``Market_test_data`` / ``DF_test_data``; None: no test records offered.
     max_upload_bytes: the largest photo or request body accepted (413 above).
-    keypoint_model_dir: BlazePose model files (None: :func:`pg2_tf.keypoints.model_dir`'s default).
+    keypoint_model_dir: BlazePose model files (None: :func:`pg2_tf.people.model_files.blazepose_dir`'s default).
     max_records: how many test records are offered at most (the first ones, in file order).
     precision: ``--precision`` (:func:`pg2_tf.serving.engines.choose_precision`); the library default
         is the export's exact float32 path, the command line's is auto.
@@ -269,7 +269,7 @@ class PoseService:
         Raises ModelFilesMissing (no BlazePose files), NoPersonFound naming the photo, and
         DataError (answered 422) for an index beyond the people found.
         """
-        estimator = keypoints.cached_estimator(self.config.keypoint_model_dir)
+        estimator = blazepose.cached_estimator(self.config.keypoint_model_dir)
         found = finder.find_people(estimator, photo, name)
         if person is None and len(found) > 1:
             return people_to_choose(photo, found)
@@ -287,7 +287,7 @@ class PoseService:
             if isinstance(framed, dict):
                 return framed
             image, keypoints_rc = framed
-        except keypoints.ModelFilesMissing as error:
+        except model_files.ModelFilesMissing as error:
             missing = np.full((pose.NUM_KEYPOINTS, 2), pose.MISSING)
             image, _, _ = photos.fit_to_model(photo, missing, self.img_H, self.img_W)
             keypoints_rc = self.default_pose

@@ -132,9 +132,9 @@ def generate(
         log(placement.describe())
     else:
         if estimator is None:
-            from pg2_tf import keypoints
+            from pg2_tf.people import blazepose
 
-            estimator = keypoints.KeypointEstimator()
+            estimator = blazepose.KeypointEstimator()
         # Both people are found before the model is loaded: a photo without one fails fast.
         source_photo, source_person = photos.find_person(
             image_path, finder.PersonPicker(estimator, source_choice)

@@ -38,15 +38,15 @@ def fixed_batch(market_tf1_dir):
 
 @pytest.fixture(scope="session")
 def blazepose_model_dir() -> str:
-    """The cached BlazePose model folder (pg2_tf.keypoints.model_dir()), fetched once when absent.
+    """The cached BlazePose model folder (model_files.blazepose_dir()), fetched once when absent.
 
     The fetch needs PyPI; without it the test is skipped, except in CI (``CI`` set), where it fails.
     """
-    from pg2_tf import keypoints
     from pg2_tf.core.errors import DataError
+    from pg2_tf.people import model_files
 
     try:
-        return keypoints.fetch_model()
+        return model_files.fetch_model()
     except DataError as error:
         if os.environ.get("CI"):
             pytest.fail(f"BlazePose model files could not be fetched: {error}")
@@ -71,7 +71,7 @@ def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
 
 @pytest.fixture(scope="session")
 def blazepose_estimator(blazepose_model_dir):
-    """One pg2_tf.keypoints.KeypointEstimator on the cached model files, for every test."""
-    from pg2_tf import keypoints
+    """One pg2_tf.people.blazepose.KeypointEstimator on the cached model files, for every test."""
+    from pg2_tf.people import blazepose
 
-    return keypoints.KeypointEstimator(blazepose_model_dir)
+    return blazepose.KeypointEstimator(blazepose_model_dir)

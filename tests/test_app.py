@@ -332,12 +332,11 @@ def upload(client, path, endpoint="/api/source"):
 
 
 def expected_crop(photo_path, model_dir):
-    """The person of a photo in the 128x64 frame, straight from pg2_tf.keypoints and photos."""
-    from pg2_tf import keypoints
-    from pg2_tf.people import photos
+    """The person of a photo in the 128x64 frame, straight from people.blazepose and photos."""
+    from pg2_tf.people import blazepose, photos
 
     photo = photos.load_photo(photo_path)
-    person = keypoints.KeypointEstimator(model_dir)(photo, name=photo_path.name)
+    person = blazepose.KeypointEstimator(model_dir)(photo, name=photo_path.name)
     crop_image, crop = photos.person_crop(photo, person.box_xyxy, 128, 64)
     return crop_image, crop.to_crop_rc(person.keypoints_rc())
 
@@ -673,11 +672,10 @@ needs_two_men = pytest.mark.skipif(
 
 def expected_person_crop(photo_path, model_dir, index):
     """Person ``index`` (largest first) of a photo in the 128x64 frame, from pg2_tf.people.finder."""
-    from pg2_tf import keypoints
-    from pg2_tf.people import finder, photos
+    from pg2_tf.people import blazepose, finder, photos
 
     photo = photos.load_photo(photo_path)
-    found = finder.find_people(keypoints.KeypointEstimator(model_dir), photo)
+    found = finder.find_people(blazepose.KeypointEstimator(model_dir), photo)
     framed = photos.person_in_model_frame(photo, found[index], 128, 64)
     return found, framed.image, framed.keypoints_rc
 

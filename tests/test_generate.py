@@ -444,11 +444,11 @@ def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
 def test_photo_without_person_is_one_line_naming_it(
     saved_model, real_photos, blazepose_estimator, tmp_path, role
 ):
-    from pg2_tf import keypoints
+    from pg2_tf.people import blazepose
 
     photos = {"image": real_photos["astronaut"], "pose_from": real_photos["cameraman"]}
     photos[role] = real_photos["coffee"]
-    with pytest.raises(keypoints.NoPersonFound, match=f"^no person found in {photos[role]}$"):
+    with pytest.raises(blazepose.NoPersonFound, match=f"^no person found in {photos[role]}$"):
         generate.generate(
             saved_model, photos["image"], None, tmp_path / "o.png",
             pose_from=photos["pose_from"], estimator=blazepose_estimator,

@@ -1,4 +1,4 @@
-"""pg2_tf.keypoints: BlazePose run here equals MediaPipe's own, mapped to the 18 OpenPose joints.
+"""pg2_tf.people.blazepose (and pg2-keypoints): BlazePose run here equals MediaPipe's own, mapped to the 18 OpenPose joints.
 
 The reference (tests/fixtures/blazepose/reference.json) was written by mediapipe 0.10.21 itself in a
 separate environment (see make_reference.py there) on photos that ship with scikit-image.
@@ -17,9 +17,8 @@ import pytest
 from helpers import FIXTURES, run_module
 from PIL import Image
 
-from pg2_tf import keypoints
 from pg2_tf.core.errors import DataError
-from pg2_tf.people import photos
+from pg2_tf.people import blazepose, geometry, model_files, photos
 
 REFERENCE = json.loads((FIXTURES / "blazepose" / "reference.json").read_text())["photos"]
 
@@ -58,7 +57,7 @@ def _reference(name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def estimator(blazepose_model_dir):
-    return keypoints.KeypointEstimator(blazepose_model_dir)
+    return blazepose.KeypointEstimator(blazepose_model_dir)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +117,7 @@ def test_keypoints_rc_is_the_projects_row_col_convention(estimator):
 
 def test_no_person_is_an_error_naming_the_photo(estimator):
     assert REFERENCE["coffee"]["landmarks_xyv"] is None  # MediaPipe finds none either
-    with pytest.raises(keypoints.NoPersonFound, match="no person found in coffee.png"):
+    with pytest.raises(blazepose.NoPersonFound, match="no person found in coffee.png"):
         estimator(_photo("coffee"), "coffee.png")
 
 
@@ -127,21 +126,21 @@ def test_a_joint_outside_the_photo_or_hardly_visible_is_missing_and_the_neck_nee
     landmarks[:, :2] = (50, 40)
     landmarks[:, 2] = 0.9
     landmarks[0] = (120, 10, 0.9)  # nose beyond the right edge of a 100-wide photo
-    landmarks[14] = (30, 30, keypoints.VISIBILITY_THRESHOLD - 0.01)  # right elbow, hardly visible
+    landmarks[14] = (30, 30, blazepose.VISIBILITY_THRESHOLD - 0.01)  # right elbow, hardly visible
     landmarks[11] = (60, 20, 0.8)  # left shoulder
     landmarks[12] = (20, 24, 0.7)  # right shoulder
 
-    joints = keypoints.joints_from_landmarks(landmarks, height=80, width=100)
+    joints = blazepose.joints_from_landmarks(landmarks, height=80, width=100)
 
     np.testing.assert_array_equal(joints[0], [0, 0, 0])
     np.testing.assert_array_equal(joints[3], [0, 0, 0])
     np.testing.assert_allclose(joints[1], [40, 22, 0.7])  # neck: the shoulders' mean
     landmarks[12, 2] = 0.1
-    np.testing.assert_array_equal(keypoints.joints_from_landmarks(landmarks, 80, 100)[1], 0)
+    np.testing.assert_array_equal(blazepose.joints_from_landmarks(landmarks, 80, 100)[1], 0)
 
 
 def test_anchors_are_the_detectors_2254_ssd_centres():
-    anchors = keypoints.ssd_anchors()
+    anchors = geometry.ssd_anchors()
     assert anchors.shape == (2254, 2)
     np.testing.assert_allclose(anchors[0], [0.5 / 28, 0.5 / 28])  # stride 8: 28x28, 2 each
     np.testing.assert_allclose(anchors[1568], [0.5 / 14, 0.5 / 14])  # stride 16: 14x14, 2 each
@@ -149,20 +148,20 @@ def test_anchors_are_the_detectors_2254_ssd_centres():
 
 
 def test_missing_or_damaged_model_files_name_the_command(tmp_path, blazepose_model_dir):
-    with pytest.raises(keypoints.ModelFilesMissing, match="--fetch_model") as error:
-        keypoints.KeypointEstimator(tmp_path)
+    with pytest.raises(model_files.ModelFilesMissing, match="--fetch_model") as error:
+        blazepose.KeypointEstimator(tmp_path)
     assert "\n" not in str(error.value) and "is missing" in str(error.value)
-    for name in keypoints.MODEL_FILES:  # truncated copies
+    for name in model_files.MODEL_FILES:  # truncated copies
         with open(os.path.join(blazepose_model_dir, name), "rb") as model:
             (tmp_path / name).write_bytes(model.read(1000))
-    with pytest.raises(keypoints.ModelFilesMissing, match="is damaged; run: python -m"):
-        keypoints.KeypointEstimator(tmp_path)
+    with pytest.raises(model_files.ModelFilesMissing, match="is damaged; run: python -m"):
+        blazepose.KeypointEstimator(tmp_path)
 
 
 def _fake_wheel(folder, blazepose_model_dir, damage=False):
     wheel = folder / "mediapipe-0.10.21-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        for name, (member, _) in keypoints.MODEL_FILES.items():
+        for name, (member, _) in model_files.MODEL_FILES.items():
             with open(os.path.join(blazepose_model_dir, name), "rb") as model:
                 data = model.read()
             archive.writestr(member, data + (b"x" if damage else b""))
@@ -174,17 +173,17 @@ def test_fetch_extracts_and_checks_the_wheels_files_then_stays_offline(
 ):
     cache = tmp_path / "cache"
     monkeypatch.setattr(
-        keypoints, "_download_wheel", lambda folder: _fake_wheel(tmp_path, blazepose_model_dir)
+        model_files, "_download_wheel", lambda folder: _fake_wheel(tmp_path, blazepose_model_dir)
     )
-    assert keypoints.fetch_model(cache) == str(cache)
-    for name, (_, sha) in keypoints.MODEL_FILES.items():
+    assert model_files.fetch_model(cache) == str(cache)
+    for name, (_, sha) in model_files.MODEL_FILES.items():
         assert hashlib.sha256((cache / name).read_bytes()).hexdigest() == sha
 
     def no_network(folder):
         raise AssertionError("fetch_model downloaded although the files were there")
 
-    monkeypatch.setattr(keypoints, "_download_wheel", no_network)
-    assert keypoints.fetch_model(cache) == str(cache)
+    monkeypatch.setattr(model_files, "_download_wheel", no_network)
+    assert model_files.fetch_model(cache) == str(cache)
 
 
 def test_two_fetches_at_once_both_end_with_checked_files(
@@ -198,13 +197,13 @@ def test_two_fetches_at_once_both_end_with_checked_files(
         both_downloaded.wait(timeout=60)
         return wheel
 
-    monkeypatch.setattr(keypoints, "_download_wheel", download)
+    monkeypatch.setattr(model_files, "_download_wheel", download)
     cache = tmp_path / "cache"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        fetched = [pool.submit(keypoints.fetch_model, cache) for _ in range(2)]
+        fetched = [pool.submit(model_files.fetch_model, cache) for _ in range(2)]
         assert [future.result() for future in fetched] == [str(cache)] * 2
-    assert sorted(os.listdir(cache)) == sorted(keypoints.MODEL_FILES)  # no partial files left
-    for name, (_, sha) in keypoints.MODEL_FILES.items():
+    assert sorted(os.listdir(cache)) == sorted(model_files.MODEL_FILES)  # no partial files left
+    for name, (_, sha) in model_files.MODEL_FILES.items():
         assert hashlib.sha256((cache / name).read_bytes()).hexdigest() == sha
 
 
@@ -212,9 +211,9 @@ def test_fetch_refuses_files_with_another_checksum(tmp_path, monkeypatch, blazep
     wheel_dir = tmp_path / "wheel"
     wheel_dir.mkdir()
     wheel = _fake_wheel(wheel_dir, blazepose_model_dir, damage=True)
-    monkeypatch.setattr(keypoints, "_download_wheel", lambda folder: wheel)
+    monkeypatch.setattr(model_files, "_download_wheel", lambda folder: wheel)
     with pytest.raises(DataError, match="does not have the expected SHA-256"):
-        keypoints.fetch_model(tmp_path / "cache")
+        model_files.fetch_model(tmp_path / "cache")
     assert not (tmp_path / "cache" / "pose_detection.tflite").exists()
 
 
@@ -222,20 +221,20 @@ def test_fetch_into_a_folder_it_cannot_write_says_where_and_what_to_do(
     tmp_path, monkeypatch, blazepose_model_dir
 ):
     monkeypatch.setattr(
-        keypoints, "_download_wheel", lambda folder: _fake_wheel(tmp_path, blazepose_model_dir)
+        model_files, "_download_wheel", lambda folder: _fake_wheel(tmp_path, blazepose_model_dir)
     )
     (tmp_path / "a_file").write_text("")
     with pytest.raises(DataError, match=r"cannot write the model files into .*a_file/cache"):
-        keypoints.fetch_model(tmp_path / "a_file" / "cache")
+        model_files.fetch_model(tmp_path / "a_file" / "cache")
 
 
-def test_model_dir_default_environment_and_flag(monkeypatch, tmp_path):
+def test_blazepose_dir_default_environment_and_flag(monkeypatch, tmp_path):
     monkeypatch.delenv("PG2_TF_CACHE", raising=False)
     expected = os.path.join(os.path.expanduser("~"), ".cache", "pg2_tf", "blazepose")
-    assert keypoints.model_dir() == expected
+    assert model_files.blazepose_dir() == expected
     monkeypatch.setenv("PG2_TF_CACHE", str(tmp_path))
-    assert keypoints.model_dir() == str(tmp_path / "blazepose")
-    assert keypoints.model_dir(tmp_path / "mine") == str(tmp_path / "mine")
+    assert model_files.blazepose_dir() == str(tmp_path / "blazepose")
+    assert model_files.blazepose_dir(tmp_path / "mine") == str(tmp_path / "mine")
 
 
 def _cli(*args, env=None):

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from helpers import needs_people_photos, people_reference, people_scenes, run_module
 
-from pg2_tf import keypoints
 from pg2_tf.core.errors import ConfigError, DataError
-from pg2_tf.people import finder
+from pg2_tf.people import blazepose, finder
 
 REFERENCE = people_reference()
 
@@ -26,12 +25,12 @@ needs_photos = needs_people_photos(scenes)
 
 @pytest.fixture(scope="module")
 def estimator(blazepose_model_dir):
-    return keypoints.KeypointEstimator(blazepose_model_dir)
+    return blazepose.KeypointEstimator(blazepose_model_dir)
 
 
 def _reference_joints(case, person, height, width):
     landmarks = REFERENCE[case][person]["landmarks_xyv"]
-    return keypoints.joints_from_landmarks(np.array(landmarks), height, width)
+    return blazepose.joints_from_landmarks(np.array(landmarks), height, width)
 
 
 def _median_error(found, reference_xyc):
@@ -141,7 +140,7 @@ def _person(x0, y0, x1, y1):
     joints[0] = ((x0 + x1) / 2, y0, 0.9)
     joints[10] = (x0, y1, 0.9)
     joints[13] = (x1, y1, 0.9)
-    return keypoints.PersonKeypoints(keypoints_xyc=joints, box_xyxy=(x0, y0, x1, y1))
+    return blazepose.PersonKeypoints(keypoints_xyc=joints, box_xyxy=(x0, y0, x1, y1))
 
 
 FOUND = [_person(100, 100, 200, 400), _person(300, 50, 350, 200), _person(500, 300, 520, 360)]
@@ -186,7 +185,7 @@ def test_a_point_far_from_everyone_is_refused():
 
 
 def test_nobody_found_is_no_person_found():
-    with pytest.raises(keypoints.NoPersonFound, match="^no person found in empty.jpg$"):
+    with pytest.raises(blazepose.NoPersonFound, match="^no person found in empty.jpg$"):
         finder.choose_person([], finder.parse_person("1"), "empty.jpg")
 
 
@@ -219,7 +218,7 @@ def test_cli_lists_everyone_largest_first_and_draws_their_indices(tmp_path, blaz
     assert len(document["people"]) == 5
     listed = [np.array(p["pose_keypoints_2d"]).reshape(18, 3) for p in document["people"]]
     matches = _match(
-        [keypoints.PersonKeypoints(xyc.astype(np.float32), (0, 0, 1, 1)) for xyc in listed],
+        [blazepose.PersonKeypoints(xyc.astype(np.float32), (0, 0, 1, 1)) for xyc in listed],
         "street_768",
         *picture.shape[:2],
     )

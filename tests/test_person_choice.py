@@ -15,9 +15,9 @@ import skimage.data
 from helpers import needs_people_photos, people_reference, people_scenes, run_module
 from PIL import Image
 
-from pg2_tf import animate, generate, keypoints
+from pg2_tf import animate, generate
 from pg2_tf.core.errors import ConfigError, DataError
-from pg2_tf.people import finder, photos
+from pg2_tf.people import blazepose, finder, photos
 
 REFERENCE = people_reference()
 
@@ -191,7 +191,7 @@ def test_animate_follows_the_chosen_person_through_a_crossing_and_never_jumps(
         assert x0 <= centre[0] <= x1 and y0 <= centre[1] <= y1, t
         reference = REFERENCE[f"crossing_{t:02d}"]["voc3_right"]["landmarks_xyv"]
         if reference is not None and t not in (6, 7, 8, 9):  # hidden behind the cameraman
-            joints = keypoints.joints_from_landmarks(np.array(reference), *frames[t].shape[:2])
+            joints = blazepose.joints_from_landmarks(np.array(reference), *frames[t].shape[:2])
             both = (joints[:, 2] > 0) & (xyc[:, 2] > 0)
             # Measured: median joint errors 0.8-2.8 px, once 6.7 px (the man is 130 px tall).
             assert np.median(np.hypot(*(joints[both, :2] - xyc[both, :2]).T)) < 8.0, t

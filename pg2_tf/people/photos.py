@@ -364,7 +364,7 @@ def person_in_model_frame(photo, person, img_H: int, img_W: int) -> PersonInFram
 
     Args:
         photo: uint8 [h, w, 3] RGB (any size, a full scene is fine).
-        person: the :class:`pg2_tf.keypoints.PersonKeypoints` the estimator found in it.
+        person: the :class:`pg2_tf.people.blazepose.PersonKeypoints` the estimator found in it.
         img_H, img_W: the model's size; the crop has its aspect ratio (Market 1:2, DeepFashion 1:1).
 
     Returns:
