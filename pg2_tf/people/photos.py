@@ -29,13 +29,20 @@ _WHITE = (255, 255, 255)
 
 
 def load_photo(path_or_file) -> np.ndarray:
-    """Reads a photo file (a path or a binary file object) as uint8 RGB [H, W, 3] in [0, 255].
+    """Reads a photo file as a viewer shows it.
 
-    EXIF orientation is applied (the photo comes out upright, as a viewer shows it); 16-bit images
-    are scaled to 8 bits (65535 -> 255), palette and grey images become RGB, and transparency is
-    composited on white. Raises DataError naming the file when it does not exist, is not an image
-    Pillow can read, is truncated, or is over Pillow's decompression-bomb limit
-    (``PIL.Image.MAX_IMAGE_PIXELS``).
+    EXIF orientation is applied (the photo comes out upright); 16-bit images are scaled to 8 bits
+    (65535 -> 255), palette and grey images become RGB, and transparency is composited on white.
+
+    Args:
+      path_or_file: a path, or a binary file object (named by its ``name`` in messages).
+
+    Returns:
+      uint8 RGB [H, W, 3] in [0, 255].
+
+    Raises:
+      DataError: naming the file when it does not exist, is not an image Pillow can read, is
+        truncated, or is over Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
     """
     if isinstance(path_or_file, (str, os.PathLike)):
         name = os.fspath(path_or_file)
@@ -47,9 +54,14 @@ def load_photo(path_or_file) -> np.ndarray:
 
 
 def decode_photo(data: bytes, name: str = "upload") -> np.ndarray:
-    """The bytes of a photo file (e.g. a web upload) as uint8 RGB [H, W, 3]; as :func:`load_photo`.
+    """The bytes of a photo file (e.g. a web upload), decoded as :func:`load_photo` does.
 
-    ``name`` is used in the error message.
+    Args:
+      data: the file's bytes.
+      name: names the photo in the error message.
+
+    Returns:
+      uint8 RGB [H, W, 3] in [0, 255].
     """
     return _decode(io.BytesIO(data), name)
 
@@ -108,10 +120,18 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 def video_frames(path, flag: str = "--video", default_fps: float = 10.0):
     """The frames of a video file (anything ffmpeg reads, through imageio).
 
-    Returns ``(frames, total, fps)``: an iterator of ``(name, uint8 [H, W, 3])`` with names
-    ``"<path> frame <i>"``, the frame count from the duration (None when unknown) and the frame
-    rate (``default_fps`` when the file has none). Raises DataError naming ``flag`` when ffmpeg
-    cannot read the file.
+    Args:
+      path: the video file.
+      flag: the flag it came from, for messages.
+      default_fps: the frame rate when the file has none.
+
+    Returns:
+      ``(frames, total, fps)``: an iterator of ``(name, uint8 [H, W, 3])`` with names
+      ``"<path> frame <i>"`` (decoded as they are read), the frame count from the duration (None
+      when unknown) and the frame rate.
+
+    Raises:
+      DataError: naming ``flag`` when ffmpeg cannot read the file.
     """
     import imageio.v3 as iio
 
@@ -216,7 +236,8 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
 
     Args:
         path: ``*.json`` (:func:`pg2_tf.core.pose_files.read_openpose_json`: COCO-18, BODY_25 or
-            MS COCO's 17 keypoints) or ``*.csv`` (:func:`pg2_tf.records.annotations.read_annotations`: the header
+            MS COCO's 17 keypoints) or ``*.csv``
+            (:func:`pg2_tf.records.annotations.read_annotations`: the header
             ``name:keypoints_y:keypoints_x``, COCO-18; a name listed twice keeps its first row).
         row_name: the CSV row's name (its first field); None takes the only row of a one-row CSV.
 
@@ -260,9 +281,17 @@ def load_keypoints(path, row_name: str | None = None) -> np.ndarray:
 
 
 def load_image(path) -> np.ndarray:
-    """Reads a photo as uint8 [H, W, 3] RGB, upright and 8-bit (see :func:`load_photo`).
+    """Reads ``--image`` as :func:`load_photo` does.
 
-    Raises DataError when it is missing (naming ``--image``) or not an image."""
+    Args:
+      path: the photo file.
+
+    Returns:
+      uint8 RGB [H, W, 3] in [0, 255], upright and 8-bit.
+
+    Raises:
+      DataError: it is missing (naming ``--image``) or not an image.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(f"image {path} does not exist (--image)")
@@ -338,7 +367,15 @@ def fit_to_model(
 
 
 def restore_input_size(image: np.ndarray, placement: Placement) -> np.ndarray:
-    """Crops the padding off a model-size output and resizes it to the input image's size."""
+    """Undoes :func:`fit_to_model` on a model output: the padding cropped off, the input's size.
+
+    Args:
+      image: uint8 [img_H, img_W, 3], in the model's frame.
+      placement: the :class:`Placement` :func:`fit_to_model` returned for the input.
+
+    Returns:
+      uint8 [h, w, 3] at the input image's size (bicubic when it was scaled).
+    """
     (top, left), (scaled_h, scaled_w) = placement.offset, placement.scaled_size
     cropped = image[top : top + scaled_h, left : left + scaled_w]
     h, w = placement.input_size
@@ -377,9 +414,19 @@ def person_in_model_frame(photo, person, img_H: int, img_W: int) -> PersonInFram
 
 
 def find_person(path, estimator):
-    """Loads a photo and finds its person; returns ``(photo uint8 [h, w, 3], PersonKeypoints)``.
+    """Loads a photo and finds its person.
 
-    Raises DataError for an unreadable photo and NoPersonFound (a DataError naming the photo).
+    Args:
+      path: the photo file.
+      estimator: called as ``estimator(photo, name=path)`` -> PersonKeypoints (a
+        :class:`pg2_tf.people.blazepose.KeypointEstimator` or a
+        :class:`pg2_tf.people.finder.PersonPicker`).
+
+    Returns:
+      ``(photo, person)``: uint8 RGB [h, w, 3] and the person's PersonKeypoints.
+
+    Raises:
+      DataError: an unreadable photo, or NoPersonFound (naming the photo).
     """
     photo = load_photo(path)
     return photo, estimator(photo, name=os.fspath(path))
