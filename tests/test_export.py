@@ -16,11 +16,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pg2_tf import export
 from pg2_tf.core import pose
 from pg2_tf.core.errors import CheckpointError, ConfigError
 from pg2_tf.networks import models, tf1_checkpoint
-from pg2_tf.serving import contract
+from pg2_tf.serving import contract, export_lib, graph
 
 SMALL = dict(model=1, img_H=128, img_W=64, conv_hidden_num=8, z_num=64)
 SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -162,7 +161,7 @@ def _keypoint_batch():
 
 def test_graph_pose_map_equals_numpy_render_pose_map():
     keypoints = _keypoint_batch()
-    ours = export.render_pose_maps(keypoints, 128, 64).numpy()
+    ours = graph.render_pose_maps(keypoints, 128, 64).numpy()
     theirs = np.stack([pose.render_pose_map(k, 128, 64, radius=4) for k in keypoints])
     assert ours.shape == (2, 128, 64, 18) and ours.dtype == np.float32
     np.testing.assert_array_equal(ours, theirs)
@@ -193,7 +192,7 @@ def test_export_from_our_object_graph_checkpoint(
         checkpoint, model_dir, max_to_keep=2, checkpoint_name="model.ckpt"
     ).save()
 
-    export_dir = export.export_from_checkpoint(model_dir, tmp_path / "exported", **SMALL)
+    export_dir = export_lib.export_from_checkpoint(model_dir, tmp_path / "exported", **SMALL)
 
     image, pose_target = _fixture_inputs(reference_outputs)
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
@@ -205,13 +204,15 @@ def test_our_checkpoint_of_another_width_is_refused_with_hint(fixture_generators
     g1, g2 = fixture_generators
     prefix = tf.train.Checkpoint(g1=g1, g2=g2).write(str(tmp_path / "ours" / "model.ckpt-1"))
     with pytest.raises(CheckpointError, match=r"the checkpoint has conv_hidden_num=8, z_num=64"):
-        export.export_from_checkpoint(prefix, tmp_path / "out", **{**SMALL, "conv_hidden_num": 16})
+        export_lib.export_from_checkpoint(
+            prefix, tmp_path / "out", **{**SMALL, "conv_hidden_num": 16}
+        )
     assert _folder_entries(tmp_path) == ["ours"]
 
 
 def test_checkpoint_of_another_width_is_refused_with_hint(market_tf1_dir, tmp_path):
     with pytest.raises(CheckpointError, match="use --conv_hidden_num=8"):
-        export.export_from_checkpoint(
+        export_lib.export_from_checkpoint(
             market_tf1_dir / "tf1_checkpoint", tmp_path / "out", **{**SMALL, "conv_hidden_num": 16}
         )
     assert _folder_entries(tmp_path) == []
@@ -219,7 +220,7 @@ def test_checkpoint_of_another_width_is_refused_with_hint(market_tf1_dir, tmp_pa
 
 def test_missing_checkpoint_leaves_nothing(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint at .*missing/model.ckpt-1"):
-        export.export_from_checkpoint(
+        export_lib.export_from_checkpoint(
             tmp_path / "missing" / "model.ckpt-1", tmp_path / "out", **SMALL
         )
     assert _folder_entries(tmp_path) == []
@@ -228,7 +229,7 @@ def test_missing_checkpoint_leaves_nothing(tmp_path):
 def test_object_graph_checkpoint_without_generators_is_refused(tmp_path):
     prefix = tf.train.Checkpoint(other=tf.Variable(1.0)).write(str(tmp_path / "other" / "ckpt"))
     with pytest.raises(CheckpointError, match="generator variables missing, e.g. g1/"):
-        export.export_from_checkpoint(prefix, tmp_path / "out", **SMALL)
+        export_lib.export_from_checkpoint(prefix, tmp_path / "out", **SMALL)
     assert _folder_entries(tmp_path) == ["other"]
 
 
@@ -238,7 +239,7 @@ def test_name_based_checkpoint_without_pg2_variables_is_refused(tmp_path):
         prefix=prefix, tensor_names=["foo/bar"], shape_and_slices=[""], tensors=[tf.constant(1.0)]
     )
     with pytest.raises(CheckpointError, match="neither an original PG2 checkpoint"):
-        export.export_from_checkpoint(prefix, tmp_path / "out", **SMALL)
+        export_lib.export_from_checkpoint(prefix, tmp_path / "out", **SMALL)
     assert _folder_entries(tmp_path) == ["foreign"]
 
 
@@ -262,9 +263,9 @@ def test_failure_while_writing_keeps_previous_export_and_leaves_no_temporary(
         assert os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb"))
         raise OSError("disk full")
 
-    monkeypatch.setattr(export, "_write_metadata", fail_after_saved_model_is_written)
+    monkeypatch.setattr(export_lib, "_write_metadata", fail_after_saved_model_is_written)
     with pytest.raises(OSError, match="disk full"):
-        export.export_saved_model(*fixture_generators, export_dir, 128, 64)
+        export_lib.export_saved_model(*fixture_generators, export_dir, 128, 64)
     assert os.path.dirname(staging_dirs[0]) == str(tmp_path)  # written beside export_dir
     assert _folder_entries(tmp_path) == ["market"]
     assert (export_dir / "saved_model.pb").read_bytes() == b"previous export"
@@ -273,7 +274,9 @@ def test_failure_while_writing_keeps_previous_export_and_leaves_no_temporary(
 def test_previous_export_is_replaced_after_success(fixture_generators, tmp_path):
     export_dir = tmp_path / "market"
     _fake_previous_export(export_dir)
-    assert export.export_saved_model(*fixture_generators, export_dir, 128, 64) == str(export_dir)
+    assert export_lib.export_saved_model(*fixture_generators, export_dir, 128, 64) == str(
+        export_dir
+    )
     assert _folder_entries(tmp_path) == ["market"]
     assert not (export_dir / "variables" / "stale_file").exists()
     assert (export_dir / "saved_model.pb").read_bytes() != b"previous export"
@@ -283,16 +286,16 @@ def test_previous_export_is_replaced_after_success(fixture_generators, tmp_path)
 def test_existing_folder_that_is_not_an_export_is_refused(fixture_generators, tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="exists and is not a SavedModel folder"):
-        export.export_saved_model(*fixture_generators, tmp_path, 128, 64)
+        export_lib.export_saved_model(*fixture_generators, tmp_path, 128, 64)
     assert _folder_entries(tmp_path) == ["notes.txt"]
 
 
 def test_a_previous_export_with_other_files_beside_it_is_refused_and_kept(
     fixture_generators, tmp_path
 ):
-    export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+    export_lib.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
     (tmp_path / "out" / "notes.txt").write_text("keep me")
     before = _folder_entries(tmp_path / "out")
     with pytest.raises(ConfigError, match=r"also notes.txt, which an export does not write"):
-        export.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
+        export_lib.export_saved_model(*fixture_generators, tmp_path / "out", 128, 64)
     assert _folder_entries(tmp_path / "out") == before

@@ -1,6 +1,6 @@
-"""pg2_tf.serving.engines: the precision ``--precision=auto`` chooses, the models rebuilt from an export's
-variables, the LiteRT path, warm-up and the inference queue; the page's answers to malformed
-requests. The export is the ORIGINAL TF1 fixture checkpoint (Market 128x64, width 8); the
+"""pg2_tf.serving: the precision ``--precision=auto`` chooses (engines), the models rebuilt from an
+export's variables (rebuild), the LiteRT path (litert), warm-up and the inference queue; the
+page's answers to malformed requests. The export is the ORIGINAL TF1 fixture checkpoint (Market 128x64, width 8); the
 references are the export's own float32 ``from_keypoints`` signature."""
 
 import base64
@@ -21,10 +21,10 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from pg2_tf import animate
-from pg2_tf import app as pg2_app
+from pg2_tf.apps import animation, page_routes, page_service
 from pg2_tf.core import hardware
 from pg2_tf.core.errors import ConfigError
-from pg2_tf.serving import contract, engines
+from pg2_tf.serving import contract, engines, graph, inference_queue, litert, rebuild
 
 NATIVE = hardware.Bfloat16Support(True, "the CPU has avx512_bf16")
 EMULATED = hardware.Bfloat16Support(False, "the CPU has no bfloat16 instructions")
@@ -40,7 +40,7 @@ def loaded_export(market_saved_model):
 @pytest.fixture(scope="module")
 def fixture_pairs(market_tf1_dir):
     """The fixture's 24 test records: source images and target keypoints, as the page sends them."""
-    pairs = pg2_app.load_test_pairs(str(market_tf1_dir / "test_data"), "market", 128, 64, 24)
+    pairs = page_service.load_test_pairs(str(market_tf1_dir / "test_data"), "market", 128, 64, 24)
     return (
         np.stack([pair.image_0 for pair in pairs]),
         np.stack([pair.keypoints_1 for pair in pairs]).astype(np.float32),
@@ -72,12 +72,12 @@ def test_auto_is_float16_on_a_gpu_and_int8_litert_on_every_cpu():
     for support in (NATIVE, EMULATED):
         chosen = engines.choose_precision("auto", bfloat16=support, gpu=False, litert=True)
         assert chosen.name == "litert_int8"
-    for support, gpu, litert in (
+    for support, gpu, installed in (
         (NATIVE, False, True),
         (EMULATED, True, True),
         (NATIVE, False, False),
     ):
-        chosen = engines.choose_precision("float32", bfloat16=support, gpu=gpu, litert=litert)
+        chosen = engines.choose_precision("float32", bfloat16=support, gpu=gpu, litert=installed)
         assert chosen.name == "float32"
 
 
@@ -90,7 +90,7 @@ def test_without_litert_auto_is_bfloat16_where_native_and_float32_elsewhere():
 
 
 def test_auto_on_this_linux_cpu_is_int8_litert():
-    assert engines.litert_available()
+    assert litert.litert_available()
     assert engines.choose_precision("auto", gpu=False).name == "litert_int8"
 
 
@@ -106,9 +106,9 @@ def test_models_rebuilt_from_the_exports_variables_reproduce_its_signature_exact
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
     metadata = contract.read_metadata(market_saved_model)
-    g1, g2 = engines.rebuild_generators(metadata, "float32")
-    engines.load_export_weights(g1, g2, loaded_export, 128, 64)
-    rebuilt = engines.keypoints_function(g1, g2, 128, 64)(*map(tf.constant, fixture_pairs))
+    g1, g2 = rebuild.rebuild_generators(metadata, "float32")
+    rebuild.load_export_weights(g1, g2, loaded_export, 128, 64)
+    rebuilt = graph.keypoints_function(g1, g2, 128, 64)(*map(tf.constant, fixture_pairs))
     for name in contract.OUTPUT_NAMES:
         np.testing.assert_array_equal(rebuilt[name].numpy(), float32_outputs[name])
 
@@ -157,7 +157,7 @@ def test_auto_runs_int8_litert_within_the_bound_says_it_converts_once_and_caches
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted again instead of reading the cache")
 
-    monkeypatch.setattr(engines, "litert_model", no_conversion)
+    monkeypatch.setattr(litert, "litert_model", no_conversion)
     again = engines.Engine(
         market_saved_model, loaded_export, precision, warm_up=False, log=said.append
     )
@@ -193,7 +193,7 @@ def test_queued_requests_are_batched_for_tensorflow_and_each_gets_its_own_result
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
     engine = GatedEngine(engines.Engine(market_saved_model, loaded_export, "float32"))
-    jobs = engines.InferenceQueue(engine, warm_up=False)
+    jobs = inference_queue.InferenceQueue(engine, warm_up=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -223,7 +223,7 @@ def test_queued_requests_for_litert_on_one_worker_run_one_at_a_time_in_arrival_o
     litert = engines.Engine(market_saved_model, loaded_export, "auto")
     assert litert.precision.name == "litert_int8"
     engine = GatedEngine(litert)
-    jobs = engines.InferenceQueue(engine, warm_up=False, side_by_side=False)
+    jobs = inference_queue.InferenceQueue(engine, warm_up=False, side_by_side=False)
     images, keypoints_rc = fixture_pairs
     futures = [jobs.submit(images[0], keypoints_rc[0])]
     assert engine.started.wait(30)
@@ -272,7 +272,7 @@ def test_litert_runs_a_lone_request_on_every_core_and_two_side_by_side_under_loa
 ):
     litert = engines.Engine(market_saved_model, loaded_export, "auto", warm_up=False)
     log, gates = [], {"whole": threading.Event(), "helper's half": threading.Event()}
-    jobs = engines.InferenceQueue(LabelledEngine(litert, "whole", log, gates))
+    jobs = inference_queue.InferenceQueue(LabelledEngine(litert, "whole", log, gates))
     assert sorted(log) == [  # each engine warmed up on the thread that serves with it
         ("warm-up: helper's half", "pg2-inference-2"),
         ("warm-up: main's half", "pg2-inference"),
@@ -327,7 +327,7 @@ def test_only_litert_engines_of_two_threads_or_more_split_in_halves(
     assert [half._function.num_threads for half in halves] == [1, 2]
     assert all(half.precision == three.precision for half in halves)
     with pytest.raises(ValueError, match="float32 does not split"):
-        engines.InferenceQueue(float32, warm_up=False, side_by_side=True)
+        inference_queue.InferenceQueue(float32, warm_up=False, side_by_side=True)
 
 
 def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests():
@@ -351,7 +351,7 @@ def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests()
             }
 
     engine = RecordingEngine()
-    jobs = engines.InferenceQueue(engine)
+    jobs = inference_queue.InferenceQueue(engine)
     assert engine.threads == [("warm_up", "pg2-inference")]  # done when the queue is made
     jobs.submit(np.zeros((2, 2, 3), np.uint8), np.zeros((18, 2), np.float32)).result(timeout=10)
     jobs.close()
@@ -359,7 +359,7 @@ def test_the_queue_warms_up_on_the_thread_that_serves_before_it_takes_requests()
 
 
 def test_the_page_runs_one_whole_request_before_its_first_user(market_saved_model, market_tf1_dir):
-    service = pg2_app.PoseService(market_app_config(market_saved_model, market_tf1_dir))
+    service = page_service.PoseService(market_app_config(market_saved_model, market_tf1_dir))
     try:
         # The engine's own warm-up is not a request; the one batch is the service's whole request.
         assert service.queue.batch_sizes == [1]
@@ -370,7 +370,7 @@ def test_the_page_runs_one_whole_request_before_its_first_user(market_saved_mode
 def test_a_failing_batch_fails_its_requests_and_the_queue_serves_on(
     market_saved_model, loaded_export, fixture_pairs, float32_outputs
 ):
-    jobs = engines.InferenceQueue(
+    jobs = inference_queue.InferenceQueue(
         engines.Engine(market_saved_model, loaded_export, "float32", warm_up=False)
     )
     images, keypoints_rc = fixture_pairs
@@ -464,7 +464,7 @@ def client(market_saved_model, market_tf1_dir):
         max_upload_bytes=2**20,
         keypoint_model_dir=str(market_tf1_dir / "no_blazepose_here"),
     )
-    with TestClient(pg2_app.create_app(config), raise_server_exceptions=False) as test_client:
+    with TestClient(page_routes.create_app(config), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -512,7 +512,7 @@ def test_animate_reports_its_frame_rate_and_precision(
         triples = np.stack([np.full(18, 30.0 + index), rows, np.ones(18)], axis=1)
         document = {"people": [{"pose_keypoints_2d": triples.reshape(-1).tolist()}]}
         (poses / f"{index:03d}.json").write_text(json.dumps(document))
-    made = animate.animate(
+    made = animation.animate(
         market_saved_model, photo, poses, tmp_path / "out.gif",
         estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         precision="auto",

@@ -1,8 +1,11 @@
-"""The contract of a pg2_tf SavedModel (written by :mod:`pg2_tf.export`), and loading one.
+"""The contract of a pg2_tf SavedModel (written by :mod:`pg2_tf.serving.export_lib`), and loading one.
 
 Its signatures (``serving_default``: image + pose map; ``from_keypoints``: image + 18 keypoints),
 their output names, and the configuration it records in ``assets/pg2_metadata.json``. The commands
 that run an export (``pg2-generate``, ``pg2-animate``, ``pg2-app``) load it through here.
+
+Rule: the one place that names the signatures and the metadata file; TensorFlow is imported only
+by :func:`load_export`, so that a command checks ``--saved_model`` before TensorFlow loads.
 """
 
 import json
@@ -17,7 +20,14 @@ OUTPUT_NAMES = ("G1", "G2", "diff_map")
 
 
 def check_saved_model(saved_model) -> None:
-    """Raises CheckpointError unless saved_model is a folder holding ``saved_model.pb``."""
+    """Checks that a folder holds a SavedModel (without importing TensorFlow).
+
+    Args:
+        saved_model: the ``--saved_model`` folder.
+
+    Raises:
+        CheckpointError: saved_model is not a folder holding ``saved_model.pb``.
+    """
     saved_model = os.fspath(saved_model)
     if not os.path.isfile(os.path.join(saved_model, "saved_model.pb")):
         raise CheckpointError(
@@ -27,9 +37,17 @@ def check_saved_model(saved_model) -> None:
 
 
 def load_export(saved_model):
-    """Loads a pg2_tf export; returns (the loaded SavedModel, (img_H, img_W) of its inputs).
+    """Loads a pg2_tf export.
 
-    Raises CheckpointError when there is no SavedModel or it has no ``from_keypoints`` signature.
+    Args:
+        saved_model: the export's folder.
+
+    Returns:
+        ``(loaded, (img_H, img_W))``: the SavedModel loaded by ``tf.saved_model.load``, and the
+        image size of its inputs and outputs.
+
+    Raises:
+        CheckpointError: there is no SavedModel, or it has no ``from_keypoints`` signature.
     """
     import tensorflow as tf
 
@@ -46,10 +64,18 @@ def load_export(saved_model):
 
 
 def read_metadata(export_dir) -> dict:
-    """The configuration saved with an export: model, img_H, img_W, conv_hidden_num, z_num, ...
+    """The configuration saved with an export.
 
-    Raises CheckpointError when export_dir has no ``assets/pg2_metadata.json`` (not an export of
-    this package, or an incomplete copy).
+    Args:
+        export_dir: the export's folder.
+
+    Returns:
+        The parsed ``assets/pg2_metadata.json``: ``model``, ``img_H``, ``img_W``,
+        ``conv_hidden_num``, ``z_num``, the signatures, outputs and encodings.
+
+    Raises:
+        CheckpointError: export_dir has no readable ``assets/pg2_metadata.json`` (not an export
+            of this package, or an incomplete copy).
     """
     path = os.path.join(os.fspath(export_dir), "assets", METADATA_FILE)
     try:
