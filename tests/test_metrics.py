@@ -18,7 +18,7 @@ from scipy import linalg
 from scipy.ndimage import uniform_filter
 
 from pg2_tf.core.errors import DataError
-from pg2_tf.scoring import metrics
+from pg2_tf.scoring import metrics, protocols
 
 
 def constant_image(color, size=(8, 6)) -> np.ndarray:
@@ -30,9 +30,13 @@ RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
 
 @pytest.fixture(scope="module")
-def stand_in_graph(tmp_path_factory):
-    path = write_stand_in_graph(tmp_path_factory.mktemp("inception"))
-    with metrics.InceptionGraph.from_file(path) as graph:
+def stand_in_graph_path(tmp_path_factory):
+    return write_stand_in_graph(tmp_path_factory.mktemp("inception"))
+
+
+@pytest.fixture(scope="module")
+def stand_in_graph(stand_in_graph_path):
+    with metrics.InceptionGraph.from_file(stand_in_graph_path) as graph:
         yield graph
 
 
@@ -168,14 +172,18 @@ def test_a_batch_of_one_image_works(stand_in_graph):
     assert features.shape == (1, 3)
 
 
-def test_inception_score_through_the_graph_of_one_class_is_one(stand_in_graph):
+def test_inception_score_through_the_graph_of_one_class_is_one(stand_in_graph_path):
     images = [constant_image(RED)] * 20
-    assert metrics.inception_score(images, stand_in_graph) == pytest.approx((1.0, 0.0))
+    numbers, notes = protocols.run_inception(
+        stand_in_graph_path, is_images=images, fid_images=images, fid_reference=images
+    )
+    assert (numbers["IS"], numbers["IS_std"]) == pytest.approx((1.0, 0.0)) and not notes
 
 
 def test_inception_score_through_the_graph_of_three_classes_per_split_is_three(stand_in_graph):
     images = [constant_image(color) for color in (RED, GREEN, BLUE)] * 10
-    mean, std = metrics.inception_score(images, stand_in_graph, batch_size=7)
+    predictions, _ = stand_in_graph.run(images, batch_size=7)
+    mean, std = metrics.inception_score_from_predictions(predictions)
     assert mean == pytest.approx(3.0, rel=1e-6)
     assert std == pytest.approx(0.0, abs=1e-6)
 
@@ -237,13 +245,22 @@ def test_frechet_distance_matches_the_scipy_sqrtm_formula():
     assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
 
 
-def test_fid_through_the_graph_of_shifted_colours_is_the_squared_feature_shift(stand_in_graph):
+def test_fid_through_the_graph_of_shifted_colours_is_the_squared_feature_shift(
+    stand_in_graph, stand_in_graph_path
+):
     rng = np.random.default_rng(4)
     colors = rng.integers(20, 200, size=(12, 3))
     images_a = [constant_image(c) for c in colors]
     images_b = [constant_image(c + [30, 0, 0]) for c in colors]
-    assert metrics.fid(images_a, images_a, stand_in_graph) == pytest.approx(0.0, abs=1e-9)
-    expected = (30 / 128) ** 2  # pool_3 features are (c - 128) / 128
-    assert metrics.fid(images_a, images_b, stand_in_graph, batch_size=5) == pytest.approx(
-        expected, rel=1e-6
+    same, _ = protocols.run_inception(
+        stand_in_graph_path, is_images=images_a, fid_images=images_a, fid_reference=images_a
     )
+    assert same["FID"] == pytest.approx(0.0, abs=1e-9)
+    expected = (30 / 128) ** 2  # pool_3 features are (c - 128) / 128
+    shifted, _ = protocols.run_inception(
+        stand_in_graph_path, is_images=images_a, fid_images=images_a, fid_reference=images_b
+    )
+    assert shifted["FID"] == pytest.approx(expected, rel=1e-6)
+    _, features_a = stand_in_graph.run(images_a, batch_size=5, probabilities=False)
+    _, features_b = stand_in_graph.run(images_b, batch_size=5, probabilities=False)
+    assert metrics.fid_from_features(features_a, features_b) == pytest.approx(expected, rel=1e-6)

@@ -17,10 +17,9 @@ from scipy import ndimage
 from skimage.draw import polygon
 from skimage.metrics import structural_similarity
 
-from pg2_tf import score
 from pg2_tf.core.errors import DataError
 from pg2_tf.records import annotations
-from pg2_tf.scoring import metrics, protocols, result_folders
+from pg2_tf.scoring import folder_scores, metrics, protocols, result_folders
 
 RECORDS = "test_data/Market1501_test_00000-of-00001.tfrecord"
 # pose_utils.produce_ma_mask's limbs, 1-based as written there.
@@ -214,7 +213,7 @@ def test_cli_json_of_both_protocols_matches_skimage_on_decoded_pictures(
 def test_patn_masked_ssim_uses_the_target_pose_mask_on_both_images(
     test_result, pictures, target_poses
 ):
-    numbers = score.score_patn(str(test_result))
+    numbers = folder_scores.score_patn(str(test_result))
     expected = []
     for generated, target, keypoints in zip(*pictures, target_poses, strict=True):
         mask = pose_transfer_mask(keypoints, generated.shape[:2])[..., None]
@@ -233,15 +232,15 @@ def test_a_pose_transfer_folder_scores_as_the_same_pairs_in_a_test_result(
         rows.append((f"{index:04d}_c3.jpg", target_poses[index]))
     csv = tmp_path / "market-annotation-test.csv"
     annotations.write_annotations(str(csv), rows)
-    from_vis = score.score_patn(str(vis_dir), annotation_path=str(csv))
-    from_test_result = score.score_patn(str(test_result))
+    from_vis = folder_scores.score_patn(str(vis_dir), annotation_path=str(csv))
+    from_test_result = folder_scores.score_patn(str(test_result))
     assert from_vis["layout"] == "pose_transfer" and from_vis["num_images"] == 24
     for key in ("SSIM", "L1", "mask_SSIM"):
         assert from_vis[key] == pytest.approx(from_test_result[key], abs=1e-12)
     rows.pop()
     annotations.write_annotations(str(csv), rows)
     with pytest.raises(DataError, match=r"has no keypoints for \['0023_c3.jpg'\]"):
-        score.score_patn(str(vis_dir), annotation_path=str(csv))
+        folder_scores.score_patn(str(vis_dir), annotation_path=str(csv))
 
 
 def test_deepfashion_strips_176_wide_are_padded_before_ssim_and_have_no_masked_scores(
@@ -253,7 +252,7 @@ def test_deepfashion_strips_176_wide_are_padded_before_ssim_and_have_no_masked_s
     generated = np.clip(target.astype(int) + rng.integers(-30, 31, target.shape), 0, 255)
     generated = generated.astype(np.uint8)
     _save(tmp_path / "a.jpg___b.jpg_vis.png", _vis_strip(target, target, generated))
-    numbers = score.score_patn(str(tmp_path))
+    numbers = folder_scores.score_patn(str(tmp_path))
     padded = [
         np.pad(i, ((0, 0), (40, 40), (0, 0)), constant_values=255) for i in (generated, target)
     ]
@@ -274,12 +273,15 @@ def test_fid_reference_replaces_the_targets_as_the_fid_reference_set(
     for index, image in enumerate(reference):
         _save(reference_dir / f"{index}.png", image)
     with metrics.InceptionGraph.from_file(graph_path) as graph:
-        expected = metrics.fid(pictures[0], reference, graph)
-        against_targets = metrics.fid(pictures[0], pictures[1], graph)
-    patn = score.score_patn(
+        generated, targets, train = (
+            graph.run(images, probabilities=False)[1] for images in (*pictures, reference)
+        )
+    expected = metrics.fid_from_features(generated, train)
+    against_targets = metrics.fid_from_features(generated, targets)
+    patn = folder_scores.score_patn(
         str(test_result), inception_graph=graph_path, fid_reference=str(reference_dir)
     )
-    pg2 = score.score_result_dir(
+    pg2 = folder_scores.score_result_dir(
         str(test_result), inception_graph=graph_path, fid_reference=str(reference_dir)
     )
     assert patn["FID"] == pytest.approx(expected, rel=1e-6)
@@ -333,9 +335,9 @@ def test_shared_inception_runs_score_each_image_set_once_with_the_same_numbers(
     for index in range(4):
         _save(reference_dir / f"{index}.png", np.full((128, 64, 3), 50 * index, np.uint8))
     alone = [
-        score.score_result_dir(str(test_result), inception_graph=graph_path, mask=mask)
+        folder_scores.score_result_dir(str(test_result), inception_graph=graph_path, mask=mask)
         for mask in (False, True)
-    ] + [score.score_patn(str(test_result), inception_graph=graph_path)]
+    ] + [folder_scores.score_patn(str(test_result), inception_graph=graph_path)]
     runs = []
     real_run = metrics.InceptionGraph.run
     monkeypatch.setattr(
@@ -345,11 +347,15 @@ def test_shared_inception_runs_score_each_image_set_once_with_the_same_numbers(
     )
     shared = protocols.InceptionRuns()
     together = [
-        score.score_result_dir(
+        folder_scores.score_result_dir(
             str(test_result), inception_graph=graph_path, mask=mask, inception_runs=shared
         )
         for mask in (False, True)
-    ] + [score.score_patn(str(test_result), inception_graph=graph_path, inception_runs=shared)]
+    ] + [
+        folder_scores.score_patn(
+            str(test_result), inception_graph=graph_path, inception_runs=shared
+        )
+    ]
     for one, other, keys in zip(
         alone, together, [("is_mean", "fid")] * 2 + [("IS", "mask_IS", "FID")], strict=True
     ):
@@ -360,7 +366,7 @@ def test_shared_inception_runs_score_each_image_set_once_with_the_same_numbers(
     runs.clear()
     shared = protocols.InceptionRuns()  # pg2-score --json: both variants, one --fid_reference
     for mask in (False, True):
-        scores = score.score_result_dir(
+        scores = folder_scores.score_result_dir(
             str(test_result),
             inception_graph=graph_path,
             mask=mask,

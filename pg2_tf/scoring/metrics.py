@@ -41,8 +41,16 @@ UINT8_RANGE = 255.0
 
 
 def check_pair(generated: np.ndarray, target: np.ndarray, min_size: int = 1) -> None:
-    """DataError unless the two images have the same shape, at least ``min_size`` pixels high
-    and wide (an SSIM window's size)."""
+    """Checks that two images can be scored against each other.
+
+    Args:
+        generated: an image array ``[H, W, ...]``.
+        target: the image it is scored against.
+        min_size: the fewest pixels high and wide allowed (an SSIM window's size).
+
+    Raises:
+        DataError: the shapes differ, or the images are smaller than ``min_size``.
+    """
     if generated.shape != target.shape:
         raise DataError(
             f"image shapes differ: generated {generated.shape} vs target {target.shape}; "
@@ -207,7 +215,17 @@ def inception_score_from_predictions(
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``[D]`` and sample covariance ``[D, D]`` (float64) of ``[N, D]`` features, N >= 2."""
+    """Mean and sample covariance of feature vectors.
+
+    Args:
+        features: ``[N, D]`` features, N >= 2.
+
+    Returns:
+        ``(mean [D], covariance [D, D])``, float64.
+
+    Raises:
+        DataError: fewer than 2 vectors, or not a 2-D array.
+    """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] < 2:
         raise DataError(f"FID needs at least 2 feature vectors, got shape {features.shape}")
@@ -243,12 +261,26 @@ def frechet_distance(
 
 
 def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """FID between two ``[N, D]`` / ``[M, D]`` feature sets (N, M >= 2)."""
+    """FID between two feature sets (e.g. Inception ``pool_3`` features).
+
+    Args:
+        features_a: ``[N, D]`` features, N >= 2.
+        features_b: ``[M, D]`` features, M >= 2.
+
+    Returns:
+        The Fréchet distance of their Gaussians (:func:`frechet_distance`), >= 0.
+    """
     return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
 
 
 def read_inception_graph_def(path: str | os.PathLike) -> bytes:
-    """Serialized ``classify_image_graph_def.pb`` from the ``.pb`` itself or the release ``.tgz``.
+    """Reads the Inception GraphDef from the ``.pb`` itself or from the release ``.tgz``.
+
+    Args:
+        path: ``classify_image_graph_def.pb`` or ``inception-2015-12-05.tgz``.
+
+    Returns:
+        The serialized ``classify_image_graph_def.pb``.
 
     Raises:
         DataError: the file is missing, or the archive holds no ``classify_image_graph_def.pb``.
@@ -382,28 +414,3 @@ class InceptionGraph:
                 collected.append(value)
         features = np.concatenate(outputs[0])
         return (np.concatenate(outputs[1]) if probabilities else None), features
-
-
-def inception_score(
-    images: Sequence[np.ndarray],
-    graph: InceptionGraph,
-    *,
-    splits: int = IS_SPLITS,
-    batch_size: int = INCEPTION_BATCH_SIZE,
-) -> tuple[float, float]:
-    """Inception Score ``(mean, std)`` of N >= ``splits`` images ``[H, W, 3]`` in 0..255."""
-    predictions, _ = graph.run(images, batch_size=batch_size)
-    return inception_score_from_predictions(predictions, splits)
-
-
-def fid(
-    images_a: Sequence[np.ndarray],
-    images_b: Sequence[np.ndarray],
-    graph: InceptionGraph,
-    *,
-    batch_size: int = INCEPTION_BATCH_SIZE,
-) -> float:
-    """FID on ``pool_3`` features between two sets of >= 2 images ``[H, W, 3]`` in 0..255."""
-    _, features_a = graph.run(images_a, batch_size=batch_size, probabilities=False)
-    _, features_b = graph.run(images_b, batch_size=batch_size, probabilities=False)
-    return fid_from_features(features_a, features_b)

@@ -20,6 +20,9 @@ Both compute the Inception Score with the 2015-12-05 graph (:class:`pg2_tf.scori
 10 splits) on the generated images (masked ones for mask_IS), and FID on its pool_3 features of
 the generated images as read from the folder against a reference set: the folder's targets, or
 the images of ``fid_reference`` (e.g. the training images, as GFLA and PIDM did).
+
+Rule: each protocol computes exactly what the code it is named for computed, settings and
+truncations included; a departure is a new protocol, not a change to one of these.
 """
 
 import hashlib
@@ -98,7 +101,12 @@ def patn_l1(generated: np.ndarray, target: np.ndarray) -> float:
 def add_bounding(image: np.ndarray, bound: int = PATN_BOUND) -> np.ndarray:
     """getMetrics_fashion's ``addBounding``: ``bound`` white (255) columns left and right.
 
-    ``[H, W, C]`` uint8 -> ``[H, W + 2 bound, C]`` uint8.
+    Args:
+        image: uint8 ``[H, W, C]``.
+        bound: columns added on each side.
+
+    Returns:
+        uint8 ``[H, W + 2 bound, C]``.
     """
     height, width, channels = image.shape
     padded = np.full((height, width + 2 * bound, channels), 255, np.uint8)
@@ -121,6 +129,9 @@ def patn_mask(keypoints_rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     Args:
         keypoints_rc: ``[18, 2]`` (row, col), -1 in either coordinate for a missing joint.
         shape: ``(H, W)`` of the image.
+
+    Returns:
+        bool ``[H, W]``, True on the body.
 
     A limb whose two joints coincide draws no rectangle (Pose-Transfer's code divides by its
     zero length there); the joint's disc still covers it.
@@ -154,7 +165,14 @@ def patn_mask(keypoints_rc: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def patn_dataset(image_shape: tuple[int, ...]) -> str:
-    """Which getMetrics script applies (:func:`pg2_tf.core.datasets.for_patn_images`): its kind."""
+    """Which getMetrics script applies (:func:`pg2_tf.core.datasets.for_patn_images`).
+
+    Args:
+        image_shape: the shape of a generated image, ``(H, W, 3)``.
+
+    Returns:
+        The dataset's kind: ``"market"`` or ``"deepfashion"``.
+    """
     return datasets.for_patn_images(image_shape).kind
 
 
@@ -320,8 +338,18 @@ def score_patn(
 
 
 def pg2_json(rgb: dict, masked: dict | None) -> dict:
-    """The ``pg2`` protocol's numbers from the score.py variant (``rgb``) and the score_mask.py
-    variant (``masked``, or ``None``), both as returned by ``pg2_tf.score.score_result_dir``."""
+    """The ``pg2`` protocol's numbers under the JSON keys of both protocols.
+
+    Args:
+        rgb: the score.py variant's numbers, as returned by
+            :func:`pg2_tf.scoring.folder_scores.score_result_dir`.
+        masked: the score_mask.py variant's numbers, or ``None``.
+
+    Returns:
+        ``{"protocol": "pg2", "SSIM", "L1", "mask_SSIM", "IS", "IS_std", "mask_IS",
+        "mask_IS_std", "FID", "num_images", "PSNR", "notes"}``; ``None`` where not computed
+        (PSNR also when infinite).
+    """
     masked = masked or {}
     return {
         "protocol": PG2,

@@ -51,14 +51,35 @@ class ResultImages:
 
 
 def image_names(folder: str) -> list[str]:
-    """Sorted ``.png``/``.jpg`` file names of a folder; DataError when it does not exist."""
+    """The image file names of a folder.
+
+    Args:
+        folder: a folder path.
+
+    Returns:
+        Its ``.png``/``.jpg`` file names, sorted.
+
+    Raises:
+        DataError: the folder does not exist.
+    """
     if not os.path.isdir(folder):
         raise DataError(f"folder {folder!r} not found; run the test mode to write it first")
     return sorted(name for name in os.listdir(folder) if name.lower().endswith(IMAGE_SUFFIXES))
 
 
 def read_image(path: str, mode: str = "RGB") -> np.ndarray:
-    """An image file as ``uint8`` (``[H, W, 3]`` for RGB, ``[H, W]`` for L)."""
+    """Reads an image file.
+
+    Args:
+        path: the image file.
+        mode: the Pillow mode to convert to: ``"RGB"`` or ``"L"``.
+
+    Returns:
+        ``uint8`` ``[H, W, 3]`` for RGB, ``[H, W]`` for L, in 0..255.
+
+    Raises:
+        DataError: the file cannot be read as an image.
+    """
     try:
         with Image.open(path) as image:
             if image.mode != mode:
@@ -69,8 +90,17 @@ def read_image(path: str, mode: str = "RGB") -> np.ndarray:
 
 
 def read_folder_images(folder: str) -> list[np.ndarray]:
-    """Every ``.png``/``.jpg`` of a folder as RGB ``uint8``, in sorted name order (e.g. an FID
-    reference set); DataError when there is none."""
+    """Reads every image of a folder (e.g. an FID reference set).
+
+    Args:
+        folder: a folder of ``.png``/``.jpg`` images.
+
+    Returns:
+        The images as RGB ``uint8`` ``[H, W, 3]``, in sorted name order.
+
+    Raises:
+        DataError: the folder does not exist or holds no image.
+    """
     names = image_names(folder)
     if not names:
         raise DataError(f"no .png/.jpg images in {folder!r}")
@@ -78,14 +108,31 @@ def read_folder_images(folder: str) -> list[np.ndarray]:
 
 
 def vis_names(folder: str) -> list[str]:
-    """Sorted ``*_vis.png`` / ``*_vis.jpg`` names of a folder (none when it is not a folder)."""
+    """The Pose-Transfer strips of a folder.
+
+    Args:
+        folder: a folder path.
+
+    Returns:
+        Its ``*_vis.png`` / ``*_vis.jpg`` names, sorted (none when it is not a folder).
+    """
     if not os.path.isdir(folder):
         return []
     return sorted(name for name in os.listdir(folder) if name.endswith(VIS_SUFFIXES))
 
 
 def split_vis_name(name: str) -> tuple[str, str]:
-    """``'<from>___<to>_vis.png'`` -> ``(from, to)``; DataError for any other name."""
+    """Splits a Pose-Transfer strip's name into its two image names.
+
+    Args:
+        name: ``'<from>___<to>_vis.png'`` (or ``.jpg``).
+
+    Returns:
+        ``(from, to)``.
+
+    Raises:
+        DataError: any other name.
+    """
     stem = name[: -len("_vis.png")] if name.endswith(VIS_SUFFIXES) else None
     parts = stem.split(VIS_SEPARATOR) if stem is not None else []
     if len(parts) != 2:
@@ -96,7 +143,10 @@ def split_vis_name(name: str) -> tuple[str, str]:
 
 
 def split_vis_strip(strip: np.ndarray) -> dict[str, np.ndarray]:
-    """The five panels of a Pose-Transfer ``_vis`` strip ``[H, 5 w, 3]``.
+    """The five panels of a Pose-Transfer ``_vis`` strip.
+
+    Args:
+        strip: the strip image, ``[H, 5 w, 3]``.
 
     Returns:
         ``{"input", "target", "generated"}``: panels 0, 2 and 4, each ``[H, w, 3]`` with
@@ -180,6 +230,9 @@ def load(result_dir: str, *, mask_folder: str | None = None) -> ResultImages:
     Args:
         result_dir: a test_result folder (holding ``G/``) or a folder of ``*_vis.png`` strips.
         mask_folder: test_result only: the sub-folder of mask images to read, or ``None``.
+
+    Returns:
+        The pairs as a :class:`ResultImages`.
 
     Raises:
         DataError: not a folder, neither layout, unpaired or unreadable images, a mask folder
