@@ -31,6 +31,7 @@ constant image of colour c are ``(c - 128) / 128``, so the class is the brightes
 prediction is exactly one-hot.
 """
 
+import importlib.metadata
 import os
 import pathlib
 import subprocess
@@ -185,6 +186,12 @@ def write_stand_in_graph(directory) -> str:
 
 
 # ---- command lines and configurations -----------------------------------------------------------
+
+
+def console_scripts() -> dict:
+    """The installed console scripts of this package: {name: "module:function"}."""
+    found = importlib.metadata.entry_points(group="console_scripts")
+    return {point.name: point.value for point in found if point.value.startswith("pg2_tf.")}
 
 
 def run_module(module, *args, env=None, timeout=120):

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import console_scripts
 
 # Each command's flags a user looks for first (the rest are listed beside them).
