@@ -1,7 +1,7 @@
 """The command-line flags of ``python -m pg2_tf.main``: the original config.py's, plus a few new.
 
 Names, defaults and meanings follow the original (config.py and the run_*.sh scripts), with these
-deliberate differences (see the README's flag table):
+deliberate differences (see the flag table of docs/training.md):
 
 - ``--g_lr``/``--d_lr`` default to 2e-5 and ARE the optimisers' (constant) rates. The original
   hard-coded 2e-5 into its Adam optimisers; its flags (default 8e-5) only fed unused variables.
@@ -106,8 +106,8 @@ flags.DEFINE_enum(
     list(STAGE2_SCHEDULES),
     "Stage 2: 'original' = the original's G2 update on one batch, then D's on the next batch "
     "with the updated G2 (two batches per step, the paper's training); 'fused' = G2 and D "
-    "updated together from one pass over one batch (0.6x the time, a different GAN "
-    "algorithm; docs/performance.md).",
+    "updated together from one pass over one batch (less time per step, a different GAN "
+    "algorithm; its figures: docs/performance.md).",
 )
 flags.DEFINE_boolean(
     "mixed_precision",

@@ -47,7 +47,7 @@ error: $DATA_DIR/$dataset does not exist (nothing is downloaded by this script).
   Get the original PG2 records: download $PG2_DATA_URL/$zip_name,
   unzip it into $DATA_DIR and rename $original_name to $dataset;
   (that server no longer answers:) build them from the dataset's official release with
-  python -m data_prep.from_release (README, "Getting the data now that the original links are gone");
+  python -m data_prep.from_release (docs/data.md, "Getting the data now that the original links are gone");
   or point DATA_DIR=/path/to/parent/of/$dataset at an existing copy.
 MSG
     exit 1
