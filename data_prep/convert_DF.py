@@ -32,53 +32,43 @@ What the original does and this keeps:
   in its subsets, no visible region for the masks), its pairs are skipped too and counted.
 """
 
-import random
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep import common
-from data_prep.converter import SplitSource, convert_pairs, generate_pairs
+from data_prep import common, converter
 from pg2_tf.core import datasets
 from pg2_tf.core.errors import ConfigError
 
 RAW_FOLDER = datasets.DEEPFASHION.raw_folder
-POSE_FOLDER = datasets.DEEPFASHION.pose_folder
 SPLITS = ("train", "test", "test_samples", "test_seq")
 _FIX = "unzip DF_img_pose.zip of the original PG2 release there"
 
 
 def deepfashion_identity(name: str) -> str:
-    """Identity of a DeepFashion image name: the text before the first '_'."""
+    """Identity of a DeepFashion image name.
+
+    Args:
+        name: a raw image name (``<identity>_<anything>.jpg``).
+
+    Returns:
+        The text before the first ``_``.
+    """
     return datasets.DEEPFASHION.identity_of(name)
 
 
 def deepfashion_camera(name: str) -> int:
-    """DeepFashion has no cameras: always -1."""
+    """The camera of a DeepFashion image: there is none.
+
+    Args:
+        name: a raw image name (unused).
+
+    Returns:
+        -1, always.
+    """
     return -1
-
-
-def resolve_raw_dir(raw_dir: Path) -> Path:
-    """The folder holding filted_up_* (``raw_dir`` or its DF_img_pose)."""
-    raw_dir = Path(raw_dir)
-    if (raw_dir / RAW_FOLDER).is_dir() and not (raw_dir / POSE_FOLDER).is_dir():
-        raw_dir = raw_dir / RAW_FOLDER
-    return common.require_dir(raw_dir, "DeepFashion raw folder", _FIX)
-
-
-def split_source(raw_dir: Path, image_set: str, junk_detections: int = 0) -> SplitSource:
-    """Images and OpenPose pickles of train, train_flip, test, test_samples or test_seq
-    (``junk_detections``: sorted files of the test folder to skip; the release has none)."""
-    peaks_name, subsets_name = datasets.DEEPFASHION.pickle_names(image_set)
-    pose_dir = raw_dir / POSE_FOLDER
-    return SplitSource(
-        raw_dir / datasets.DEEPFASHION.image_folder(image_set),
-        pose_dir / peaks_name,
-        pose_dir / subsets_name,
-        junk_detections if image_set == "test" else 0,
-    )
 
 
 def convert(
@@ -92,10 +82,22 @@ def convert(
     show_progress: bool = True,
     junk_detections: int = datasets.DEEPFASHION.junk_test_detections,
 ) -> Path:
-    """Converts one split; returns the output folder (see the module docstring).
+    """Converts one split (see the module docstring).
 
-    ``junk_detections``: sorted files of ``filted_up_test`` to skip (the release has none; the
-    converters of both datasets take the same arguments, :func:`data_prep.common.converter_of`).
+    Args:
+        raw_dir: the unzipped ``DF_img_pose`` folder (or the folder holding it).
+        split: train, test, test_samples or test_seq.
+        out_dir: the output folder, or None for ``<raw_dir>/DF_<split>_data``.
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        flip: train: also the mirrored copies (``filted_up_train_flip``).
+        with_roi10_mask: write ``roi10_mask_0/1`` (~1.3 MB a record).
+        show_progress: show a progress bar.
+        junk_detections: sorted files of ``filted_up_test`` to skip (the release has none; the
+            converters of both datasets take the same arguments, :func:`data_prep.common.converter_of`).
+
+    Returns:
+        The output folder.
 
     Raises:
         ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
@@ -105,41 +107,26 @@ def convert(
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     workers = common.default_workers(workers)
-    raw_dir = resolve_raw_dir(raw_dir)
+    raw_dir = converter.resolve_raw_dir(
+        datasets.DEEPFASHION, raw_dir, "DeepFashion raw folder", _FIX
+    )
     if junk_detections < 0:
         raise ConfigError(f"junk_detections must be 0 or more, got {junk_detections}")
-    sources = [("main", split_source(raw_dir, split, junk_detections))]
-    if split == "train" and flip:
-        sources.insert(0, ("flip", split_source(raw_dir, "train_flip")))
-    for _, source in sources:
-        common.require_dir(source.folder, "image folder", _FIX)
-    out_dir = Path(out_dir) if out_dir else raw_dir / f"DF_{split}_data"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    split_tag = split.split("_")[0]
-    rng = random.Random(common.ORIGINAL_RANDOM_SEED)
+    out_dir, parts = converter.split_parts(
+        datasets.DEEPFASHION,
+        raw_dir,
+        split,
+        out_dir,
+        junk_detections,
+        flip,
+        deepfashion_identity,
+        _FIX,
+    )
 
-    parts = []
-    # The original generates (and shuffles) the main split's pairs before the mirrored ones.
-    for folder_key, source in sorted(sources, key=lambda item: item[0] != "main"):
-        pickle_tag = "train_flip" if folder_key == "flip" else split_tag
-        pairs = generate_pairs(
-            source,
-            deepfashion_identity,
-            out_dir,
-            pickle_tag,
-            rng,
-            _FIX,
-            every_pair=split == "test_seq",
-        )
-        if split in ("train", "test"):
-            common.python2_shuffle(pairs, rng)
-        parts.append((folder_key, source, pairs))
-    parts.sort(key=lambda part: part[0] != "flip")  # mirrored records are written first
-
-    convert_pairs(
+    converter.convert_pairs(
         datasets.DEEPFASHION,
         out_dir,
-        split_tag,
+        split.split("_")[0],
         parts,
         deepfashion_identity,
         deepfashion_camera,
@@ -153,6 +140,11 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: parses ``argv`` and converts one split, printing where the records went.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+    """
     parser = common.raw_converter_parser(
         __doc__.split("\n\n")[0], RAW_FOLDER, SPLITS, "<raw_dir>/DF_<split>_data"
     )

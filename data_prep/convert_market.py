@@ -27,9 +27,11 @@ What the original does and this keeps:
 * Identities ``id_k`` count from 0 in order of first appearance in the (shuffled) pair list.
 * A pair is skipped when an image has no pose. Where the original crashed on an image (no person
   row in its subsets), its pairs are skipped too and counted in the summary.
+
+Rule: the records are byte-equal to the original converter's; the shared steps are
+:mod:`data_prep.converter`'s.
 """
 
-import random
 import sys
 from pathlib import Path
 
@@ -38,13 +40,11 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_prep import common
-from data_prep.converter import SplitSource, convert_pairs, generate_pairs
+from data_prep import common, converter
 from pg2_tf.core import datasets
 from pg2_tf.core.errors import ConfigError, DataError
 
 RAW_FOLDER = datasets.MARKET.raw_folder
-POSE_FOLDER = datasets.MARKET.pose_folder
 ATTRIBUTE_FOLDER = "Market-1501_Attribute"
 SPLITS = ("train", "test", "test_samples")
 JUNK_TEST_DETECTIONS = datasets.MARKET.junk_test_detections
@@ -53,44 +53,35 @@ _FIX = "unzip Market1501_img_pose_attr_seg.zip of the original PG2 release there
 
 
 def market_identity(name: str) -> str:
-    """Person identity of a Market image name (its first 4 characters)."""
+    """Person identity of a Market image name.
+
+    Args:
+        name: a raw image name (``PPPP_cCs1_NNNNNN_00.jpg``).
+
+    Returns:
+        Its first 4 characters.
+    """
     return datasets.MARKET.identity_of(name)
 
 
 def market_camera(name: str) -> int:
-    """Camera number of a Market image name (its 7th character)."""
+    """Camera number of a Market image name.
+
+    Args:
+        name: a raw image name (``PPPP_cCs1_NNNNNN_00.jpg``).
+
+    Returns:
+        Its 7th character as an int, 1 to 6.
+
+    Raises:
+        DataError: not a Market-1501 name.
+    """
     camera = datasets.MARKET.camera_of(name)
     if camera < 0:
         raise DataError(
             f"image name {name!r} is not a Market-1501 name (PPPP_cC...); rename the file"
         )
     return camera
-
-
-def resolve_raw_dir(raw_dir: Path) -> Path:
-    """The folder holding bounding_box_* (``raw_dir`` or its Market1501_img_pose_attr_seg)."""
-    raw_dir = Path(raw_dir)
-    if (raw_dir / RAW_FOLDER).is_dir() and not (raw_dir / POSE_FOLDER).is_dir():
-        raw_dir = raw_dir / RAW_FOLDER
-    return common.require_dir(raw_dir, "Market raw folder", _FIX)
-
-
-def split_source(
-    raw_dir: Path, image_set: str, junk_detections: int = JUNK_TEST_DETECTIONS
-) -> SplitSource:
-    """Images and OpenPose pickles of train, train_flip, test or test_samples.
-
-    ``junk_detections``: sorted directory entries of the test folder to skip (6617 in the real
-    data).
-    """
-    peaks_name, subsets_name = datasets.MARKET.pickle_names(image_set)
-    pose_dir = raw_dir / POSE_FOLDER
-    return SplitSource(
-        raw_dir / datasets.MARKET.image_folder(image_set),
-        pose_dir / peaks_name,
-        pose_dir / subsets_name,
-        junk_detections if image_set == "test" else 0,
-    )
 
 
 def load_attributes(
@@ -102,6 +93,18 @@ def load_attributes(
     test_samples too, although its attributes come from the test part); ``attrs`` holds the
     numeric fields of ``market_attribute.mat`` (train or test part) in file order, and
     ``attrs_w2v<n>`` the concatenated word vectors of ``word2vec/<part>_att_wordvec_dim<n>.mat``.
+
+    Args:
+        raw_dir: the raw folder holding ``Market-1501_Attribute``.
+        split: train, test or test_samples.
+        junk_detections: sorted entries of ``bounding_box_test`` to skip.
+
+    Returns:
+        ``{identity: {"attrs": [int ...], "attrs_w2v<n>": [float ...], ...}}``; {} without the
+        attribute folder.
+
+    Raises:
+        DataError: the folder does not hold the attribute files the original read.
     """
     attribute_dir = raw_dir / ATTRIBUTE_FOLDER
     onehot_path = attribute_dir / "market_attribute.mat"
@@ -110,7 +113,7 @@ def load_attributes(
         return {}
     import scipy.io  # only needed with attribute files
 
-    source = split_source(raw_dir, split, junk_detections)
+    source = converter.split_source(datasets.MARKET, raw_dir, split, junk_detections)
     identities = []
     for name in common.image_file_list(source.folder, skip_first=source.skip_first):
         if market_identity(name) not in identities:
@@ -157,12 +160,23 @@ def convert(
     junk_detections: int = JUNK_TEST_DETECTIONS,
     with_roi10_mask: bool = False,
 ) -> Path:
-    """Converts one split; returns the output folder (see the module docstring).
+    """Converts one split (see the module docstring).
 
-    ``junk_detections``: how many sorted entries of ``bounding_box_test`` to skip (the real
-    data's 6617; 0 for a test folder without them, such as the synthetic one).
-    ``with_roi10_mask``: ignored (Market records have no roi10 masks); the converters of both
-    datasets take the same arguments (:func:`data_prep.common.converter_of`).
+    Args:
+        raw_dir: the unzipped ``Market1501_img_pose_attr_seg`` folder (or the folder holding it).
+        split: train, test or test_samples.
+        out_dir: the output folder, or None for ``<raw_dir>/Market_<split>_data``.
+        workers: worker processes, or None for every core.
+        records_per_shard: records a ``.tfrecord`` file.
+        flip: train: also the mirrored copies (``bounding_box_train_flip``).
+        show_progress: show a progress bar.
+        junk_detections: how many sorted entries of ``bounding_box_test`` to skip (the real
+            data's 6617; 0 for a test folder without them, such as the synthetic one).
+        with_roi10_mask: ignored (Market records have no roi10 masks); the converters of both
+            datasets take the same arguments (:func:`data_prep.common.converter_of`).
+
+    Returns:
+        The output folder.
 
     Raises:
         ConfigError: unknown split, bad worker/shard numbers, foreign shards in ``out_dir``.
@@ -172,33 +186,18 @@ def convert(
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     workers = common.default_workers(workers)
-    raw_dir = resolve_raw_dir(raw_dir)
+    raw_dir = converter.resolve_raw_dir(datasets.MARKET, raw_dir, "Market raw folder", _FIX)
     if junk_detections < 0:
         raise ConfigError(f"--junk_detections must be 0 or more, got {junk_detections}")
-    source = split_source(raw_dir, split, junk_detections)
-    flip_source = split_source(raw_dir, "train_flip") if split == "train" and flip else None
-    for checked in (source, flip_source):
-        if checked is not None:
-            common.require_dir(checked.folder, "image folder", _FIX)
-    out_dir = Path(out_dir) if out_dir else raw_dir / f"Market_{split}_data"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    split_tag = split.split("_")[0]
-    rng = random.Random(common.ORIGINAL_RANDOM_SEED)
-
-    pairs = generate_pairs(source, market_identity, out_dir, split_tag, rng, _FIX)
-    if split != "test_samples":
-        common.python2_shuffle(pairs, rng)
-    parts = [("main", source, pairs)]
-    if flip_source is not None:
-        flip_pairs = generate_pairs(flip_source, market_identity, out_dir, "train_flip", rng, _FIX)
-        common.python2_shuffle(flip_pairs, rng)
-        parts.insert(0, ("flip", flip_source, flip_pairs))
+    out_dir, parts = converter.split_parts(
+        datasets.MARKET, raw_dir, split, out_dir, junk_detections, flip, market_identity, _FIX
+    )
 
     attributes = load_attributes(raw_dir, split, junk_detections)
-    convert_pairs(
+    converter.convert_pairs(
         datasets.MARKET,
         out_dir,
-        split_tag,
+        split.split("_")[0],
         parts,
         market_identity,
         market_camera,
@@ -213,6 +212,11 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line: parses ``argv`` and converts one split, printing where the records went.
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+    """
     parser = common.raw_converter_parser(
         __doc__.split("\n\n")[0], RAW_FOLDER, SPLITS, "<raw_dir>/Market_<split>_data"
     )

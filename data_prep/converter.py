@@ -2,6 +2,9 @@
 
 raw split (image folder + OpenPose pickles) -> pair lists (original order, pickles written like the
 original) -> per-image pose entries -> :class:`PairRecord` list -> resumable shards.
+
+Rule: the dataset-specific parts come from :class:`pg2_tf.core.datasets.Dataset`; the records
+stay byte-equal to the original converters'.
 """
 
 import random
@@ -34,6 +37,108 @@ class SplitSource:
     skip_first: int = 0  # sorted directory entries to drop (Market's junk test detections)
 
 
+def resolve_raw_dir(spec: datasets.Dataset, raw_dir: Path, what: str, fix: str) -> Path:
+    """The folder of a raw layout: ``raw_dir`` or its ``spec.raw_folder`` sub-folder.
+
+    Args:
+        spec: the dataset whose raw layout is read.
+        raw_dir: the folder given on the command line.
+        what: names the folder in the message when it is missing (``"Market raw folder"``).
+        fix: what to do, appended to that message.
+
+    Returns:
+        ``raw_dir / spec.raw_folder`` when that exists and ``raw_dir`` holds no
+        ``spec.pose_folder``, else ``raw_dir``.
+
+    Raises:
+        DataError: the folder does not exist.
+    """
+    raw_dir = Path(raw_dir)
+    if (raw_dir / spec.raw_folder).is_dir() and not (raw_dir / spec.pose_folder).is_dir():
+        raw_dir = raw_dir / spec.raw_folder
+    return common.require_dir(raw_dir, what, fix)
+
+
+def split_source(
+    spec: datasets.Dataset, raw_dir: Path, image_set: str, junk_detections: int = 0
+) -> SplitSource:
+    """The images and OpenPose pickles of one image set of a raw layout.
+
+    Args:
+        spec: the dataset whose raw layout is read.
+        raw_dir: the raw layout's folder (:func:`resolve_raw_dir`).
+        image_set: one of ``spec.image_sets()`` (train, train_flip, test, test_samples, ...).
+        junk_detections: sorted directory entries of the ``test`` folder to skip (Market's 6617
+            junk detections); ignored for the other image sets.
+
+    Returns:
+        The :class:`SplitSource` (paths only; nothing is read).
+    """
+    peaks_name, subsets_name = spec.pickle_names(image_set)
+    pose_dir = raw_dir / spec.pose_folder
+    return SplitSource(
+        raw_dir / spec.image_folder(image_set),
+        pose_dir / peaks_name,
+        pose_dir / subsets_name,
+        junk_detections if image_set == "test" else 0,
+    )
+
+
+def split_parts(
+    spec: datasets.Dataset,
+    raw_dir: Path,
+    split: str,
+    out_dir: Path | None,
+    junk_detections: int,
+    flip: bool,
+    identity: Callable[[str], str],
+    fix: str,
+) -> tuple[Path, list[tuple[str, SplitSource, list[list[str]]]]]:
+    """The pairs of one split in the original converters' order, their pickles written.
+
+    The main split's pairs are generated first, then (train with ``flip``) the mirrored images'
+    from the same ``random.seed(0)`` generator; train and test pairs are shuffled as Python 2
+    did, test_samples and test_seq keep the generated order (test_seq: every ordered pair).
+
+    Args:
+        spec: the dataset whose raw layout is read.
+        raw_dir: the raw layout's folder (:func:`resolve_raw_dir`).
+        split: train, test, test_samples or (DeepFashion) test_seq.
+        out_dir: the output folder, or None for ``raw_dir / spec.data_folder(split)``; created.
+        junk_detections: see :func:`split_source`.
+        flip: with train, also the mirrored images (``train_flip``).
+        identity: image name -> person identity.
+        fix: what to do, appended to messages about missing files.
+
+    Returns:
+        ``(out_dir, parts)``: parts as :func:`convert_pairs` takes them, the mirrored images'
+        ``("flip", source, pairs)`` first (they are written first), then ``("main", ...)``.
+
+    Raises:
+        DataError: a missing image folder or pickle.
+    """
+    source = split_source(spec, raw_dir, split, junk_detections)
+    flip_source = split_source(spec, raw_dir, "train_flip") if split == "train" and flip else None
+    for checked in (source, flip_source):
+        if checked is not None:
+            common.require_dir(checked.folder, "image folder", fix)
+    out_dir = Path(out_dir) if out_dir else raw_dir / spec.data_folder(split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(common.ORIGINAL_RANDOM_SEED)
+
+    pairs = generate_pairs(
+        source, identity, out_dir, split.split("_")[0], rng, fix, every_pair=split == "test_seq"
+    )
+    if split in ("train", "test"):
+        common.python2_shuffle(pairs, rng)
+    parts = [("main", source, pairs)]
+    if flip_source is not None:
+        flip_pairs = generate_pairs(flip_source, identity, out_dir, "train_flip", rng, fix)
+        common.python2_shuffle(flip_pairs, rng)
+        parts.insert(0, ("flip", flip_source, flip_pairs))
+    return out_dir, parts
+
+
 def generate_pairs(
     source: SplitSource,
     identity: Callable[[str], str],
@@ -47,10 +152,18 @@ def generate_pairs(
 
     Writes ``p_pairs_<tag>.p`` (generation order), ``n_pairs_<tag>.p`` (negatives shuffled with
     ``rng`` and cut to the number of positives) and ``pn_pairs_num_<tag>.p`` (their total).
-    ``every_pair`` (DeepFashion test_seq): all ordered pairs (i, j), i == j included.
+
+    Args:
+        source: the image folder (and its junk entries to skip).
+        identity: image name -> person identity.
+        out_dir: where the pickles go.
+        pickle_tag: their tag (train, train_flip, test, ...).
+        rng: the converter's generator (seeded 0), advanced by the negatives' shuffle.
+        fix: what to do, appended to messages about a missing folder.
+        every_pair: (DeepFashion test_seq) all ordered pairs (i, j), i == j included.
 
     Returns:
-        the positive pairs [name_0, name_1], in generation order (a new list).
+        The positive pairs ``[name_0, name_1]``, in generation order (a new list).
     """
     folder = common.require_dir(source.folder, "image folder", fix)
     filelist = common.image_file_list(folder, skip_first=source.skip_first)
@@ -76,6 +189,15 @@ def load_entries(
     with_roi10_mask: bool = True,
 ) -> tuple[dict[str, ImageEntry], dict[str, str]]:
     """Pose entries of ``names``.
+
+    Args:
+        spec: the dataset (its keypoint selection rule).
+        source: where the images' OpenPose pickles are.
+        names: the image names to look up.
+        fix: what to do, appended to messages about missing or malformed pickles.
+        attributes_of: image name -> attribute features, or None for none.
+        with_roi10_mask: whether the records get region masks (DeepFashion: an image without a
+            visible region is then a problem).
 
     Returns:
         ``(entries, problems)``: entries of usable images; image name -> reason for images that
@@ -126,14 +248,29 @@ def convert_pairs(
     records_per_shard: int = 1000,
     show_progress: bool = True,
 ) -> int:
-    """Writes the records of ``parts`` (folder key, source, ordered pairs), in that order.
+    """Writes the records of ``parts``, in that order.
 
     Identities are numbered per part in order of first appearance in its pairs (the original's
-    ``id_map`` / ``id_map_flip``). Pairs with an image without usable pose are skipped; writing
-    stops after ``record_limit`` records. Writes ``tf_record_pair_num.txt`` ('cnt:<records>').
+    ``id_map`` / ``id_map_flip``). Pairs with an image without usable pose are skipped. Writes
+    ``tf_record_pair_num.txt`` ('cnt:<records>').
+
+    Args:
+        spec: the dataset.
+        out_dir: the output folder.
+        split_tag: train or test (the shards' names).
+        parts: ``(folder key, source, ordered pairs)``, e.g. from :func:`split_parts`.
+        identity: image name -> person identity.
+        camera: image name -> camera number (-1 for none).
+        fix: what to do, appended to messages about missing files.
+        record_limit: stop after this many records, or None.
+        attributes_of: image name -> attribute features, or None.
+        with_roi10_mask: write DeepFashion's region masks.
+        workers: worker processes.
+        records_per_shard: records a ``.tfrecord`` file.
+        show_progress: show a progress bar.
 
     Returns:
-        the number of records written.
+        The number of records written.
     """
     folders, records, problems = {}, [], {}
     for folder_key, source, pairs in parts:

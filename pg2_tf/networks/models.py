@@ -17,6 +17,8 @@ before :func:`build`), the convolutions compute in the 16-bit type while every v
 float32 (so checkpoints are the same as float32 runs'). The layers that produce the models'
 outputs (G1's and G2's last conv, D's ``Discriminator.Output``) compute in float32, so images and
 logits, and the losses computed from them, are float32 whatever the policy.
+
+Rule: layer names are the original's; no layer reads files or flags.
 """
 
 import math
@@ -111,6 +113,37 @@ class _SlimConvs:
         return _track(self.model, _tf_conv(filters, kernel_size, name, strides, activation, dtype))
 
 
+def _encoder(conv, hidden: int, repeat_num: int, widen: bool):
+    """The encoder layers G1 and G2 share, created in the original's order (names Conv_k follow).
+
+    Block ``idx`` holds two 3x3 convs of ``hidden * (idx + 1)`` channels; after every block but the
+    last, a stride-2 3x3 conv halves the map: widened to the next block's channels (``widen``,
+    G1) or keeping the block's (G2).
+
+    Returns ``(blocks, downsamplers)``: ``repeat_num`` pairs of convs, ``repeat_num - 1`` convs.
+    """
+    blocks, downsamplers = [], []
+    for idx in range(repeat_num):
+        channels = hidden * (idx + 1)
+        blocks.append([conv(channels, 3), conv(channels, 3)])
+        if idx < repeat_num - 1:
+            downsamplers.append(conv(hidden * (idx + 2) if widen else channels, 3, strides=2))
+    return blocks, downsamplers
+
+
+def _encode(h, blocks, downsamplers, residual: bool):
+    """Runs the encoder: each block (``h + block(h)`` when ``residual``, G1; else ``block(h)``,
+    G2), then its downsampler. Returns ``(h, outputs)``: the bottleneck map and every block's
+    output, first block first (the U-Net's skips)."""
+    outputs = []
+    for idx, (conv_a, conv_b) in enumerate(blocks):
+        h = h + conv_b(conv_a(h)) if residual else conv_b(conv_a(h))
+        outputs.append(h)
+        if idx < len(downsamplers):
+            h = downsamplers[idx](h)
+    return h, outputs
+
+
 class PoseGenerator(keras.Model):
     """G1: a residual U-Net with a fully connected bottleneck (original scope ``Pose_AE/G``).
 
@@ -137,12 +170,7 @@ class PoseGenerator(keras.Model):
         conv = _SlimConvs(self)
 
         self.input_conv = conv(hidden, 3)
-        self.encoder_blocks, self.downsamplers = [], []
-        for idx in range(repeat_num):
-            channels = hidden * (idx + 1)
-            self.encoder_blocks.append([conv(channels, 3), conv(channels, 3)])
-            if idx < repeat_num - 1:
-                self.downsamplers.append(conv(hidden * (idx + 2), 3, strides=2))
+        self.encoder_blocks, self.downsamplers = _encoder(conv, hidden, repeat_num, widen=True)
 
         self.flatten = layers.Flatten()
         self.to_z = layers.Dense(z_num, name="fully_connected")
@@ -168,13 +196,7 @@ class PoseGenerator(keras.Model):
     def call(self, inputs):
         x, pose_target = inputs
         h = self.input_conv(ops.concatenate([x, pose_target], axis=-1))
-
-        skips = []
-        for idx, (conv_a, conv_b) in enumerate(self.encoder_blocks):
-            h = h + conv_b(conv_a(h))
-            skips.append(h)
-            if idx < self.repeat_num - 1:
-                h = self.downsamplers[idx](h)
+        h, skips = _encode(h, self.encoder_blocks, self.downsamplers, residual=True)
 
         z = self.to_z(self.flatten(h))
         h = self.unflatten(self.from_z(z))
@@ -217,12 +239,7 @@ class RefineGenerator(keras.Model):
         conv = _SlimConvs(self)
 
         self.input_conv = conv(hidden, 3)
-        self.encoder_blocks, self.downsamplers = [], []
-        for idx in range(repeat_num):
-            channels = hidden * (idx + 1)
-            self.encoder_blocks.append([conv(channels, 3), conv(channels, 3)])
-            if idx < repeat_num - 1:
-                self.downsamplers.append(conv(channels, 3, strides=2))
+        self.encoder_blocks, self.downsamplers = _encoder(conv, hidden, repeat_num, widen=False)
 
         self.decoder_blocks = [[conv(hidden, 3), conv(hidden, 3)] for _ in range(repeat_num)]
         self.upsample = NearestUpsampling()
@@ -232,13 +249,9 @@ class RefineGenerator(keras.Model):
         g1_output, x = inputs
         h = self.input_conv(ops.concatenate([g1_output, x], axis=-1))
 
-        skips = []
-        for idx, (conv_a, conv_b) in enumerate(self.encoder_blocks):
-            h = conv_b(conv_a(h))
-            if self.skip_first_block or idx > 0:
-                skips.append(h)
-            if idx < self.repeat_num - 1:
-                h = self.downsamplers[idx](h)
+        h, skips = _encode(h, self.encoder_blocks, self.downsamplers, residual=False)
+        if not self.skip_first_block:
+            skips = skips[1:]
 
         for idx, (conv_a, conv_b) in enumerate(self.decoder_blocks):
             if idx < len(skips):
@@ -397,11 +410,25 @@ def _uniform_with_stddev(stddev: float):
 
 
 def build(model, img_H, img_W, conv_hidden_num=128, z_num=64, d_dim=64):
-    """Builds (g1, g2, d) for ``model`` 1 (Market-1501, 128x64) or 11 (DeepFashion, 256x256).
+    """Builds the three networks of a configuration, weights created.
 
-    The networks are built (weights created) on float32 inputs of the given size, so they can be
-    loaded from a checkpoint at once. Raises ConfigError for an unknown model, ValueError for an
-    impossible size.
+    The networks are built on float32 inputs of the given size, so they can be loaded from a
+    checkpoint at once.
+
+    Args:
+        model: ``--model``, 1 (Market-1501) or 11 (DeepFashion).
+        img_H: image height in pixels (a multiple of 2^(repeat_num - 1); 128 or 256).
+        img_W: image width in pixels (64 or 256).
+        conv_hidden_num: the generators' base channel count.
+        z_num: the size of G1's fully connected bottleneck.
+        d_dim: D's base channel count.
+
+    Returns:
+        ``(g1, g2, d)``: :class:`PoseGenerator`, :class:`RefineGenerator`, :class:`Discriminator`.
+
+    Raises:
+        ConfigError: an unknown model.
+        ValueError: an impossible size.
     """
     dataset = datasets.by_model(model)
     repeat_num = repeat_num_for(img_H)
