@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["pg2_tf", "pg2_tf.*", "data_prep", "benchmarks"]),
-    package_data={"pg2_tf": ["app_static/*.html", "app_static/*.js", "app_static/*.css"]},
+    package_data={"pg2_tf.apps": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "absl-py>=2.0",
         "numpy>=1.26",

@@ -1,181 +1,30 @@
-"""Generating a person image in a new pose with an exported SavedModel (see :mod:`pg2_tf.export`).
+"""``pg2-generate``: a person image in a new pose from an exported SavedModel (the command line).
 
     python -m pg2_tf.generate --saved_model=exported/market --image=person.jpg \\
         --keypoints=target_pose.json --out=out.png
 
-``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``:
+``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``: an OpenPose JSON
+file (COCO-18, BODY_25 or MS COCO's 17 keypoints) or a Pose-Transfer annotation CSV, its row
+chosen with ``--keypoints_row=<name>`` (optional when it has one row). ``--pose_from=PHOTO`` takes
+the target pose from another person's photo instead. How images and poses are fitted to the model:
+:mod:`pg2_tf.apps.generation`, whose :func:`~pg2_tf.apps.generation.generate` this command calls.
 
-* an OpenPose JSON file (``*.json``): ``people[0].pose_keypoints_2d`` (or the older
-  ``pose_keypoints``), x, y, confidence triples; confidence 0 is a missing joint. 18 joints are
-  OpenPose's COCO model, 25 its BODY_25 (MidHip and feet dropped), 17 MS COCO's keypoints (neck =
-  mean of the shoulders); values must be finite numbers;
-* a Pose-Transfer annotation CSV (``*.csv``: the header ``name:keypoints_y:keypoints_x``, then rows
-  of a name and two lists of 18 integers, -1 missing; read by
-  :func:`pg2_tf.records.annotations.read_annotations`, so a name listed twice keeps its first row, as
-  Pose-Transfer), row chosen with ``--keypoints_row=<name>`` (optional when it has one row).
-
-An image of another size than the model's is scaled, keeping its aspect ratio, until it fits the
-model's size exactly in one dimension, then centred and padded to the model's size by repeating its
-edge pixels (a plain border, close to the backgrounds the model was trained on); the keypoints get
-the same scale and offset. The output is the model's size, or with ``--restore_size`` the padding is
-cropped away and the result resized back to the input image's size. Joints outside the image are
-left out with a warning naming them; a pose with no joint inside it is refused.
-
-``--pose_from=PHOTO`` takes the target pose from another person's photo instead: BlazePose
-(:mod:`pg2_tf.keypoints`) finds the person in both photos, each photo is cropped to its person's
-box at the model's aspect ratio (:func:`pg2_tf.people.photos.person_crop`), and the target keypoints are
-carried into the model's frame; the output is the model's size. A photo without a person is
-refused in one line naming it.
+Rule: flags are read here only; the work is the library's, from plain values.
 """
 
-import os
-import sys
-
-import numpy as np
 from absl import flags
-from PIL import Image
 
 from pg2_tf import cli
-from pg2_tf.core import pose
+from pg2_tf.apps import generation
 from pg2_tf.core.errors import ConfigError
-from pg2_tf.people import photos
-from pg2_tf.serving import contract
-
-
-def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def generate(
-    saved_model,
-    image_path,
-    keypoints_path,
-    out_path,
-    *,
-    pose_from=None,
-    keypoints_row: str | None = None,
-    save_all: bool = False,
-    restore_size: bool = False,
-    person: str = "largest",
-    pose_person: str = "largest",
-    estimator=None,
-    precision="float32",
-    log=print,
-    warn=_warn,
-) -> dict:
-    """Generates the person of ``image_path`` in the pose of ``keypoints_path``; writes images.
-
-    Args:
-        saved_model: a folder written by :func:`pg2_tf.export.export_saved_model`.
-        image_path: the person (any size, any format Pillow reads).
-        keypoints_path, keypoints_row: the target pose (see :func:`pg2_tf.people.photos.load_keypoints`), in the
-            image's pixel coordinates; joints outside the image are left out with a warning.
-            None when ``pose_from`` gives the pose.
-        out_path: where G2 is written (.png, or another image extension). With ``save_all``, G1
-            and diff_map go beside it as ``<stem>_G1.png`` and ``<stem>_diff_map.png``.
-        pose_from: instead of keypoints, a photo of someone in the target pose. Then both photos
-            are cropped to their person (:func:`pg2_tf.people.photos.person_in_model_frame`, the pose estimator of
-            :mod:`pg2_tf.keypoints`) and the outputs are the model's size.
-        restore_size: crop the padding and resize outputs back to the input image's size
-            (``--keypoints`` only).
-        person, pose_person: which person of ``image_path`` / ``pose_from`` (``pose_from``
-            only): ``largest``, an index as pg2-keypoints lists them, or ``x,y`` (the person
-            nearest that pixel); see :func:`pg2_tf.people.finder.parse_person`.
-        estimator: the pose estimator for ``pose_from`` (default: a new KeypointEstimator).
-        precision: ``--precision`` or a :class:`pg2_tf.serving.engines.Precision` (see
-            :func:`pg2_tf.serving.engines.choose_precision`; float32: the export's exact path).
-        log: receives one line saying how the image was fitted to the model.
-        warn: receives one line naming joints left out.
-
-    Returns:
-        ``{output name: path written}``.
-
-    Raises:
-        DataError / ConfigError / CheckpointError with a one-line message on bad input
-        (NoPersonFound, a DataError, for a photo without a person).
-    """
-    from pg2_tf.serving import engines
-
-    contract.check_saved_model(saved_model)
-    if isinstance(precision, str):
-        engines.check_precision(precision)  # decided once the model is loaded
-    out_path = os.fspath(out_path)
-    stem, extension = os.path.splitext(out_path)
-    if extension.lower() not in Image.registered_extensions():
-        raise ConfigError(f"--out={out_path} needs an image file extension such as .png")
-    if (keypoints_path is None) == (pose_from is None):
-        raise ConfigError("give the target pose with one of --keypoints and --pose_from")
-    if pose_from is not None and (restore_size or keypoints_row):
-        raise ConfigError(
-            "--restore_size and --keypoints_row apply to --keypoints, not --pose_from"
-        )
-    from pg2_tf.people import finder
-
-    source_choice = finder.parse_person(person, "--person")
-    target_choice = finder.parse_person(pose_person, "--pose_person")
-    if pose_from is None and not (source_choice.largest and target_choice.largest):
-        raise ConfigError("--person and --pose_person choose people found in photos: use them "
-                          "with --pose_from")  # fmt: skip
-    placement = None
-    if pose_from is None:
-        image = photos.load_image(image_path)
-        keypoints_rc = pose.keep_joints_inside(
-            photos.load_keypoints(keypoints_path, keypoints_row),
-            *image.shape[:2],
-            os.fspath(keypoints_path),
-            warn,
-        )
-        loaded, (img_H, img_W) = contract.load_export(saved_model)
-        model_image, model_keypoints, placement = photos.fit_to_model(
-            image, keypoints_rc, img_H, img_W
-        )
-        log(placement.describe())
-    else:
-        if estimator is None:
-            from pg2_tf.people import blazepose
-
-            estimator = blazepose.KeypointEstimator()
-        # Both people are found before the model is loaded: a photo without one fails fast.
-        source_photo, source_person = photos.find_person(
-            image_path, finder.PersonPicker(estimator, source_choice)
-        )
-        target_photo, target_person = photos.find_person(
-            pose_from, finder.PersonPicker(estimator, target_choice)
-        )
-        loaded, (img_H, img_W) = contract.load_export(saved_model)
-        model_image = photos.person_in_model_frame(source_photo, source_person, img_H, img_W).image
-        target = photos.person_in_model_frame(target_photo, target_person, img_H, img_W)
-        source_name = f"--pose_from={os.fspath(pose_from)}"
-        model_keypoints = pose.keep_joints_inside(
-            target.keypoints_rc, img_H, img_W, source_name, warn
-        )
-        model_keypoints = model_keypoints.astype(np.float32)
-        log(
-            f"person of {os.fspath(image_path)} and pose of {os.fspath(pose_from)} each cropped "
-            f"to their box at {img_H}x{img_W}"
-        )
-    # One image: no warm-up, its first call is the only one.
-    engine = engines.Engine(saved_model, loaded, precision, warm_up=False)
-    outputs = engine.generate(model_image[None], model_keypoints[None])
-
-    paths = {"G2": out_path}
-    if save_all:
-        paths.update({name: f"{stem}_{name}{extension}" for name in ("G1", "diff_map")})
-    parent = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(parent, exist_ok=True)
-    for name, path in paths.items():
-        picture = outputs[name][0]
-        if restore_size:
-            picture = photos.restore_input_size(picture, placement)
-        Image.fromarray(picture).save(path)
-    return paths
-
-
-# ---- command line ------------------------------------------------------------------------------
 
 
 def define_flags(flag_values=flags.FLAGS) -> None:
-    """Defines the generate flags (skipping any already defined by another module)."""
+    """Defines pg2-generate's flags, skipping any already defined by another module.
+
+    Args:
+        flag_values: the ``absl.flags.FlagValues`` receiving them (default: the global FLAGS).
+    """
     from pg2_tf.serving import engines
 
     definitions = (
@@ -205,13 +54,18 @@ def define_flags(flag_values=flags.FLAGS) -> None:
 
 
 def main(argv) -> None:
-    """Runs generation from the command-line flags."""
+    """Runs generation from the command-line flags; prints one line per image written.
+
+    Args:
+        argv: the command line left after absl parsed the flags (the program name; anything
+            more is refused in one line).
+    """
     cli.start_command(argv)
     flag_values = flags.FLAGS
     cli.require_flags(("saved_model", "image", "out"), flag_values)
     if not flag_values.keypoints and not flag_values.pose_from:
         raise ConfigError("--keypoints (a JSON/CSV file) or --pose_from (a photo) is required")
-    paths = generate(
+    paths = generation.generate(
         flag_values.saved_model,
         flag_values.image,
         flag_values.keypoints or None,

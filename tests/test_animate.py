@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image, ImageSequence
 
-from pg2_tf import animate
+from pg2_tf.apps import animation
 from pg2_tf.core import atomic
 from pg2_tf.core.errors import ConfigError, DataError
 
@@ -55,7 +55,7 @@ def test_person_is_centred_in_the_model_frame_at_one_scale():
     track[:, 10] = [120, 40]
     track[:, 13] = [120, 60]
     track[1] += [0, 10]  # the person steps 10 pixels right in frame 1
-    moved = animate.model_frame_tracks(track, 128, 64, window=1)
+    moved = animation.model_frame_tracks(track, 128, 64, window=1)
     # Box: 100 x 20 pixels grown by 15 % a side (+1 for the end pixel): 131 x 27, widened to
     # 1:2 = 131 x 65.5, so 64 / 65.5 model pixels per frame pixel, centred on the extent.
     scale = 64 / 65.5
@@ -68,7 +68,7 @@ def test_person_is_centred_in_the_model_frame_at_one_scale():
 def test_frame_without_any_joint_stays_empty():
     track = np.full((2, 18, 2), -1.0)
     track[0, :3] = [[10, 10], [50, 12], [90, 14]]
-    moved = animate.model_frame_tracks(track, 128, 64)
+    moved = animation.model_frame_tracks(track, 128, 64)
     assert (moved[1] == -1).all() and (moved[0, :3] >= 0).all()
 
 
@@ -82,11 +82,11 @@ def test_json_sequence_makes_a_gif_that_smoothing_steadies(
     jitter = np.random.default_rng(0).normal(0, 3, (8, 18, 2))
     poses = _json_sequence(tmp_path / "poses", STANDING_RC[None] + jitter * (STANDING_RC >= 0))
     lines = []
-    made = animate.animate(
+    made = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "smooth.gif",
         estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
-    raw = animate.animate(
+    raw = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "raw.gif", window=1,
         estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
@@ -112,7 +112,7 @@ def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
     video = tmp_path / "moves.mp4"
     iio.imwrite(video, np.stack(frames), plugin="FFMPEG", fps=5)
     lines = []
-    made = animate.animate(
+    made = animation.animate(
         market_saved_model, astronaut_png, video, tmp_path / "out.mp4", side_by_side=True,
         estimator=blazepose_estimator, progress_bar=False, log=lines.append,
     )  # fmt: skip
@@ -145,7 +145,7 @@ def test_bad_input_is_one_line(
     poses, out = setup(tmp_path)
     error = ConfigError if out.endswith(".avi") else DataError
     with pytest.raises(error, match=message):
-        animate.animate(
+        animation.animate(
             market_saved_model, astronaut_png, poses, tmp_path / out,
             estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         )  # fmt: skip
@@ -158,7 +158,7 @@ def test_json_frame_where_openpose_found_nobody_is_bridged(
     poses = _json_sequence(tmp_path / "poses", np.stack([STANDING_RC] * 3))
     nobody = poses / "frame_001.json"
     nobody.write_text(json.dumps({"people": []}))  # what OpenPose writes for such a frame
-    made = animate.animate(
+    made = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "o.gif",
         estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
     )  # fmt: skip
@@ -180,7 +180,7 @@ def test_unusable_fps_or_out_is_one_line(
     (tmp_path / "a_file").write_text("a file, not a folder")
     poses = _json_sequence(tmp_path / "poses", np.stack([STANDING_RC] * 2))
     with pytest.raises(error, match=message):
-        animate.animate(
+        animation.animate(
             market_saved_model, astronaut_png, poses, tmp_path / out, fps=fps,
             estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
         )  # fmt: skip

@@ -28,11 +28,12 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from pg2_tf import app as pg2_app
-from pg2_tf import export, generate
-from pg2_tf.core import datasets, pose
+from pg2_tf.apps import generation, page_requests, page_routes, page_service
+from pg2_tf.core import datasets, pose_files
 from pg2_tf.core.errors import CheckpointError, ConfigError, DataError
 from pg2_tf.networks import models
 from pg2_tf.people import photos
+from pg2_tf.serving import export_lib
 
 RECORD = 3  # a fixture record (its source and target differ in pose)
 
@@ -66,7 +67,7 @@ def saved_model_outputs(signatures, image, keypoints_rc) -> dict:
 @pytest.fixture(scope="module")
 def application(market_saved_model, market_tf1_dir):
     config = market_app_config(market_saved_model, market_tf1_dir, max_upload_bytes=2**20)
-    return pg2_app.create_app(config)
+    return page_routes.create_app(config)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +163,7 @@ def test_pose_json_and_source_png_give_the_same_g2_through_pg2_generate(
     ).json()
     (tmp_path / "pose.json").write_text(json.dumps(answer["openpose"]))
     Image.fromarray(decode_data_url(record["source"])).save(tmp_path / "source.png")
-    generate.generate(
+    generation.generate(
         market_saved_model, tmp_path / "source.png", tmp_path / "pose.json", tmp_path / "g2.png",
         log=lambda line: None,
     )  # fmt: skip
@@ -258,8 +259,17 @@ def test_concurrent_requests_each_get_the_result_of_their_own_pose(live_server, 
                 jobs,
             )
         )
+    # The queue runs the waiting requests as one batch (Engine.batch_limit: 8 for TensorFlow), and
+    # float32 sums in a batch may run in another order than for one request alone: on an AVX2-only
+    # AMD EPYC one pixel moved by 1 grey level. The engine promises no more than that
+    # (pg2_tf/serving/inference_queue.py; docs/performance.md, "Several users": batched answers
+    # "within 1 grey level (max 1)"; max_batch=1 is bit for bit). The two poses' G2 differ by far
+    # more (here 37 % of the values by over 1 grey level, up to 157), so each answer is still
+    # shown to be its own pose's and not the other's.
     for job, answer in zip(jobs, answers, strict=True):
-        np.testing.assert_array_equal(decode_data_url(answer["G2"]), expected[job])
+        g2 = decode_data_url(answer["G2"]).astype(np.int16)
+        assert np.abs(g2 - expected[job]).max() <= 1
+        assert (np.abs(g2 - expected[1 - job]) > 1).mean() > 0.1
 
 
 def post_json_get(url) -> dict:
@@ -281,8 +291,8 @@ def test_a_deepfashion_export_is_served_at_its_own_size(tmp_path):
     g1, g2, _ = models.build(
         datasets.DEEPFASHION.model, 256, 256, conv_hidden_num=4, z_num=8, d_dim=8
     )
-    saved = export.export_saved_model(g1, g2, tmp_path / "deepfashion", 256, 256)
-    with TestClient(pg2_app.create_app(pg2_app.AppConfig(saved_model=saved))) as df_client:
+    saved = export_lib.export_saved_model(g1, g2, tmp_path / "deepfashion", 256, 256)
+    with TestClient(page_routes.create_app(page_service.AppConfig(saved_model=saved))) as df_client:
         info = df_client.get("/api/info").json()
         assert (info["img_H"], info["img_W"], info["dataset"]) == (256, 256, "deepfashion")
         image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
@@ -318,7 +328,7 @@ def photo_application(market_saved_model, market_tf1_dir, blazepose_model_dir):
     config = market_app_config(
         market_saved_model, market_tf1_dir, keypoint_model_dir=blazepose_model_dir
     )
-    return pg2_app.create_app(config)
+    return page_routes.create_app(config)
 
 
 @pytest.fixture(scope="module")
@@ -376,15 +386,17 @@ def test_a_photo_without_a_person_is_refused_naming_it(photo_client, photo_files
 def test_without_the_keypoint_model_a_photo_is_used_whole_and_the_page_says_how_to_get_it(
     market_saved_model, photo_files, tmp_path
 ):
-    config = pg2_app.AppConfig(saved_model=market_saved_model, keypoint_model_dir=str(tmp_path))
-    with TestClient(pg2_app.create_app(config)) as test_client:
+    config = page_service.AppConfig(
+        saved_model=market_saved_model, keypoint_model_dir=str(tmp_path)
+    )
+    with TestClient(page_routes.create_app(config)) as test_client:
         answer = upload(test_client, photo_files / "astronaut.jpg").json()
         refused = upload(test_client, photo_files / "astronaut.jpg", "/api/pose")
     assert "--fetch_model" in answer["notice"]
     photo = np.asarray(Image.open(photo_files / "astronaut.jpg"))
     whole, _, _ = photos.fit_to_model(photo, np.full((18, 2), -1.0), 128, 64)
     np.testing.assert_array_equal(decode_data_url(answer["image"]), whole)
-    np.testing.assert_array_equal(answer["keypoints"], pg2_app.standing_pose(128, 64))
+    np.testing.assert_array_equal(answer["keypoints"], page_requests.standing_pose(128, 64))
     assert refused.status_code == 422 and "--fetch_model" in refused.json()["error"]
 
 
@@ -404,7 +416,7 @@ def test_flags_become_the_apps_config():
     config = pg2_app.config_from_flags(
         parsed_flags("--saved_model=sm", "--data_dir=records", "--max_upload_mb=2.5")
     )
-    assert config == pg2_app.AppConfig(
+    assert config == page_service.AppConfig(
         saved_model="sm", data_dir="records", max_upload_bytes=int(2.5 * 2**20), precision="auto"
     )
 
@@ -442,7 +454,7 @@ def test_a_port_in_use_is_refused_naming_the_flags():
 
 def test_a_missing_saved_model_is_refused_naming_the_flag(tmp_path):
     with pytest.raises(CheckpointError) as error:
-        pg2_app.create_app(pg2_app.AppConfig(saved_model=str(tmp_path / "none")))
+        page_routes.create_app(page_service.AppConfig(saved_model=str(tmp_path / "none")))
     assert "--saved_model" in str(error.value) and "pg2-export" in str(error.value)
 
 
@@ -458,8 +470,8 @@ def test_a_missing_saved_model_flag_is_refused_before_tensorflow_loads():
 
 def test_data_dir_without_test_records_is_refused_naming_the_flag(market_saved_model, tmp_path):
     with pytest.raises(DataError) as error:
-        pg2_app.create_app(
-            pg2_app.AppConfig(saved_model=market_saved_model, data_dir=str(tmp_path))
+        page_routes.create_app(
+            page_service.AppConfig(saved_model=market_saved_model, data_dir=str(tmp_path))
         )
     assert str(error.value) == (
         f"--data_dir={tmp_path} holds no Market1501_test_*.tfrecord files (nor does its "
@@ -616,7 +628,7 @@ def test_page_in_chromium_dragging_a_joint_updates_g2_to_the_saved_models_answer
             "const done = arguments[arguments.length - 1];"
             "fetch(document.getElementById('download-pose').href).then(r => r.json()).then(done);"
         )
-        assert document == pose.openpose_document(pose.keypoints_to_triples(moved))
+        assert document == pose_files.openpose_document(pose_files.keypoints_to_triples(moved))
 
         # Double-clicking a joint removes it (and the result follows); ticking it puts it back.
         circle = browser.find_element("css selector", f"#skeleton circle[data-joint='{joint}']")
@@ -657,7 +669,7 @@ def test_a_damaged_test_record_file_is_one_line_naming_it(market_tf1_dir, tmp_pa
     damaged = tmp_path / source.name
     damaged.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
     with pytest.raises(DataError) as caught:
-        pg2_app.load_test_pairs(str(tmp_path), "market", 128, 64, limit=1000)
+        page_service.load_test_pairs(str(tmp_path), "market", 128, 64, limit=1000)
     assert str(damaged) in str(caught.value)
     assert "\n" not in str(caught.value)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pg2_tf import generate
+from pg2_tf.apps import generation
 from pg2_tf.core.errors import CheckpointError, ConfigError, DataError
 from pg2_tf.people import photos
 
@@ -139,7 +139,7 @@ def test_openpose_json_writes_the_from_keypoints_outputs(
 ):
     keypoints = _openpose_json(tmp_path / "target.json", TARGET_RC)
     messages = []
-    paths = generate.generate(
+    paths = generation.generate(
         saved_model, person_png, keypoints, tmp_path / "out.png", save_all=True, log=messages.append
     )
     assert paths == {
@@ -156,11 +156,11 @@ def test_openpose_json_writes_the_from_keypoints_outputs(
 
 
 def test_csv_row_gives_the_same_image_as_the_equivalent_json(saved_model, person_png, tmp_path):
-    from_json = generate.generate(
+    from_json = generation.generate(
         saved_model, person_png, _openpose_json(tmp_path / "t.json", TARGET_RC), tmp_path / "j.png"
     )
     csv = _annotation_csv(tmp_path / "t.csv", {"other.jpg": TARGET_RC + 1, "target.jpg": TARGET_RC})
-    from_csv = generate.generate(
+    from_csv = generation.generate(
         saved_model, person_png, csv, tmp_path / "c.png", keypoints_row="target.jpg"
     )
     np.testing.assert_array_equal(_read(from_csv["G2"]), _read(from_json["G2"]))
@@ -174,10 +174,10 @@ def test_image_of_another_size_gives_model_size_or_restored_size(
     big_rc = np.where(TARGET_RC == -1, -1, TARGET_RC * [2, 2.75])
     keypoints = _openpose_json(tmp_path / "t.json", big_rc)
     messages = []
-    model_size = generate.generate(
+    model_size = generation.generate(
         saved_model, big, keypoints, tmp_path / "model.png", log=messages.append
     )
-    restored = generate.generate(
+    restored = generation.generate(
         saved_model, big, keypoints, tmp_path / "input.png", restore_size=True, log=messages.append
     )
     assert _read(model_size["G2"]).shape == (128, 64, 3)
@@ -222,12 +222,12 @@ def test_command_line_error_is_one_line_with_exit_status_2(person_png, tmp_path)
 def test_missing_saved_model_is_reported(person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(CheckpointError, match=r"no SavedModel at .*nowhere \(no saved_model\.pb"):
-        generate.generate(tmp_path / "nowhere", person_png, keypoints, tmp_path / "o.png")
+        generation.generate(tmp_path / "nowhere", person_png, keypoints, tmp_path / "o.png")
 
 
 def test_missing_keypoint_file_is_reported(saved_model, person_png, tmp_path):
     with pytest.raises(DataError, match=r"keypoint file .*absent\.json does not exist"):
-        generate.generate(saved_model, person_png, tmp_path / "absent.json", tmp_path / "o.png")
+        generation.generate(saved_model, person_png, tmp_path / "absent.json", tmp_path / "o.png")
 
 
 def test_body25_openpose_file_gives_the_18_joints(tmp_path):
@@ -281,7 +281,7 @@ def test_keypoints_all_outside_the_image_are_refused(saved_model, person_png, tm
     far = np.where(TARGET_RC == -1, -1, TARGET_RC + [200, 0])  # every row below the 128 rows
     keypoints = _openpose_json(tmp_path / "t.json", far)
     with pytest.raises(DataError, match=r"t\.json: all 17 joints lie outside the 128x64 image"):
-        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
+        generation.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
     assert not (tmp_path / "o.png").exists()
 
 
@@ -290,7 +290,7 @@ def test_joints_outside_the_image_are_left_out_with_a_warning(saved_model, perso
     partly[10] = [140, 26]  # right ankle below the image
     partly[13] = [120, 70]  # left ankle right of it
     warnings = []
-    paths = generate.generate(
+    paths = generation.generate(
         saved_model, person_png, _openpose_json(tmp_path / "p.json", partly), tmp_path / "p.png",
         log=lambda line: None, warn=warnings.append,
     )  # fmt: skip
@@ -299,7 +299,7 @@ def test_joints_outside_the_image_are_left_out_with_a_warning(saved_model, perso
     ]
     without = TARGET_RC.copy()
     without[[10, 13]] = -1
-    reference = generate.generate(
+    reference = generation.generate(
         saved_model, person_png, _openpose_json(tmp_path / "w.json", without), tmp_path / "w.png"
     )
     np.testing.assert_array_equal(_read(paths["G2"]), _read(reference["G2"]))
@@ -308,7 +308,7 @@ def test_joints_outside_the_image_are_left_out_with_a_warning(saved_model, perso
 def test_pose_without_any_joint_is_refused(tmp_path, saved_model, person_png):
     keypoints = _openpose_json(tmp_path / "t.json", np.full((18, 2), -1.0))
     with pytest.raises(DataError, match=r"t\.json: every joint is missing"):
-        generate.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
+        generation.generate(saved_model, person_png, keypoints, tmp_path / "o.png")
 
 
 def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
@@ -359,14 +359,14 @@ def test_file_that_is_not_an_image_is_reported(saved_model, tmp_path):
     not_image.write_text("just text")
     keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(DataError, match=r"person\.jpg is not an image file Pillow can read"):
-        generate.generate(saved_model, not_image, keypoints, tmp_path / "o.png")
+        generation.generate(saved_model, not_image, keypoints, tmp_path / "o.png")
     assert not (tmp_path / "o.png").exists()
 
 
 def test_output_path_without_image_extension_is_reported(saved_model, person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"--out=.*result needs an image file extension"):
-        generate.generate(saved_model, person_png, keypoints, tmp_path / "result")
+        generation.generate(saved_model, person_png, keypoints, tmp_path / "result")
 
 
 def test_keypoints_row_with_a_json_file_is_reported(tmp_path):
@@ -404,7 +404,7 @@ def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
     from pg2_tf.people import photos
 
     lines = []
-    paths = generate.generate(
+    paths = generation.generate(
         saved_model, real_photos["astronaut"], None, tmp_path / "out.png",
         pose_from=real_photos["cameraman"], estimator=blazepose_estimator, log=lines.append,
     )  # fmt: skip
@@ -449,7 +449,7 @@ def test_photo_without_person_is_one_line_naming_it(
     photos = {"image": real_photos["astronaut"], "pose_from": real_photos["cameraman"]}
     photos[role] = real_photos["coffee"]
     with pytest.raises(blazepose.NoPersonFound, match=f"^no person found in {photos[role]}$"):
-        generate.generate(
+        generation.generate(
             saved_model, photos["image"], None, tmp_path / "o.png",
             pose_from=photos["pose_from"], estimator=blazepose_estimator,
         )  # fmt: skip
@@ -472,6 +472,6 @@ def test_command_line_photo_of_nothing_exits_2_with_one_line(saved_model, real_p
 def test_keypoints_and_pose_from_together_are_refused(saved_model, person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
     with pytest.raises(ConfigError, match=r"one of --keypoints and --pose_from"):
-        generate.generate(
+        generation.generate(
             saved_model, person_png, keypoints, tmp_path / "o.png", pose_from=person_png
         )

@@ -15,7 +15,7 @@ import skimage.data
 from helpers import needs_people_photos, people_reference, people_scenes, run_module
 from PIL import Image
 
-from pg2_tf import animate, generate
+from pg2_tf.apps import animation, generation
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import blazepose, finder, photos
 
@@ -73,7 +73,7 @@ def test_generate_person_takes_the_chosen_man_of_a_two_person_photo(
     found = finder.find_people(blazepose_estimator, photo, str(two_men))
     assert len(found) == 2
 
-    paths = generate.generate(
+    paths = generation.generate(
         market_saved_model, two_men, None, tmp_path / "g.png", pose_from=astronaut_png,
         person="1", estimator=blazepose_estimator, log=lambda line: None,
     )  # fmt: skip
@@ -121,7 +121,7 @@ def test_generate_person_needs_pose_from(market_saved_model, two_men, tmp_path):
     keypoints_json = tmp_path / "k.json"
     keypoints_json.write_text(json.dumps({"people": [{"pose_keypoints_2d": [10, 10, 1] * 18}]}))
     with pytest.raises(ConfigError, match="--person and --pose_person choose people found in"):
-        generate.generate(market_saved_model, two_men, keypoints_json, tmp_path / "o.png",
+        generation.generate(market_saved_model, two_men, keypoints_json, tmp_path / "o.png",
                           person="1")  # fmt: skip
 
 
@@ -169,7 +169,7 @@ def test_animate_follows_the_chosen_person_through_a_crossing_and_never_jumps(
     saved = tmp_path / "poses"
     lines = []
 
-    made = animate.animate(
+    made = animation.animate(
         market_saved_model, astronaut_png, folder, tmp_path / "o.gif",
         pose_person=_centre(rectangles["voc3_right"][0]), save_poses=saved,
         estimator=blazepose_estimator, progress_bar=False, log=lines.append,
@@ -200,7 +200,7 @@ def test_animate_follows_the_chosen_person_through_a_crossing_and_never_jumps(
     assert len(made["without_person"]) == len(frames) - found
 
     # --poses reads the saved folder back: the saved joints, (row, col), -1 where not found.
-    again = animate.read_pose_sequence(saved, blazepose_estimator, progress_bar=False)
+    again = animation.read_pose_sequence(saved, blazepose_estimator, progress_bar=False)
     assert again.tracks_rc.shape == (len(frames), 18, 2)
     for t, name in enumerate(names):
         listed = json.loads((saved / name).read_text())["people"]
@@ -214,7 +214,7 @@ def test_animate_follows_the_chosen_person_through_a_crossing_and_never_jumps(
 
 def test_animate_following_the_other_person_gives_the_other_track(crossing, blazepose_estimator):
     folder, frames, rectangles = crossing
-    sequence = animate.read_pose_sequence(
+    sequence = animation.read_pose_sequence(
         folder, blazepose_estimator, False, finder.parse_person(_centre(rectangles["camera"][0]))
     )
     for t, person in enumerate(sequence.people):
@@ -240,7 +240,7 @@ def test_animate_bad_people_are_one_line_and_nothing_written(
     ]
     for arguments, message in cases:
         with pytest.raises(DataError, match=message):
-            animate.animate(
+            animation.animate(
                 market_saved_model, astronaut_png, out_path=tmp_path / "o.gif",
                 save_poses=tmp_path / "saved", estimator=blazepose_estimator,
                 progress_bar=False, log=lambda line: None, **arguments,
@@ -268,7 +268,7 @@ def test_a_folder_of_openpose_json_files_of_two_people_follows_the_chosen_one(tm
         )
 
     for text, start in (("1", 260), ("255,60", 260), ("0", 60)):
-        sequence = animate.read_pose_sequence(folder, None, False, finder.parse_person(text))
+        sequence = animation.read_pose_sequence(folder, None, False, finder.parse_person(text))
         # The chosen walker's head (row 40 or 48, column = start +- 25 t) in every frame.
         step = 25 if start == 60 else -25
         np.testing.assert_allclose(
