@@ -258,11 +258,11 @@ def record_batches(data_path, kind, batch_size, *, split="test", is_train=False,
 
 
 def market_app_config(saved_model, market_tf1_dir, **settings):
-    """A pg2_tf.app.AppConfig of the exported Market model offering the fixture's test records,
-    with ``settings`` (the other AppConfig fields) on top."""
-    from pg2_tf import app
+    """A pg2_tf.apps.page_service.AppConfig of the exported Market model offering the fixture's
+    test records, with ``settings`` (the other AppConfig fields) on top."""
+    from pg2_tf.apps import page_service
 
-    return app.AppConfig(
+    return page_service.AppConfig(
         saved_model=saved_model, data_dir=str(market_tf1_dir / "test_data"), **settings
     )
 
