@@ -10,11 +10,14 @@ data_prep/x.py``, the ``pg2-*`` console scripts, ``./run_*.sh``) and checks that
 * a test runs the command for real, at a tiny size (:data:`RUN_BY` names it), because the help
   text alone does not prove that a command does its job.
 
-It also checks docs/architecture.md's module table against the tree, and that every link between
-the pages points at a file and a heading that exist.
+It also checks that every ``from pg2_tf... import ...`` of the python blocks imports, that
+docs/architecture.md's module table matches the tree, and that every link between the pages
+points at a file and a heading that exist.
 """
 
 import ast
+import importlib
+import importlib.util
 import re
 import subprocess
 import sys
@@ -226,6 +229,39 @@ def test_every_documented_command_is_run_by_a_test():
 def test_the_mapping_names_only_documented_commands():
     documented = {command["key"] for command in COMMANDS}
     assert not sorted((set(RUN_BY) | MEASURED_BY_HAND) - documented)
+
+
+# ---- Python shown in the docs -------------------------------------------------------------------
+
+
+def _python_imports():
+    """(where, module, names) of every ``from pg2_tf... import ...`` line of the python blocks."""
+    found = []
+    for doc in DOCS:
+        fence = None
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip().startswith("```"):
+                fence = line.strip()[3:] if fence is None else None
+                continue
+            match = re.match(r"^\s*from (pg2_tf[\w.]*) import ([\w, ]+)$", line)
+            if fence == "python" and match:
+                names = [name.strip() for name in match.group(2).split(",")]
+                found.append((f"{doc.relative_to(ROOT)}:{number}", match.group(1), names))
+    return found
+
+
+PYTHON_IMPORTS = _python_imports()
+
+
+@pytest.mark.parametrize(
+    "where, module, names", PYTHON_IMPORTS, ids=[where for where, _, _ in PYTHON_IMPORTS]
+)
+def test_every_import_the_docs_show_works(where, module, names):
+    imported = importlib.import_module(module)
+    for name in names:
+        assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}"), (
+            f"{where}: {module} has no {name}"
+        )
 
 
 # ---- docs/architecture.md's module table -----------------------------------------------------
