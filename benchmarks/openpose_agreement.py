@@ -68,18 +68,18 @@ def compare(raw: Path, estimator) -> dict:
             openpose = pose_files.keypoints_from_openpose(
                 all_peaks[name], np.asarray(subsets[name]), "market"
             )
-            blazepose, reason = keypoint_cache.estimate_image(estimator, str(path))
-            if blazepose is None:
-                blazepose = np.full((pose.NUM_KEYPOINTS, 2), -1.0)
+            estimated, reason = keypoint_cache.estimate_image(estimator, str(path))
+            if estimated is None:
+                estimated = np.full((pose.NUM_KEYPOINTS, 2), -1.0)
             height, width = 128, 64
             op_present = ~pose.missing_joints(openpose)
-            bp_present = ~pose.missing_joints(blazepose)
+            bp_present = ~pose.missing_joints(estimated)
             for joint, joint_name in enumerate(pose.KEYPOINT_NAMES):
                 counts = joints[joint_name]
                 if op_present[joint] and bp_present[joint]:
                     counts["both"] += 1
                     counts["distances"].append(
-                        float(np.hypot(*(openpose[joint] - blazepose[joint])))
+                        float(np.hypot(*(openpose[joint] - estimated[joint])))
                     )
                 elif op_present[joint]:
                     counts["openpose_only"] += 1
@@ -87,10 +87,10 @@ def compare(raw: Path, estimator) -> dict:
                     counts["blazepose_only"] += 1
                 else:
                     counts["neither"] += 1
-            op_map, bp_map = _disc_map(openpose, height, width), _disc_map(blazepose, height, width)
+            op_map, bp_map = _disc_map(openpose, height, width), _disc_map(estimated, height, width)
             covered = (op_map & bp_map).sum() / max(1, op_map.sum())
             op_mask = pose.pose_mask(openpose, height, width).astype(bool)
-            bp_mask = pose.pose_mask(blazepose, height, width).astype(bool)
+            bp_mask = pose.pose_mask(estimated, height, width).astype(bool)
             union = (op_mask | bp_mask).sum()
             images.append({
                 "image": f"{folder.name}/{name}",

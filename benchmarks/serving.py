@@ -4,7 +4,7 @@
 
 One command: it builds full-size models (conv_hidden_num 128) of Market (128x64) and DeepFashion
 (256x256) from two training steps on random data in the records' ranges (a stage-1 and a stage-2
-step, batch 1), exports them with pg2_tf.export, and measures, float32 against
+step, batch 1), exports them with pg2_tf.serving.export_lib, and measures, float32 against
 ``--precision=auto`` ALTERNATED in the same process (a shared machine's slow and fast spells
 fall on both alike, so the ratios are the figures to read):
 
@@ -33,27 +33,30 @@ fall on both alike, so the ratios are the figures to read):
    round on one server (``--ab_rounds``): the evidence for pg2-app's default with LiteRT.
 
 It prints the CPU's flags, ``pg2_tf.core.hardware``'s verdict and the load average, and writes
-everything to ``benchmarks/results/serving_<date>.json`` (or ``--json``).
+everything to ``benchmarks/results/serving_<date>.json`` (or ``--json``). Parts 3 and 5 live in
+``benchmarks/serving_queue.py``, the models, server and clients in ``benchmarks/serving_setup.py``.
 """
 
 import argparse
-import base64
-import concurrent.futures
 import datetime
-import io
 import json
-import multiprocessing
 import os
 import platform
-import socket
 import sys
-import threading
 import time
-import urllib.request
 
 import numpy as np
 
-CONFIGS = {"market": (1, 128, 64), "df": (11, 256, 256)}
+from benchmarks.serving_queue import measure_concurrent, measure_side_by_side
+from benchmarks.serving_setup import (
+    CONFIGS,
+    Server,
+    build_export,
+    grey_level_errors,
+    summary,
+    synthetic_requests,
+)
+
 INTERESTING_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                      "amx_bf16", "amx_int8", "amx_tile")  # fmt: skip
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -107,153 +110,6 @@ def machine() -> dict:
     }
 
 
-def grey_level_errors(values, reference) -> dict:
-    errors = np.abs(np.asarray(values, np.int32) - np.asarray(reference, np.int32))
-    return {
-        "mean": round(float(errors.mean()), 3),
-        "p99": float(np.percentile(errors, 99)),
-        "max": int(errors.max()),
-    }
-
-
-def summary(times) -> dict:
-    times = np.asarray(times, np.float64)
-    return {
-        "median_ms": round(1000 * float(np.median(times)), 1),
-        "p50_ms": round(1000 * float(np.percentile(times, 50)), 1),
-        "p95_ms": round(1000 * float(np.percentile(times, 95)), 1),
-        "max_ms": round(1000 * float(times.max()), 1),
-        "min_ms": round(1000 * float(times.min()), 1),
-        "times_ms": [round(1000 * t, 1) for t in times],
-    }
-
-
-# ---- models --------------------------------------------------------------------------------
-
-
-def build_export(config: str, hidden: int, work_dir: str) -> str:
-    """A full-size export made by two training steps (stage 1, then stage 2) on random data."""
-    import keras
-
-    from benchmarks import run
-    from pg2_tf import export
-    from pg2_tf.training import train
-
-    model_number, img_H, img_W = CONFIGS[config]
-    export_dir = os.path.join(work_dir, f"{config}_h{hidden}")
-    if os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-        print(f"{config}: reusing {export_dir}", flush=True)
-        return export_dir
-    start = time.perf_counter()
-    keras.utils.set_random_seed(0)
-    trainer = train.Trainer(
-        train.TrainConfig(
-            model=model_number, img_H=img_H, img_W=img_W, conv_hidden_num=hidden, batch_size=1,
-            stage1_steps=1, progress_bar=False,
-        )
-    )  # fmt: skip
-    import tensorflow as tf
-
-    batch = {k: tf.constant(v) for k, v in run.random_arrays(1, img_H, img_W).items()}
-    for step in (0, 1):
-        run._fetch(trainer.train_step(batch, step=step))
-    export.export_saved_model(trainer.g1, trainer.g2, export_dir, img_H, img_W)
-    print(f"{config}: trained 2 steps and exported in {time.perf_counter() - start:.0f} s "
-          f"to {export_dir}", flush=True)  # fmt: skip
-    return export_dir
-
-
-def synthetic_requests(img_H: int, img_W: int, count: int, seed: int = 0):
-    """``count`` (source image uint8 [H, W, 3], target keypoints float32 [18, 2]) pairs: drawn
-    persons of data_prep.synthetic and another person's pose."""
-    from data_prep import synthetic
-
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for index in range(count):
-        source_pose = synthetic.random_keypoints(rng, img_H, img_W)
-        appearance = synthetic.identity_appearance(index, seed)
-        image = synthetic.render_person(source_pose, appearance, rng, img_H, img_W)
-        target = synthetic.random_keypoints(rng, img_H, img_W).astype(np.float32)
-        pairs.append((image, target))
-    return pairs
-
-
-# ---- the page ------------------------------------------------------------------------------
-
-
-class Server:
-    """pg2-app (create_app) served by uvicorn in a thread on a free local port."""
-
-    def __init__(self, saved_model: str, precision: str):
-        import uvicorn
-
-        from pg2_tf import app as pg2_app
-
-        start = time.perf_counter()
-        self.app = pg2_app.create_app(
-            pg2_app.AppConfig(saved_model=saved_model, precision=precision)
-        )
-        self.start_seconds = time.perf_counter() - start
-        self.service = self.app.state.service
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]})
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-
-    def close(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-        self.socket.close()
-        self.service.queue.close()
-
-    def round_trip(self, image, keypoints_rc) -> tuple[float, np.ndarray]:
-        """One page request: seconds and the G2 it answered (uint8 [H, W, 3])."""
-        return post_generate(self.url, request_body(image, keypoints_rc))
-
-
-def request_body(image, keypoints_rc) -> bytes:
-    """The JSON body the page posts to /api/generate for a source image and target keypoints."""
-    from pg2_tf import app as pg2_app
-
-    return json.dumps({"image": pg2_app.png_data_url(image),
-                       "keypoints": np.asarray(keypoints_rc).tolist()}).encode()  # fmt: skip
-
-
-def post_generate(url: str, body: bytes) -> tuple[float, np.ndarray]:
-    """POSTs one body to ``url``/api/generate: seconds until the answer is read, and its G2."""
-    from PIL import Image
-
-    start = time.perf_counter()
-    request = urllib.request.Request(url + "/api/generate", body,
-                                     {"Content-Type": "application/json"})  # fmt: skip
-    with urllib.request.urlopen(request, timeout=600) as response:
-        answer = json.load(response)
-    seconds = time.perf_counter() - start
-    png = base64.b64decode(answer["G2"].split(",", 1)[1])
-    return seconds, np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
-def concurrent_clients(url: str, bodies: list, clients: int) -> tuple[list, list, float]:
-    """``clients`` threads posting ``bodies`` (client c: bodies c, c + clients, ...), each one
-    after its previous answer. Run in a process of its own, as browsers are: the server's
-    process then holds only the server. Returns latencies (s), G2s and the wall time (s)."""
-    latencies, answers = [None] * len(bodies), [None] * len(bodies)
-
-    def client(indices):
-        for index in indices:
-            latencies[index], answers[index] = post_generate(url, bodies[index])
-
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
-        list(pool.map(client, [range(c, len(bodies), clients) for c in range(clients)]))
-    return latencies, answers, time.perf_counter() - start
-
-
 def measure_round_trip(config, saved_model, args) -> dict:
     """Part 1: float32 and auto pages, requests alternated; warm-up; G2 errors."""
     servers = {p: Server(saved_model, p) for p in ("float32", "auto")}
@@ -298,18 +154,17 @@ def measure_round_trip(config, saved_model, args) -> dict:
 def measure_fixture_accuracy(work_dir) -> dict:
     """G2 of bfloat16 and int8 LiteRT against float32 on the original TF1 fixture checkpoint's
     24 test records (width 8)."""
-    from pg2_tf import app as pg2_app
-    from pg2_tf import export
-    from pg2_tf.serving import contract, engines
+    from pg2_tf.apps import page_service
+    from pg2_tf.serving import contract, engines, export_lib
 
     export_dir = os.path.join(work_dir, "fixture_market_tf1")
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-        export.export_from_checkpoint(
+        export_lib.export_from_checkpoint(
             os.path.join(FIXTURE_CHECKPOINT, "tf1_checkpoint"), export_dir,
             model=1, img_H=128, img_W=64, conv_hidden_num=8,
         )  # fmt: skip
     loaded, _ = contract.load_export(export_dir)
-    pairs = pg2_app.load_test_pairs(
+    pairs = page_service.load_test_pairs(
         os.path.join(FIXTURE_CHECKPOINT, "test_data"), "market", 128, 64, 24
     )
     images = np.stack([pair.image_0 for pair in pairs])
@@ -368,154 +223,6 @@ def measure_batch1(config, saved_model, args) -> dict:
     return result
 
 
-# ---- several users -------------------------------------------------------------------------
-
-
-def measure_concurrent(config, saved_model, args) -> dict:
-    """Part 3: before (no queue) and after (the queue), float32 and auto."""
-    model_number, img_H, img_W = CONFIGS[config]
-    requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
-    bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process running TensorFlow
-    from pg2_tf.serving import engines
-
-    result = {}
-    for precision in ("float32", "auto"):
-        alone = None
-        # before: pg2-app before issue 23 ran float32 only; a LiteRT interpreter called from
-        # several threads at once fails ("at least 1 reference to internal data").
-        modes = ("after_one_at_a_time", "after_batched")
-        if precision == "float32":
-            modes = ("before", *modes)
-        else:  # LiteRT's interpreter splits in two; TensorFlow batches instead
-            modes = (*modes, "after_side_by_side")
-        for mode in modes:
-            # A fresh server for each mode: what one mode leaves behind (threads, memory) does
-            # not slow the next.
-            server = Server(saved_model, precision)
-            try:
-                # One client, one request at a time, on this server just before its clients: the
-                # sequential rate and round trip it is held to (the machine's speed drifts by
-                # the minute), and each request's answer alone.
-                with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
-                    sequential, single, _ = browser.submit(
-                        concurrent_clients, server.url, bodies, 1
-                    ).result()
-                alone = single if alone is None else alone
-                service = server.service
-                if mode == "before":  # as pg2-app called the model before issue 23
-                    engine = service.engine
-
-                    def direct(image, keypoints_rc, engine=engine):
-                        outputs = engine.generate(image[None], keypoints_rc[None])
-                        return {name: values[0] for name, values in outputs.items()}
-
-                    service.generate = direct
-                else:
-                    # one request at a time on one worker, up to 8 waiting ones together, or
-                    # side by side: pg2-app's own queue where it is the mode's
-                    app_queue = service.queue
-                    wanted = (8 if mode == "after_batched" else 1, mode == "after_side_by_side")
-                    if (app_queue.max_batch, app_queue.side_by_side) != wanted:
-                        app_queue.close()
-                        service.queue = engines.InferenceQueue(
-                            service.engine, max_batch=wanted[0], side_by_side=wanted[1]
-                        )
-                    # what the queue ran before the clients (warm-up, the sequential requests)
-                    ran_before = (len(service.queue.batch_sizes), service.queue.side_by_side_runs)
-                with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browsers:
-                    latencies, answers, wall = browsers.submit(
-                        concurrent_clients, server.url, bodies, args.clients
-                    ).result()
-                errors = grey_level_errors(np.stack(answers), np.stack(alone))
-                entry = {
-                    "computes": service.engine.precision.name,
-                    **summary(latencies),
-                    "requests_per_s": round(len(requests) / wall, 3),
-                    "sequential_requests_per_s": round(len(requests) / sum(sequential), 3),
-                    "sequential_round_trip_ms": round(1000 * float(np.median(sequential)), 1),
-                    "p95_bound_ms": round(1000 * args.clients * float(np.median(sequential)), 1),
-                    "answers_vs_single_requests": errors,
-                    "load_average": os.getloadavg(),
-                }
-                if mode != "before":
-                    entry["batch_sizes"] = service.queue.batch_sizes[ran_before[0] :]
-                    entry["side_by_side_runs"] = service.queue.side_by_side_runs - ran_before[1]
-                    entry["pg2_app_default"] = service.queue is app_queue
-                result[f"{precision}_{mode}"] = entry
-                print(f"  {config} {precision} {mode}: p50 {entry['p50_ms']} ms, p95 "
-                      f"{entry['p95_ms']} ms (bound {entry['p95_bound_ms']}), max "
-                      f"{entry['max_ms']} ms, {entry['requests_per_s']} req/s (sequential "
-                      f"{entry['sequential_requests_per_s']})", flush=True)  # fmt: skip
-            finally:
-                server.close()
-    return result
-
-
-def measure_side_by_side(config, saved_model, args) -> dict:
-    """Part 5: auto's queue on one worker against side by side (pg2-app's default for LiteRT),
-    ALTERNATED on one server for ``--ab_rounds`` rounds (the order reversed every other round):
-    in each round and for each queue, 12 sequential requests (one client) then ``--clients``
-    clients posting ``--requests``. Paired medians over the rounds: requests per second against
-    one worker's in the same round, and p95 against ``--clients`` x one worker's sequential
-    round trip of the same round (the bound of issue 23, the same for both)."""
-    from pg2_tf.serving import engines
-
-    model_number, img_H, img_W = CONFIGS[config]
-    requests = synthetic_requests(img_H, img_W, args.requests, seed=2)
-    bodies = [request_body(image, keypoints_rc) for image, keypoints_rc in requests]
-    spawn = multiprocessing.get_context("spawn")
-    server = Server(saved_model, "auto")
-    service = server.service
-    app_queue = service.queue  # pg2-app's own: side by side (LiteRT)
-    assert app_queue.side_by_side and app_queue.max_batch == 1
-    queues = {
-        "one_worker": engines.InferenceQueue(service.engine, max_batch=1, side_by_side=False),
-        "side_by_side": app_queue,
-    }
-    rounds = {name: [] for name in queues}
-    try:
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as browser:
-            for index in range(args.ab_rounds):
-                for name in list(queues)[:: 1 if index % 2 == 0 else -1]:
-                    service.queue = queues[name]
-                    sequential, _, _ = browser.submit(
-                        concurrent_clients, server.url, bodies[:12], 1
-                    ).result()
-                    latencies, _, wall = browser.submit(
-                        concurrent_clients, server.url, bodies, args.clients
-                    ).result()
-                    rounds[name].append({
-                        "sequential_ms": summary(sequential)["median_ms"],
-                        "p95_ms": summary(latencies)["p95_ms"],
-                        "requests_per_s": round(len(bodies) / wall, 3),
-                        "load_average": os.getloadavg()[0],
-                    })  # fmt: skip
-                one, two = rounds["one_worker"][-1], rounds["side_by_side"][-1]
-                print(f"  {config} round {index}: one worker {one['requests_per_s']} req/s, p95 "
-                      f"{one['p95_ms']} ms; side by side {two['requests_per_s']} req/s, p95 "
-                      f"{two['p95_ms']} ms; bound {args.clients * one['sequential_ms']:.0f} ms",
-                      flush=True)  # fmt: skip
-    finally:
-        queues["one_worker"].close()
-        service.queue = app_queue  # closed with the server
-        server.close()
-    result = {"rounds": rounds}
-    for name, entries in rounds.items():
-        pairs = list(zip(entries, rounds["one_worker"], strict=True))
-        result[name] = {
-            "median_requests_per_s": round(float(np.median([e["requests_per_s"] for e in entries])), 3),
-            "median_sequential_ms": round(float(np.median([e["sequential_ms"] for e in entries])), 1),
-            "throughput_over_one_worker": round(float(np.median(
-                [e["requests_per_s"] / o["requests_per_s"] for e, o in pairs])), 3),
-            "p95_over_bound": round(float(np.median(
-                [e["p95_ms"] / (args.clients * o["sequential_ms"]) for e, o in pairs])), 3),
-            "rounds_within_bound": sum(
-                e["p95_ms"] <= args.clients * o["sequential_ms"] for e, o in pairs),
-        }  # fmt: skip
-    return result
-
-
 # ---- pg2-animate ---------------------------------------------------------------------------
 
 
@@ -525,8 +232,9 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
     import skimage.data
     from PIL import Image
 
-    from data_prep import synthetic
+    from data_prep import synthetic_people
     from pg2_tf import animate
+    from pg2_tf.apps import animation
     from pg2_tf.people import blazepose
     from pg2_tf.serving import engines
 
@@ -535,7 +243,7 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
     poses = os.path.join(work_dir, f"poses_{frames}")
     os.makedirs(poses, exist_ok=True)
     rng = np.random.default_rng(3)
-    base = synthetic.random_keypoints(rng, 400, 200)
+    base = synthetic_people.random_keypoints(rng, 400, 200)
     for index in range(frames):  # a figure swaying: the same person, joints moving smoothly
         moved = np.where(base >= 0, base + 6 * np.sin(index / 3 + np.arange(18))[:, None], -1)
         triples = np.concatenate([moved[:, ::-1], (moved[:, :1] >= 0)], axis=1)
@@ -547,7 +255,7 @@ def measure_animate(config, saved_model, frames: int, work_dir: str) -> dict:
     result = {label: [] for label in ways}
     for _ in range(2):
         for label, precision in ways.items():
-            made = animate.animate(
+            made = animation.animate(
                 saved_model, photo, poses, os.path.join(work_dir, f"{config}_{label}.gif"),
                 estimator=estimator, progress_bar=False, precision=precision, log=lambda line: None,
             )  # fmt: skip
