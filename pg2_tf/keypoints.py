@@ -11,10 +11,8 @@ orientation applied), largest person first, which ``pg2-generate --keypoints`` r
 draws each person's skeleton and index on the photo. No person, a file that is not a photo, or
 missing model files: one line, exit 2.
 
-Rule: the command line only (flags in, the library calls, the outputs written whole through
-:mod:`pg2_tf.core.atomic`). The library is :mod:`pg2_tf.people`: the model files
-(:mod:`~pg2_tf.people.model_files`), the engine (:mod:`~pg2_tf.people.blazepose`), every person in
-a photo (:mod:`~pg2_tf.people.finder`) and drawing (:mod:`~pg2_tf.people.drawing`).
+Rule: the command line only (flags in, library calls, outputs written whole through
+pg2_tf.core.atomic); the library is pg2_tf.people (model_files, blazepose, finder, drawing).
 """
 
 import json
