@@ -23,7 +23,7 @@ import sys
 import time
 
 from pg2_tf.networks import checkpoints
-from pg2_tf.training.model_dir import complete_checkpoints, step_of
+from pg2_tf.training.run_folder import complete_checkpoints, step_of
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE_RECORDS = os.path.join(PROJECT_ROOT, "tests", "fixtures", "market_tf1", "test_data")

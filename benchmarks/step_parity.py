@@ -5,8 +5,8 @@
 
 From the fixture's ORIGINAL training checkpoint (``tf1_checkpoint/``: weights, Adam slots and
 beta powers, written by the original code), the original graph (:mod:`benchmarks.original_graph`,
-restored with a plain TF1 Saver) and the port (``pg2_tf.training.train.Trainer``, restored through
-``--ckpt_path``'s path, :func:`pg2_tf.training.train.restore_or_initialise`) are fed the same
+restored with a plain TF1 Saver) and the port (``pg2_tf.training.steps.Trainer``, restored through
+``--ckpt_path``'s path, :func:`pg2_tf.training.resume.restore_or_initialise`) are fed the same
 batches in the same order: ``--stage1_steps`` stage-1 steps (one batch each), then
 ``--stage2_steps`` stage-2 steps, which take two batches each in the original (G2's session run,
 then D's). The port trains once per schedule: ``original`` takes the two batches of each step as
@@ -94,14 +94,15 @@ def _floats(losses):
 def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
     """A Trainer of the fixture's sizes resumed from its original checkpoint as
     ``--ckpt_path`` does; its first ``stage1_steps`` steps from there are stage 1."""
+    from pg2_tf.core.configs import TrainConfig
     from pg2_tf.networks import tf1_checkpoint
-    from pg2_tf.training import train
+    from pg2_tf.training import resume, steps
 
     prefix = _checkpoint_prefix(fixture_dir)
     hidden, d_dim = _shapes(prefix)
     states = tf1_checkpoint.read_adam_states(prefix)
     restored_step = states["g1"].steps + states["g2"].steps
-    config = train.TrainConfig(
+    config = TrainConfig(
         conv_hidden_num=hidden,
         d_dim=d_dim,
         batch_size=batch_size,
@@ -111,8 +112,8 @@ def port_trainer(fixture_dir, schedule, stage1_steps, batch_size, model_dir):
         stage2_schedule=schedule,
         progress_bar=False,
     )
-    trainer = train.Trainer(config)
-    train.restore_or_initialise(trainer, None, config)
+    trainer = steps.Trainer(config)
+    resume.restore_or_initialise(trainer, None, config)
     return trainer
 
 

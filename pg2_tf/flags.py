@@ -16,8 +16,8 @@ deliberate differences (see the flag table of docs/training.md):
   and scale (docs/performance.md): ``--mixed_precision``, ``--distribute``,
   ``--inter_op_threads``, ``--intra_op_threads``.
 
-Flags are read only in :func:`validate` and :func:`to_configs` (called by main), which turn them
-into plain config objects.
+Rule: flags are read only here (:func:`validate`, :func:`to_configs`, :func:`flag_dict`) and in
+:mod:`pg2_tf.main`, which pass plain config objects down to the library.
 """
 
 import dataclasses
@@ -161,7 +161,14 @@ def _is_power_of_two(value: int) -> bool:
 
 
 def validate(flag_values=FLAGS) -> None:
-    """Raises ConfigError naming the flag and the fix for any nonsensical combination."""
+    """Checks the flags before TensorFlow loads.
+
+    Args:
+        flag_values: the parsed absl flags (default: the process's).
+
+    Raises:
+        ConfigError: naming the flag and the fix, for any nonsensical combination.
+    """
     f = flag_values
     named = datasets.by_name(f.dataset)  # ConfigError for an unknown name
     if named != datasets.by_model(f.model):  # by_model: ConfigError for an unknown number
@@ -213,7 +220,16 @@ def validate(flag_values=FLAGS) -> None:
 
 
 def to_configs(flag_values=FLAGS):
-    """(TrainConfig, RunConfig) from validated flags; fills the defaults that depend on others."""
+    """The plain configs of validated flags; fills the defaults that depend on others (the
+    dated ``--model_dir`` under ``--log_dir``, the data path).
+
+    Args:
+        flag_values: the parsed absl flags, already through :func:`validate`.
+
+    Returns:
+        ``(TrainConfig, RunConfig)``: :class:`pg2_tf.core.configs.TrainConfig` for training and
+        test mode, :class:`RunConfig` for the rest of the command.
+    """
     f = flag_values
     model_dir = f.model_dir or os.path.join(
         f.log_dir or "logs", f"{f.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
@@ -270,7 +286,14 @@ def to_configs(flag_values=FLAGS):
 
 
 def flag_dict(flag_values=FLAGS) -> dict:
-    """This module's flags and their values (for params.json)."""
+    """This module's flags and their values, for ``params.json``.
+
+    Args:
+        flag_values: the parsed absl flags.
+
+    Returns:
+        ``{flag name: value}``, with absl's ``log_dir`` too.
+    """
     own = flag_values.get_key_flags_for_module(__name__)
     values = {flag.name: flag.value for flag in own}
     values["log_dir"] = flag_values.log_dir

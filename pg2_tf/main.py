@@ -9,6 +9,9 @@ Flags: :mod:`pg2_tf.flags`. Bad flags or data print one ``error:`` line and exit
 Speed and scale (docs/performance.md): ``--mixed_precision`` (float16 on GPUs, bfloat16 on CPUs),
 ``--xla``, ``--distribute=mirrored`` (all GPUs of the host) or ``--distribute=multi_worker``
 (every host runs the same command with its own TF_CONFIG; the chief writes model_dir).
+
+Rule: a command line only: it reads the flags, makes the plain configs and calls the library
+(:func:`pg2_tf.training.loop.train`, :mod:`pg2_tf.training.test_mode`, the scorer, the export).
 """
 
 import os
@@ -40,10 +43,19 @@ def _configure_devices(use_gpu: bool, gpu: int) -> None:
 
 
 def make_strategy(name: str):
-    """The tf.distribute strategy for ``--distribute``: None for "none" (one device),
-    MirroredStrategy (all visible GPUs, or the CPU) or MultiWorkerMirroredStrategy (cluster
-    and this host's role from the TF_CONFIG environment variable). Create it before any other
-    TensorFlow work: the multi-worker strategy configures the runtime's collective ops."""
+    """The tf.distribute strategy for ``--distribute``.
+
+    Create it before any other TensorFlow work: the multi-worker strategy configures the
+    runtime's collective ops.
+
+    Args:
+        name: "none", "mirrored" or "multi_worker".
+
+    Returns:
+        None for "none" (one device), a MirroredStrategy (all visible GPUs, or the CPU) or a
+        MultiWorkerMirroredStrategy (cluster and this host's role from the TF_CONFIG
+        environment variable).
+    """
     import tensorflow as tf
 
     if name == "none":
@@ -58,6 +70,14 @@ def make_strategy(name: str):
 
 
 def main(argv):
+    """Trains (``--is_train``) or writes the test results (and scores, an export) as asked.
+
+    Args:
+        argv: the arguments absl left (none are used).
+
+    Returns:
+        The exit status: 0, or 128 + the signal number when a signal stopped training.
+    """
     del argv
     pg2_flags.validate(FLAGS)
     train_config, run_config = pg2_flags.to_configs(FLAGS)
@@ -66,15 +86,15 @@ def main(argv):
     )
     _configure_devices(run_config.use_gpu, run_config.gpu)
 
-    from pg2_tf.training import train
+    from pg2_tf.training import loop, precision
 
     # Before TensorFlow runs anything: thread pools, then the strategy, then the dtype policy.
-    inter_op = train.configure_threads(run_config.inter_op_threads, run_config.intra_op_threads)
+    inter_op = precision.configure_threads(run_config.inter_op_threads, run_config.intra_op_threads)
     strategy = make_strategy(run_config.distribute)
     if run_config.mixed_precision:
         import keras
 
-        policy = train.mixed_precision_policy()
+        policy = precision.mixed_precision_policy()
         keras.mixed_precision.set_global_policy(policy)  # test mode builds its models under it
         logging.info("mixed precision: %s", policy)
     logging.info("inter-op threads: %s", inter_op or "TensorFlow's default")
@@ -82,14 +102,14 @@ def main(argv):
         logging.info("%s with %d replicas", type(strategy).__name__, strategy.num_replicas_in_sync)
     logging.info("model_dir: %s", run_config.model_dir)
     if run_config.export_dir:
-        from pg2_tf import export
+        from pg2_tf.serving import export_lib
 
-        export.check_export_dir(run_config.export_dir)  # before hours of training, not after
+        export_lib.check_export_dir(run_config.export_dir)  # before hours of training, not after
 
     status = 0
     if run_config.is_train:
-        # train.train holds model_dir's lock (the chief's) while it runs.
-        result = train.train(train_config, strategy=strategy, params=pg2_flags.flag_dict(FLAGS))
+        # loop.train holds model_dir's lock (the chief's) while it runs.
+        result = loop.train(train_config, strategy=strategy, params=pg2_flags.flag_dict(FLAGS))
         print(
             f"training stopped ({result.stopped_by}) at step {result.step}; "
             f"checkpoint: {result.checkpoint}"
@@ -115,43 +135,42 @@ def main(argv):
         result_dir = os.path.join(run_config.model_dir, "test_result")
         print(f"wrote {count} test results to {result_dir}")
         if run_config.score:
-            from pg2_tf import score
-            from pg2_tf.scoring import protocols
+            from pg2_tf.scoring import folder_scores, protocols, reports
 
             # G goes through Inception once for both protocols (pg2's IS and FID, patn's).
             inception_runs = protocols.InceptionRuns()
             for mask in (False, True):
-                numbers = score.score_result_dir(
+                numbers = folder_scores.score_result_dir(
                     result_dir,
                     mask=mask,
                     inception_graph=run_config.inception_graph,
                     inception_runs=inception_runs,
                 )
-                path = score.write_score_file(result_dir, numbers, mask=mask)
+                path = reports.write_score_file(result_dir, numbers, mask=mask)
                 for note in numbers["notes"]:
                     logging.warning(note)
                 kind = "masked by mask/ (score_mask.py)" if mask else "rgb (score.py)"
                 print(f"{result_dir}: {numbers['num_images']} images, {kind}")
-                print(score.format_table(numbers))
+                print(reports.format_table(numbers))
                 print(f"written: {path}")
             # The same images under Pose-Transfer's protocol (docs/scores.md), as JSON.
-            patn = score.score_patn(
+            patn = folder_scores.score_patn(
                 result_dir,
                 inception_graph=run_config.inception_graph,
                 inception_runs=inception_runs,
             )
             patn["FID_reference"] = "the targets"
             path = os.path.join(result_dir, "score_patn.json")
-            score.write_json(path, patn)
+            reports.write_json(path, patn)
             print(f"written: {path} (protocol patn)")
     if run_config.export_dir:
         import keras
 
-        from pg2_tf import export
+        from pg2_tf.serving import export_lib
 
         keras.mixed_precision.set_global_policy("float32")  # the export is float32, portable
 
-        path = export.export_from_checkpoint(
+        path = export_lib.export_from_checkpoint(
             weights, run_config.export_dir, **configs.architecture(train_config)
         )
         print(f"exported SavedModel to {path}")
@@ -159,6 +178,7 @@ def main(argv):
 
 
 def run():
+    """The ``pg2-main`` console script: :func:`main` with one-line errors (exit status 2)."""
     cli.run_main(main)
 
 

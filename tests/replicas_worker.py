@@ -36,9 +36,10 @@ def main(mode, records_dir, out_dir):
 
     import keras
 
-    from pg2_tf.training import train
+    from pg2_tf.core.configs import TrainConfig
+    from pg2_tf.training import steps
 
-    config = train.TrainConfig(
+    config = TrainConfig(
         conv_hidden_num=8,
         d_dim=8,
         batch_size=GLOBAL_BATCH,
@@ -52,7 +53,7 @@ def main(mode, records_dir, out_dir):
         tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if mode == "two_replicas" else None
     )
     keras.utils.set_random_seed(0)
-    trainer = train.Trainer(config, strategy)
+    trainer = steps.Trainer(config, strategy)
     weights = [w for m in (trainer.g1, trainer.g2, trainer.d) for w in m.weights]
     init_path = os.path.join(out_dir, "init.npz")
     if mode == "one_device":

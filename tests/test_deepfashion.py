@@ -13,10 +13,10 @@ import tensorflow as tf
 from PIL import Image
 
 from data_prep.synthetic import make_synthetic_records
-from pg2_tf.core import images
+from pg2_tf.core import configs, images
 from pg2_tf.networks import models, tf1_checkpoint
 from pg2_tf.records import annotations
-from pg2_tf.training import train
+from pg2_tf.training import loop
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)
@@ -104,7 +104,7 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
 
 
 def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):
-    config = train.TrainConfig(
+    config = configs.TrainConfig(
         model=11,
         img_H=256,
         img_W=256,
@@ -118,7 +118,7 @@ def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):
         progress_bar=False,
         **SMALL,
     )
-    result = train.train(config)
+    result = loop.train(config)
     assert result.step == 3
     # DeepFashion's GAN losses: no g2_g1_loss (Market only).
     assert set(result.last_losses) >= {"g_loss2", "d_loss", "L1Loss2"}

@@ -182,12 +182,13 @@ def test_a_global_batch_that_does_not_split_over_the_replicas_is_refused(tmp_pat
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from pg2_tf import train
+from pg2_tf.core.configs import TrainConfig
 from pg2_tf.core.errors import ConfigError
+from pg2_tf.training import steps
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 try:
-    train.Trainer(train.TrainConfig(conv_hidden_num=8, d_dim=8, batch_size=3,
-                                    model_dir={str(tmp_path)!r}), strategy)
+    steps.Trainer(TrainConfig(conv_hidden_num=8, d_dim=8, batch_size=3,
+                              model_dir={str(tmp_path)!r}), strategy)
 except ConfigError as error:
     print(error)
 """

@@ -9,9 +9,10 @@ from PIL import Image
 
 from data_prep import from_photos
 from data_prep.read_records import read_records
+from pg2_tf.core import configs
 from pg2_tf.core.errors import DataError
 from pg2_tf.records import reader
-from pg2_tf.training import train
+from pg2_tf.training import steps
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +87,11 @@ def test_records_are_read_by_the_input_pipeline_and_train_a_step(market_records,
         ))
     )  # fmt: skip
     assert batch["x"].shape == (4, 128, 64, 3) and batch["pose_target"].shape == (4, 128, 64, 18)
-    config = train.TrainConfig(
+    config = configs.TrainConfig(
         conv_hidden_num=8, d_dim=8, batch_size=4, model_dir=str(tmp_path), data_path=str(out),
         progress_bar=False,
     )  # fmt: skip
-    losses = train.Trainer(config).train_step(batch)
+    losses = steps.Trainer(config).train_step(batch)
     assert np.isfinite(float(losses["g_loss1"]))
 
 

@@ -9,7 +9,8 @@ import tensorflow as tf
 from absl import logging as absl_logging
 
 from pg2_tf.core import hardware
-from pg2_tf.training import train
+from pg2_tf.core.configs import TrainConfig
+from pg2_tf.training import precision, steps
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def tiny_config(model_dir, **overrides):
         progress_bar=False,
     )
     settings.update(overrides)
-    return train.TrainConfig(**settings)
+    return TrainConfig(**settings)
 
 
 def _saved_variables(trainer):
@@ -55,7 +56,7 @@ def native_bfloat16(monkeypatch):
 
 def test_a_cpu_with_native_bfloat16_gets_mixed_bfloat16(native_bfloat16):
     assert not tf.config.list_logical_devices("GPU")
-    assert train.mixed_precision_policy() == "mixed_bfloat16"
+    assert precision.mixed_precision_policy() == "mixed_bfloat16"
 
 
 def test_a_cpu_without_native_bfloat16_keeps_float32_and_says_why(monkeypatch, caplog):
@@ -65,8 +66,8 @@ def test_a_cpu_without_native_bfloat16_keeps_float32_and_says_why(monkeypatch, c
     )
     monkeypatch.setattr(absl_logging, "_log_counter_per_token", {})  # log_first_n's memory
     with caplog.at_level(logging.WARNING):
-        assert train.mixed_precision_policy() == "float32"
-        trainer = train.Trainer(tiny_config("unused", mixed_precision=True))
+        assert precision.mixed_precision_policy() == "float32"
+        trainer = steps.Trainer(tiny_config("unused", mixed_precision=True))
     assert trainer.dtype_policy == "float32"
     warnings = [
         r.getMessage() for r in caplog.records if r.name == "absl" and r.levelno == logging.WARNING
@@ -81,7 +82,7 @@ def test_bfloat16_trainer_keeps_float32_variables_and_losses_and_learns(
     tmp_path, fixed_batch, native_bfloat16
 ):
     keras.utils.set_random_seed(0)
-    trainer = train.Trainer(tiny_config(tmp_path, mixed_precision=True, stage1_steps=10))
+    trainer = steps.Trainer(tiny_config(tmp_path, mixed_precision=True, stage1_steps=10))
     assert trainer.dtype_policy == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after building
     assert {v.dtype for m in (trainer.g1, trainer.g2, trainer.d) for v in m.weights} == {"float32"}
@@ -95,8 +96,8 @@ def test_bfloat16_trainer_keeps_float32_variables_and_losses_and_learns(
 
 def test_bfloat16_outputs_match_float32_on_the_same_weights(tmp_path, fixed_batch, native_bfloat16):
     keras.utils.set_random_seed(0)
-    full = train.Trainer(tiny_config(tmp_path / "f32"))
-    mixed = train.Trainer(tiny_config(tmp_path / "bf16", mixed_precision=True))
+    full = steps.Trainer(tiny_config(tmp_path / "f32"))
+    mixed = steps.Trainer(tiny_config(tmp_path / "bf16", mixed_precision=True))
     for model_full, model_mixed in zip(
         (full.g1, full.g2, full.d), (mixed.g1, mixed.g2, mixed.d), strict=True
     ):
@@ -115,16 +116,16 @@ def test_checkpoints_are_the_same_with_and_without_mixed_precision(
     policy, tmp_path, fixed_batch, monkeypatch
 ):
     # mixed_float16 is what a GPU gets; its loss-scaling path runs on the CPU too.
-    monkeypatch.setattr(train, "mixed_precision_policy", lambda: policy)
+    monkeypatch.setattr(precision, "mixed_precision_policy", lambda: policy)
     keras.utils.set_random_seed(0)
-    mixed = train.Trainer(tiny_config(tmp_path / "mixed", mixed_precision=True, stage1_steps=1))
+    mixed = steps.Trainer(tiny_config(tmp_path / "mixed", mixed_precision=True, stage1_steps=1))
     assert mixed.dtype_policy == policy
     for _ in range(2):  # one stage-1 and one stage-2 step: every optimiser has slots
         losses = mixed.train_step(fixed_batch)
     assert all(np.isfinite(float(value)) for value in losses.values())
     mixed_prefix = mixed.checkpoint.save(str(tmp_path / "mixed" / "model.ckpt"))
 
-    full = train.Trainer(tiny_config(tmp_path / "f32", stage1_steps=1))
+    full = steps.Trainer(tiny_config(tmp_path / "f32", stage1_steps=1))
     for _ in range(2):
         full.train_step(fixed_batch)
     full_prefix = full.checkpoint.save(str(tmp_path / "f32" / "model.ckpt"))

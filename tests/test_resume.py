@@ -18,7 +18,7 @@ from helpers import record_batches, run_main, tiny_config
 from pg2_tf.core import atomic
 from pg2_tf.core.errors import CheckpointError, ConfigError
 from pg2_tf.networks import checkpoints
-from pg2_tf.training import model_dir, train
+from pg2_tf.training import loop, resume, run_folder, steps
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +33,7 @@ def straight(tmp_path_factory, records_dir):
     """An uninterrupted run to step 14 with checkpoints (and pipeline positions) every 4 steps."""
     tf.config.experimental.enable_op_determinism()
     folder = tmp_path_factory.mktemp("straight")
-    train.train(tiny_config(folder, records_dir, max_step=14, save_step=4))
+    loop.train(tiny_config(folder, records_dir, max_step=14, save_step=4))
     return folder
 
 
@@ -45,7 +45,7 @@ def trained(straight, tmp_path_factory):
     for step in (12, 14):
         for path in [*folder.glob(f"model.ckpt-{step}.*"), *folder.glob(f"*/*.ckpt-{step}.*")]:
             path.unlink()
-    model_dir.write_state([str(folder / "model.ckpt-4"), str(folder / "model.ckpt-8")], folder)
+    run_folder.write_state([str(folder / "model.ckpt-4"), str(folder / "model.ckpt-8")], folder)
     return folder
 
 
@@ -61,13 +61,13 @@ class _StepCounter:
 
     def __init__(self, monkeypatch):
         self.count = 0
-        original = train.Trainer.train_step
+        original = steps.Trainer.train_step
 
         def counting(trainer, batch, step=None, d_batch=None):
             self.count += 1
             return original(trainer, batch, step, d_batch=d_batch)
 
-        monkeypatch.setattr(train.Trainer, "train_step", counting)
+        monkeypatch.setattr(steps.Trainer, "train_step", counting)
 
 
 def _weights(prefix):
@@ -91,7 +91,7 @@ def test_resuming_in_a_later_epoch_and_crossing_the_next_one_equals_a_straight_r
 ):
     """Step 8 is in epoch 2 (6 batches per epoch); the resumed run crosses into epoch 3 at step
     12, where today's code crashed ('Expected 3 components but got 0')."""
-    resumed = train.train(tiny_config(copy_of_trained, records_dir, max_step=14))
+    resumed = loop.train(tiny_config(copy_of_trained, records_dir, max_step=14))
     assert resumed.checkpoint.endswith("model.ckpt-14")
     worst = _max_difference(resumed.checkpoint, str(straight / "model.ckpt-14"))
     print(f"resumed at 8 (epoch 2) to 14 vs straight: max weight difference {worst:.3g}")
@@ -101,7 +101,7 @@ def test_resuming_in_a_later_epoch_and_crossing_the_next_one_equals_a_straight_r
 def test_the_pipeline_position_is_saved_with_each_model_checkpoint(trained):
     """The position of step N lies beside model.ckpt-N, so a kill between the two saves still
     leaves the newest model checkpoint with its own position."""
-    assert model_dir.pipeline_position(str(trained), 8) is not None
+    assert run_folder.pipeline_position(str(trained), 8) is not None
 
 
 def test_a_stage2_position_counts_both_batches_of_each_original_schedule_step(
@@ -112,14 +112,14 @@ def test_a_stage2_position_counts_both_batches_of_each_original_schedule_step(
     not after batch 8."""
     config = tiny_config(straight, records_dir)
     assert config.stage2_schedule == "original"
-    keras.utils.set_random_seed(config.random_seed)  # as train.train, before the dataset
+    keras.utils.set_random_seed(config.random_seed)  # as loop.train, before the dataset
     dataset = record_batches(records_dir, "market", 4, is_train=True, seed=config.random_seed)
-    next(iter(dataset.take(1)))  # train's fixed batch: a first iterator, as in train.train
+    next(iter(dataset.take(1)))  # train's fixed batch: a first iterator, as in loop.train
     holder = types.SimpleNamespace(strategy=tf.distribute.get_strategy())
-    fresh, _ = train._input_pipeline(holder, dataset, config)
+    fresh, _ = loop.input_pipeline(holder, dataset, config)
     order = [next(fresh)["x"].numpy() for _ in range(15)]
-    resumed, manager = train._input_pipeline(holder, dataset, config)
-    assert model_dir.restore_pipeline_position(manager, 8) == model_dir.POSITION_RESTORED
+    resumed, manager = loop.input_pipeline(holder, dataset, config)
+    assert run_folder.restore_pipeline_position(manager, 8) == run_folder.POSITION_RESTORED
     following = next(resumed)["x"].numpy()
     np.testing.assert_array_equal(following, order[2 + 2 * 6])
     assert not np.array_equal(following, order[8])
@@ -128,11 +128,11 @@ def test_a_stage2_position_counts_both_batches_of_each_original_schedule_step(
 def test_an_unusable_saved_position_gives_a_fresh_order_not_a_crash(
     copy_of_trained, records_dir, caplog
 ):
-    position = model_dir.pipeline_position(str(copy_of_trained), 8)
+    position = run_folder.pipeline_position(str(copy_of_trained), 8)
     data_file = position + ".data-00000-of-00001"
     with open(data_file, "r+b") as handle:
         handle.truncate(os.path.getsize(data_file) // 2)
-    result = train.train(tiny_config(copy_of_trained, records_dir, max_step=9))
+    result = loop.train(tiny_config(copy_of_trained, records_dir, max_step=9))
     assert result.step == 9
     assert "not usable, a fresh batch order" in caplog.text
 
@@ -145,7 +145,7 @@ def test_a_lost_state_file_resumes_from_the_newest_complete_checkpoint(
 ):
     os.remove(copy_of_trained / "checkpoint")
     counter = _StepCounter(monkeypatch)
-    result = train.train(tiny_config(copy_of_trained, records_dir, max_step=10))
+    result = loop.train(tiny_config(copy_of_trained, records_dir, max_step=10))
     assert (result.step, counter.count) == (10, 2)  # resumed at 8, not started again
     state = tf.train.get_checkpoint_state(str(copy_of_trained))
     assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
@@ -160,7 +160,7 @@ def test_a_state_file_naming_a_deleted_checkpoint_resumes_from_the_newest_on_dis
 ):
     for path in copy_of_trained.glob("model.ckpt-8.*"):
         path.unlink()
-    assert model_dir.resume_checkpoint(str(copy_of_trained)) == str(
+    assert run_folder.resume_checkpoint(str(copy_of_trained)) == str(
         copy_of_trained / "model.ckpt-4"
     )
     assert tf.train.latest_checkpoint(str(copy_of_trained)).endswith("model.ckpt-4")
@@ -170,8 +170,8 @@ def test_checkpoints_that_cannot_be_read_are_refused_not_trained_over(copy_of_tr
     for path in copy_of_trained.glob("model.ckpt-*.data-*"):
         path.unlink()
     before = sorted(os.listdir(copy_of_trained))
-    with pytest.raises(model_dir.ModelDirError, match=r"holds only incomplete checkpoints"):
-        train.train(tiny_config(copy_of_trained, records_dir, max_step=10))
+    with pytest.raises(run_folder.ModelDirError, match=r"holds only incomplete checkpoints"):
+        loop.train(tiny_config(copy_of_trained, records_dir, max_step=10))
     assert sorted(os.listdir(copy_of_trained)) == before
 
 
@@ -180,7 +180,7 @@ def test_checkpoints_that_cannot_be_read_are_refused_not_trained_over(copy_of_tr
 
 def test_rates_given_on_resume_are_used_and_logged(copy_of_trained, records_dir, caplog):
     config = tiny_config(copy_of_trained, records_dir, max_step=10, g_lr=1e-3, d_lr=3e-3)
-    train.train(config)
+    loop.train(config)
     assert "g_lr 2e-05 -> 0.001, d_lr 2e-05 -> 0.003" in caplog.text
     last = {}
     for event_file in sorted(copy_of_trained.glob("events.out.tfevents*")):
@@ -214,7 +214,7 @@ def test_training_falls_back_to_the_newest_intact_checkpoint_saying_why(
     copy_of_trained, caplog, how
 ):
     _damage(str(copy_of_trained / "model.ckpt-8"), how)
-    assert model_dir.resume_checkpoint(str(copy_of_trained)) == str(
+    assert run_folder.resume_checkpoint(str(copy_of_trained)) == str(
         copy_of_trained / "model.ckpt-4"
     )
     assert f"checkpoint {copy_of_trained / 'model.ckpt-8'} is damaged (" in caplog.text
@@ -229,7 +229,7 @@ class _CheckpointReads:
         restore, load = tf.train.Checkpoint.restore, tf.train.load_checkpoint
 
         def counting_restore(checkpoint, prefix, *args, **kwargs):
-            if os.path.basename(prefix).startswith(model_dir.CHECKPOINT_NAME):
+            if os.path.basename(prefix).startswith(run_folder.CHECKPOINT_NAME):
                 self.restored.append(os.path.basename(prefix))
             return restore(checkpoint, prefix, *args, **kwargs)
 
@@ -254,7 +254,7 @@ class _CheckpointReads:
 @pytest.mark.slow
 def test_resuming_reads_the_newest_checkpoint_once(copy_of_trained, records_dir, monkeypatch):
     reads = _CheckpointReads(monkeypatch)
-    result = train.train(tiny_config(copy_of_trained, records_dir, max_step=9))
+    result = loop.train(tiny_config(copy_of_trained, records_dir, max_step=9))
     assert result.step == 9
     assert reads.restored == ["model.ckpt-8"]  # restored once, and no integrity check read
     assert reads.tensors_read == 0
@@ -268,9 +268,9 @@ def test_a_fallback_restores_every_value_of_the_older_checkpoint(
     # then overwrite every value, as if it had been restored into a fresh trainer.
     _damage(str(copy_of_trained / "model.ckpt-8"), how)
     reads = _CheckpointReads(monkeypatch)
-    trainer = train.Trainer(tiny_config(copy_of_trained, records_dir))
-    chosen = model_dir.resume_checkpoint(
-        str(copy_of_trained), load=lambda prefix: train.restore_checkpoint(trainer, prefix)
+    trainer = steps.Trainer(tiny_config(copy_of_trained, records_dir))
+    chosen = run_folder.resume_checkpoint(
+        str(copy_of_trained), load=lambda prefix: resume.restore_checkpoint(trainer, prefix)
     )
     assert chosen == str(copy_of_trained / "model.ckpt-4")
     assert reads.restored == ["model.ckpt-8", "model.ckpt-4"]
@@ -326,7 +326,7 @@ _HOLDER = textwrap.dedent(
     """
     import sys, time
     from pg2_tf import model_dir
-    with model_dir.Lock(sys.argv[1]):
+    with run_folder.Lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
     """
@@ -343,14 +343,14 @@ def test_a_second_process_is_refused_naming_the_holder_and_kill_9_releases_it(tm
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(model_dir.ModelDirError, match=rf"in use .*\(pid {holder.pid},"):
-            with model_dir.Lock(str(tmp_path)):
+        with pytest.raises(run_folder.ModelDirError, match=rf"in use .*\(pid {holder.pid},"):
+            with run_folder.Lock(str(tmp_path)):
                 pass
     finally:
         holder.kill()  # SIGKILL: no chance to unlock
         holder.wait()
-    with model_dir.Lock(str(tmp_path)):
-        assert open(tmp_path / model_dir.LOCK_NAME).read().strip() == str(os.getpid())
+    with run_folder.Lock(str(tmp_path)):
+        assert open(tmp_path / run_folder.LOCK_NAME).read().strip() == str(os.getpid())
 
 
 # ---- defect 8: full disk, read-only folder -----------------------------------------------------
@@ -364,8 +364,8 @@ def test_a_full_disk_while_saving_is_one_line_with_the_space_needed(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
-    with pytest.raises(model_dir.ModelDirError) as caught:
-        train.train(tiny_config(copy_of_trained, records_dir, max_step=9))
+    with pytest.raises(run_folder.ModelDirError) as caught:
+        loop.train(tiny_config(copy_of_trained, records_dir, max_step=9))
     message = str(caught.value)
     assert "\n" not in message
     assert "model.ckpt-9 failed: No space left on device" in message
@@ -387,12 +387,12 @@ def test_a_really_full_tmpfs_keeps_the_earlier_checkpoints(trained, records_dir,
         folder.mkdir()
         for path in trained.glob("model.ckpt-8.*"):
             shutil.copy(path, folder)
-        model_dir.write_state([str(folder / "model.ckpt-8")], folder)
+        run_folder.write_state([str(folder / "model.ckpt-8")], folder)
         ballast = mount / "ballast"
         free = shutil.disk_usage(mount).free
         ballast.write_bytes(b"\0" * max(0, free - 256 * 1024))
-        with pytest.raises(model_dir.ModelDirError, match=r"disk full \(about .* MB needed"):
-            train.train(tiny_config(folder, records_dir, max_step=9, log_step=1000))
+        with pytest.raises(run_folder.ModelDirError, match=r"disk full \(about .* MB needed"):
+            loop.train(tiny_config(folder, records_dir, max_step=9, log_step=1000))
         assert checkpoints.damage(str(folder / "model.ckpt-8")) is None
         assert tf.train.latest_checkpoint(str(folder)).endswith("model.ckpt-8")
     finally:
@@ -402,8 +402,8 @@ def test_a_really_full_tmpfs_keeps_the_earlier_checkpoints(trained, records_dir,
 def test_a_model_dir_that_cannot_be_written_is_one_line(tmp_path, records_dir):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(model_dir.ModelDirError, match=r"cannot write in --model_dir=.*file/model"):
-        train.train(tiny_config(blocker / "model", records_dir))
+    with pytest.raises(run_folder.ModelDirError, match=r"cannot write in --model_dir=.*file/model"):
+        loop.train(tiny_config(blocker / "model", records_dir))
 
 
 # ---- defect 11: leftovers of a kill ------------------------------------------------------------
@@ -417,7 +417,7 @@ def test_leftovers_of_a_killed_run_are_removed_on_start(copy_of_trained):
     with open(atomic.temporary_path(copy_of_trained / "params.json"), "w") as handle:
         handle.write("{")  # params.json, killed while it was written
     kept = sorted(os.listdir(copy_of_trained))
-    assert len(model_dir.remove_leftovers(str(copy_of_trained))) == 4
+    assert len(run_folder.remove_leftovers(str(copy_of_trained))) == 4
     assert sorted(os.listdir(copy_of_trained)) == [
         n for n in kept if "tmp" not in n and "_temp" not in n and "partial" not in n
     ]
@@ -428,7 +428,7 @@ def test_leftovers_of_a_killed_run_are_removed_on_start(copy_of_trained):
 
 def test_start_step_at_or_beyond_max_step_is_refused(tmp_path, records_dir):
     with pytest.raises(ConfigError, match=r"--start_step=50 is not below --max_step=10"):
-        train.train(tiny_config(tmp_path, records_dir, start_step=50, max_step=10))
+        loop.train(tiny_config(tmp_path, records_dir, start_step=50, max_step=10))
     assert not list(tmp_path.glob("model.ckpt-*"))
 
 
@@ -476,9 +476,9 @@ def test_kill_9_at_random_moments_with_a_save_every_step_loses_nothing(tmp_path)
 def test_only_the_newest_pipeline_positions_are_kept_whatever_max_to_keep_says(straight):
     """Positions hold the shuffle buffer (tens to hundreds of MB on real data): the newest
     PIPELINE_POSITIONS_KEPT stay, beside all the model checkpoints max_to_keep keeps."""
-    positions = model_dir.complete_checkpoints(
-        str(straight / model_dir.PIPELINE_DIR), model_dir.PIPELINE_NAME
+    positions = run_folder.complete_checkpoints(
+        str(straight / run_folder.PIPELINE_DIR), run_folder.PIPELINE_NAME
     )
-    models = model_dir.complete_checkpoints(str(straight))
-    assert sorted(model_dir.step_of(p) for p in models) == [4, 8, 12, 14]
-    assert sorted(model_dir.step_of(p) for p in positions) == [8, 12, 14]
+    models = run_folder.complete_checkpoints(str(straight))
+    assert sorted(run_folder.step_of(p) for p in models) == [4, 8, 12, 14]
+    assert sorted(run_folder.step_of(p) for p in positions) == [8, 12, 14]

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from pg2_tf.core.errors import CheckpointError
 from pg2_tf.networks import models, tf1_checkpoint
-from pg2_tf.training import train
+from pg2_tf.training import steps
 
 REFERENCE = pathlib.Path(__file__).resolve().parent / "fixtures" / "reference"
 SMALL = dict(conv_hidden_num=8, z_num=64, d_dim=8)
@@ -167,7 +167,7 @@ def test_keras_adam_resumed_from_original_moves_weights_as_tf1_adam(market_tf1_d
         for name, v in tf1_checkpoint.name_map(g1, g2, d).items()
         if tf1_checkpoint.role_of(name) == "g1"
     }
-    optimizer = train.make_adam()
+    optimizer = steps.make_adam()
     tf1_checkpoint.restore_adam(optimizer, g1_variables, state)
 
     name = "Pose_AE/G/Conv_7/weights"
@@ -199,7 +199,7 @@ def test_keras_adam_first_step_from_scratch_matches_tf1_adam():
     initial = np.random.default_rng(0).normal(size=(3, 3, 4, 5)).astype(np.float32)
     gradient = np.random.default_rng(1).normal(size=initial.shape).astype(np.float32)
     variable = tf.Variable(initial)
-    optimizer = train.make_adam()
+    optimizer = steps.make_adam()
     optimizer.apply_gradients([(tf.constant(gradient), variable)])
     zeros = np.zeros_like(initial)
     expected = _tf1_adam_step(initial, (zeros, zeros), gradient, steps_taken=0)

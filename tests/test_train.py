@@ -15,7 +15,7 @@ import tensorflow as tf
 from helpers import tiny_config
 
 from pg2_tf.core.errors import ConfigError, DataError
-from pg2_tf.training import train
+from pg2_tf.training import loop, loss_check, run_folder, steps
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,7 +31,7 @@ def _weights(trainer):
 
 def test_stage1_steps_reduce_g_loss1_on_a_fixed_batch(tmp_path, records_dir, fixed_batch):
     keras.utils.set_random_seed(0)
-    trainer = train.Trainer(tiny_config(tmp_path, records_dir, g_lr=1e-3, stage1_steps=100))
+    trainer = steps.Trainer(tiny_config(tmp_path, records_dir, g_lr=1e-3, stage1_steps=100))
     history = [trainer.train_step(fixed_batch)["g_loss1"] for _ in range(12)]
     print(f"stage 1 g_loss1: {float(history[0]):.4f} -> {float(history[-1]):.4f}")
     assert float(history[-1]) < 0.8 * float(history[0])
@@ -40,7 +40,7 @@ def test_stage1_steps_reduce_g_loss1_on_a_fixed_batch(tmp_path, records_dir, fix
 
 def test_stage2_steps_reduce_g_loss2_and_train_only_g2_and_d(tmp_path, records_dir, fixed_batch):
     keras.utils.set_random_seed(0)
-    trainer = train.Trainer(
+    trainer = steps.Trainer(
         tiny_config(tmp_path, records_dir, g_lr=3e-3, d_lr=3e-4, stage1_steps=0)
     )
     g1_before = [v.numpy() for v in trainer.g1.weights]
@@ -66,7 +66,7 @@ def test_stage2_steps_reduce_g_loss2_and_train_only_g2_and_d(tmp_path, records_d
 
 
 def test_stage_switches_at_stage1_steps(tmp_path, records_dir, fixed_batch):
-    trainer = train.Trainer(tiny_config(tmp_path, records_dir, stage1_steps=1))
+    trainer = steps.Trainer(tiny_config(tmp_path, records_dir, stage1_steps=1))
     assert "g_loss2" not in trainer.train_step(fixed_batch)
     assert "g_loss2" in trainer.train_step(fixed_batch)
     assert int(trainer.step.numpy()) == 2
@@ -75,15 +75,15 @@ def test_stage_switches_at_stage1_steps(tmp_path, records_dir, fixed_batch):
 def test_resumed_run_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, records_dir):
     tf.config.experimental.enable_op_determinism()
     straight = tiny_config(tmp_path / "straight", records_dir, max_step=4)
-    result = train.train(straight)
+    result = loop.train(straight)
     assert (result.step, result.stopped_by) == (4, "max_step")
     first_half = dataclasses.replace(straight, model_dir=str(tmp_path / "resumed"), max_step=2)
-    assert train.train(first_half).checkpoint.endswith("model.ckpt-2")
-    resumed = train.train(dataclasses.replace(first_half, max_step=4))
+    assert loop.train(first_half).checkpoint.endswith("model.ckpt-2")
+    resumed = loop.train(dataclasses.replace(first_half, max_step=4))
     assert resumed.checkpoint.endswith("model.ckpt-4")
 
     def restored(model_dir):
-        trainer = train.Trainer(straight)
+        trainer = steps.Trainer(straight)
         trainer.checkpoint.restore(tf.train.latest_checkpoint(model_dir)).expect_partial()
         return trainer
 
@@ -97,8 +97,8 @@ def test_resumed_run_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, re
 
 def test_training_writes_params_summaries_samples_and_checkpoints(tmp_path, records_dir):
     config = tiny_config(tmp_path, records_dir, max_step=6, log_step=2)
-    train.save_params({"model": 1}, config.model_dir)
-    train.train(config)
+    run_folder.save_params({"model": 1}, config.model_dir)
+    loop.train(config)
     names = set(os.listdir(tmp_path))
     assert {"params.json", "checkpoint", "x_fixed.png", "pose_target_fixed.png"} <= names
     assert {"6_G1.png", "6_G2.png", "6_DiffMap.png"} <= names
@@ -113,11 +113,11 @@ def test_training_writes_params_summaries_samples_and_checkpoints(tmp_path, reco
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, records_dir, fixed_batch):
     config = tiny_config(tmp_path, records_dir, max_step=2)
-    train.train(config)  # a good checkpoint at step 2
+    loop.train(config)  # a good checkpoint at step 2
     poisoned = {k: tf.where(tf.ones_like(v, bool), np.nan, v) for k, v in fixed_batch.items()}
     dataset = tf.data.Dataset.from_tensors(poisoned).repeat()
-    with pytest.raises(train.TrainingDiverged, match=r"became nan at step 2.*model.ckpt-2"):
-        train.train(dataclasses.replace(config, max_step=5), dataset=dataset)
+    with pytest.raises(loss_check.TrainingDiverged, match=r"became nan at step 2.*model.ckpt-2"):
+        loop.train(dataclasses.replace(config, max_step=5), dataset=dataset)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-2")
 
 
@@ -125,16 +125,16 @@ def test_corrupt_record_stops_with_its_file_and_keeps_the_checkpoint(tmp_path, r
     records = tmp_path / "records"
     shutil.copytree(records_dir, records)
     config = tiny_config(tmp_path / "model", str(records), max_step=2)
-    train.train(config)
+    loop.train(config)
     record_file = records / "Market1501_test_00000-of-00001.tfrecord"
     content = bytearray(record_file.read_bytes())
     content[len(content) // 2] ^= 0xFF
     record_file.write_bytes(bytes(content))
     with pytest.raises(DataError, match=r"Market1501_test_00000-of-00001.tfrecord: record \d+"):
-        train.train(dataclasses.replace(config, max_step=4))
+        loop.train(dataclasses.replace(config, max_step=4))
     latest = tf.train.latest_checkpoint(config.model_dir)
     assert latest.endswith("model.ckpt-2")
-    trainer = train.Trainer(config)
+    trainer = steps.Trainer(config)
     trainer.checkpoint.restore(latest).assert_existing_objects_matched()
 
 
@@ -144,12 +144,12 @@ def test_a_dataset_that_runs_out_stops_with_a_clear_error_after_saving(
     config = tiny_config(tmp_path, records_dir, max_step=10, stage1_steps=10)
     finite = tf.data.Dataset.from_tensors(fixed_batch).repeat(4)  # 4 batches: steps 0-3
     with pytest.raises(DataError, match=r"ran out at step 4 \(saved .*model.ckpt-4\).*repeat"):
-        train.train(config, dataset=finite)
+        loop.train(config, dataset=finite)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model.ckpt-4")
 
 
 def test_resume_from_original_tf1_training_checkpoint(tmp_path, records_dir, market_tf1_dir):
-    trainer = train.Trainer(tiny_config(tmp_path, records_dir))
+    trainer = steps.Trainer(tiny_config(tmp_path, records_dir))
     step = trainer.resume_from_tf1(str(market_tf1_dir / "tf1_checkpoint"))
     assert step == 3  # 2 G1 steps + 1 G2 step in the fixture
     assert [int(o.iterations) for o in (trainer.g1_optimizer, trainer.g2_optimizer)] == [2, 1]
@@ -195,7 +195,7 @@ def test_sigterm_saves_a_usable_checkpoint_and_exits_as_stopped(tmp_path, market
     latest = tf.train.latest_checkpoint(str(model_dir))
     steps_done = int(latest.rsplit("-", 1)[-1])
     print(f"SIGTERM after {steps_done} steps; checkpoint {latest}")
-    trainer = train.Trainer(
+    trainer = steps.Trainer(
         tiny_config(model_dir, str(data_dir / "Market_train_data"), batch_size=2, stage1_steps=3)
     )
     trainer.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -208,7 +208,7 @@ def test_xla_compiled_steps_give_the_plain_steps_losses_and_weights(
     trainers = {}
     for xla in (False, True):
         keras.utils.set_random_seed(0)
-        trainers[xla] = train.Trainer(tiny_config(tmp_path / str(xla), records_dir, xla=xla))
+        trainers[xla] = steps.Trainer(tiny_config(tmp_path / str(xla), records_dir, xla=xla))
     trainers[True].checkpoint.read(trainers[False].checkpoint.write(str(tmp_path / "init")))
     for step in (0, 2):  # a stage-1 step, then a stage-2 step (stage1_steps=2)
         plain, compiled = (trainers[xla].train_step(fixed_batch, step) for xla in (False, True))
@@ -238,7 +238,7 @@ def test_both_schedules_update_g2_alike_but_only_the_original_shows_d_the_update
     for schedule in ("original", "fused"):
         keras.utils.set_random_seed(0)
         config = tiny_config(tmp_path / schedule, records_dir, stage1_steps=0, g_lr=1e-3)
-        trainers[schedule] = train.Trainer(dataclasses.replace(config, stage2_schedule=schedule))
+        trainers[schedule] = steps.Trainer(dataclasses.replace(config, stage2_schedule=schedule))
     trainers["fused"].checkpoint.read(trainers["original"].checkpoint.write(str(tmp_path / "w")))
     losses = {s: t.train_step(fixed_batch, d_batch=fixed_batch) for s, t in trainers.items()}
     assert float(losses["original"]["g_loss2"]) == pytest.approx(float(losses["fused"]["g_loss2"]))
@@ -257,4 +257,4 @@ def test_both_schedules_update_g2_alike_but_only_the_original_shows_d_the_update
 def test_an_unknown_stage2_schedule_is_refused_in_one_line(tmp_path, records_dir):
     config = tiny_config(tmp_path, records_dir, stage2_schedule="alternating")
     with pytest.raises(ConfigError, match="--stage2_schedule='alternating': use one of original"):
-        train.Trainer(config)
+        steps.Trainer(config)

@@ -3,7 +3,7 @@
 A ``flock`` on ``<folder>/.lock``, which holds the holder's pid. The kernel releases it when the
 process ends in any way (kill -9 included), so a stale lock never blocks a rerun; a second process
 gets one line naming the folder's flag, the holder's pid and what to do. Used for a training run's
-model_dir (:class:`pg2_tf.training.model_dir.Lock`) and for the output folder of
+model_dir (:class:`pg2_tf.training.run_folder.Lock`) and for the output folder of
 ``data_prep.from_release``.
 """
 

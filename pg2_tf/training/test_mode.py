@@ -6,6 +6,8 @@ mask, mask_target (the original's), plus G1 and DiffMap (used by later papers' s
 records' ``pose_peaks_1_rcv``), in Pose-Transfer's annotation format, for the ``patn`` scores.
 Encodings are those of :mod:`pg2_tf.core.images`, as the original's test: x and x_target are the
 decoded JPEG pixels exactly, G clip((G2 + 1) * 127.5) truncated, pose (max + 1) * 127.5, mask * 255.
+
+Rule: every test record gives exactly one result, numbered in record order.
 """
 
 import os
@@ -44,10 +46,16 @@ def _pictures(batch, g1_output, g2_output, diff_map) -> dict:
 
 
 def target_keypoints(files: list[str]):
-    """Yields the target pose of every record of ``files``, in order: float ``[18, 2]`` (row, col).
+    """The target pose of every record of ``files``, in order.
 
     From ``pose_peaks_1_rcv`` (18 x (row, col, visible)), written by the original converters;
     joints with visible 0, and every joint of a record without that feature, are -1 (missing).
+
+    Args:
+        files: record files, read in this order.
+
+    Yields:
+        float ``[18, 2]`` (row, col) in pixels of the record's image, -1 for missing joints.
     """
     spec = {"pose_peaks_1_rcv": tf.io.VarLenFeature(tf.float32)}
     dataset = tf.data.TFRecordDataset(files).map(
@@ -73,11 +81,24 @@ def write_test_results(
     split="test",
     xla=False,
 ) -> int:
-    """Generates G for every test record and writes the result folders; returns the count.
+    """Generates G for every test record and writes the result folders (module docstring).
 
-    ``pretrained_path``: generator weights, an original TF1 checkpoint or one of ours (prefix or
-    directory). Records are read from ``data_path`` (``<prefix>_<split>_*.tfrecord``) in file
-    order, each exactly once. Raises CheckpointError/DataError with a one-line message.
+    Args:
+        pretrained_path: generator weights, an original TF1 checkpoint or one of ours (prefix or
+            directory).
+        data_path: the records' folder (``<prefix>_<split>_*.tfrecord``), read in file order,
+            each record exactly once.
+        model_dir: the results go to ``model_dir/test_result``.
+        model, img_H, img_W, conv_hidden_num, z_num: the generators' architecture.
+        batch_size: records per generator call.
+        split: the records' split.
+        xla: compile the generators with XLA.
+
+    Returns:
+        The number of test results written.
+
+    Raises:
+        CheckpointError, DataError: with a one-line message.
     """
     kind = datasets.by_model(model).kind
     files = reader.record_files(data_path, split, kind)

@@ -1,5 +1,5 @@
-"""A training run's model_dir: who holds it, which checkpoint a run resumes from, where the input
-pipeline stood, params.json, and what a killed run left behind.
+"""A training run's folder (``--model_dir``): who holds it, which checkpoint a run resumes from,
+where the input pipeline stood, params.json, what a killed run left behind, and writing there.
 
 Layout (as the original's, plus the lock and the pipeline positions)::
 
@@ -12,6 +12,9 @@ Layout (as the original's, plus the lock and the pipeline positions)::
 Resuming never depends on the state file alone: the newest COMPLETE and INTACT ``model.ckpt-*``
 on disk is used (a damaged newest one is skipped, saying why), and a folder that holds
 checkpoints none of which can be read is refused rather than trained over.
+
+Rule: only the process holding the folder's :class:`Lock` repairs or cleans it, and a failed
+write becomes one :class:`ModelDirError` line, the earlier checkpoints kept.
 """
 
 import errno
@@ -43,7 +46,14 @@ class ModelDirError(Pg2Error):
 
 
 def step_of(prefix: str | None) -> int:
-    """The step of a checkpoint prefix ``.../model.ckpt-<step>``; -1 for None."""
+    """The step of a checkpoint prefix.
+
+    Args:
+        prefix: ``.../model.ckpt-<step>``, or None.
+
+    Returns:
+        The step, -1 for None.
+    """
     if not prefix:
         return -1
     return int(_STEP.search(prefix).group(1))
@@ -54,7 +64,7 @@ def step_of(prefix: str | None) -> int:
 
 class Lock(folder_lock.FolderLock):
     """An exclusive ``flock`` on ``model_dir/.lock`` for the life of a training process
-    (:class:`pg2_tf.core.folder_lock.FolderLock`). :func:`pg2_tf.training.train.train` takes it. A second
+    (:class:`pg2_tf.core.folder_lock.FolderLock`). :func:`pg2_tf.training.loop.train` takes it. A second
     process gets :class:`ModelDirError` naming the holder's pid.
     """
 
@@ -70,7 +80,14 @@ def remove_leftovers(model_dir: str) -> list[str]:
     """Deletes what a killed run leaves half-written: checkpoint ``*_temp`` folders (TensorFlow
     writes a checkpoint there, then renames it into place), the temporary files of
     :mod:`pg2_tf.core.atomic`, and the ``*.tmp.png`` and ``*.tmp`` files of versions before it.
-    Only call while holding the :class:`Lock`. Returns the paths removed."""
+    Only call while holding the :class:`Lock`.
+
+    Args:
+        model_dir: the run folder (its ``input_pipeline/`` is cleaned too).
+
+    Returns:
+        The paths removed.
+    """
     removed = []
     for folder in (model_dir, os.path.join(model_dir, PIPELINE_DIR)):
         for path in glob.glob(os.path.join(glob.escape(folder), "*_temp")):
@@ -92,7 +109,15 @@ def remove_leftovers(model_dir: str) -> list[str]:
 
 
 def complete_checkpoints(folder: str, name: str = CHECKPOINT_NAME) -> list[str]:
-    """Prefixes ``folder/<name>-<step>`` whose index and every data shard exist, newest first."""
+    """The complete checkpoints of a folder.
+
+    Args:
+        folder: the folder searched.
+        name: the checkpoints' name (``model.ckpt``, or the pipeline positions').
+
+    Returns:
+        Prefixes ``folder/<name>-<step>`` whose index and every data shard exist, newest first.
+    """
     found = []
     for index in glob.glob(os.path.join(glob.escape(folder), f"{name}-*.index")):
         prefix = index[: -len(".index")]
@@ -106,19 +131,28 @@ def complete_checkpoints(folder: str, name: str = CHECKPOINT_NAME) -> list[str]:
 
 
 def resume_checkpoint(model_dir: str, repair: bool = True, load=None) -> str | None:
-    """The checkpoint a run in ``model_dir`` resumes from: the newest complete, intact
-    ``model.ckpt-*`` (whatever the state file says), or None when the folder has no checkpoint.
-
-    ``load``: reads a checkpoint into the caller's objects (raising a read error when it is
-    damaged), tried newest first: the chosen checkpoint is then already loaded, read once. It
-    must overwrite every value an earlier, failed attempt may have set. Without it each
-    candidate's tensors are all read to check them (:func:`pg2_tf.networks.checkpoints.damage`).
+    """The checkpoint a run in ``model_dir`` resumes from.
 
     A damaged or incomplete newer checkpoint is skipped with a warning saying which and why; a
-    missing or stale state file is rewritten to list the checkpoints found (with ``repair``;
-    only the process holding the :class:`Lock` may). Raises
-    :class:`ModelDirError` when checkpoints are there but none can be read (never trains over
-    them from step 0).
+    missing or stale state file is rewritten to list the checkpoints found.
+
+    Args:
+        model_dir: the run folder.
+        repair: rewrite a missing or stale state file (only the process holding the
+            :class:`Lock` may).
+        load: reads a checkpoint into the caller's objects (raising a read error when it is
+            damaged), tried newest first: the chosen checkpoint is then already loaded, read
+            once. It must overwrite every value an earlier, failed attempt may have set. Without
+            it each candidate's tensors are all read to check them
+            (:func:`pg2_tf.networks.checkpoints.damage`).
+
+    Returns:
+        The newest complete, intact ``model.ckpt-*`` prefix (whatever the state file says), or
+        None when the folder has no checkpoint.
+
+    Raises:
+        ModelDirError: checkpoints are there but none can be read (never trains over them from
+            step 0).
     """
     state = tf.train.get_checkpoint_state(model_dir)
     named = state.model_checkpoint_path if state else None
@@ -160,8 +194,13 @@ def resume_checkpoint(model_dir: str, repair: bool = True, load=None) -> str | N
 
 
 def write_state(prefixes: list[str], folder: str) -> None:
-    """Rewrites the ``checkpoint`` state file (tf.train.CheckpointManager's text format) to list
-    ``prefixes``, oldest first, so that the manager keeps deleting the oldest beyond max_to_keep."""
+    """Rewrites the ``checkpoint`` state file (tf.train.CheckpointManager's text format), so that
+    the manager keeps deleting the oldest beyond max_to_keep.
+
+    Args:
+        prefixes: the checkpoints to list, oldest first (the last is the newest).
+        folder: the folder holding them and the state file.
+    """
     names = [os.path.basename(p) for p in prefixes]
     lines = [f'model_checkpoint_path: "{names[-1]}"']
     lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
@@ -184,10 +223,18 @@ def pipeline_manager(
 
     One is saved just before each model checkpoint, with its step. The newest
     :data:`PIPELINE_POSITIONS_KEPT` are kept (at most ``max_to_keep``): a position holds the
-    shuffle buffer's records (about 23 MB for Market, 130-330 MB for DeepFashion), so one per
-    kept model checkpoint would cost gigabytes; the newest checkpoints, the ones a resume uses
-    (after a kill between the two saves, or a damaged newest checkpoint, too), keep theirs, and
-    an older one resumes with a fresh batch order (a warning says so).
+    shuffle buffer's records (sizes in docs/training.md), so one per kept model checkpoint would
+    cost gigabytes; the newest checkpoints, the ones a resume uses (after a kill between the two
+    saves, or a damaged newest checkpoint, too), keep theirs, and an older one resumes with a
+    fresh batch order (a warning says so).
+
+    Args:
+        checkpoint: a ``tf.train.Checkpoint`` of the iterator.
+        save_dir: the run folder (or a worker's temporary one).
+        max_to_keep: the run's ``--max_to_keep``.
+
+    Returns:
+        A ``tf.train.CheckpointManager`` writing ``input_pipeline.ckpt-<step>``.
     """
     return tf.train.CheckpointManager(
         checkpoint,
@@ -198,7 +245,15 @@ def pipeline_manager(
 
 
 def pipeline_position(save_dir: str, step: int) -> str | None:
-    """The saved pipeline position after ``step`` steps (complete files), or None."""
+    """The saved pipeline position after ``step`` steps.
+
+    Args:
+        save_dir: the run folder.
+        step: completed steps.
+
+    Returns:
+        Its prefix when its files are complete, else None.
+    """
     prefix = os.path.join(save_dir, PIPELINE_DIR, f"{PIPELINE_NAME}-{step}")
     return (
         prefix if prefix in complete_checkpoints(os.path.dirname(prefix), PIPELINE_NAME) else None
@@ -211,9 +266,15 @@ POSITION_RESTORED, NO_POSITION, POSITION_FAILED = "restored", "none", "failed"
 def restore_pipeline_position(manager, step) -> str:
     """Restores the iterator's position saved at ``step``.
 
-    Returns :data:`POSITION_RESTORED`; :data:`NO_POSITION` when there is none to restore (the
-    iterator is untouched: a fresh order); or :data:`POSITION_FAILED` when the restore failed,
-    which leaves the iterator unusable: make it again.
+    Args:
+        manager: the :func:`pipeline_manager` of the iterator, or None (distributed: no
+            position).
+        step: the step the model was resumed at.
+
+    Returns:
+        :data:`POSITION_RESTORED`; :data:`NO_POSITION` when there is none to restore (the
+        iterator is untouched: a fresh order); or :data:`POSITION_FAILED` when the restore
+        failed, which leaves the iterator unusable: make it again.
     """
     if manager is None:
         if step:
@@ -273,7 +334,12 @@ class Saver:
 
 
 def save_params(params: dict, model_dir: str) -> None:
-    """Writes ``model_dir/params.json`` (the flags of the run), like the original; atomically."""
+    """Writes ``model_dir/params.json`` (the flags of the run), like the original; atomically.
+
+    Args:
+        params: the flags' values (JSON-serialisable, or written as their ``str``).
+        model_dir: the run folder (made when missing).
+    """
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, "params.json")
     with writing(path):
