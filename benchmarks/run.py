@@ -17,10 +17,10 @@ fetching its losses/images, i.e. a synchronised step. The table reports the medi
 minimum over ``--steps`` calls after ``--warmup`` untimed ones, the share of the CPU the
 process got while timing (process CPU seconds / wall seconds; about the number of cores when
 nothing else runs), GFLOP per call and GFLOP/s (convolutions and matmuls counted in the traced
-step, see :func:`count_step_flops`), the share of this machine's limit that is (a large conv
-through the same kernels, timed in the same rounds, see :func:`limit_calls`), and the peak
+step, see :func:`flops.count_step_flops`), the share of this machine's limit that is (a large conv
+through the same kernels, timed in the same rounds, see :func:`measure.limit_calls`), and the peak
 resident memory of each phase (VmHWM, reset between phases where the kernel allows it).
-``--profile`` prints an op-level table of each phase (:func:`profile_ops`). ``--original``
+``--profile`` prints an op-level table of each phase (:func:`measure.profile_ops`). ``--original``
 adds the figures of the original TF1 graph that the issue gives for this configuration
 (measured on another day; see docs/performance.md) and our ratios to them, plus
 ``--same_run_original`` builds :mod:`benchmarks.original_graph` (the original graph rebuilt in
@@ -36,11 +36,12 @@ import datetime
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import tempfile
 import time
+
+from benchmarks import flops, measure
 
 # Figures of the ORIGINAL TF1 graph (tf.compat.v1 + tf-slim, 2 cores, TF 2.21 CPU) given in the
 # project's issue 7: median seconds per stage-1 step, stage-2 step, inference batch.
@@ -54,10 +55,6 @@ CONFIGS = {
     "market": (1, 128, 64, "market"),
     "df": (11, 256, 256, "deepfashion"),
 }
-CHANNELS = {"x": 3, "x_target": 3, "pose": 18, "pose_target": 18, "mask": 1, "mask_target": 1}
-# Ops whose FLOPs are counted (everything else in these networks is elementwise or tiny).
-_CONV_OPS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"}
-_MATMUL_OPS = {"MatMul", "BatchMatMulV2"}
 
 
 def parse_args(argv=None):
@@ -122,198 +119,19 @@ def parse_args(argv=None):
     return args
 
 
-# ---- memory -----------------------------------------------------------------------------------
-
-
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def reset_peak_rss() -> bool:
-    """Resets this process's peak resident set (VmHWM) to its current size; False if the
-    kernel does not allow it (then peaks are since the process started)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory (MiB) since the start or the last :func:`reset_peak_rss`."""
-    peak_kib = _proc_status_kib("VmHWM")
-    if peak_kib is None:  # ru_maxrss is KiB on Linux
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak_kib / 1024
-
-
-# ---- inputs ------------------------------------------------------------------------------------
-
-
-def cpu_simd_flags() -> list[str]:
-    """This CPU's vector-instruction flags (avx*, amx*) from /proc/cpuinfo: the day's machine."""
-    from pg2_tf.core import hardware
-
-    flags = hardware.cpu_flags(hardware.read_cpuinfo(hardware.CPUINFO) or "")
-    return sorted(flag for flag in flags if flag.startswith(("avx", "amx")))
-
-
-def random_arrays(batch_size, img_H, img_W, seed=0):
-    """A batch like pg2_tf.records.reader's as float32 numpy arrays (N, H, W, C): images in [-1, 1],
-    poses in {-1, 1}, masks in {0, 1}; the same for the same seed."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    batch = {}
-    for key, channels in CHANNELS.items():
-        shape = (batch_size, img_H, img_W, channels)
-        if key.startswith("pose"):
-            values = np.where(rng.uniform(size=shape) < 0.03, 1.0, -1.0)
-        elif key.startswith("mask"):
-            values = rng.uniform(size=shape) < 0.4
-        else:
-            values = rng.uniform(-1, 1, size=shape)
-        batch[key] = values.astype(np.float32)
-    return batch
-
-
-# ---- FLOPs -------------------------------------------------------------------------------------
-
-
-def _op_flops(op) -> float:
-    """FLOPs (2 per multiply-add) of one conv/matmul op of a traced graph (0 for other ops)."""
-    import numpy as np
-
-    def shape(tensor):
-        return [int(d) if d is not None else 1 for d in tensor.shape]
-
-    # All three conv ops do the forward conv's multiply-adds: one per (output element, kernel
-    # tap, input channel), i.e. size of the output map (N, Ho, Wo, Cout) x kh x kw x Cin. The
-    # input gradient must be counted from the OUTPUT gradient's size, not its own: a stride-s
-    # conv's input is s^2 times larger than its output, and only 1/s^2 of the taps meet it.
-    if op.type == "Conv2D":  # inputs: images, kernel (kh, kw, cin, cout)
-        return 2.0 * np.prod(shape(op.outputs[0])) * np.prod(shape(op.inputs[1])[:3])
-    if op.type == "Conv2DBackpropInput":  # inputs: input shape, kernel, output gradient
-        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.inputs[1])[:3])
-    if op.type == "Conv2DBackpropFilter":  # inputs: images, kernel shape, output gradient
-        return 2.0 * np.prod(shape(op.inputs[2])) * np.prod(shape(op.outputs[0])[:3])
-    if op.type in _MATMUL_OPS:
-        a, b = shape(op.inputs[0]), shape(op.inputs[1])
-        out = shape(op.outputs[0])
-        inner = (
-            a[-1] if not op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x") else a[-2]
-        )
-        del b
-        return 2.0 * np.prod(out) * inner
-    return 0.0
-
-
-def count_graph_flops(graph) -> float:
-    """FLOPs of the convs/matmuls that the graph's outputs and state updates depend on.
-
-    Walks back from the function's outputs and from every stateful op (variable updates), so
-    gradient ops that nothing uses (e.g. the input gradient of the first conv) are not counted,
-    as TensorFlow prunes them before running.
-    """
-    sinks = [t.op for t in graph.outputs] + [op for op in graph.get_operations() if op._is_stateful]
-    return count_flops_of(sinks)
-
-
-def count_flops_of(sinks) -> float:
-    """FLOPs of the convs/matmuls that the ops ``sinks`` depend on (each op counted once)."""
-    seen, stack, total = set(), list(sinks), 0.0
-    while stack:
-        op = stack.pop()
-        if op.name in seen:
-            continue
-        seen.add(op.name)
-        total += _op_flops(op)
-        stack.extend(t.op for t in op.inputs)
-        stack.extend(op.control_inputs)
-    return total
-
-
-def count_step_flops(trainer, batch_size) -> dict:
-    """GFLOP of one replica's stage-1 step, stage-2 step and G1+G2 inference at ``batch_size``."""
-    import tensorflow as tf
-
-    from pg2_tf.records import reader
-
-    config = trainer.config
-    spec = reader.element_spec(config.img_H, config.img_W, batch_size)
-
-    def traced(fn, *specs):
-        return tf.function(fn).get_concrete_function(*specs).graph
-
-    image = tf.TensorSpec([batch_size, config.img_H, config.img_W, 3])
-    pose = tf.TensorSpec([batch_size, config.img_H, config.img_W, 18])
-    if config.stage2_schedule == "original":
-        stage2 = traced(trainer.stage2_original_step, spec, spec)
-    else:
-        stage2 = traced(trainer.stage2_step, spec)
-    return {
-        "stage1": count_graph_flops(traced(trainer.stage1_step, spec)) / 1e9,
-        "stage2": count_graph_flops(stage2) / 1e9,
-        "inference": count_graph_flops(traced(trainer.generate, image, pose)) / 1e9,
-    }
-
-
-def original_graph_flops(original) -> dict:
-    """GFLOP per call of :class:`benchmarks.original_graph.OriginalGraph`'s steps, counted as the
-    port's: a stage-2 step is its two session runs (each recomputes G1, G2 and D)."""
-
-    def gflop(*fetches):
-        return count_flops_of([getattr(fetch, "op", fetch) for fetch in fetches]) / 1e9
-
-    return {
-        "stage1": gflop(original.g_optim1),
-        "stage2": gflop(original.g_optim2) + gflop(original.d_optim),
-        "inference": gflop(*original.test_outputs),
-    }
-
-
-def forward_flops_per_sample(model_number, img_H, img_W, hidden) -> dict:
-    """Forward GFLOP of G1, G2 and D for one sample (D: one image) of the given size."""
-    import tensorflow as tf
-
-    from pg2_tf.networks import models
-
-    g1, g2, d = models.build(model_number, img_H, img_W, hidden, 64, 64)
-    image = tf.TensorSpec([1, img_H, img_W, 3])
-    pose = tf.TensorSpec([1, img_H, img_W, 18])
-
-    def flops(fn, *specs):
-        return count_graph_flops(tf.function(fn).get_concrete_function(*specs).graph) / 1e9
-
-    return {
-        "G1": flops(lambda x, p: g1([x, p]), image, pose),
-        "G2": flops(lambda a, b: g2([a, b]), image, image),
-        "D": flops(lambda x: d(x), image),
-        "parameters_M": sum(int(v.shape.num_elements()) for m in (g1, g2, d) for v in m.weights)
-        / 1e6,
-    }
-
-
 def flops_table():
     """FLOPs of the full-size models at the original's batch sizes (Market 16, DeepFashion 1)."""
-    from pg2_tf.training import train
+    from pg2_tf.core.configs import TrainConfig
+    from pg2_tf.training import steps
 
     rows = []
     for name, batch in (("market", 16), ("df", 1)):
         model_number, img_H, img_W, _ = CONFIGS[name]
-        per_sample = forward_flops_per_sample(model_number, img_H, img_W, 128)
-        config = train.TrainConfig(
+        per_sample = flops.forward_flops_per_sample(model_number, img_H, img_W, 128)
+        config = TrainConfig(
             model=model_number, img_H=img_H, img_W=img_W, conv_hidden_num=128, batch_size=batch
         )
-        step = count_step_flops(train.Trainer(config), batch)
+        step = flops.count_step_flops(steps.Trainer(config), batch)
         rows.append({"config": name, "batch": batch, **per_sample, **step})
         print(
             f"{name} hidden 128 batch {batch}: forward GFLOP/sample G1 {per_sample['G1']:.1f}, "
@@ -324,179 +142,15 @@ def flops_table():
     return rows
 
 
-# ---- the machine's limit -----------------------------------------------------------------------
-
-# The reference convolution: a 3x3 conv, 128 -> 128 channels, on a batch of 16 64x32 maps (the
-# size of G1's second encoder block at hidden 64); 9.7 GFLOP forward.
-LIMIT_CONV = {"batch": 16, "height": 64, "width": 32, "channels": 128, "kernel": 3}
-
-
-def limit_calls(dtype="float32") -> dict:
-    """Calls of :data:`LIMIT_CONV` through TensorFlow's own kernels, computed in ``dtype``
-    (the kernel a float32 variable cast to it, as Keras' mixed policies do), each with its
-    GFLOP: ``{"forward": (call, gflop), "training": (call, gflop)}``.
-
-    ``forward``: the Conv2D alone (what inference runs); ``training``: the Conv2D and both of
-    its gradients (Conv2DBackpropInput, Conv2DBackpropFilter), a training step's mix. Timed
-    beside a phase, their GFLOP/s is the machine's sustained convolution throughput, the limit
-    a phase's GFLOP/s is compared with.
-    """
-    import tensorflow as tf
-
-    c = LIMIT_CONV
-    shape = [c["batch"], c["height"], c["width"], c["channels"]]
-    kernel_shape = [c["kernel"], c["kernel"], c["channels"], c["channels"]]
-    images = tf.cast(tf.random.stateless_uniform(shape, (1, 2), -1, 1), dtype)
-    kernel = tf.Variable(tf.random.stateless_uniform(kernel_shape, (3, 4), -0.05, 0.05))
-
-    def loss(cast_kernel):
-        outputs = tf.nn.conv2d(images, cast_kernel, 1, "SAME")
-        return tf.reduce_sum(tf.square(tf.cast(outputs, tf.float32)))
-
-    def forward():
-        return loss(tf.cast(kernel, dtype))
-
-    def training():
-        with tf.GradientTape() as tape:
-            cast_kernel = tf.cast(kernel, dtype)
-            tape.watch([images, cast_kernel])
-            value = loss(cast_kernel)
-        gradients = tape.gradient(value, [images, cast_kernel])
-        return sum(tf.reduce_sum(tf.cast(g, tf.float32)) for g in gradients)
-
-    calls = {}
-    for name, fn in (("forward", forward), ("training", training)):
-        compiled = tf.function(fn, autograph=False)
-        gflop = count_graph_flops(compiled.get_concrete_function().graph) / 1e9
-        calls[name] = (lambda compiled=compiled: compiled().numpy(), gflop)
-    return calls
-
-
-# ---- profile ------------------------------------------------------------------------------------
-
-
-def profile_ops(fn, calls, trace_dir=None) -> list[dict]:
-    """Op-level profile of ``calls`` calls of ``fn`` through TensorFlow's profiler.
-
-    Returns one row per op type, most time first: ``op`` (the type as the executor ran it,
-    after Grappler's rewrites, e.g. ``_MklFusedConv2D``), ``ms_per_call`` (summed over the
-    executor's threads, so parallel ops each count), ``count_per_call`` and ``share`` of the
-    summed op time. The trace goes to ``trace_dir`` (TensorBoard's profile plugin reads it) or
-    a temporary folder that is deleted.
-    """
-    import collections
-    import glob
-    import shutil
-
-    import tensorflow as tf
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
-    folder = trace_dir or tempfile.mkdtemp(prefix="pg2_profile_")
-    try:
-        tf.profiler.experimental.start(folder)
-        try:
-            for _ in range(calls):
-                fn()
-        finally:
-            tf.profiler.experimental.stop()
-        space = xplane_pb2.XSpace()
-        (path,) = sorted(glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True))[-1:]
-        with open(path, "rb") as handle:
-            space.ParseFromString(handle.read())
-    finally:
-        if trace_dir is None:
-            shutil.rmtree(folder, ignore_errors=True)
-    picoseconds, counts = collections.Counter(), collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            if not line.name.startswith("tf_Compute"):  # the executor's threads
-                continue
-            for event in line.events:
-                metadata = plane.event_metadata[event.metadata_id]
-                name = metadata.name  # ops are "node name:op type"; "Class::Method" not
-                if ":" not in name or "::" in name:
-                    continue
-                op_type = metadata.display_name or name.rsplit(":", 1)[-1]
-                picoseconds[op_type] += event.duration_ps
-                counts[op_type] += 1
-    total = sum(picoseconds.values()) or 1
-    return [
-        {
-            "op": op_type,
-            "ms_per_call": ps / 1e9 / calls,
-            "count_per_call": counts[op_type] / calls,
-            "share": ps / total,
-        }
-        for op_type, ps in picoseconds.most_common()
-    ]
-
-
-def format_profile(rows, top) -> str:
-    """The first ``top`` rows of :func:`profile_ops` as a Markdown table, plus the rest summed."""
-    lines = ["| op | ms per call | ops per call | share |", "|---|---|---|---|"]
-    for row in rows[:top]:
-        lines.append(
-            f"| {row['op']} | {row['ms_per_call']:.1f} | {row['count_per_call']:.0f} | "
-            f"{row['share']:.1%} |"
-        )
-    rest = rows[top:]
-    if rest:
-        lines.append(
-            f"| {len(rest)} other op types | {sum(r['ms_per_call'] for r in rest):.1f} | "
-            f"{sum(r['count_per_call'] for r in rest):.0f} | {sum(r['share'] for r in rest):.1%} |"
-        )
-    lines.append(
-        f"| all ops | {sum(r['ms_per_call'] for r in rows):.1f} | "
-        f"{sum(r['count_per_call'] for r in rows):.0f} | 100% |"
-    )
-    return "\n".join(lines)
-
-
-# ---- timing ------------------------------------------------------------------------------------
-
-
-def time_interleaved(fns, steps, warmup) -> list[dict]:
-    """Times the calls ``fns`` in turn (first, second, ..., first, second, ...), so that a
-    slower or faster spell of a shared machine falls on all alike; one timing per call."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    records = [([], []) for _ in fns]
-    for _ in range(steps):
-        for call, (walls, cpus) in zip(fns, records, strict=True):
-            wall, cpu = time.perf_counter(), time.process_time()
-            call()
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-    return [_timing(walls, cpus) for walls, cpus in records]
-
-
-def _timing(walls, cpus) -> dict:
-    import numpy as np
-
-    return {
-        "median_s": float(np.median(walls)),
-        "min_s": float(np.min(walls)),
-        "cpu_share": float(sum(cpus) / sum(walls)),
-        "times_s": [round(t, 4) for t in walls],
-    }
-
-
-def _fetch(values):
-    """Waits for ``values`` (tensors, dict or tuple of them) by copying them to the host."""
-    import tensorflow as tf
-
-    tf.nest.map_structure(lambda v: v.numpy(), values)
-
-
 def measure_model(args, results):
     import keras
     import tensorflow as tf
 
-    from pg2_tf.training import train
+    from pg2_tf.core.configs import TrainConfig
+    from pg2_tf.training.steps import Trainer
 
     model_number, img_H, img_W, _ = CONFIGS[args.config]
-    config = train.TrainConfig(
+    config = TrainConfig(
         model=model_number,
         img_H=img_H,
         img_W=img_W,
@@ -509,8 +163,8 @@ def measure_model(args, results):
         progress_bar=False,
     )
     keras.utils.set_random_seed(0)
-    reset_peak_rss()
-    trainer = train.Trainer(config)
+    measure.reset_peak_rss()
+    trainer = Trainer(config)
     results["dtype_policy"] = trainer.dtype_policy
     results["parameters_M"] = (
         sum(
@@ -520,23 +174,24 @@ def measure_model(args, results):
         )
         / 1e6
     )
-    flops = count_step_flops(trainer, args.batch)
+    gflop = flops.count_step_flops(trainer, args.batch)
     if args.test_batch != args.batch:
-        flops["inference"] = count_step_flops(trainer, args.test_batch)["inference"]
-    results["gflop_per_call"] = flops
-    arrays = random_arrays(args.batch, img_H, img_W)
-    test_arrays = random_arrays(args.test_batch, img_H, img_W, seed=1)
+        gflop["inference"] = flops.count_step_flops(trainer, args.test_batch)["inference"]
+    results["gflop_per_call"] = gflop
+    arrays = measure.random_arrays(args.batch, img_H, img_W)
+    test_arrays = measure.random_arrays(args.test_batch, img_H, img_W, seed=1)
     batch = {key: tf.constant(value) for key, value in arrays.items()}
     # The original schedule's D update takes the next batch (fused ignores it).
     d_batch = {
-        key: tf.constant(value) for key, value in random_arrays(args.batch, img_H, img_W, 2).items()
+        key: tf.constant(value)
+        for key, value in measure.random_arrays(args.batch, img_H, img_W, 2).items()
     }
     steps = {
-        "stage1": lambda: _fetch(trainer.train_step(batch, step=0)),
-        "stage2": lambda: _fetch(trainer.train_step(batch, step=1, d_batch=d_batch)),
+        "stage1": lambda: measure.fetch(trainer.train_step(batch, step=0)),
+        "stage2": lambda: measure.fetch(trainer.train_step(batch, step=1, d_batch=d_batch)),
     }
     test_batch = {key: tf.constant(value) for key, value in test_arrays.items()}
-    steps["inference"] = lambda: _fetch(
+    steps["inference"] = lambda: measure.fetch(
         trainer.compiled_generate(test_batch["x"], test_batch["pose_target"])
     )
     original = None
@@ -553,21 +208,21 @@ def measure_model(args, results):
         }
         results["original_graph_same_run"] = {
             "d_data_format": original.data_format,
-            "gflop_per_call": original_graph_flops(original),
+            "gflop_per_call": flops.original_graph_flops(original),
             "phases": {},
         }
     compute_dtype = keras.mixed_precision.Policy(trainer.dtype_policy).compute_dtype
-    limits = limit_calls(compute_dtype)
-    results["limit"] = {"conv": LIMIT_CONV, "dtype": compute_dtype, "phases": {}}
+    limits = measure.limit_calls(compute_dtype)
+    results["limit"] = {"conv": measure.LIMIT_CONV, "dtype": compute_dtype, "phases": {}}
     for phase in ("stage1", "stage2", "inference"):
         if phase not in args.phases:
             continue
-        reset_peak_rss()
+        measure.reset_peak_rss()
         # Ours, the original graph's (if any) and the limit's calls in turn, in the same rounds.
         limit_kind = "forward" if phase == "inference" else "training"
         limit_call, limit_gflop = limits[limit_kind]
         calls = [steps[phase]] + ([original_calls[phase]] if original else []) + [limit_call]
-        timings = time_interleaved(calls, args.steps, args.warmup)
+        timings = measure.time_interleaved(calls, args.steps, args.warmup)
         timing, limit_timing = timings[0], timings[-1]
         if original is not None:
             original_timing = timings[1]
@@ -596,13 +251,13 @@ def measure_model(args, results):
         limit_timing["gflop_per_s"] = limit_gflop / limit_timing["median_s"]
         limit_timing["best_gflop_per_s"] = limit_gflop / limit_timing["min_s"]
         results["limit"]["phases"][phase] = limit_timing
-        timing["peak_rss_mib"] = peak_rss_mib()
-        timing["gflop_per_s"] = flops[phase] / timing["median_s"]
+        timing["peak_rss_mib"] = measure.peak_rss_mib()
+        timing["gflop_per_s"] = gflop[phase] / timing["median_s"]
         # Medians of the same rounds; and the fastest call of each (the least disturbed by
         # other processes on a shared machine).
         timing["share_of_limit"] = timing["gflop_per_s"] / limit_timing["gflop_per_s"]
         timing["best_share_of_limit"] = (
-            flops[phase] / timing["min_s"] / limit_timing["best_gflop_per_s"]
+            gflop[phase] / timing["min_s"] / limit_timing["best_gflop_per_s"]
         )
         timing["load_average"] = os.getloadavg()
         results["phases"][phase] = timing
@@ -628,10 +283,10 @@ def _profile_phase(args, phase, call, original_call) -> dict:
         if fn is None:
             continue
         trace_dir = args.profile_dir and os.path.join(args.profile_dir, f"{phase}_{name}")
-        rows = profile_ops(fn, args.steps, trace_dir)
+        rows = measure.profile_ops(fn, args.steps, trace_dir)
         profiles[name] = rows
         print(f"  profile of the {name.replace('_', ' ')}'s {phase}:", flush=True)
-        print(format_profile(rows, args.profile), flush=True)
+        print(measure.format_profile(rows, args.profile), flush=True)
     return profiles
 
 
@@ -648,11 +303,11 @@ def measure_pipeline(args, results):
     dataset = reader.make_dataset(
         folder, "train", kind=kind, img_H=img_H, img_W=img_W, batch_size=args.batch, is_train=True
     )
-    reset_peak_rss()
+    measure.reset_peak_rss()
     wall, cpu = time.perf_counter(), time.process_time()
     rate = input_pipeline.measure_examples_per_second(dataset, args.pipeline_seconds)
     share = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    timing = {"examples_per_s": rate, "cpu_share": share, "peak_rss_mib": peak_rss_mib()}
+    timing = {"examples_per_s": rate, "cpu_share": share, "peak_rss_mib": measure.peak_rss_mib()}
     stage2 = results["phases"].get("stage2")
     if stage2:  # two batches per stage-2 step under the original schedule, else one
         per_step = 2 if args.stage2_schedule == "original" else 1
@@ -729,9 +384,9 @@ def format_table(results) -> str:
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pg2_tf.training import train
+    from pg2_tf.training import precision
 
-    inter_op = train.configure_threads(args.inter_op_threads)
+    inter_op = precision.configure_threads(args.inter_op_threads)
     if args.flops_table:
         flops_table()
         return 0
@@ -746,7 +401,7 @@ def main(argv=None):
         "xla": args.xla,
         "mixed_precision": args.mixed_precision,
         "stage2_schedule": args.stage2_schedule,
-        "cpu_flags": cpu_simd_flags(),
+        "cpu_flags": measure.cpu_simd_flags(),
         "inter_op_threads": inter_op,
         "label": args.label,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -65,9 +65,9 @@ def make_data(args):
 
 
 def _config(args, schedule, seed, g_lr, stage1_steps):
-    from pg2_tf.training import train
+    from pg2_tf.core.configs import TrainConfig
 
-    return train.TrainConfig(
+    return TrainConfig(
         conv_hidden_num=args.hidden,
         d_dim=args.d_dim,
         batch_size=args.batch,
@@ -105,7 +105,7 @@ def run_seed(args, seed, train_path, test_path) -> dict:
     import numpy as np
 
     from pg2_tf.records import reader
-    from pg2_tf.training import train
+    from pg2_tf.training import steps
 
     def dataset():
         return reader.make_dataset(
@@ -125,7 +125,7 @@ def run_seed(args, seed, train_path, test_path) -> dict:
         )
     )
     keras.utils.set_random_seed(seed)
-    stage1 = train.Trainer(_config(args, "fused", seed, args.stage1_lr, args.stage1_steps))
+    stage1 = steps.Trainer(_config(args, "fused", seed, args.stage1_lr, args.stage1_steps))
     started = time.monotonic()
     batches = iter(dataset())
     for step in range(args.stage1_steps):
@@ -137,7 +137,7 @@ def run_seed(args, seed, train_path, test_path) -> dict:
     }
     print(f"seed {seed}: stage 1 done, test {result['after_stage1']}", flush=True)
     for schedule in SCHEDULES:
-        trainer = train.Trainer(_config(args, schedule, seed, args.g_lr, 0))
+        trainer = steps.Trainer(_config(args, schedule, seed, args.g_lr, 0))
         for model, weights in zip((trainer.g1, trainer.g2, trainer.d), start_weights, strict=True):
             model.set_weights(weights)
         batches = iter(dataset())  # the same batches, in the same order, for both schedules
@@ -192,7 +192,7 @@ def summarise(runs) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from benchmarks.run import cpu_simd_flags
+    from benchmarks.measure import cpu_simd_flags
 
     results = {
         "args": {k: v for k, v in vars(args).items() if k != "json"},

@@ -1,10 +1,10 @@
-"""benchmarks.run's FLOP counter: 2 FLOPs per multiply-add of each convolution op, forward and
+"""benchmarks.flops' FLOP counter: 2 FLOPs per multiply-add of each convolution op, forward and
 both backward ops, checked against counts worked out by hand."""
 
 import pytest
 import tensorflow as tf
 
-from benchmarks import run
+from benchmarks import flops, measure
 
 
 def _conv_training_graph(stride):
@@ -25,7 +25,7 @@ def _conv_training_graph(stride):
 
 def _flops_by_op_type(graph):
     return {
-        op.type: run._op_flops(op)
+        op.type: flops._op_flops(op)
         for op in graph.get_operations()
         if op.type in ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter")
     }
@@ -48,7 +48,7 @@ def test_each_conv_op_counts_the_forward_convs_multiply_adds_twice(stride, multi
 
 def test_graph_total_counts_what_the_outputs_need_only():
     graph = _conv_training_graph(2)
-    assert run.count_graph_flops(graph) == 3 * 2 * 2_592
+    assert flops.count_graph_flops(graph) == 3 * 2 * 2_592
 
     def kernel_gradient_only(images, kernel):
         with tf.GradientTape() as tape:
@@ -62,7 +62,7 @@ def test_graph_total_counts_what_the_outputs_need_only():
         .get_concrete_function(tf.TensorSpec([2, 8, 6, 3]), tf.TensorSpec([3, 3, 3, 4]))
         .graph
     )
-    assert run.count_graph_flops(pruned) == 2 * 2 * 2_592  # no input gradient
+    assert flops.count_graph_flops(pruned) == 2 * 2 * 2_592  # no input gradient
 
 
 def test_matmul_counts_two_flops_per_multiply_add():
@@ -71,11 +71,11 @@ def test_matmul_counts_two_flops_per_multiply_add():
         .get_concrete_function(tf.TensorSpec([5, 3]), tf.TensorSpec([5, 7]))
         .graph
     )
-    assert run.count_graph_flops(graph) == 2 * 3 * 7 * 5
+    assert flops.count_graph_flops(graph) == 2 * 3 * 7 * 5
 
 
 def test_limit_conv_counts_its_forward_and_training_flops():
-    calls = run.limit_calls("float32")
+    calls = measure.limit_calls("float32")
     # 3x3 conv, 128 -> 128 channels, 16 x 64 x 32 outputs: 16*64*32*128 outputs x 9*128 taps.
     multiply_adds = 16 * 64 * 32 * 128 * 9 * 128
     assert calls["forward"][1] == pytest.approx(2 * multiply_adds / 1e9)
@@ -87,7 +87,7 @@ def test_profile_table_counts_each_op_of_the_profiled_calls():
     images = tf.random.uniform([2, 8, 6, 3])
     conv = tf.function(lambda: tf.nn.conv2d(images, kernel, 1, "SAME"))
     conv()
-    rows = run.profile_ops(lambda: conv().numpy(), calls=3)
+    rows = measure.profile_ops(lambda: conv().numpy(), calls=3)
     conv_rows = [row for row in rows if "Conv2D" in row["op"]]
     assert len(conv_rows) == 1 and conv_rows[0]["count_per_call"] == 1
     assert sum(row["share"] for row in rows) == pytest.approx(1.0)
