@@ -8,7 +8,7 @@ Generates a fake release with the official layout and names (Market-1501-v15.09.
 images of ~17 (Market) or ~4 (In-shop) per identity / item, half of them real photo crops (the
 people of skimage's astronaut and cameraman photos and of Debian's labelme-examples VOC photos,
 each crop jittered in position, scale, mirror and brightness) and half synthetic figures
-(:mod:`data_prep.synthetic`), then runs the one command (``python -m data_prep.from_release``)
+(:mod:`data_prep.synthetic_people`), then runs the one command (``python -m data_prep.from_release``)
 as a subprocess and samples the resident memory of its whole process tree (parent + workers)
 every 0.25 s. Prints and writes (``--json``) the CPU flags, load average before and after, the
 wall time, images/s and the peak memory. The release is generated once per size and kept
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_prep import synthetic
+from data_prep import synthetic_people
 from pg2_tf.core import datasets
 
 LABELME = Path("/usr/share/doc/labelme-examples/examples/instance_segmentation/data_annotated")
@@ -77,9 +77,9 @@ def real_crop(photos, rng, img_H: int, img_W: int) -> np.ndarray:
 
 
 def synthetic_figure(rng, img_H: int, img_W: int, identity: int) -> np.ndarray:
-    keypoints_rc = synthetic.random_keypoints(rng, img_H, img_W)
-    look = synthetic.identity_appearance(identity, 0)
-    return synthetic.render_person(keypoints_rc, look, rng, img_H, img_W)
+    keypoints_rc = synthetic_people.random_keypoints(rng, img_H, img_W)
+    look = synthetic_people.identity_appearance(identity, 0)
+    return synthetic_people.render_person(keypoints_rc, look, rng, img_H, img_W)
 
 
 def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:

@@ -1,8 +1,7 @@
 """A small synthetic PG2 dataset, written in the ORIGINAL raw layout (no download needed).
 
-Person-like figures (ellipse head, polygon torso, thick limbs) whose clothes and skin colours
-identify the person, in varied poses and viewpoints on varied backgrounds, with their 18
-COCO/OpenPose keypoints known exactly. Images and OpenPose-format pose pickles (Python 2 protocol:
+The people of :mod:`data_prep.synthetic_people` (figures with their 18 COCO/OpenPose keypoints
+known exactly), laid out as a dataset. Images and OpenPose-format pose pickles (Python 2 protocol:
 ``all_peaks`` with the true candidate first plus occasional distractor peaks, ``subsets`` with the
 person's row first) are laid out as the original zips, so the converters run on them unchanged:
 
@@ -16,7 +15,8 @@ person's row first) are laid out as the original zips, so the converters run on 
 
 Train comes with its mirrored copy (``*_train_flip``), as the original data.
 
-Everything is a deterministic function of the arguments (seeded numpy generators). Example::
+Rule: everything is a deterministic function of the arguments (seeded numpy generators), and a
+set already written with the same arguments is kept as it is. Example::
 
     from data_prep.synthetic import make_synthetic_records
     data_path = make_synthetic_records("/tmp/pg2_data", "market", "train", identities=4)
@@ -25,261 +25,43 @@ Everything is a deterministic function of the arguments (seeded numpy generators
 Command line::
 
     python -m data_prep.synthetic --kind market|deepfashion --out DIR --identities N
-        [--images_per_identity M] [--splits train,test] [--seed S] [--convert]
-        [--junk_test_files] [--workers N]
+        [--test_identities N] [--images_per_identity M] [--splits train,test] [--seed S]
+        [--convert] [--junk_test_files] [--seen_people] [--shared_background] [--workers N]
+
+``python -m pg2_tf.demo`` runs it with ``--seen_people --shared_background --convert``.
 """
 
 import argparse
-import io
 import json
-import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from data_prep import common
-from pg2_tf.core import atomic, datasets, pose, pose_files
+from data_prep import common, raw_layout, synthetic_people
+from pg2_tf.core import atomic, datasets, pose
 from pg2_tf.core.errors import ConfigError
 
 KINDS = datasets.KINDS
 SPLITS = ("train", "test", "test_samples", "test_seq")
 _SPLIT_INDEX = {split: index for index, split in enumerate(SPLITS)}
 
-# Front-view skeleton in figure-height units: (row from the head top, column from the body axis).
-# Image left is the person's right side when the person faces the camera.
-_FRONT_SKELETON = {
-    "nose": (0.075, 0.0),
-    "neck": (0.16, 0.0),
-    "right_shoulder": (0.18, -0.105),
-    "left_shoulder": (0.18, 0.105),
-    "right_hip": (0.5, -0.065),
-    "left_hip": (0.5, 0.065),
-    "right_eye": (0.058, -0.022),
-    "left_eye": (0.058, 0.022),
-    "right_ear": (0.068, -0.048),
-    "left_ear": (0.068, 0.048),
-}
-_UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.16, 0.14, 0.24, 0.23
-_SKIN_TONES = ((241, 194, 167), (224, 172, 105), (198, 134, 66), (141, 85, 36), (92, 58, 35))
-
-
-@dataclass(frozen=True)
-class Appearance:
-    """Colours (RGB 0..255) that identify a person."""
-
-    skin: tuple
-    hair: tuple
-    shirt: tuple
-    trousers: tuple
-    shoes: tuple
-
-
-def identity_appearance(identity: int, seed: int) -> Appearance:
-    """The deterministic look of person ``identity``."""
-    rng = np.random.default_rng([seed, 7919, identity])
-
-    def colour(low=20, high=235):
-        return tuple(int(v) for v in rng.integers(low, high, size=3))
-
-    return Appearance(
-        skin=_SKIN_TONES[int(rng.integers(len(_SKIN_TONES)))],
-        hair=colour(10, 120),
-        shirt=colour(),
-        trousers=colour(10, 200),
-        shoes=colour(0, 80),
-    )
-
-
-def random_keypoints(rng: np.random.Generator, img_H: int, img_W: int) -> np.ndarray:
-    """A plausible standing/walking person filling most of the image.
-
-    Returns:
-        float64 [18, 2] (row, col), integer-valued like OpenPose peaks, -1 for joints hidden by
-        the viewpoint (back: face; side views: the far eye and ear) or outside the image.
-    """
-    figure = img_H * rng.uniform(0.82, 0.95)
-    top = rng.uniform(0.01, 0.99 - figure / img_H) * img_H
-    axis = img_W / 2 + rng.uniform(-0.08, 0.08) * img_W
-    view = rng.choice(["front", "front", "back", "right", "left"])
-    width_scale = {"front": 1.0, "back": -1.0, "right": 0.35, "left": -0.35}[view]
-    width_scale *= min(1.0, 0.55 * img_W / (0.21 * figure)) * rng.uniform(0.85, 1.1)
-
-    joints = {}
-    for name, (row, col) in _FRONT_SKELETON.items():
-        joints[name] = np.array([top + row * figure, axis + col * figure * width_scale])
-    side_sign = 1 if width_scale >= 0 else -1
-    for side, sign in (("right", -1), ("left", 1)):
-        outward = sign * side_sign
-        upper = math.radians(rng.uniform(-5, 40))
-        lower = upper + math.radians(rng.uniform(-40, 50))
-        elbow = joints[f"{side}_shoulder"] + figure * _UPPER_ARM * np.array(
-            [math.cos(upper), outward * math.sin(upper) * abs(width_scale) ** 0.5]
-        )
-        joints[f"{side}_elbow"] = elbow
-        joints[f"{side}_wrist"] = elbow + figure * _FOREARM * np.array(
-            [math.cos(lower), outward * math.sin(lower) * abs(width_scale) ** 0.5]
-        )
-        thigh = math.radians(rng.uniform(-12, 18))
-        shin = thigh + math.radians(rng.uniform(-12, 8))
-        knee = joints[f"{side}_hip"] + figure * _THIGH * np.array(
-            [math.cos(thigh), outward * math.sin(thigh)]
-        )
-        joints[f"{side}_knee"] = knee
-        joints[f"{side}_ankle"] = knee + figure * _SHIN * np.array(
-            [math.cos(shin), outward * math.sin(shin)]
-        )
-
-    keypoints_rc = np.full((pose.NUM_KEYPOINTS, 2), -1.0)
-    for name, position in joints.items():
-        keypoints_rc[pose.KEYPOINT_NAMES.index(name)] = np.round(position)
-    hidden = {
-        "front": [],
-        "back": ["nose", "right_eye", "left_eye"],
-        "right": ["left_eye", "left_ear"],
-        "left": ["right_eye", "right_ear"],
-    }[view]
-    for name in hidden:
-        keypoints_rc[pose.KEYPOINT_NAMES.index(name)] = -1
-    outside = (
-        (keypoints_rc[:, 0] < 0)
-        | (keypoints_rc[:, 0] > img_H - 1)
-        | (keypoints_rc[:, 1] < 0)
-        | (keypoints_rc[:, 1] > img_W - 1)
-    )
-    keypoints_rc[outside] = -1
-    return keypoints_rc
-
-
-def render_person(
-    keypoints_rc: np.ndarray,
-    appearance: Appearance,
-    rng: np.random.Generator,
-    img_H: int,
-    img_W: int,
-    background: np.ndarray | None = None,
-) -> np.ndarray:
-    """Draws the figure of ``keypoints_rc`` on ``background`` (uint8 [img_H, img_W, 3]), by
-    default a random one drawn from ``rng``.
-
-    Returns:
-        uint8 [img_H, img_W, 3].
-    """
-    if background is None:
-        background = _background(rng, img_H, img_W)
-    image = Image.fromarray(background)
-    draw = ImageDraw.Draw(image)
-    scale = img_H / 128
-    present = ~pose.missing_joints(keypoints_rc)
-
-    def point(name):
-        joint = pose.KEYPOINT_NAMES.index(name)
-        return (
-            (float(keypoints_rc[joint, 1]), float(keypoints_rc[joint, 0]))
-            if present[joint]
-            else None
-        )
-
-    def limb(name_a, name_b, colour, width):
-        a, b = point(name_a), point(name_b)
-        if a and b:
-            draw.line([a, b], fill=colour, width=max(1, round(width * scale)))
-            radius = width * scale / 2
-            for x, y in (a, b):
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
-
-    for side in ("right", "left"):
-        limb(f"{side}_hip", f"{side}_knee", appearance.trousers, 7)
-        limb(f"{side}_knee", f"{side}_ankle", appearance.trousers, 6)
-        ankle = point(f"{side}_ankle")
-        if ankle:
-            x, y = ankle
-            draw.ellipse(
-                [x - 4 * scale, y - 1.5 * scale, x + 4 * scale, y + 2.5 * scale],
-                fill=appearance.shoes,
-            )
-    torso = [point(n) for n in ("right_shoulder", "left_shoulder", "left_hip", "right_hip")]
-    if all(torso):
-        draw.polygon(torso, fill=appearance.shirt)
-    for side in ("right", "left"):
-        limb(f"{side}_shoulder", f"{side}_elbow", appearance.shirt, 5)
-        limb(f"{side}_elbow", f"{side}_wrist", appearance.skin, 4)
-    limb("neck", "right_shoulder", appearance.shirt, 6)
-    limb("neck", "left_shoulder", appearance.shirt, 6)
-    neck, nose = point("neck"), point("nose")
-    ears = [p for p in (point("right_ear"), point("left_ear")) if p]
-    hips = [p for p in (point("right_hip"), point("left_hip")) if p]
-    if neck:
-        torso_length = np.mean([p[1] for p in hips]) - neck[1] if hips else 0.3 * img_H
-        radius_y = 0.23 * torso_length
-        radius_x = 0.75 * radius_y
-        if nose:
-            head_x, head_y = nose
-        elif ears:
-            head_x, head_y = np.mean([p[0] for p in ears]), np.mean([p[1] for p in ears])
-        else:
-            head_x, head_y = neck[0], neck[1] - 1.1 * radius_y
-        box = [head_x - radius_x, head_y - radius_y, head_x + radius_x, head_y + radius_y]
-        draw.ellipse(box, fill=appearance.skin)
-        # Hair: the top of the head from the front, all of it from the back.
-        draw.chord(box, 180 if nose else 0, 360, fill=appearance.hair)
-    pixels = np.asarray(image).astype(np.int16)
-    pixels += rng.integers(-6, 7, size=pixels.shape, dtype=np.int16)
-    return np.clip(pixels, 0, 255).astype(np.uint8)
-
-
-def _background(rng: np.random.Generator, img_H: int, img_W: int) -> np.ndarray:
-    top, bottom = rng.integers(30, 240, size=(2, 3))
-    rows = np.linspace(0.0, 1.0, img_H)[:, None, None]
-    pixels = (top * (1 - rows) + bottom * rows) * np.ones((1, img_W, 1))
-    for _ in range(int(rng.integers(0, 4))):
-        y0, x0 = rng.integers(0, img_H), rng.integers(0, img_W)
-        y1, x1 = y0 + rng.integers(5, img_H // 2), x0 + rng.integers(5, img_W // 2)
-        pixels[y0:y1, x0:x1] = rng.integers(20, 240, size=3)
-    return pixels.astype(np.uint8)
-
-
-def openpose_result(
-    keypoints_rc: np.ndarray, rng: np.random.Generator
-) -> tuple[list[list[tuple]], np.ndarray]:
-    """OpenPose-format peaks/subsets of a person: the true peak first for every joint, then
-    sometimes a distractor peak that belongs to a weaker second person (or to no one).
-
-    Both keypoint selection rules of the converters recover ``keypoints_rc`` exactly.
-    """
-    all_peaks, person = pose_files.openpose_from_keypoints(keypoints_rc)
-    scored_peaks = []
-    person_score = 0.0
-    for candidates in all_peaks:
-        joint_peaks = []
-        for x, y, _, peak_id in candidates:
-            score = float(rng.uniform(0.45, 0.97))
-            joint_peaks.append((x, y, score, peak_id))
-            person_score += score
-        scored_peaks.append(joint_peaks)
-    next_id = int(person[0, -1])
-    other = np.full(pose.NUM_KEYPOINTS + 2, -1.0)
-    for joint, joint_peaks in enumerate(scored_peaks):
-        if joint_peaks and rng.random() < 0.15:
-            x, y = joint_peaks[0][0], joint_peaks[0][1]
-            joint_peaks.append((x // 2, y // 2, float(rng.uniform(0.1, 0.4)), next_id))
-            other[joint] = next_id
-            next_id += 1
-    person[0, -2] = person_score + float(rng.uniform(0.5, 2.0))
-    subsets = person
-    if (other[: pose.NUM_KEYPOINTS] >= 0).sum() >= 2:
-        other[-1] = (other[: pose.NUM_KEYPOINTS] >= 0).sum()
-        other[-2] = 0.5 * other[-1]
-        subsets = np.vstack([person, other[None]])
-    return scored_peaks, subsets
-
 
 def image_names(
     kind: str, image_set: str, identities: int, images_per_identity: int
 ) -> list[list[str]]:
-    """File names [identity][image] of a set (different identities and frames per set)."""
+    """The image file names of a set (different identities and frames per set).
+
+    Args:
+        kind: "market" or "deepfashion" (the naming scheme).
+        image_set: "train", "test", "test_samples" or "test_seq".
+        identities: people in the set.
+        images_per_identity: photos of each.
+
+    Returns:
+        Names ``[identity][image]``, as the original dataset names its files.
+    """
     first_identity = {"train": 1, "test": 1001, "test_samples": 2001, "test_seq": 3001}
     layout = datasets.by_kind(kind)
     names = []
@@ -321,15 +103,24 @@ def make_synthetic_raw(
     seen_people: bool = False,
     shared_background: bool = False,
 ) -> Path:
-    """Writes the raw layout (module docstring) under ``out_dir``; returns the raw folder.
+    """Writes the raw layout (module docstring) under ``out_dir``.
 
-    ``splits``: image sets among train (with its mirrored train_flip), test, test_samples and
-    (DeepFashion) test_seq; a set already written with the same arguments is kept as it is.
-    ``junk_test_files``: Market test starts with the real set's 6617 (empty) junk files.
-    ``seen_people``: the test-type sets show train's people (those of the same index and
-    ``seed``) in new poses, instead of people of their own.
-    ``shared_background``: each person has one background in all their photos (by default each
-    photo has its own, so the two images of a pair have unrelated backgrounds).
+    Args:
+        out_dir: the output folder.
+        kind: "market" (128 x 64) or "deepfashion" (256 x 256).
+        identities: people in each set (at least 1).
+        images_per_identity: photos of each person (at least 2, to make pairs).
+        splits: image sets among train (with its mirrored train_flip), test, test_samples and
+            (DeepFashion) test_seq; a set already written with the same arguments is kept.
+        seed: the seed of every random choice.
+        junk_test_files: Market test starts with the real set's 6617 (empty) junk files.
+        seen_people: the test-type sets show train's people (those of the same index and
+            ``seed``) in new poses, instead of people of their own.
+        shared_background: each person has one background in all their photos (by default each
+            photo has its own, so the two images of a pair have unrelated backgrounds).
+
+    Returns:
+        The raw folder, ``<out_dir>/<Market1501_img_pose_attr_seg|DF_img_pose>``.
 
     Raises:
         ConfigError: unknown kind/split, fewer than 1 identity or 2 images per identity.
@@ -361,7 +152,7 @@ def make_synthetic_raw(
 def _write_split(raw_dir: Path, layout: datasets.Dataset, spec: "SyntheticSpec") -> None:
     split = spec.split
     people = image_names(layout.kind, split, spec.identities, spec.images_per_identity)
-    sets = prepare_image_sets(raw_dir, layout, split)
+    sets = raw_layout.prepare_image_sets(raw_dir, layout, split)
     if spec.junk_test_files:  # the real set's junk detections, skipped by the converter
         for index in range(layout.junk_test_detections):
             junk_name = layout.raw_image_name(0, 1, index)
@@ -369,63 +160,36 @@ def _write_split(raw_dir: Path, layout: datasets.Dataset, spec: "SyntheticSpec")
     for person, names in enumerate(people):
         # seen_people: the person of train with this index (same seed), in new poses.
         look = person + 1000 * _SPLIT_INDEX["train" if spec.seen_people else split]
-        appearance = identity_appearance(look, spec.seed)
+        appearance = synthetic_people.identity_appearance(look, spec.seed)
         background = None
         if spec.shared_background:
             background_rng = np.random.default_rng([spec.seed, 104729, look])
-            background = _background(background_rng, layout.img_H, layout.img_W)
+            background = synthetic_people.random_background(
+                background_rng, layout.img_H, layout.img_W
+            )
         for index, name in enumerate(names):
             rng = np.random.default_rng([spec.seed, _SPLIT_INDEX[split], person, index])
-            keypoints_rc = random_keypoints(rng, layout.img_H, layout.img_W)
-            pixels = render_person(
+            keypoints_rc = synthetic_people.random_keypoints(rng, layout.img_H, layout.img_W)
+            pixels = synthetic_people.render_person(
                 keypoints_rc, appearance, rng, layout.img_H, layout.img_W, background
             )
-            save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
-            sets[split][name] = openpose_result(keypoints_rc, rng)
+            raw_layout.save_jpeg(pixels, raw_dir / layout.image_folder(split) / name)
+            sets[split][name] = synthetic_people.openpose_result(keypoints_rc, rng)
             if split == "train":
                 mirrored = pose.mirror_keypoints(keypoints_rc, layout.img_W)
-                save_jpeg(pixels[:, ::-1], raw_dir / layout.image_folder("train_flip") / name)
-                sets["train_flip"][name] = openpose_result(mirrored, rng)
+                raw_layout.save_jpeg(
+                    pixels[:, ::-1], raw_dir / layout.image_folder("train_flip") / name
+                )
+                sets["train_flip"][name] = synthetic_people.openpose_result(mirrored, rng)
     for image_set, results in sets.items():
-        add_to_pickles(raw_dir / layout.pose_folder, layout.pickle_names(image_set), results)
+        raw_layout.add_to_pickles(
+            raw_dir / layout.pose_folder, layout.pickle_names(image_set), results
+        )
 
 
 def _with_junk(layout: datasets.Dataset, split: str, junk_test_files: bool) -> bool:
     """Whether the set starts with empty junk files (a test set of a dataset that has them)."""
     return junk_test_files and split == "test" and layout.junk_test_detections > 0
-
-
-def prepare_image_sets(raw_dir: Path, layout: datasets.Dataset, split: str) -> dict:
-    """Empties (or makes) the image folders ``split`` writes in the raw layout (with
-    ``train_flip`` for train); returns ``{image_set: {}}`` for the sets' OpenPose results."""
-    sets = {split: {}, "train_flip": {}} if split == "train" else {split: {}}
-    for image_set in sets:
-        folder = raw_dir / layout.image_folder(image_set)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-    return sets
-
-
-def save_jpeg(pixels: np.ndarray, path: Path, quality: int = 92) -> None:
-    """uint8 [H, W, 3] pixels as a JPEG file of the given quality."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=quality)
-    path.write_bytes(buffer.getvalue())
-
-
-def add_to_pickles(pose_dir: Path, pickle_names: tuple[str, str], results: dict) -> None:
-    """Merges ``{name: (peaks, person_rows)}`` into the peaks/subsets pickles of ``pose_dir``
-    (DeepFashion keeps all sets in one pair, so another split's entries must stay)."""
-    pose_dir.mkdir(parents=True, exist_ok=True)
-    peaks_path, subsets_path = (pose_dir / name for name in pickle_names)
-    all_peaks = common.load_python2_pickle(peaks_path, "") if peaks_path.exists() else {}
-    subsets = common.load_python2_pickle(subsets_path, "") if subsets_path.exists() else {}
-    for name, (peaks, person_rows) in results.items():
-        all_peaks[name] = peaks
-        subsets[name] = person_rows
-    for path, value in ((peaks_path, all_peaks), (subsets_path, subsets)):
-        common.dump_pickle(value, path)  # whole or not at all: it holds the other splits too
 
 
 def make_synthetic_records(
@@ -502,10 +266,22 @@ def make_synthetic_records(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line (module docstring): writes the raw layout, and the records with
+    ``--convert``, printing one line per folder made.
+
+    Args:
+        argv: the arguments (default: the process's).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kind", choices=KINDS, default="market")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--identities", type=int, default=4)
+    parser.add_argument(
+        "--test_identities",
+        type=int,
+        default=None,
+        help="people in the sets other than train (default: --identities)",
+    )
     parser.add_argument("--images_per_identity", type=int, default=3)
     parser.add_argument("--splits", default="train,test", help="comma-separated image sets")
     parser.add_argument("--seed", type=int, default=0)
@@ -515,32 +291,58 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="market test: start with 6617 empty junk files, as the real bounding_box_test",
     )
+    parser.add_argument(
+        "--seen_people",
+        action="store_true",
+        help="the sets other than train show train's people (same index and --seed) in new poses",
+    )
+    parser.add_argument(
+        "--shared_background",
+        action="store_true",
+        help="each person has one background in all their photos (default: one per photo)",
+    )
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     splits = tuple(split for split in args.splits.split(",") if split)
-    raw_dir = make_synthetic_raw(
-        args.out,
-        args.kind,
-        args.identities,
-        args.images_per_identity,
-        splits,
-        args.seed,
-        junk_test_files=args.junk_test_files,
-    )
-    print(f"raw {args.kind} data: {raw_dir}")
+    people = dict(seen_people=args.seen_people, shared_background=args.shared_background)
+
+    def identities_of(split):
+        return (
+            args.identities
+            if split == "train" or not args.test_identities
+            else args.test_identities
+        )
+
+    groups = {}  # identities -> the splits that have that many people, in order
+    for split in splits:
+        groups.setdefault(identities_of(split), []).append(split)
+    groups = groups or {args.identities: []}  # no splits: the empty raw folder, as asked
+    for identities, group in groups.items():
+        raw_dir = make_synthetic_raw(
+            args.out,
+            args.kind,
+            identities,
+            args.images_per_identity,
+            tuple(group),
+            args.seed,
+            junk_test_files=args.junk_test_files,
+            **people,
+        )
+    print(f"raw {args.kind} data: {raw_dir}", flush=True)
     if args.convert:
         for split in splits:
             data_path = make_synthetic_records(
                 args.out,
                 args.kind,
                 split,
-                args.identities,
+                identities_of(split),
                 args.images_per_identity,
                 args.seed,
                 args.workers,
                 junk_test_files=args.junk_test_files,
+                **people,
             )
-            print(f"{split} records: {data_path}")
+            print(f"{split} records: {data_path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep import synthetic
+from data_prep import synthetic, synthetic_people
 from data_prep.read_records import read_records
 from pg2_tf.core import pose, pose_files
 from pg2_tf.core.errors import ConfigError
@@ -74,7 +74,7 @@ def test_both_selection_rules_recover_the_keypoints_inside_the_image(market_raw)
 def test_figures_are_drawn_on_their_keypoints(market_raw):
     all_peaks, subsets = _poses(market_raw)
     for identity in range(3):
-        shirt = np.array(synthetic.identity_appearance(identity, seed=5).shirt)
+        shirt = np.array(synthetic_people.identity_appearance(identity, seed=5).shirt)
         for name in sorted(all_peaks)[identity * 3 : identity * 3 + 3]:
             keypoints_rc = pose_files.keypoints_from_openpose(all_peaks[name], subsets[name])
             neck, hips = keypoints_rc[1], keypoints_rc[[8, 11]].mean(axis=0)
@@ -176,7 +176,7 @@ def test_seen_people_puts_train_people_in_the_test_set(tmp_path, seen_people):
     raw = synthetic.make_synthetic_raw(
         tmp_path, "market", 2, 3, ("train", "test"), seed=5, seen_people=seen_people
     )
-    first_train_person = synthetic.identity_appearance(0, seed=5)
+    first_train_person = synthetic_people.identity_appearance(0, seed=5)
     test_photo = _photos(raw, "test", 1001)[0]
     assert (_shirt_pixels(test_photo, first_train_person) > 100) == seen_people
     assert _shirt_pixels(_photos(raw, "train", 1)[0], first_train_person) > 100
