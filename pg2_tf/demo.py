@@ -1,8 +1,9 @@
 """``python -m pg2_tf.demo``: the whole PG2 job on built-in synthetic data, in minutes on a CPU.
 
 1. builds a small synthetic Market-style dataset in the original raw layout and converts it to
-   tf-records with the project's converter (``data_prep``); unlike the paper's data, each person
-   keeps one background and the test pairs show the training people in new poses;
+   tf-records with the project's converter, by running the data step as its own command
+   (``python -m data_prep.synthetic ... --convert``, shown as it runs); unlike the paper's data,
+   each person keeps one background and the test pairs show the training people in new poses;
 2. trains both stages of a tiny model (G1, then G2 + D) through the same loop as ``pg2_tf.main``;
 3. runs test mode (the original's ``test_result`` folders), scores it (SSIM, PSNR, L1, L2, and
    IS/FID when ``--inception_graph`` is given) and exports a SavedModel;
@@ -10,10 +11,17 @@
 
 Everything lands in ``--out`` (default ``demo_out``); the equivalent full-size commands are
 printed at the end.
+
+Rule: ``pg2_tf`` imports nothing from ``data_prep`` (which imports ``pg2_tf``): the data step runs
+in a subprocess, its failure reported in one line. The demo's schedule and data were chosen by
+the measurements in docs/performance.md ("The demo's schedule").
 """
 
 import dataclasses
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -23,20 +31,7 @@ from pg2_tf import cli
 
 FLAGS = flags.FLAGS
 
-# The demo's schedule and data, chosen for minutes on 2 CPU cores (the paper's: lr 2e-5 for all
-# three optimisers, 22,000 of 60,000 steps in stage 1, unseen test people, Market's pairs across
-# cameras with unrelated backgrounds). Measured L1 to the target (0..255) on the 12 test pairs,
-# G1 / G2. On unseen people with a background per photo no schedule of 400 steps did better than
-# a mean background and a pink blob (16 schedules tried; g 2e-4, D 1e-6, 15 % in stage 1:
-# 54.1 / 52.8): the model cannot know the target's background. So the demo's data are
-# synthetic.py's options: one background per person, shared by their photos, and test pairs of
-# the training people in new poses ("seen people, new poses"). Then (D 1e-6 throughout):
-# 400 steps, g 2e-4, 15 %: 32.4 / 24.0, figures still faint; 1200 steps, g 2e-4, 40 %:
-# 18.6 / 18.7; g 5e-4, 40 %: 14.0 / 15.1; 1400 steps, g 5e-4, 35 %: 14.3 / 14.9; 1200 steps,
-# g 5e-4, 30 %: 15.9 / 15.7, the person's colours in the target pose, G2 sharper than G1, in
-# 158 s on 2 shared cores (1000 steps, 30 %: 16.4 / 17.1, 147 s: G2 needs its 840 steps).
-# Measured before the resumable input pipeline (issue 11) changed the batch order; with it the
-# chosen schedule gives 18.9 / 17.0 in 114 s on 2 quiet cores.
+# The demo's schedule, for minutes on 2 CPU cores (docs/performance.md, "The demo's schedule").
 DEMO_G_LR = 5e-4
 DEMO_D_LR = 1e-6
 DEMO_STEPS = 1200
@@ -44,7 +39,7 @@ DEMO_STAGE1_FRACTION = 0.3
 
 
 def define_flags() -> None:
-    """The demo's own flags (defined only by its entry point)."""
+    """Defines the demo's own flags (only its entry point does)."""
     flags.DEFINE_string("out", "demo_out", "Folder for the data, model, results and export.")
     flags.DEFINE_integer(
         "steps",
@@ -89,9 +84,13 @@ def _summary_picture(result_dir: str, count: int, path: str) -> None:
 
 
 def l1_to_target(result_dir: str) -> dict:
-    """Mean L1 distance (0..255 scale) of G1 and of G2 to the target over the test results.
+    """Mean L1 distance of G1 and of G2 to the target over the test results.
 
-    Returns ``{"G1": float, "G2": float}`` from ``G1/``, ``G/`` and ``x_target/`` of result_dir.
+    Args:
+        result_dir: a ``test_result`` folder (its ``G1/``, ``G/`` and ``x_target/`` are read).
+
+    Returns:
+        ``{"G1": float, "G2": float}``, on the 0..255 scale.
     """
     from pg2_tf.scoring import metrics, result_folders
 
@@ -111,6 +110,50 @@ def _rate(value: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
+def build_synthetic_records(data_root: str, identities: int) -> tuple[str, str]:
+    """Runs the demo's data step as its own command, showing its command line and its lines.
+
+    ``python -m data_prep.synthetic``: Market-style people, one background per person, test
+    pairs of the training people in new poses; a folder already made with the same arguments is
+    kept.
+
+    Args:
+        data_root: the folder of the raw layout and the records.
+        identities: synthetic people in the training set (the test set has 2 of them).
+
+    Returns:
+        The train and test record folders, ``<data_root>/Market_{train,test}_data``.
+
+    Raises:
+        DataError: the command failed; the message holds its last error line.
+    """
+    from pg2_tf.core import datasets
+    from pg2_tf.core.errors import DataError
+
+    arguments = ["--kind", "market", "--out", data_root, "--identities", str(identities)]
+    arguments += ["--test_identities", "2", "--splits", "train,test", "--seed", "0"]
+    arguments += ["--seen_people", "--shared_background", "--convert"]
+    print("    python -m data_prep.synthetic " + " ".join(arguments), flush=True)
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "data_prep.synthetic", *arguments],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        for line in process.stdout:
+            print("    " + line.rstrip(), flush=True)
+        status = process.wait()
+        if status:
+            errors.seek(0)
+            lines = [line.strip() for line in errors.read().splitlines() if line.strip()]
+            reason = lines[-1].removeprefix("error: ") if lines else f"exit status {status}"
+            raise DataError(f"the demo's data step (the command above) failed: {reason}")
+    layout = datasets.by_kind("market")
+    return tuple(os.path.join(data_root, layout.data_folder(split)) for split in ("train", "test"))
+
+
 def run_demo(
     out,
     steps=DEMO_STEPS,
@@ -121,48 +164,41 @@ def run_demo(
     g_lr=DEMO_G_LR,
     d_lr=DEMO_D_LR,
     stage1_fraction=DEMO_STAGE1_FRACTION,
-    seen_people=True,
-    shared_background=True,
 ):
-    """Runs the demo into folder ``out``; returns a dict of what it made.
+    """Runs the demo into folder ``out``.
 
-    ``g_lr``/``d_lr``: the generators' and D's learning rates; ``stage1_fraction`` of the
-    ``steps`` train G1 (stage 1), the rest G2 + D. ``seen_people``/``shared_background``: the
-    synthetic data's options (:func:`data_prep.synthetic.make_synthetic_raw`): test pairs of the
-    training people in new poses, one background per person. The dict holds paths, the test scores, the
-    mean L1 distances of G1 and G2 to the target (``l1``, 0..255) and the run time.
+    Args:
+        out: the folder of everything the demo makes.
+        steps: training steps in all.
+        conv_hidden_num: the model's width (the paper's is 128).
+        batch_size: the training batch.
+        identities: synthetic people in the training set.
+        inception_graph: inception-2015-12-05.tgz, for IS/FID; None skips them.
+        g_lr, d_lr: the generators' and D's learning rates.
+        stage1_fraction: the share of ``steps`` that train G1 (stage 1); the rest train G2 + D.
+
+    Returns:
+        A dict: the paths made (``model_dir``, ``result_dir``, ``export_dir``, ``summary``), the
+        number of test results, the test scores (``scores["rgb"]``, ``scores["mask"]``), the
+        mean L1 distances of G1 and G2 to the target (``l1``, 0..255), the last losses and the
+        run time in seconds.
     """
-    from data_prep.synthetic import make_synthetic_records
-    from pg2_tf import export, score
-    from pg2_tf.training import test_mode, train
+    from pg2_tf.core import configs
+    from pg2_tf.scoring import folder_scores, reports
+    from pg2_tf.serving import export_lib
+    from pg2_tf.training import loop, run_folder, test_mode
 
     started = time.monotonic()
-    data_root = os.path.join(out, "data")
     print(
-        "1/4 building synthetic records: "
-        + (
-            "test pairs are seen people, new poses (the paper tests unseen people)"
-            if seen_people
-            else "test pairs are unseen people"
-        )
-        + (
-            "; one background per person (Market's pairs have unrelated backgrounds)"
-            if shared_background
-            else ""
-        )
-        + " ...",
+        "1/4 building synthetic records: test pairs are seen people, new poses (the paper tests "
+        "unseen people); one background per person (Market's pairs have unrelated backgrounds)"
+        " ...",
         flush=True,
     )
-    people = dict(seen_people=seen_people, shared_background=shared_background)
-    train_path = make_synthetic_records(
-        data_root, "market", "train", identities=identities, seed=0, **people
-    )
-    test_path = make_synthetic_records(
-        data_root, "market", "test", identities=2, seed=0 if seen_people else 1, **people
-    )
+    train_path, test_path = build_synthetic_records(os.path.join(out, "data"), identities)
 
     model_dir = os.path.join(out, "model")
-    config = train.TrainConfig(
+    config = configs.TrainConfig(
         model=1,
         img_H=128,
         img_W=64,
@@ -177,12 +213,12 @@ def run_demo(
         log_step=max(steps // 12, 1),
         num_log_samples=8,
         model_dir=model_dir,
-        data_path=str(train_path),
+        data_path=train_path,
         split="train",
         random_seed=123,
-        # The demo's schedule above was tuned with the fused stage-2 step, which takes about
-        # 0.6x the time of the original's (two batches per step); pg2_tf.main defaults to the
-        # original's (docs/performance.md, "Stage-2 schedules").
+        # The demo's schedule was tuned with the fused stage-2 step, faster than the original's
+        # two batches per step; pg2_tf.main defaults to the original's (docs/performance.md,
+        # "Stage-2 schedules").
         stage2_schedule="fused",
     )
     print(
@@ -193,13 +229,13 @@ def run_demo(
         "and 2e-5, 22000 of 60000 steps in stage 1) ...",
         flush=True,
     )
-    train.save_params(dataclasses.asdict(config), model_dir)
-    result = train.train(config)
+    run_folder.save_params(dataclasses.asdict(config), model_dir)
+    result = loop.train(config)
 
     print("3/4 test mode and scores ...", flush=True)
     count = test_mode.write_test_results(
         result.checkpoint,
-        str(test_path),
+        test_path,
         model_dir,
         model=1,
         img_H=128,
@@ -210,12 +246,14 @@ def run_demo(
     result_dir = os.path.join(model_dir, "test_result")
     scores = {}
     for mask in (False, True):
-        numbers = score.score_result_dir(result_dir, mask=mask, inception_graph=inception_graph)
-        score.write_score_file(result_dir, numbers, mask=mask)
+        numbers = folder_scores.score_result_dir(
+            result_dir, mask=mask, inception_graph=inception_graph
+        )
+        reports.write_score_file(result_dir, numbers, mask=mask)
         scores["mask" if mask else "rgb"] = numbers
 
     print("4/4 exporting a SavedModel ...", flush=True)
-    export_dir = export.export_from_checkpoint(
+    export_dir = export_lib.export_from_checkpoint(
         result.checkpoint,
         os.path.join(out, "saved_model"),
         model=1,
@@ -239,6 +277,14 @@ def run_demo(
 
 
 def main(argv):
+    """Runs the demo with its flags and prints where to look.
+
+    Args:
+        argv: the arguments absl left (none are used).
+
+    Returns:
+        The exit status, 0.
+    """
     del argv
     logging.set_verbosity(logging.WARNING)
     made = run_demo(
@@ -267,6 +313,7 @@ def main(argv):
 
 
 def run():
+    """``python -m pg2_tf.demo``: :func:`main` with one-line errors (exit status 2)."""
     cli.console_entry(define_flags, main)
 
 
