@@ -268,8 +268,8 @@ def market_app_config(saved_model, market_tf1_dir, **settings):
 
 
 def tiny_config(model_dir, records_dir, **overrides):
-    """A pg2_tf.training.train.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
-    from pg2_tf.training import train
+    """A pg2_tf.core.configs.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
+    from pg2_tf.core.configs import TrainConfig
 
     settings = dict(
         conv_hidden_num=8,
@@ -285,7 +285,7 @@ def tiny_config(model_dir, records_dir, **overrides):
         save_model_secs=0,
     )
     settings.update(overrides)
-    return train.TrainConfig(**settings)
+    return TrainConfig(**settings)
 
 
 # ---- people in scenes (issue 22) ---------------------------------------------------------------
