@@ -2,6 +2,9 @@
 
 Everything that reads user files turns a problem into a one-line :class:`pg2_tf.core.errors.DataError`
 naming the file and the fix.
+
+Rule: helpers every converter shares; what differs between the datasets is read from
+:class:`pg2_tf.core.datasets.Dataset`, never tested here.
 """
 
 import argparse

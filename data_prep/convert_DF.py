@@ -140,10 +140,10 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The command line: parses ``argv`` and converts one split, printing where the records went.
+    """``python data_prep/convert_DF.py``: one DeepFashion split converted, its folder printed.
 
     Args:
-        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+        argv: command-line arguments without the program name (None: ``sys.argv[1:]``).
     """
     parser = common.raw_converter_parser(
         __doc__.split("\n\n")[0], RAW_FOLDER, SPLITS, "<raw_dir>/DF_<split>_data"

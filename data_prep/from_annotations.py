@@ -29,6 +29,9 @@ mapped back to the 256 x 256 frame of the PG2 DeepFashion model: each image is p
 columns by repeating its edge columns (40 on each side; the background of those images is flat
 studio light, so the repeat continues it) and re-encoded as JPEG (quality 95); keypoint columns
 move right by the left padding. Images already 256 wide are stored unchanged.
+
+Rule: the records are built by the converters' own features (:mod:`data_prep.record_features`)
+and writer (:mod:`data_prep.shards`); no record format of its own.
 """
 
 import argparse

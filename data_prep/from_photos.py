@@ -22,6 +22,9 @@ person number to its sub-folder.
 ``pg2-keypoints`` lists them, largest first; or ``x,y``, the person nearest that pixel). A photo
 where no person is found (or ``--person`` picks nobody), or that cannot be read, is listed
 (``OUT/skipped_<split>.txt`` and a warning) and skipped; it is not fatal.
+
+Rule: it writes the original's raw layout and converts it with the project's converter; no
+record format of its own.
 """
 
 import argparse

@@ -37,11 +37,12 @@ person are left out, and so are their pairs.
 Bad input stops with one line and exit status 2 (a folder that is not the release, an unreadable
 image, a failed write, OUT in use by another run); what was done is kept and the same command
 resumes.
+
+Rule: it writes the original's raw layout and converts it with the project's converter; no
+record format of its own.
 """
 
 import argparse
-import dataclasses
-import functools
 import os
 import shutil
 import sys
@@ -61,7 +62,6 @@ MIN_JOINTS = 4
 JPEG_QUALITY = 95
 # Pose-Transfer's DeepFashion images: the 256 x 256 In-shop images without 40 columns a side.
 ANNOTATION_CROP_COLUMNS = {"deepfashion": (40, 176)}
-UNREADABLE = "unreadable image"
 
 
 def annotation_file_name(dataset: str, split: str) -> str:
@@ -75,53 +75,6 @@ def annotation_file_name(dataset: str, split: str) -> str:
         ``<dataset>-annotation-<split>.csv``.
     """
     return f"{dataset}-annotation-{split}.csv"
-
-
-# ---- keypoints of one image (runs in the worker processes) -----------------------------------
-
-
-def estimate_image(estimator, path: str) -> tuple:
-    """The person in an image file, as the records take it.
-
-    Args:
-        estimator: a pose estimator (called ``estimator(image, name=path)``).
-        path: the image file.
-
-    Returns:
-        ``(keypoints_rc, None)``: float64 [18, 2] (row, col) whole pixels inside the image, -1
-        missing; or ``(None, reason)``. A reason starting with :data:`UNREADABLE` is not cached
-        (a rerun tries the file again).
-    """
-    from pg2_tf.people import blazepose, photos
-
-    try:
-        image = photos.load_photo(path)
-    except (DataError, OSError) as error:
-        return None, f"{UNREADABLE} ({first_line(error)})"
-    try:
-        person = estimator(image, name=path)
-    except blazepose.NoPersonFound:
-        return None, "no person found"
-    keypoints_rc = np.round(person.keypoints_rc())  # OpenPose gave whole pixels
-    present = ~pose.missing_joints(keypoints_rc)
-    limits = np.array(image.shape[:2]) - 1
-    keypoints_rc[present] = np.clip(keypoints_rc[present], 0, limits)
-    return keypoints_rc, None
-
-
-@dataclasses.dataclass(frozen=True)
-class BlazePose:
-    """Picklable factory of :func:`estimate_image` with a BlazePose estimator (one per worker)."""
-
-    model_dir: str | None = None
-    threads: int | None = None
-
-    def __call__(self):
-        from pg2_tf.people import blazepose
-
-        return functools.partial(
-            estimate_image, blazepose.KeypointEstimator(self.model_dir, self.threads)
-        )
 
 
 # ---- the run ----------------------------------------------------------------------------------
@@ -155,7 +108,7 @@ def convert(
         with_roi10_mask: DeepFashion: write the region masks.
         records_per_shard: records a ``.tfrecord`` file.
         show_progress: show a progress bar.
-        make_estimate: picklable factory of the per-image function (default :class:`BlazePose`;
+        make_estimate: picklable factory of the per-image function (default :class:`data_prep.keypoint_cache.BlazePose`;
             tests pass a fake one).
         log: receives the summary and warning lines.
         records: False (``--annotations_only``): keypoints, annotation CSV and skipped list only.
@@ -188,7 +141,7 @@ def convert(
         from pg2_tf.people import blazepose
 
         blazepose.KeypointEstimator()  # the model files are there, before any work starts
-        make_estimate = BlazePose(threads=1 if workers > 1 else None)
+        make_estimate = keypoint_cache.BlazePose(threads=1 if workers > 1 else None)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -273,7 +226,7 @@ def convert(
 
 def _cacheable(reason: str | None) -> bool:
     """Unreadable files are not cached: a rerun after the fix tries them again."""
-    return not (reason or "").startswith(UNREADABLE)
+    return not (reason or "").startswith(keypoint_cache.UNREADABLE)
 
 
 def _is_write_error(error: Exception) -> bool:

@@ -24,6 +24,9 @@ interrupted one, and the conversion skips finished shards.
 
 Bad input (one line, exit status 2, no records written): a file ffmpeg cannot read, a video in
 which nobody is found, or one where no track is long enough.
+
+Rule: it writes the original's raw layout and converts it with the project's converter; no
+record format of its own.
 """
 
 import json

@@ -11,6 +11,8 @@ Memory is bounded: the workers read the images (the parent only sends paths and 
 keypoints per image), results are written as they come.
 """
 
+import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -23,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pg2_tf.core import pose
-from pg2_tf.core.errors import ConfigError, DataError
+from pg2_tf.core.errors import ConfigError, DataError, first_line
 
 SYNC_EVERY = 64  # lines
 SYNC_SECONDS = 2.0
@@ -169,3 +171,52 @@ def _init_worker(make_estimate) -> None:
 def _estimate_task(task) -> tuple:
     key, path = task
     return (key, *_worker_estimate(path))
+
+
+# ---- keypoints of one image (runs in the worker processes) -----------------------------------
+
+UNREADABLE = "unreadable image"
+
+
+def estimate_image(estimator, path: str) -> tuple:
+    """The person in an image file, as the records take it.
+
+    Args:
+        estimator: a pose estimator (called ``estimator(image, name=path)``).
+        path: the image file.
+
+    Returns:
+        ``(keypoints_rc, None)``: float64 [18, 2] (row, col) whole pixels inside the image, -1
+        missing; or ``(None, reason)``. A reason starting with :data:`UNREADABLE` is not cached
+        (a rerun tries the file again).
+    """
+    from pg2_tf.people import blazepose, photos
+
+    try:
+        image = photos.load_photo(path)
+    except (DataError, OSError) as error:
+        return None, f"{UNREADABLE} ({first_line(error)})"
+    try:
+        person = estimator(image, name=path)
+    except blazepose.NoPersonFound:
+        return None, "no person found"
+    keypoints_rc = np.round(person.keypoints_rc())  # OpenPose gave whole pixels
+    present = ~pose.missing_joints(keypoints_rc)
+    limits = np.array(image.shape[:2]) - 1
+    keypoints_rc[present] = np.clip(keypoints_rc[present], 0, limits)
+    return keypoints_rc, None
+
+
+@dataclasses.dataclass(frozen=True)
+class BlazePose:
+    """Picklable factory of :func:`estimate_image` with a BlazePose estimator (one per worker)."""
+
+    model_dir: str | None = None
+    threads: int | None = None
+
+    def __call__(self):
+        from pg2_tf.people import blazepose
+
+        return functools.partial(
+            estimate_image, blazepose.KeypointEstimator(self.model_dir, self.threads)
+        )

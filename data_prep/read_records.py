@@ -3,6 +3,8 @@
 Command line (prints the number of records and the features of the first)::
 
     python -m data_prep.read_records <data_dir or .tfrecord files>
+
+Rule: reads any tf-record as plain lists (a debugging aid); no PG2 parsing.
 """
 
 import os

@@ -25,8 +25,8 @@ STANDING_RC = np.array(
 
 
 def fake_estimate(delay: float, path: str):
-    """(keypoints_rc, None) or (None, reason), as data_prep.from_release.estimate_image."""
-    from data_prep.from_release import UNREADABLE
+    """(keypoints_rc, None) or (None, reason), as data_prep.keypoint_cache.estimate_image."""
+    from data_prep.keypoint_cache import UNREADABLE
     from pg2_tf.core.errors import DataError
     from pg2_tf.people import photos
 

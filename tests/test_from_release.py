@@ -284,7 +284,7 @@ def test_blazepose_finds_the_people_of_real_crops_and_nobody_in_a_cup(
     for name, pixels in crops.items():
         Image.fromarray(pixels).resize((64, 128), Image.Resampling.BILINEAR).save(folder / name)
     run("market", tmp_path / "release", "train", tmp_path / "out", records=False,
-        make_estimate=from_release.BlazePose(blazepose_model_dir))  # fmt: skip
+        make_estimate=keypoint_cache.BlazePose(blazepose_model_dir))  # fmt: skip
     poses = annotations.read_annotations(str(tmp_path / "out" / "market-annotation-train.csv"))
     astronaut = poses["0001_c1s1_000001_00.jpg"]
     present = (astronaut >= 0).all(axis=1)

@@ -80,14 +80,10 @@ def write_bytes(path, data: bytes) -> None:
 
 
 def write_text(path, text: str) -> None:
-    """Writes ``text`` as UTF-8 to ``path`` whole or not at all (:func:`replacing`).
+    """:func:`write_bytes` of ``text`` encoded as UTF-8 (``path``: the target, its folder must exist).
 
     Args:
-        path: str or path-like, the target file; its folder must exist.
-        text: the file's content.
-
-    Raises:
-        OSError: the file cannot be written.
+        path, text: the file and its content. Raises OSError when it cannot be written.
     """
     with replacing(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:

@@ -3,6 +3,8 @@
 The commands validate their flags (:mod:`pg2_tf.flags`) before they load TensorFlow, so that a
 mistyped flag answers in a fraction of a second; what that validation needs of the model and of
 training lives here, and :mod:`pg2_tf.networks.models` and :mod:`pg2_tf.training.steps` take it from here.
+
+Rule: plain values only, no TensorFlow, so that flags are checked before it loads.
 """
 
 import dataclasses

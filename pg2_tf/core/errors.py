@@ -4,6 +4,8 @@ Every error a user can cause by bad input (a wrong flag, a missing file, a check
 configuration) is raised as a subclass of :class:`Pg2Error` with a message that names the file or
 flag and says how to fix it. Command-line entry points print that message on one line and exit with
 status 2 instead of showing a traceback.
+
+Rule: a message names the file or flag and says what to do, on one line.
 """
 
 

@@ -4,6 +4,8 @@ object-graph checkpoints ``tf.train.CheckpointManager`` writes during training).
 
 Used by test mode, export and ``--pretrained_path``; names and shapes are checked before anything
 is assigned, so a checkpoint of another configuration fails with one clear message.
+
+Rule: nothing is assigned before every name and shape is checked.
 """
 
 import collections

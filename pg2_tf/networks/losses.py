@@ -2,6 +2,8 @@
 
 Images are (N, H, W, 3) in [-1, 1] scale, masks (N, H, W, 1) in {0, 1}, logits (N,).
 SCE below is the mean sigmoid cross-entropy with logits.
+
+Rule: pure functions of tensors, no variables; the numbers are the original graph's.
 """
 
 import tensorflow as tf
@@ -41,9 +43,7 @@ def masked_l1_loss(generated, x_target, mask_target):
     """``mean|generated - x_target| + pose_mask_loss``: g_loss1 for G1, L1Loss2 for G2.
 
     Args:
-        generated: float ``(N, H, W, 3)``, [-1, 1] scale.
-        x_target: float ``(N, H, W, 3)`` in [-1, 1].
-        mask_target: float ``(N, H, W, 1)`` in {0, 1}.
+        generated, x_target, mask_target: as :func:`pose_mask_loss`.
 
     Returns:
         Scalar float tensor in [0, 4].
@@ -95,11 +95,7 @@ def discriminator_batches(model: int, x, x_target, g1, g2):
     list as that one batch.
 
     Args:
-        model: ``--model``, 1 (Market-1501) or 11 (DeepFashion).
-        x: float ``(N, H, W, 3)`` in [-1, 1], the source images.
-        x_target: float ``(N, H, W, 3)`` in [-1, 1], the target images.
-        g1: float ``(N, H, W, 3)``, G1's output.
-        g2: float ``(N, H, W, 3)``, G2's output.
+        model, x, x_target, g1, g2: as :func:`discriminator_batch`.
 
     Returns:
         Market ``[concat[x_target, x, G1], G2]``; DeepFashion ``[x_target, G2, x]``.
