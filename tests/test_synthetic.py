@@ -140,6 +140,24 @@ def test_command_line_writes_raw_data_and_records(tmp_path, capsys):
     assert (tmp_path / "Market_test_data" / "tf_record_pair_num.txt").read_text() == "cnt:12"
 
 
+def test_command_line_writes_the_demos_raw_data_as_the_library_does(tmp_path, capsys):
+    # pg2_tf.demo runs this command line: train's people, and 1 of them in new poses in test.
+    options = ["--kind", "market", "--identities", "2", "--test_identities", "1", "--seed", "5"]
+    options += ["--seen_people", "--shared_background"]
+    synthetic.main(["--out", str(tmp_path / "cli"), *options])
+    assert "raw market data:" in capsys.readouterr().out
+    people = dict(seed=5, seen_people=True, shared_background=True)
+    library = synthetic.make_synthetic_raw(tmp_path / "lib", "market", 2, 3, ("train",), **people)
+    synthetic.make_synthetic_raw(tmp_path / "lib", "market", 1, 3, ("test",), **people)
+    made = tmp_path / "cli" / library.name
+    for image_set, people_in_set in (("train", 2), ("train_flip", 2), ("test", 1)):
+        names = sorted(p.name for p in (library / f"bounding_box_{image_set}").iterdir())
+        assert len(names) == 3 * people_in_set
+        for name in names:
+            path = f"bounding_box_{image_set}/{name}"
+            assert (made / path).read_bytes() == (library / path).read_bytes()
+
+
 def test_unknown_kind_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="kind must be one of"):
         synthetic.make_synthetic_raw(tmp_path, "lsp")
