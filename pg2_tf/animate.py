@@ -1,13 +1,22 @@
-"""``pg2-animate``: one photo + a sequence of poses -> a GIF or MP4 of that person moving.
+"""``pg2-animate``: one photo of a person + a sequence of poses -> a GIF or MP4 of that person moving.
 
     python -m pg2_tf.animate --saved_model=exported/market --image=person.jpg \\
         --poses=dance.mp4 --out=dance.gif
 
-``--poses`` is a folder of OpenPose JSON files, a folder of frames or a video; what is done with
-them (the person's crop, smoothed keypoint tracks carried into the model's frame, the animation
-written) is :func:`pg2_tf.apps.animation.animate`, which this command calls.
+``--poses`` is one of:
 
-Rule: flags are read here only; the work is the library's, from plain values.
+* a folder of OpenPose JSON files (one per frame, in file-name order: COCO-18, BODY_25 or MS
+  COCO-17, as ``pg2-generate --keypoints`` reads them);
+* a folder of frames (images, in file-name order) or a video file (anything ffmpeg reads, through
+  imageio): the keypoints of each frame are estimated with BlazePose (``pg2-keypoints``).
+
+The person of ``--image`` is cropped to their box at the model's aspect ratio (as
+``pg2-generate --pose_from``). The keypoint tracks are bridged over short gaps and smoothed, then
+carried into the model's frame with ONE scale for the whole sequence (the person's median size)
+and a per-frame centre, so the figure neither flickers nor pumps. How:
+:mod:`pg2_tf.apps.animation`.
+
+Rule: flags in, one call of :func:`pg2_tf.apps.animation.animate`, its frame rate line out.
 """
 
 from absl import flags

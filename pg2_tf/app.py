@@ -1,14 +1,17 @@
-"""``pg2-app``: a local web page to pose a person interactively (the command line).
+"""``pg2-app``: a local web page to pose a person interactively.
 
     python -m pg2_tf.app --saved_model=exported/market [--port=8080] [--host=127.0.0.1]
     python -m pg2_tf.app --saved_model=exported/market --data_dir=data/Market_test_data
 
-The page itself (its routes, the pose service, the requests' pictures and poses) is the library of
-:mod:`pg2_tf.apps.page_routes`; this module reads the flags into an
-:class:`pg2_tf.apps.page_service.AppConfig`, opens the listening socket and serves the page with
-uvicorn until Ctrl-C.
+The page shows source | target pose | G1 | G2 (| difference map). The source is an uploaded photo,
+cropped to the person BlazePose finds and scaled to the export's size (or a test record's source
+image when ``--data_dir`` is given); the target pose starts as the source's own, comes from a
+second photo or a test record, and is edited by dragging the 18 joints of the skeleton drawn over
+the image. Every change asks the server for a new result; G2 downloads as PNG and the pose as
+OpenPose JSON. The page's library: :mod:`pg2_tf.apps.page_routes`.
 
-Rule: flags are read here only; the page is built from plain values.
+Rule: flags in, checked into an :class:`pg2_tf.apps.page_service.AppConfig`, one call of
+:func:`pg2_tf.apps.page_routes.create_app`, served by uvicorn on the flags' socket until Ctrl-C.
 """
 
 import math

@@ -1,15 +1,25 @@
-"""``pg2-generate``: a person image in a new pose from an exported SavedModel (the command line).
+"""``pg2-generate``: a person image in a new pose from an exported SavedModel (``pg2-export``).
 
     python -m pg2_tf.generate --saved_model=exported/market --image=person.jpg \\
         --keypoints=target_pose.json --out=out.png
 
-``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``: an OpenPose JSON
-file (COCO-18, BODY_25 or MS COCO's 17 keypoints) or a Pose-Transfer annotation CSV, its row
-chosen with ``--keypoints_row=<name>`` (optional when it has one row). ``--pose_from=PHOTO`` takes
-the target pose from another person's photo instead. How images and poses are fitted to the model:
-:mod:`pg2_tf.apps.generation`, whose :func:`~pg2_tf.apps.generation.generate` this command calls.
+``--keypoints`` gives the TARGET pose, in the pixel coordinates of ``--image``:
 
-Rule: flags are read here only; the work is the library's, from plain values.
+* an OpenPose JSON file (``*.json``): ``people[0].pose_keypoints_2d`` (or the older
+  ``pose_keypoints``), x, y, confidence triples; confidence 0 is a missing joint. 18 joints are
+  OpenPose's COCO model, 25 its BODY_25 (MidHip and feet dropped), 17 MS COCO's keypoints (neck =
+  mean of the shoulders); values must be finite numbers;
+* a Pose-Transfer annotation CSV (``*.csv``: the header ``name:keypoints_y:keypoints_x``, then rows
+  of a name and two lists of 18 integers, -1 missing; a name listed twice keeps its first row, as
+  Pose-Transfer), row chosen with ``--keypoints_row=<name>`` (optional when it has one row).
+
+An image of another size than the model's is scaled and padded to the model's size (the keypoints
+alike); ``--restore_size`` crops the padding away and resizes the result back to the input image's
+size. Joints outside the image are left out with a warning naming them. ``--pose_from=PHOTO``
+takes the target pose from another person's photo instead: both photos are cropped to their
+person at the model's aspect ratio. How: :mod:`pg2_tf.apps.generation`.
+
+Rule: flags in, one call of :func:`pg2_tf.apps.generation.generate`, one line per image written.
 """
 
 from absl import flags

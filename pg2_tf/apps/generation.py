@@ -1,17 +1,8 @@
 """Generating a person image in a new pose with an exported SavedModel: what pg2-generate does.
 
-:func:`generate` takes the person's image and the TARGET pose, in the pixel coordinates of the
-image:
-
-* an OpenPose JSON file (``*.json``): ``people[0].pose_keypoints_2d`` (or the older
-  ``pose_keypoints``), x, y, confidence triples; confidence 0 is a missing joint. 18 joints are
-  OpenPose's COCO model, 25 its BODY_25 (MidHip and feet dropped), 17 MS COCO's keypoints (neck =
-  mean of the shoulders); values must be finite numbers;
-* a Pose-Transfer annotation CSV (``*.csv``: the header ``name:keypoints_y:keypoints_x``, then rows
-  of a name and two lists of 18 integers, -1 missing; read by
-  :func:`pg2_tf.records.annotations.read_annotations`, so a name listed twice keeps its first row, as
-  Pose-Transfer), row chosen by name (optional when it has one row).
-
+:func:`generate` reads the person's image and the TARGET pose, in the pixel coordinates of the
+image (an OpenPose JSON file or a Pose-Transfer annotation CSV:
+:func:`pg2_tf.people.photos.load_keypoints`; the formats are listed in :mod:`pg2_tf.generate`).
 An image of another size than the model's is scaled, keeping its aspect ratio, until it fits the
 model's size exactly in one dimension, then centred and padded to the model's size by repeating its
 edge pixels (a plain border, close to the backgrounds the model was trained on); the keypoints get
@@ -19,11 +10,10 @@ the same scale and offset. The output is the model's size, or with ``restore_siz
 cropped away and the result resized back to the input image's size. Joints outside the image are
 left out with a warning naming them; a pose with no joint inside it is refused.
 
-``pose_from=PHOTO`` takes the target pose from another person's photo instead: BlazePose
-(:mod:`pg2_tf.people`) finds the person in both photos, each photo is cropped to its person's
-box at the model's aspect ratio (:func:`pg2_tf.people.photos.person_crop`), and the target keypoints
-are carried into the model's frame; the output is the model's size. A photo without a person is
-refused in one line naming it.
+With ``pose_from`` (another person's photo) BlazePose (:mod:`pg2_tf.people.blazepose`) finds the
+person in both photos, each photo is cropped to its person's box at the model's aspect ratio
+(:func:`pg2_tf.people.photos.person_crop`), and the target keypoints are carried into the model's
+frame; the output is the model's size. A photo without a person is refused in one line naming it.
 
 Rule: plain values in, image files out; the flags are :mod:`pg2_tf.generate`'s.
 """
