@@ -325,7 +325,7 @@ def test_test_mode_and_export_read_only_the_generators(copy_of_trained):
 _HOLDER = textwrap.dedent(
     """
     import sys, time
-    from pg2_tf import model_dir
+    from pg2_tf.training import run_folder
     with run_folder.Lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
