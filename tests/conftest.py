@@ -56,9 +56,9 @@ def blazepose_model_dir() -> str:
 @pytest.fixture(scope="session")
 def market_saved_model(tmp_path_factory, market_tf1_dir) -> str:
     """The fixture's original checkpoint exported once as a SavedModel (128x64, width 8)."""
-    from pg2_tf import export
+    from pg2_tf.serving import export_lib
 
-    return export.export_from_checkpoint(
+    return export_lib.export_from_checkpoint(
         market_tf1_dir / "tf1_checkpoint",
         tmp_path_factory.mktemp("export") / "market",
         model=1,

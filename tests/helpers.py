@@ -231,9 +231,10 @@ def run_main(*flags, timeout=300):
 
 def run_score_cli(*args):
     """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
-    from pg2_tf import score
+    from pg2_tf.scoring import folder_scores
 
-    env = {k: v for k, v in os.environ.items() if k != score.INCEPTION_GRAPH_ENV}
+    hidden = folder_scores.INCEPTION_GRAPH_ENV
+    env = {k: v for k, v in os.environ.items() if k != hidden}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return run_module("pg2_tf.score", *args, env=env)
 
