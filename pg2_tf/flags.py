@@ -219,6 +219,12 @@ def validate(flag_values=FLAGS) -> None:
         )
 
 
+def _config_from_flags(config_class, flag_values, **computed):
+    """A config dataclass whose fields are the flags of the same names, but for ``computed``."""
+    names = [field.name for field in dataclasses.fields(config_class) if field.name not in computed]
+    return config_class(**{name: getattr(flag_values, name) for name in names}, **computed)
+
+
 def to_configs(flag_values=FLAGS):
     """The plain configs of validated flags; fills the defaults that depend on others (the
     dated ``--model_dir`` under ``--log_dir``, the data path).
@@ -235,53 +241,14 @@ def to_configs(flag_values=FLAGS):
         f.log_dir or "logs", f"{f.dataset}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
     )
     data_path = os.path.join(f.data_dir, f.dataset)
-    train_config = configs.TrainConfig(
-        model=f.model,
-        img_H=f.img_H,
-        img_W=f.img_W,
-        conv_hidden_num=f.conv_hidden_num,
-        z_num=f.z_num,
-        d_dim=f.d_dim,
-        batch_size=f.batch_size,
-        max_step=f.max_step,
-        start_step=f.start_step,
-        stage1_steps=f.stage1_steps,
-        g_lr=f.g_lr,
-        d_lr=f.d_lr,
-        beta1=f.beta1,
-        beta2=f.beta2,
+    train_config = _config_from_flags(
+        configs.TrainConfig,
+        f,
         halve_lr_every=f.lr_update_step if f.halve_lr else 0,
-        log_step=f.log_step,
-        save_model_secs=f.save_model_secs,
-        save_step=f.save_step,
-        max_to_keep=f.max_to_keep,
-        num_log_samples=f.num_log_samples,
         model_dir=model_dir,
         data_path=data_path,
-        split=f.split,
-        ckpt_path=f.ckpt_path,
-        pretrained_path=f.pretrained_path,
-        random_seed=f.random_seed,
-        xla=f.xla,
-        mixed_precision=f.mixed_precision,
-        stage2_schedule=f.stage2_schedule,
-        progress_bar=f.progress_bar,
     )
-    run_config = RunConfig(
-        is_train=f.is_train,
-        model_dir=model_dir,
-        data_path=data_path,
-        log_level=f.log_level,
-        use_gpu=f.use_gpu,
-        gpu=f.gpu,
-        score=f.score,
-        inception_graph=f.inception_graph,
-        export_dir=f.export_dir,
-        mixed_precision=f.mixed_precision,
-        distribute=f.distribute,
-        inter_op_threads=f.inter_op_threads,
-        intra_op_threads=f.intra_op_threads,
-    )
+    run_config = _config_from_flags(RunConfig, f, model_dir=model_dir, data_path=data_path)
     return train_config, run_config
 
 
