@@ -74,17 +74,45 @@ def ssim(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         SSIM in [-1, 1]; 1.0 for identical images.
     """
-    check_pair(generated, target, SSIM_WINDOW)
+    return checked_ssim(
+        generated,
+        target,
+        SSIM_WINDOW,
+        win_size=SSIM_WINDOW,
+        gaussian_weights=False,
+        use_sample_covariance=True,
+    )
+
+
+def checked_ssim(
+    generated: np.ndarray,
+    target: np.ndarray,
+    min_size: int,
+    target_first: bool = False,
+    data_range: float | None = UINT8_RANGE,
+    **options,
+) -> float:
+    """The mean SSIM over the channels of two RGB images, after :func:`check_pair`: scikit-image's
+    ``structural_similarity`` with ``options``, the one computation of every SSIM protocol.
+
+    Args:
+        generated: ``uint8`` ``[H, W, 3]``.
+        target: the image it is scored against, same shape and dtype.
+        min_size: the SSIM window's size (the fewest pixels high and wide allowed).
+        target_first: pass ``target`` as the first image (the argument order of the protocol).
+        data_range: the range of the pixel values, or None for ``generated``'s own
+            (``max - min``, taken after the check).
+        **options: ``structural_similarity``'s other keyword arguments (window, weights).
+
+    Returns:
+        The SSIM as a Python float.
+    """
+    check_pair(generated, target, min_size)
+    if data_range is None:
+        data_range = float(int(generated.max()) - int(generated.min()))
+    first, second = (target, generated) if target_first else (generated, target)
     return float(
-        structural_similarity(
-            generated,
-            target,
-            win_size=SSIM_WINDOW,
-            gaussian_weights=False,
-            use_sample_covariance=True,
-            data_range=UINT8_RANGE,
-            channel_axis=-1,
-        )
+        structural_similarity(first, second, data_range=data_range, channel_axis=-1, **options)
     )
 
 

@@ -30,7 +30,6 @@ import math
 
 import numpy as np
 from skimage.draw import disk, polygon
-from skimage.metrics import structural_similarity
 from skimage.morphology import dilation, erosion
 
 from pg2_tf.core import datasets
@@ -70,18 +69,15 @@ def patn_ssim(generated: np.ndarray, target: np.ndarray) -> float:
     Returns:
         The mean over the three channels of the per-channel mean SSIM (float64 arithmetic).
     """
-    metrics.check_pair(generated, target, PATN_WINDOW)
-    data_range = float(int(generated.max()) - int(generated.min()))
-    return float(
-        structural_similarity(
-            target,
-            generated,
-            gaussian_weights=True,
-            sigma=PATN_SIGMA,
-            use_sample_covariance=False,
-            data_range=data_range,
-            channel_axis=-1,
-        )
+    return metrics.checked_ssim(
+        generated,
+        target,
+        PATN_WINDOW,
+        target_first=True,
+        gaussian_weights=True,
+        sigma=PATN_SIGMA,
+        use_sample_covariance=False,
+        data_range=None,
     )
 
 
