@@ -67,8 +67,7 @@ def main(argv) -> None:
     """Runs pg2-animate from the command-line flags; prints the frame rate line last.
 
     Args:
-        argv: the command line left after absl parsed the flags (the program name; anything
-            more is refused in one line).
+        argv: as for :func:`pg2_tf.cli.start_command`.
     """
     cli.start_command(argv)
     cli.require_flags(("saved_model", "image", "poses", "out"), FLAGS)

@@ -110,8 +110,7 @@ def main(argv) -> None:
     """Serves the page from the command-line flags until Ctrl-C.
 
     Args:
-        argv: the command line left after absl parsed the flags (the program name; anything
-            more is refused in one line).
+        argv: as for :func:`pg2_tf.cli.start_command`.
     """
     cli.start_command(argv)
     flag_values = flags.FLAGS

@@ -67,8 +67,7 @@ def main(argv) -> None:
     """Runs generation from the command-line flags; prints one line per image written.
 
     Args:
-        argv: the command line left after absl parsed the flags (the program name; anything
-            more is refused in one line).
+        argv: as for :func:`pg2_tf.cli.start_command`.
     """
     cli.start_command(argv)
     flag_values = flags.FLAGS
