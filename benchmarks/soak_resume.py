@@ -38,8 +38,17 @@ def _data_dir(out: str) -> str:
     return data_dir
 
 
-def command(data_dir: str, model_dir: str, max_step: int) -> list[str]:
-    """The training command (saves after every step)."""
+def tiny_training_command(data_dir, model_dir, *flags: str) -> list[str]:
+    """The command training the tiny PG2 (width 8, batch 2) on ``data_dir``'s Market_train_data.
+
+    Args:
+        data_dir: the folder holding ``Market_train_data`` (records of the test split).
+        model_dir: the run's ``--model_dir``.
+        *flags: the other flags of ``pg2_tf.main`` (the schedule, saving, logging).
+
+    Returns:
+        ``[python, "-m", "pg2_tf.main", ...]``, to run in the project root.
+    """
     return [
         sys.executable,
         "-m",
@@ -51,13 +60,22 @@ def command(data_dir: str, model_dir: str, max_step: int) -> list[str]:
         "--conv_hidden_num=8",
         "--d_dim=8",
         "--batch_size=2",
+        *flags,
+    ]
+
+
+def command(data_dir: str, model_dir: str, max_step: int) -> list[str]:
+    """The training command of the soak (saves after every step)."""
+    return tiny_training_command(
+        data_dir,
+        model_dir,
         "--stage1_steps=10",
         f"--max_step={max_step}",
         "--log_step=5",
         "--save_step=1",
         "--max_to_keep=3",
         "--progress_bar=false",
-    ]
+    )
 
 
 def _env():

@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import keras
@@ -14,6 +13,7 @@ import pytest
 import tensorflow as tf
 from helpers import tiny_config
 
+from benchmarks import soak_resume
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.training import loop, loss_check, run_folder, steps
 
@@ -164,22 +164,14 @@ def test_sigterm_saves_a_usable_checkpoint_and_exits_as_stopped(tmp_path, market
     data_dir = tmp_path / "data"
     shutil.copytree(market_tf1_dir / "test_data", data_dir / "Market_train_data")
     model_dir = tmp_path / "model"
-    command = [
-        sys.executable,
-        "-m",
-        "pg2_tf.main",
-        "--dataset=Market_train_data",
-        f"--data_dir={data_dir}",
-        "--split=test",
-        f"--model_dir={model_dir}",
-        "--conv_hidden_num=8",
-        "--d_dim=8",
-        "--batch_size=2",
+    command = soak_resume.tiny_training_command(
+        data_dir,
+        model_dir,
         "--max_step=100000",
         "--stage1_steps=3",
         "--log_step=1000",
         "--progress_bar=false",
-    ]
+    )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
