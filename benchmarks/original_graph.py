@@ -75,18 +75,27 @@ def _upsample(tf, images):
     return tf.compat.v1.image.resize_nearest_neighbor(images, (2 * height, 2 * width))
 
 
+def _encoder(slim, h, hidden, repeat_num, residual):
+    """The encoder of both generators: blocks of two 3x3 convs of ``hidden * (idx + 1)`` channels
+    (``h + block(h)`` when ``residual``, G1), each but the last followed by a stride-2 conv (G1:
+    widened to the next block's channels). Returns ``(h, every block's output)``."""
+    skips = []
+    for idx in range(repeat_num):
+        channels = hidden * (idx + 1)
+        block = slim.conv(slim.conv(h, channels, 3), channels, 3)
+        h = h + block if residual else block
+        skips.append(h)
+        if idx < repeat_num - 1:
+            h = slim.conv(h, hidden * (idx + 2) if residual else channels, 3, stride=2)
+    return h, skips
+
+
 def generator1(tf, x, pose_target, hidden, z_num, repeat_num):
     """G1 (scope Pose_AE/G): residual U-Net with the fully connected bottleneck."""
     with tf.compat.v1.variable_scope("Pose_AE/G", reuse=tf.compat.v1.AUTO_REUSE):
         slim = _SlimScope(tf)
         h = slim.conv(tf.concat([x, pose_target], -1), hidden, 3)
-        skips = []
-        for idx in range(repeat_num):
-            channels = hidden * (idx + 1)
-            h = h + slim.conv(slim.conv(h, channels, 3), channels, 3)
-            skips.append(h)
-            if idx < repeat_num - 1:
-                h = slim.conv(h, hidden * (idx + 2), 3, stride=2)
+        h, skips = _encoder(slim, h, hidden, repeat_num, residual=True)
         rows, cols = int(h.shape[1]), int(h.shape[2])
         z = slim.dense(tf.reshape(h, [-1, rows * cols * int(h.shape[3])]), z_num)
         h = tf.reshape(slim.dense(z, rows * cols * hidden), [-1, rows, cols, hidden])
@@ -104,14 +113,9 @@ def generator2(tf, g1_output, x, hidden, repeat_num, skip_first_block):
     with tf.compat.v1.variable_scope("UAEnoFC/G", reuse=tf.compat.v1.AUTO_REUSE):
         slim = _SlimScope(tf)
         h = slim.conv(tf.concat([g1_output, x], -1), hidden, 3)
-        skips = []
-        for idx in range(repeat_num):
-            channels = hidden * (idx + 1)
-            h = slim.conv(slim.conv(h, channels, 3), channels, 3)
-            if skip_first_block or idx > 0:
-                skips.append(h)
-            if idx < repeat_num - 1:
-                h = slim.conv(h, channels, 3, stride=2)
+        h, skips = _encoder(slim, h, hidden, repeat_num, residual=False)
+        if not skip_first_block:
+            skips = skips[1:]
         for idx in range(repeat_num):
             if idx < len(skips):
                 h = tf.concat([h, skips[-1 - idx]], -1)

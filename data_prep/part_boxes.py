@@ -37,6 +37,17 @@ PART_JOINTS = (
 )
 
 
+def _padded_box(rows, cols, pad, last_row, last_col) -> list:
+    """The box ``[y1, x1, y2, x2]`` around the points, widened by ``pad`` and clamped to the
+    frame (0..last_row x 0..last_col)."""
+    return [
+        max(0, min(rows) - pad),
+        max(0, min(cols) - pad),
+        min(last_row, max(rows) + pad),
+        min(last_col, max(cols) + pad),
+    ]
+
+
 def part_boxes_market(keypoints_rc: np.ndarray, radius: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Market part boxes (original ``get_part_bbox37``, radius 6 for both images).
 
@@ -59,14 +70,7 @@ def part_boxes_market(keypoints_rc: np.ndarray, radius: int = 6) -> tuple[np.nda
         visible.append(1)
         margin = radius if len(points) > 1 else 10
         rows, cols = [p[0] for p in points], [p[1] for p in points]
-        boxes.append(
-            [
-                max(0, min(rows) - margin),
-                max(0, min(cols) - margin),
-                min(127, max(rows) + margin),
-                min(63, max(cols) + margin),
-            ]
-        )
+        boxes.append(_padded_box(rows, cols, margin, 127, 63))
     return np.array(boxes).astype(np.int64), np.array(visible, np.int64)
 
 
@@ -101,14 +105,7 @@ def part_boxes_deepfashion(keypoints_rc: np.ndarray) -> tuple[np.ndarray, np.nda
             boxes.append([0, 0, 1, 1])
             continue
         pad = margin if len(rows) > 1 else single_margin
-        boxes.append(
-            [
-                max(0, min(rows) - pad),
-                max(0, min(cols) - pad),
-                min(255, max(rows) + pad),
-                min(255, max(cols) + pad),
-            ]
-        )
+        boxes.append(_padded_box(rows, cols, pad, 255, 255))
     return np.array(boxes).astype(np.int64), np.array(visible, np.int64)
 
 

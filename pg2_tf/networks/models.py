@@ -144,6 +144,12 @@ def _encode(h, blocks, downsamplers, residual: bool):
     return h, outputs
 
 
+def _with_arguments(config: dict, layer, names) -> dict:
+    """A layer's ``get_config()``: its parent's ``config`` plus the constructor arguments ``names``,
+    kept as attributes of the same names."""
+    return {**config, **{name: getattr(layer, name) for name in names}}
+
+
 class PoseGenerator(keras.Model):
     """G1: a residual U-Net with a fully connected bottleneck (original scope ``Pose_AE/G``).
 
@@ -210,14 +216,8 @@ class PoseGenerator(keras.Model):
         return self.output_conv(h)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "img_H": self.img_H,
-            "img_W": self.img_W,
-            "conv_hidden_num": self.conv_hidden_num,
-            "z_num": self.z_num,
-            "repeat_num": self.repeat_num,
-        }
+        names = ("img_H", "img_W", "conv_hidden_num", "z_num", "repeat_num")
+        return _with_arguments(super().get_config(), self, names)
 
 
 class RefineGenerator(keras.Model):
@@ -262,12 +262,8 @@ class RefineGenerator(keras.Model):
         return self.output_conv(h)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "conv_hidden_num": self.conv_hidden_num,
-            "repeat_num": self.repeat_num,
-            "skip_first_block": self.skip_first_block,
-        }
+        names = ("conv_hidden_num", "repeat_num", "skip_first_block")
+        return _with_arguments(super().get_config(), self, names)
 
 
 class BatchStatsNormalization(layers.Layer):
@@ -307,7 +303,7 @@ class BatchStatsNormalization(layers.Layer):
         return normalized
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return _with_arguments(super().get_config(), self, ("epsilon",))
 
 
 class ChannelMajorDense(layers.Dense):
@@ -400,7 +396,7 @@ class Discriminator(keras.Model):
         return ops.reshape(self.output_layer(h), (-1,))
 
     def get_config(self):
-        return {**super().get_config(), "img_H": self.img_H, "img_W": self.img_W, "dim": self.dim}
+        return _with_arguments(super().get_config(), self, ("img_H", "img_W", "dim"))
 
 
 def _uniform_with_stddev(stddev: float):
