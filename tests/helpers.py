@@ -268,11 +268,17 @@ def market_app_config(saved_model, market_tf1_dir, **settings):
     )
 
 
-def tiny_config(model_dir, records_dir, **overrides):
-    """A pg2_tf.core.configs.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)."""
+def tiny_config(model_dir, records_dir, kind="market", **overrides):
+    """A pg2_tf.core.configs.TrainConfig of a tiny model (width 8, batch 4, 4 steps, 2 in stage 1)
+    on ``kind``'s records (its --model and image size, pg2_tf.core.datasets.by_kind)."""
+    from pg2_tf.core import datasets
     from pg2_tf.core.configs import TrainConfig
 
+    dataset = datasets.by_kind(kind)
     settings = dict(
+        model=dataset.model,
+        img_H=dataset.img_H,
+        img_W=dataset.img_W,
         conv_hidden_num=8,
         d_dim=8,
         batch_size=4,

@@ -104,19 +104,16 @@ def test_run_df_test_script_with_an_original_format_checkpoint(tmp_path, df_root
 
 
 def test_both_training_stages_run_on_deepfashion_records(tmp_path, df_root):
-    config = configs.TrainConfig(
-        model=11,
-        img_H=256,
-        img_W=256,
+    config = helpers.tiny_config(
+        tmp_path,
+        str(df_root / "DF_train_data"),
+        "deepfashion",
+        split="train",
         batch_size=2,
         max_step=3,
         stage1_steps=1,
         log_step=1,
-        model_dir=str(tmp_path),
-        data_path=str(df_root / "DF_train_data"),
-        split="train",
-        progress_bar=False,
-        **SMALL,
+        save_model_secs=configs.TrainConfig.save_model_secs,  # the default, not tiny_config's 0
     )
     result = loop.train(config)
     assert result.step == 3
