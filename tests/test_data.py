@@ -110,6 +110,13 @@ def _one_line_data_error(excinfo):
     return message
 
 
+def _read_error(folder):
+    """The message, one line, of the DataError reading every batch of ``folder`` raises."""
+    with pytest.raises(DataError) as excinfo:
+        _read_all(folder)
+    return _one_line_data_error(excinfo)
+
+
 # ---------------------------------------------------------------------------------------------
 # Values
 
@@ -307,10 +314,7 @@ def test_a_later_record_lacking_a_feature_fails_naming_key_file_and_record(
     records = list(fixture_records)
     records[13] = _without_feature(records[13], "pose_mask_r4_1")
     path = _write(tmp_path / RECORD_NAME, records)
-    with pytest.raises(DataError) as excinfo:
-        _read_all(tmp_path)
-    message = _one_line_data_error(excinfo)
-    assert message.startswith(f"{path}: record 13 has no feature 'pose_mask_r4_1'")
+    assert _read_error(tmp_path).startswith(f"{path}: record 13 has no feature 'pose_mask_r4_1'")
 
 
 def test_a_truncated_file_fails_naming_the_file_and_the_cut_record(market_copy, fixture_records):
@@ -318,10 +322,7 @@ def test_a_truncated_file_fails_naming_the_file_and_the_cut_record(market_copy, 
     cut_at = path.stat().st_size // 2
     path.write_bytes(path.read_bytes()[:cut_at])
     cut_record = max(i for i, start in enumerate(_record_starts(fixture_records)) if start < cut_at)
-    with pytest.raises(DataError) as excinfo:
-        _read_all(market_copy)
-    message = _one_line_data_error(excinfo)
-    assert message.startswith(f"{path}: record {cut_record} is truncated")
+    assert _read_error(market_copy).startswith(f"{path}: record {cut_record} is truncated")
 
 
 def test_flipped_bytes_fail_naming_the_file_and_the_record_holding_them(
@@ -332,10 +333,7 @@ def test_flipped_bytes_fail_naming_the_file_and_the_record_holding_them(
     content = bytearray(path.read_bytes())
     content[_record_starts(fixture_records)[damaged] + 12 + 1000] ^= 0xFF
     path.write_bytes(bytes(content))
-    with pytest.raises(DataError) as excinfo:
-        _read_all(market_copy)
-    message = _one_line_data_error(excinfo)
-    assert message.startswith(f"{path}: record {damaged} fails its checksum")
+    assert _read_error(market_copy).startswith(f"{path}: record {damaged} fails its checksum")
 
 
 def test_a_corrupted_length_header_fails_naming_the_record(market_copy, fixture_records):
@@ -362,10 +360,7 @@ def test_an_undecodable_jpeg_in_a_sound_file_fails_naming_the_record(tmp_path, f
     records = list(fixture_records)
     records[9] = _with_feature_bytes(records[9], "image_raw_1", b"\xff\xd8\xff\xe0 not a jpeg")
     path = _write(tmp_path / RECORD_NAME, records)
-    with pytest.raises(DataError) as excinfo:
-        _read_all(tmp_path)
-    message = _one_line_data_error(excinfo)
-    assert message.startswith(f"{path}: record 9 cannot be decoded")
+    assert _read_error(tmp_path).startswith(f"{path}: record 9 cannot be decoded")
 
 
 def test_explain_read_error_locates_a_truncated_record_from_tensorflows_offset(
