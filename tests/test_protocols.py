@@ -41,14 +41,8 @@ def pose_transfer_mask(keypoints, shape, radius=4):
             continue
         normal = keypoints[f] - keypoints[t]
         normal = radius * np.array([-normal[1], normal[0]]) / np.linalg.norm(normal)
-        corners = np.array(
-            [
-                keypoints[f] + normal,
-                keypoints[f] - normal,
-                keypoints[t] - normal,
-                keypoints[t] + normal,
-            ]
-        )
+        # The corners f + n, f - n, t - n, t + n (n: the normal, of length radius).
+        corners = keypoints[[f, f, t, t]] + np.outer([1, -1, -1, 1], normal)
         rows, cols = polygon(corners[:, 0], corners[:, 1], shape=shape)
         mask[rows, cols] = True
     grid_r, grid_c = np.mgrid[0 : shape[0], 0 : shape[1]]
