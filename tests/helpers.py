@@ -229,6 +229,14 @@ def run_main(*flags, timeout=300):
     return run_module("pg2_tf.main", *flags, env=ENV, timeout=timeout)
 
 
+def main_error(*flags):
+    """Runs ``python -m pg2_tf.main`` with the flags, which must exit 2 (a refused run); returns
+    the last line of its stderr, the one-line error."""
+    result = run_main(*flags)
+    assert result.returncode == 2, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
 def run_score_cli(*args):
     """Runs ``python -m pg2_tf.score`` with the flags, without $PG2_INCEPTION_GRAPH."""
     from pg2_tf.scoring import folder_scores
@@ -295,6 +303,26 @@ def tiny_config(model_dir, records_dir, kind="market", **overrides):
     return TrainConfig(**settings)
 
 
+# ---- files that fail to read --------------------------------------------------------------------
+
+
+def read_error(read, path, content, match):
+    """Writes ``content`` (text, or bytes as they are) to ``path``; ``read(path)`` must raise a
+    pg2_tf.core.errors.DataError whose message matches the regex ``match`` (``re.search``, as
+    ``pytest.raises``). Returns that error."""
+    import pytest
+
+    from pg2_tf.core.errors import DataError
+
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(DataError, match=match) as caught:
+        read(path)
+    return caught.value
+
+
 # ---- people in scenes (issue 22) ---------------------------------------------------------------
 
 PEOPLE_FIXTURES = FIXTURES / "people"
@@ -320,6 +348,22 @@ def needs_people_photos(scenes):
 
     return pytest.mark.skipif(
         not scenes.available(), reason="Debian's labelme-examples is not installed (the photos)"
+    )
+
+
+def run_keypoints_cli(folder, picture, cache_dir):
+    """Saves ``picture`` (uint8 ``[H, W, 3]``) as ``folder/photo.png`` and runs ``python -m
+    pg2_tf.keypoints`` on it with the BlazePose model files of ``cache_dir``, writing
+    ``folder/people.json`` and the drawing ``folder/drawn.png``; returns the CompletedProcess."""
+    from PIL import Image
+
+    Image.fromarray(picture).save(folder / "photo.png")
+    return run_module(
+        "pg2_tf.keypoints",
+        f"--image={folder / 'photo.png'}",
+        f"--json={folder / 'people.json'}",
+        f"--draw={folder / 'drawn.png'}",
+        f"--cache_dir={cache_dir}",
     )
 
 

@@ -4,6 +4,7 @@ import io
 import json
 import pickle
 
+import helpers
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,7 +13,6 @@ from data_prep import convert_market, from_annotations
 from data_prep.read_records import read_records, records_by_pair
 from data_prep.synthetic import make_synthetic_raw
 from pg2_tf.core import pose, pose_files
-from pg2_tf.core.errors import DataError
 
 
 def _write_annotations(path, keypoints_by_name):
@@ -173,17 +173,21 @@ def test_fashion_keypoints_move_right_by_the_left_padding(fashion):
 
 
 def test_annotation_file_with_a_short_row_is_a_data_error_naming_the_line(tmp_path):
-    path = tmp_path / "annotation.csv"
-    path.write_text("name:keypoints_y:keypoints_x\na.jpg:[1, 2]:[3, 4]\n")
-    with pytest.raises(DataError, match=r"annotation.csv:2 is not"):
-        from_annotations.read_annotations(path)
+    helpers.read_error(
+        from_annotations.read_annotations,
+        tmp_path / "annotation.csv",
+        "name:keypoints_y:keypoints_x\na.jpg:[1, 2]:[3, 4]\n",
+        r"annotation.csv:2 is not",
+    )
 
 
 def test_annotation_file_with_another_header_is_a_data_error(tmp_path):
-    path = tmp_path / "annotation.csv"
-    path.write_text("name,x,y\n")
-    with pytest.raises(DataError, match="not 'name:keypoints_y:keypoints_x'"):
-        from_annotations.read_annotations(path)
+    helpers.read_error(
+        from_annotations.read_annotations,
+        tmp_path / "annotation.csv",
+        "name,x,y\n",
+        "not 'name:keypoints_y:keypoints_x'",
+    )
 
 
 @pytest.mark.parametrize(
@@ -195,25 +199,31 @@ def test_annotation_file_with_another_header_is_a_data_error(tmp_path):
     ids=["object", "nan"],
 )
 def test_annotation_rows_with_non_numbers_are_a_data_error_naming_the_line(tmp_path, row, reason):
-    path = tmp_path / "annotation.csv"
-    path.write_text(f"name:keypoints_y:keypoints_x\n{row}\n")
-    with pytest.raises(DataError, match=r"annotation.csv:2 is not") as caught:
-        from_annotations.read_annotations(path)
-    assert reason in str(caught.value)
+    error = helpers.read_error(
+        from_annotations.read_annotations,
+        tmp_path / "annotation.csv",
+        f"name:keypoints_y:keypoints_x\n{row}\n",
+        r"annotation.csv:2 is not",
+    )
+    assert reason in str(error)
 
 
 def test_annotation_file_that_is_not_utf8_is_a_data_error(tmp_path):
-    path = tmp_path / "annotation.csv"
-    path.write_bytes(b"name:keypoints_y:keypoints_x\n\xff\xfe:[1]:[2]\n")
-    with pytest.raises(DataError, match=r"cannot read .*annotation.csv.* as UTF-8 text"):
-        from_annotations.read_annotations(path)
+    helpers.read_error(
+        from_annotations.read_annotations,
+        tmp_path / "annotation.csv",
+        b"name:keypoints_y:keypoints_x\n\xff\xfe:[1]:[2]\n",
+        r"cannot read .*annotation.csv.* as UTF-8 text",
+    )
 
 
 def test_pairs_file_without_from_to_columns_is_a_data_error(tmp_path):
-    path = tmp_path / "pairs.csv"
-    path.write_text("source,target\na.jpg,b.jpg\n")
-    with pytest.raises(DataError, match="no 'from' and 'to' columns"):
-        from_annotations.read_pairs(path)
+    helpers.read_error(
+        from_annotations.read_pairs,
+        tmp_path / "pairs.csv",
+        "source,target\na.jpg,b.jpg\n",
+        "no 'from' and 'to' columns",
+    )
 
 
 def test_pairs_file_extra_columns_are_ignored(tmp_path):

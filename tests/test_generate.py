@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import helpers
 import numpy as np
 import pytest
 from PIL import Image
@@ -66,6 +67,14 @@ def _generate_cli(*flags):
     """Runs ``python -m pg2_tf.generate`` with the flags; returns the CompletedProcess."""
     command = [sys.executable, "-m", "pg2_tf.generate", *flags]
     return subprocess.run(command, capture_output=True, text=True, env=SUBPROCESS_ENV)
+
+
+def _generate_cli_lines(*flags, status=0):
+    """Runs ``python -m pg2_tf.generate`` with the flags, which must exit with ``status``; returns
+    the lines of its stdout (status 0) or of its stderr (an error)."""
+    result = _generate_cli(*flags)
+    assert result.returncode == status, result.stderr[-3000:]
+    return (result.stdout if status == 0 else result.stderr.strip()).splitlines()
 
 
 def _read(path):
@@ -187,14 +196,12 @@ def test_image_of_another_size_gives_model_size_or_restored_size(
 
 def test_command_line_writes_g2(saved_model, person_png, tmp_path):
     keypoints = _openpose_json(tmp_path / "target.json", TARGET_RC)
-    result = _generate_cli(
+    assert _generate_cli_lines(
         f"--saved_model={saved_model}",
         f"--image={person_png}",
         f"--keypoints={keypoints}",
         f"--out={tmp_path / 'cli.png'}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.splitlines() == [
+    ) == [
         "image is 128x64, the model's size: used as is",
         f"wrote G2 to {tmp_path / 'cli.png'}",
     ]
@@ -205,14 +212,13 @@ def test_command_line_writes_g2(saved_model, person_png, tmp_path):
 
 
 def test_command_line_error_is_one_line_with_exit_status_2(person_png, tmp_path):
-    result = _generate_cli(
+    assert _generate_cli_lines(
         f"--saved_model={tmp_path / 'none'}",
         f"--image={person_png}",
         "--keypoints=t.json",
         f"--out={tmp_path / 'o.png'}",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+        status=2,
+    ) == [
         f"error: no SavedModel at {tmp_path / 'none'} (no saved_model.pb; --saved_model): export "
         "one with pg2-export --pretrained_path=<checkpoint> --export_dir=<folder>"
     ]
@@ -241,10 +247,12 @@ def test_body25_openpose_file_gives_the_18_joints(tmp_path):
 
 
 def test_unknown_joint_count_is_reported_with_the_formats_read(tmp_path):
-    path = tmp_path / "hand.json"
-    path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 63}]}))
-    with pytest.raises(DataError, match=r"hand\.json has 21 joints: the known formats have 18 "):
-        photos.load_keypoints(path)
+    helpers.read_error(
+        photos.load_keypoints,
+        tmp_path / "hand.json",
+        json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 63}]}),
+        r"hand\.json has 21 joints: the known formats have 18 ",
+    )
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity"])
@@ -264,14 +272,13 @@ def test_string_in_pose_keypoints_is_one_line_naming_it(saved_model, person_png,
     document = json.loads(path.read_text())
     document["people"][0]["pose_keypoints_2d"][4] = "20"
     path.write_text(json.dumps(document))
-    result = _generate_cli(
+    assert _generate_cli_lines(
         f"--saved_model={saved_model}",
         f"--image={person_png}",
         f"--keypoints={path}",
         f"--out={tmp_path / 'o.png'}",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+        status=2,
+    ) == [
         f"error: {path}: people[0].pose_keypoints_2d[4] is '20', not a number (x, y, confidence "
         "triples of numbers)"
     ]
@@ -312,10 +319,12 @@ def test_pose_without_any_joint_is_refused(tmp_path, saved_model, person_png):
 
 
 def test_csv_row_with_wrong_keypoint_count_is_reported(tmp_path):
-    path = tmp_path / "a.csv"
-    path.write_text(f"name:keypoints_y:keypoints_x\nx.jpg: {[1] * 17}: {[1] * 17}\n")
-    with pytest.raises(DataError, match=r"a\.csv:2 is not 'name:\[18 rows\]:\[18 columns\]'"):
-        photos.load_keypoints(path)
+    helpers.read_error(
+        photos.load_keypoints,
+        tmp_path / "a.csv",
+        f"name:keypoints_y:keypoints_x\nx.jpg: {[1] * 17}: {[1] * 17}\n",
+        r"a\.csv:2 is not 'name:\[18 rows\]:\[18 columns\]'",
+    )
 
 
 def test_csv_name_listed_twice_keeps_its_first_row(tmp_path):
@@ -428,14 +437,13 @@ def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
     saved_model, real_photos, blazepose_estimator, tmp_path
 ):
     out = tmp_path / "cli.png"
-    result = _generate_cli(
+    stdout = _generate_cli_lines(
         f"--saved_model={saved_model}",
         f"--image={real_photos['small']}",
         f"--pose_from={real_photos['cameraman']}",
         f"--out={out}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.splitlines()[-1] == f"wrote G2 to {out}"
+    assert stdout[-1] == f"wrote G2 to {out}"
     with Image.open(out) as image:
         assert image.mode == "RGB" and image.size == (64, 128)
 
@@ -457,16 +465,13 @@ def test_photo_without_person_is_one_line_naming_it(
 
 
 def test_command_line_photo_of_nothing_exits_2_with_one_line(saved_model, real_photos, tmp_path):
-    result = _generate_cli(
+    assert _generate_cli_lines(
         f"--saved_model={saved_model}",
         f"--image={real_photos['astronaut']}",
         f"--pose_from={real_photos['coffee']}",
         f"--out={tmp_path / 'o.png'}",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"error: no person found in {real_photos['coffee']}"
-    ]
+        status=2,
+    ) == [f"error: no person found in {real_photos['coffee']}"]
 
 
 def test_keypoints_and_pose_from_together_are_refused(saved_model, person_png, tmp_path):
