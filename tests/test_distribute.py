@@ -116,6 +116,19 @@ def _free_ports(count):
     return ports
 
 
+def _run(command, timeout):
+    """Runs ``command`` in the project root with TF_CPP_MIN_LOG_LEVEL=2; returns the
+    CompletedProcess (stdout and stderr as text)."""
+    return subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _main_command(model_dir, data_dir, max_step, distribute):
     return [
         sys.executable,
@@ -164,14 +177,7 @@ def test_two_workers_train_and_the_chief_writes_a_checkpoint_one_device_resumes(
     assert "with 2 replicas" in outputs[0][1]  # one replica per worker
     # Only the chief (worker 0) wrote model_dir; its checkpoint has the single-device format.
     assert sorted(p.name for p in model_dir.glob("model.ckpt-*.index")) == ["model.ckpt-3.index"]
-    resumed = subprocess.run(
-        _main_command(model_dir, data_dir, 4, "none"),
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = _run(_main_command(model_dir, data_dir, 4, "none"), timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "model.ckpt-3 at step 3" in resumed.stderr
     assert "stopped (max_step) at step 4" in resumed.stdout
@@ -192,13 +198,6 @@ try:
 except ConfigError as error:
     print(error)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _run([sys.executable, "-c", script], timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--batch_size=3 (the global batch) must be a multiple of the 2 replicas" in result.stdout

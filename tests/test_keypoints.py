@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from helpers import FIXTURES, run_module
+from helpers import FIXTURES, run_keypoints_cli, run_module
 from PIL import Image
 
 from pg2_tf.core.errors import DataError
@@ -244,24 +244,17 @@ def _cli(*args, env=None):
 def test_cli_writes_openpose_json_that_generate_reads_and_a_drawing(tmp_path, blazepose_model_dir):
     load_keypoints = photos.load_keypoints  # what pg2-generate reads --keypoints with
 
-    photo = tmp_path / "astronaut.png"
-    Image.fromarray(_photo("astronaut")).save(photo)
-    result = _cli(
-        f"--image={photo}",
-        f"--json={tmp_path / 'out.json'}",
-        f"--draw={tmp_path / 'out.png'}",
-        f"--cache_dir={blazepose_model_dir}",
-    )
+    result = run_keypoints_cli(tmp_path, _photo("astronaut"), blazepose_model_dir)
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    document = json.loads((tmp_path / "out.json").read_text())
+    document = json.loads((tmp_path / "people.json").read_text())
     values = np.array(document["people"][0]["pose_keypoints_2d"]).reshape(18, 3)
     np.testing.assert_allclose(values[0, :2], _reference("astronaut")[0, :2], atol=1.0)
-    rc = load_keypoints(tmp_path / "out.json")
+    rc = load_keypoints(tmp_path / "people.json")
     np.testing.assert_array_equal(rc[8:14], -1)
     np.testing.assert_allclose(rc[2], values[2, [1, 0]])
-    drawing = np.asarray(Image.open(tmp_path / "out.png"))
+    drawing = np.asarray(Image.open(tmp_path / "drawn.png"))
     assert drawing.shape == (512, 512, 3)
     assert np.abs(drawing.astype(int) - _photo("astronaut")).sum(axis=2).astype(bool).mean() > 0.002
 

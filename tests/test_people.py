@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import needs_people_photos, people_reference, people_scenes, run_module
+from helpers import needs_people_photos, people_reference, people_scenes, run_keypoints_cli
 
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import blazepose, finder
@@ -192,29 +192,18 @@ def test_nobody_found_is_no_person_found():
 # ---- pg2-keypoints ----------------------------------------------------------------------------
 
 
-def _cli(*args):
-    return run_module("pg2_tf.keypoints", *args)
-
-
 @needs_photos
 def test_cli_lists_everyone_largest_first_and_draws_their_indices(tmp_path, blazepose_model_dir):
     from PIL import Image
 
     picture, _ = scenes.scene("street_768")
-    Image.fromarray(picture).save(tmp_path / "scene.png")
-
-    result = _cli(
-        f"--image={tmp_path / 'scene.png'}",
-        f"--json={tmp_path / 'scene.json'}",
-        f"--draw={tmp_path / 'drawn.png'}",
-        f"--cache_dir={blazepose_model_dir}",
-    )
+    result = run_keypoints_cli(tmp_path, picture, blazepose_model_dir)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == (
-        f"5 people found in {tmp_path / 'scene.png'} (largest first):"
+        f"5 people found in {tmp_path / 'photo.png'} (largest first):"
     )
-    document = json.loads((tmp_path / "scene.json").read_text())
+    document = json.loads((tmp_path / "people.json").read_text())
     assert len(document["people"]) == 5
     listed = [np.array(p["pose_keypoints_2d"]).reshape(18, 3) for p in document["people"]]
     matches = _match(
