@@ -75,3 +75,28 @@ def blazepose_estimator(blazepose_model_dir):
     from pg2_tf.people import blazepose
 
     return blazepose.KeypointEstimator(blazepose_model_dir)
+
+
+# The longest test files, longest first (seconds on 2 cores, docs/performance.md "The demo and
+# the test suite"). pytest-xdist hands each worker a whole file (--dist loadfile) in collection
+# order: starting with the longest lets the short files fill the end of the run on both workers,
+# instead of one worker finishing a long file alone.
+LONGEST_FIRST = (
+    "test_train.py",
+    "test_distribute.py",
+    "test_resume.py",
+    "test_main.py",
+    "test_mixed_precision.py",
+    "test_app.py",
+    "test_demo.py",
+    "test_deepfashion.py",
+    "test_export.py",
+    "test_generate.py",
+    "test_step_parity.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Runs the longest files first (a stable sort: each file keeps its own order)."""
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
