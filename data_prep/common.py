@@ -323,7 +323,6 @@ def run_cli(main: Callable[[], None]) -> None:
     Args:
         main: the command's main, called without arguments.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         main()
     except Pg2Error as error:

@@ -28,7 +28,6 @@ record format of its own.
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -290,7 +289,6 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: the arguments after the program name, or None for ``sys.argv[1:]``.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = layout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, required=True, help="one sub-folder per person")
     common.add_writer_args(parser)

@@ -391,7 +391,6 @@ def main(argv: list[str] | None = None, make_estimate=None) -> None:
         argv: the arguments after the program name, or None for ``sys.argv[1:]``.
         make_estimate: as :func:`convert` (tests pass a fake one), or None.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=release.DATASETS, required=True)
     parser.add_argument("--release", type=Path, required=True, help="the unzipped release")

@@ -30,7 +30,6 @@ record format of its own.
 """
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -243,7 +242,6 @@ def main(argv: list[str] | None = None) -> None:
     Args:
         argv: the arguments after the program name, or None for ``sys.argv[1:]``.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = from_photos.layout_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--video", action="append", type=Path, required=True,
                         help="a video file; repeat for several (each is a camera)")  # fmt: skip

@@ -164,7 +164,6 @@ def _results(tasks, make_estimate, workers) -> Iterator[tuple]:
 
 def _init_worker(make_estimate) -> None:
     global _worker_estimate
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _worker_estimate = make_estimate()
 
 
