@@ -31,6 +31,9 @@ setup(
         # pg2-app: the web page's server
         "starlette>=1.10",  # its test client uses httpx2 (the test extra)
         "uvicorn>=0.30",
+        # pg2_tf.people: OpenCV's HOG people detector (its weights ship inside the wheel) finds
+        # people BlazePose's face-led detector misses; HOG left the main package in OpenCV 5.
+        "opencv-python-headless>=4.10,<5",
     ],
     extras_require={
         "cpu": [f"tensorflow-cpu=={TF_VERSION}"],
