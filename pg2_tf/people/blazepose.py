@@ -78,6 +78,9 @@ class PersonKeypoints:
     # a missing joint has confidence 0 and x = y = 0, as OpenPose reports it
     box_xyxy: tuple  # (x0, y0, x1, y1) of all 33 landmarks in photo pixels (may leave the photo)
     score: float = 1.0  # the landmark model's pose presence, in (0.5, 1]
+    # (centre_xy, side, rotation) from the auxiliary landmarks: where the landmark model looks for
+    # this person in the next frame (MediaPipe's video mode); None for poses read from files
+    roi: tuple | None = None
 
     def keypoints_rc(self) -> np.ndarray:
         """float64 [18, 2] (row, col), -1 for missing joints: the convention of pg2_tf.core.pose."""
@@ -194,7 +197,7 @@ class KeypointEstimator:
         landmarks = self.landmarks_in_roi(image, found[0].roi()) if found else None
         if landmarks is None:
             raise NoPersonFound(f"no person found in {name}")
-        return person_from_landmarks(*landmarks, *image.shape[:2])
+        return person_from_landmarks(landmarks, *image.shape[:2])
 
     def detect(
         self, image_rgb, window=None, min_score: float = decoding.MIN_DETECTION_SCORE
@@ -263,7 +266,8 @@ class KeypointEstimator:
         """The landmark model on one region of interest (``Detection.roi()``).
 
         Returns ``(landmarks float64 [33, 3] x, y in photo pixels and visibility, presence
-        score)``, or None when the model's pose-presence output is not above 0.5."""
+        score, next region of interest)`` (:func:`pg2_tf.people.decoding.decode_landmarks`), or
+        None when the model's pose-presence output is not above 0.5."""
         image = np.asarray(image_rgb)
         centre, side, rotation = roi
         crop = geometry.warp_rect(
@@ -276,26 +280,52 @@ class KeypointEstimator:
             outputs = {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
         return decoding.decode_landmarks(outputs, roi)
 
+    def segmentation_in_roi(self, image_rgb, roi) -> np.ndarray:
+        """The landmark model's person segmentation on one region of interest (MediaPipe's
+        ``enable_segmentation``), used by :mod:`pg2_tf.apps.background`.
 
-def person_from_landmarks(landmarks_xyv, presence, height: int, width: int) -> PersonKeypoints:
+        Args:
+          image_rgb: uint8 [H, W, 3].
+          roi: ``(centre_xy, side, rotation)`` as :meth:`landmarks_in_roi` takes it.
+
+        Returns:
+          float32 [256, 256] logits over the ROI's square (row 0 at its top edge): > 0 is the
+          person.
+        """
+        image = np.asarray(image_rgb)
+        centre, side, rotation = roi
+        crop = geometry.warp_rect(
+            image, centre, (side, side), rotation, decoding.LANDMARK_SIZE, True
+        )
+        with self._lock:
+            landmarker = self._landmarker
+            landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
+            landmarker.invoke()
+            index = dict(self._landmark_outputs)["segmentation"]
+            return landmarker.get_tensor(index)[0, :, :, 0].astype(np.float32)
+
+
+def person_from_landmarks(found, height: int, width: int) -> PersonKeypoints:
     """The person of the landmark model's output, as :class:`PersonKeypoints`.
 
     Args:
-      landmarks_xyv: [33, 3] x, y in photo pixels, visibility in [0, 1].
-      presence: the landmark model's pose presence, in (0.5, 1].
+      found: ``(landmarks_xyv, presence, next_roi)`` as :meth:`KeypointEstimator.landmarks_in_roi`
+        returns it: [33, 3] x, y in photo pixels and visibility in [0, 1], the pose presence in
+        (0.5, 1], and the region of interest of the auxiliary landmarks.
       height, width: the photo's size in pixels.
 
     Returns:
       PersonKeypoints: the 18 joints (:func:`joints_from_landmarks`), the box of all 33 landmarks
-      (also those outside the photo) and ``presence`` as its score.
+      (also those outside the photo), ``presence`` as its score and ``next_roi`` as its roi.
     """
+    landmarks_xyv, presence, next_roi = found
     landmarks_xyv = np.asarray(landmarks_xyv, np.float64)
     box = (
         *(float(v) for v in landmarks_xyv[:, :2].min(axis=0)),
         *(float(v) for v in landmarks_xyv[:, :2].max(axis=0)),
     )
     joints = joints_from_landmarks(landmarks_xyv, height, width)
-    return PersonKeypoints(keypoints_xyc=joints, box_xyxy=box, score=float(presence))
+    return PersonKeypoints(joints, box, float(presence), next_roi)
 
 
 def _outputs_by_shape(interpreter):
