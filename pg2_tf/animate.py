@@ -13,7 +13,9 @@
 The person of ``--image`` is cropped to their box at the model's aspect ratio (as
 ``pg2-generate --pose_from``). The keypoint tracks are bridged over short gaps and smoothed, then
 carried into the model's frame with ONE scale for the whole sequence (the person's median size)
-and a per-frame centre, so the figure neither flickers nor pumps. How:
+and a per-frame centre, so the figure neither flickers nor pumps. ``--proportions=source`` (the
+default) redraws the poses with the person's own bone lengths, ``target`` keeps the driver's;
+``--background=source`` keeps the photo's background, the same in every frame. How:
 :mod:`pg2_tf.apps.animation`.
 
 Rule: flags in, one call of :func:`pg2_tf.apps.animation.animate`, its frame rate line out.
@@ -59,7 +61,19 @@ def define_flags() -> None:
     flags.DEFINE_string(
         "save_poses", None,
         "Write the followed person's keypoints per input frame (before smoothing) to this folder "
-        "as OpenPose JSON %06d.json (people empty where not found); --poses reads it back.",
+        "as OpenPose JSON %06d.json (people empty where not found); --poses reads it back. "
+        "Its model_frame/ sub-folder gets the poses the model was given (retargeted with "
+        "--proportions=source), in the model's frame.",
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "proportions", "source",
+        "source: the person of --image keeps their bone lengths, the driver gives the joint "
+        "angles (one scale for the whole sequence); target: the driver's keypoints as given.",
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "background", "generated",
+        "generated: G2's own background in each frame; source: the background of --image, its "
+        "person removed and inpainted, computed once and the same in every frame.",
     )  # fmt: skip
 
 
@@ -83,6 +97,8 @@ def main(argv) -> None:
         person=FLAGS.person,
         pose_person=FLAGS.pose_person,
         save_poses=FLAGS.save_poses,
+        proportions=FLAGS.proportions,
+        background=FLAGS.background,
         progress_bar=FLAGS.progress_bar,
         precision=FLAGS.precision,
     )

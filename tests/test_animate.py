@@ -1,6 +1,7 @@
 """pg2-animate: one photo + a sequence of poses (JSON files, frames or a video) -> GIF/MP4."""
 
 import json
+import os
 
 import imageio.v3 as iio
 import numpy as np
@@ -26,6 +27,11 @@ def astronaut_png(tmp_path_factory):
     path = tmp_path_factory.mktemp("photos") / "astronaut.png"
     iio.imwrite(path, skimage.data.astronaut())
     return path
+
+
+# The astronaut's photo ends at her waist: no hips to measure her body by, so the tests that are
+# about other things keep the driver's proportions.
+TARGET = "target"
 
 
 def _json_sequence(folder, poses_rc):
@@ -84,11 +90,11 @@ def test_json_sequence_makes_a_gif_that_smoothing_steadies(
     lines = []
     made = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "smooth.gif",
-        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lines.append,
     )  # fmt: skip
     raw = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "raw.gif", window=1,
-        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lines.append,
     )  # fmt: skip
     assert made["frames"] == 8 and made["fps"] == 10
     with Image.open(made["out"]) as gif:  # Pillow merges equal frames, adding their durations
@@ -114,7 +120,7 @@ def test_video_frames_give_an_mp4_and_a_frame_without_person_is_bridged(
     lines = []
     made = animation.animate(
         market_saved_model, astronaut_png, video, tmp_path / "out.mp4", side_by_side=True,
-        estimator=blazepose_estimator, progress_bar=False, log=lines.append,
+        estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lines.append,
     )  # fmt: skip
     assert made["without_person"] == [f"{video} frame 2"]
     assert made["empty_frames"] == 0  # the one-frame gap was bridged
@@ -147,7 +153,7 @@ def test_bad_input_is_one_line(
     with pytest.raises(error, match=message):
         animation.animate(
             market_saved_model, astronaut_png, poses, tmp_path / out,
-            estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+            estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lambda line: None,
         )  # fmt: skip
     assert not (tmp_path / out).exists()
 
@@ -160,7 +166,7 @@ def test_json_frame_where_openpose_found_nobody_is_bridged(
     nobody.write_text(json.dumps({"people": []}))  # what OpenPose writes for such a frame
     made = animation.animate(
         market_saved_model, astronaut_png, poses, tmp_path / "o.gif",
-        estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+        estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lambda line: None,
     )  # fmt: skip
     assert made["without_person"] == [str(nobody)]
     assert (made["frames"], made["empty_frames"]) == (3, 0)
@@ -182,6 +188,115 @@ def test_unusable_fps_or_out_is_one_line(
     with pytest.raises(error, match=message):
         animation.animate(
             market_saved_model, astronaut_png, poses, tmp_path / out, fps=fps,
-            estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+            estimator=blazepose_estimator, progress_bar=False, proportions=TARGET, log=lambda line: None,
         )  # fmt: skip
     assert not list(tmp_path.glob(atomic.LEFTOVER_PATTERN))
+
+
+# ---- --proportions and --background -----------------------------------------------------------
+
+# A woman seen whole, sitting on a sofa (labelme-examples, a VOC 2011 photo): both shoulders and
+# both hips found, so her body can be measured.
+SITTING = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_annotated/2011_000006.jpg"
+needs_sitting = pytest.mark.skipif(
+    not os.path.exists(SITTING), reason="Debian's labelme-examples is not installed (the photo)"
+)
+
+
+def _sitting_crop(estimator):
+    """The sitting woman's crop and keypoints in the 128x64 frame, as pg2-animate takes them."""
+    from pg2_tf.people import finder, photos
+
+    picker = finder.PersonPicker(estimator, finder.parse_person("largest", "--person"))
+    return photos.person_in_model_frame(*photos.find_person(SITTING, picker), 128, 64)
+
+
+def _waving(frames=4):
+    """The standing pose with the right arm rising frame by frame: [frames, 18, 2]."""
+    poses = np.stack([STANDING_RC] * frames)
+    for t in range(frames):
+        poses[t, 4] += [-16 * t, -8 * t]
+    return poses
+
+
+def _waving_sequence(folder, frames=4):
+    return _json_sequence(folder, _waving(frames))
+
+
+@needs_sitting
+def test_retargeted_animation_keeps_the_persons_bones_at_one_scale(
+    market_saved_model, blazepose_estimator, tmp_path
+):
+    from pg2_tf.core import retarget
+
+    poses = _waving_sequence(tmp_path / "poses")
+    made = animation.animate(
+        market_saved_model, SITTING, poses, tmp_path / "o.gif", window=1,
+        estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+    )  # fmt: skip
+    source = _sitting_crop(blazepose_estimator)
+    lengths = retarget.source_bone_lengths(source.keypoints_rc)
+    drawn = made["poses"]
+    for parent, child in [(2, 3), (3, 4), (8, 9), (9, 10), (1, 2), (1, 5)]:
+        bone = np.linalg.norm(drawn[:, child] - drawn[:, parent], axis=-1)
+        np.testing.assert_allclose(bone, made["scale"] * lengths[child], rtol=1e-4)
+    target = animation.model_frame_tracks(_waving(), 128, 64, window=1)  # the driver's
+    hips = (drawn[:, 8] + drawn[:, 11]) / 2
+    np.testing.assert_allclose(hips, (target[:, 8] + target[:, 11]) / 2, atol=1e-3)
+
+
+@needs_sitting
+def test_kept_background_is_the_same_in_every_frame(
+    market_saved_model, blazepose_estimator, tmp_path, monkeypatch
+):
+    from pg2_tf.apps import background
+
+    written = {}
+    monkeypatch.setattr(animation, "write_animation", lambda frames, path, fps: written.update(
+        frames=frames))  # fmt: skip
+    made = animation.animate(
+        market_saved_model, SITTING, _waving_sequence(tmp_path / "poses"), tmp_path / "o.gif",
+        background="source", estimator=blazepose_estimator, progress_bar=False,
+        log=lambda line: None,
+    )  # fmt: skip
+    source = _sitting_crop(blazepose_estimator)
+    kept = background.source_background(source.image, source.keypoints_rc, blazepose_estimator)
+    frames = written["frames"]
+    outside_everyone = np.ones((128, 64), bool)
+    for frame, drawn in zip(frames, made["poses"], strict=True):
+        outside = background.paste_alpha(drawn, 128, 64) == 0
+        np.testing.assert_array_equal(frame[outside], kept.image[outside])
+        outside_everyone &= outside
+    assert outside_everyone.mean() > 0.2  # a real part of the frame is background
+    for frame in frames[1:]:
+        np.testing.assert_array_equal(frame[outside_everyone], frames[0][outside_everyone])
+
+
+@needs_sitting
+def test_save_poses_writes_the_drawn_poses_beside_the_estimated_ones(
+    market_saved_model, blazepose_estimator, tmp_path
+):
+    from pg2_tf.core import pose_files
+
+    frames = np.stack([iio.imread(SITTING)] * 2)
+    video = tmp_path / "same.mp4"
+    iio.imwrite(video, frames, plugin="FFMPEG", fps=5)
+    made = animation.animate(
+        market_saved_model, SITTING, video, tmp_path / "o.gif", save_poses=tmp_path / "saved",
+        estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+    )  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "saved").glob("*.json")) == [
+        "000000.json", "000001.json"]  # fmt: skip
+    for t in range(2):
+        drawn = pose_files.read_openpose_json(tmp_path / "saved" / "model_frame" / f"{t:06d}.json")
+        np.testing.assert_allclose(drawn, made["poses"][t], atol=1e-3)
+
+
+def test_a_source_without_hips_is_refused_before_the_poses_are_read(
+    market_saved_model, astronaut_png, blazepose_estimator, tmp_path
+):
+    with pytest.raises(DataError, match=r"^--image: .* give --proportions=target$"):
+        animation.animate(
+            market_saved_model, astronaut_png, tmp_path / "absent", tmp_path / "o.gif",
+            estimator=blazepose_estimator, progress_bar=False, log=lambda line: None,
+        )  # fmt: skip

@@ -15,17 +15,26 @@ The person of the photo is cropped to their box at the model's aspect ratio (as
 sequence (the person's median size) and a per-frame centre (:func:`model_frame_tracks`), so the
 figure neither flickers nor pumps.
 
+``proportions="source"`` (the default: the poses come from another person) then redraws every
+pose with the photo's person's bone lengths and the driver's joint angles, one scale for the
+whole sequence (:func:`pg2_tf.core.retarget.retarget_sequence`); ``"target"`` keeps the driver's.
+``background="source"`` pastes each frame's person onto the photo's own background, computed
+once (the person removed and inpainted, :mod:`pg2_tf.apps.background`), so that it is the same in
+every frame.
+
 Rule: plain values in, an animation file out; the flags are :mod:`pg2_tf.animate`'s.
 """
 
 import dataclasses
+import json
 import math
 import os
 import time
 
 import numpy as np
 
-from pg2_tf.core import atomic, pose, pose_files
+from pg2_tf.apps import background as backgrounds
+from pg2_tf.core import atomic, pose, pose_files, retarget
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import photos, tracks
 from pg2_tf.serving import contract, engines
@@ -222,6 +231,8 @@ def animate(
     person: str = "largest",
     pose_person: str = "largest",
     save_poses=None,
+    proportions: str = "source",
+    background: str = "generated",
     estimator=None,
     progress_bar: bool = True,
     precision="float32",
@@ -246,7 +257,14 @@ def animate(
             frame where anybody is found; the same kinds of values).
         save_poses: a folder receiving the followed person's keypoints as estimated in each
             frame, before smoothing: OpenPose JSON ``%06d.json`` per input frame, ``people``
-            empty where they were not found (``--poses`` reads such a folder back).
+            empty where they were not found (``--poses`` reads such a folder back); and in its
+            sub-folder ``model_frame/`` the poses the model was given (``%06d.json`` per input
+            frame, in the model's frame: retarget with ``proportions="source"``).
+        proportions: ``source`` (the photo's person's bone lengths, the driver's angles, one
+            scale: :func:`pg2_tf.core.retarget.retarget_sequence`) or ``target`` (the driver's
+            keypoints as given).
+        background: ``generated`` (G2's own) or ``source`` (the photo's background, computed once
+            and the same in every frame: :mod:`pg2_tf.apps.background`).
         estimator: the pose estimator (default: a
             :class:`pg2_tf.people.blazepose.KeypointEstimator`).
         progress_bar: tqdm bars while estimating keypoints and generating.
@@ -259,7 +277,11 @@ def animate(
         with ``side_by_side``), "fps": float, "without_person": [names],
         "empty_frames": frames whose pose stayed empty (the previous image is repeated),
         "generated": frames generated, "generate_seconds": their wall time (the model loaded
-        and warmed up), "precision": the :class:`pg2_tf.serving.engines.Precision` used}``.
+        and warmed up), "precision": the :class:`pg2_tf.serving.engines.Precision` used,
+        "scale": the skeleton's scale (1.0 with ``proportions="target"``), "poses": float32
+        ``[T, 18, 2]`` the poses the model was given (model frame, -1 missing), "retarget_seconds",
+        "background_seconds": the wall time of retargeting and of the background (its
+        inpainting and every frame's paste)}``.
 
     Raises:
         ConfigError / DataError / CheckpointError with a one-line message on bad input.
@@ -277,6 +299,9 @@ def animate(
         raise ConfigError(f"--max_gap={max_gap} must be >= 0")
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ConfigError(f"--fps={fps} must be a positive number")
+    if proportions not in retarget.PROPORTIONS_CHOICES:
+        raise ConfigError(f"--proportions={proportions} must be source or target")
+    backgrounds.check_background(background)
     contract.check_saved_model(saved_model)
     if isinstance(precision, str):
         engines.check_precision(precision)  # decided once the model is loaded
@@ -289,6 +314,8 @@ def animate(
     photo, source_person = photos.find_person(
         image_path, finder.PersonPicker(estimator, source_choice)
     )
+    if proportions == "source":  # a source that cannot be measured fails before the video
+        retarget.source_bone_lengths(source_person.keypoints_rc())
     # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
     sequence = read_pose_sequence(poses, estimator, progress_bar, target_choice)
     if save_poses is not None:
@@ -309,6 +336,21 @@ def animate(
     empty = np.all(model_tracks == pose.MISSING, axis=(1, 2))
     if empty.all():
         raise DataError(f"--poses={os.fspath(poses)}: no frame has a pose to follow")
+    started = time.perf_counter()
+    scale = 1.0
+    if proportions == "source":
+        model_tracks, scale = retarget.retarget_sequence(
+            source.keypoints_rc, model_tracks, img_H, img_W
+        )
+        log(f"poses retargeted to the person's proportions of {image_path} (scale {scale:.3g})")
+    retarget_seconds = time.perf_counter() - started
+    if save_poses is not None:
+        _write_model_frame_poses(os.path.join(save_poses, "model_frame"), model_tracks)
+    started = time.perf_counter()
+    kept = None
+    if background == "source":
+        kept = backgrounds.source_background(source.image, source.keypoints_rc, estimator)
+    background_seconds = time.perf_counter() - started
     engine = engines.Engine(saved_model, loaded, precision)
     precision = engine.precision
     wanted = np.flatnonzero(~empty)
@@ -323,6 +365,12 @@ def animate(
         bar.update(len(batch))
     generate_seconds = time.perf_counter() - started
     bar.close()
+    if kept is not None:
+        started = time.perf_counter()
+        for t, picture in generated.items():
+            alpha = backgrounds.paste_alpha(model_tracks[t], img_H, img_W)
+            generated[t] = backgrounds.paste(kept.image, picture, alpha)
+        background_seconds += time.perf_counter() - started
     if side_by_side:
         for t, picture in generated.items():
             pose_map = pose.render_pose_map(model_tracks[t], img_H, img_W).max(axis=-1)
@@ -345,4 +393,24 @@ def animate(
         "generated": len(wanted),
         "generate_seconds": generate_seconds,
         "precision": precision,
+        "scale": scale,
+        "poses": model_tracks,
+        "retarget_seconds": retarget_seconds,
+        "background_seconds": background_seconds,
     }
+
+
+def _write_model_frame_poses(folder: str, model_tracks) -> None:
+    """The poses the model is given, ``%06d.json`` per input frame (``people`` empty for a frame
+    without a pose); raises DataError naming ``--save_poses`` when the folder cannot be written."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for index, keypoints_rc in enumerate(model_tracks):
+            people = [] if np.all(keypoints_rc == pose.MISSING) else [keypoints_rc]
+            triples = np.array([pose_files.keypoints_to_triples(k) for k in people])
+            document = pose_files.openpose_document(triples.reshape(-1, pose.NUM_KEYPOINTS, 3))
+            atomic.write_text(
+                os.path.join(folder, f"{index:06d}.json"), json.dumps(document) + "\n"
+            )
+    except OSError as error:
+        raise DataError(f"cannot write --save_poses={folder}: {error.strerror or error}") from None
