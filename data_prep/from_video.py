@@ -3,7 +3,8 @@
 Usage::
 
     python -m data_prep.from_video --video=F [--video=G ...] --out=DIR --dataset=market|deepfashion
-        --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--workers N] [--quiet]
+        --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--window=START:END]
+        [--work=DIR] [--workers N] [--quiet]
 
 Every ``--every``-th frame of each video (anything ffmpeg reads) is searched for people
 (:func:`pg2_tf.people.finder.find_people`: BlazePose on the whole frame and, for small people, on zoomed
@@ -12,15 +13,22 @@ tiles), and the people are followed from one sampled frame to the next
 track is one identity. Each sampled frame of a track gives a crop at the model's size (Market
 128 x 64, DeepFashion 256 x 256; :func:`pg2_tf.people.photos.person_crop`) with the person's keypoints
 in it; a pose with fewer than ``--min_joints`` joints is dropped, and so is a track with fewer
-than ``--min_track`` crops left (both listed in ``OUT/dropped_<split>.txt``). The crops are
+than ``--min_track`` crops left (both listed in ``OUT/dropped_<split>.txt``).
+``--window=START:END`` keeps only the frames in that share of each video (``0:0.75``: its first
+three quarters, ``0.75:1``: its last quarter), so that one video gives a train and a test split
+by time; a track seen on both sides of the boundary is one person in both splits. The crops are
 written in the ORIGINAL raw layout under ``OUT/raw`` and converted as
 :mod:`data_prep.from_photos` does (every ordered pair of crops of one identity; train also gets
 the mirrored copies). Video k is Market's camera k (1-9), so several videos are several
 cameras; ``OUT/tracks_<split>.txt`` maps each identity number to its video, track and frames.
 
-Resumable: each video's crops are kept under ``OUT/work/<k>`` and marked finished (with the
-video's size and time, ``--every`` and the dataset); a re-run skips finished videos, redoes an
-interrupted one, and the conversion skips finished shards.
+``OUT/summary_<split>.json`` counts what was found and kept: tracks found, tracks and crops
+kept, crops dropped by reason, identities and pairs, and the frames of each kept track.
+
+Resumable: each video's crops are kept under ``OUT/work/<k>`` (or ``--work``, which several
+splits of the same videos can share) and marked finished (with the video's size and time,
+``--every`` and the dataset); a re-run skips finished videos, redoes an interrupted one, and the
+conversion skips finished shards.
 
 Bad input (one line, exit status 2, no records written): a file ffmpeg cannot read, a video in
 which nobody is found, or one where no track is long enough.
@@ -81,8 +89,10 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
 
     Returns:
         The finished record (also written to ``stage/done.json``): ``{"tracks": {track id:
-        [[frame, crop file, keypoints_rc], ...]}, "dropped": [lines], "frames": sampled frames}``,
-        plus the video's key (path, size, mtime, settings).
+        [[frame, crop file, keypoints_rc], ...]}, "dropped": [lines], "few_joints_frames":
+        [frame of each pose dropped for --min_joints], "frames": sampled frames,
+        "video_frames": frames in the video}``, plus the video's key (path, size, mtime,
+        settings).
 
     Raises:
         DataError: nobody is found in any sampled frame.
@@ -95,22 +105,30 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
     done = stage / _DONE
     if done.exists():
         record = json.loads(done.read_text())
-        if all(record.get(name) == value for name, value in key.items()):
+        same = all(record.get(name) == value for name, value in key.items())
+        if same and "video_frames" in record:  # (stages of older versions are redone)
             return record
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
     layout = datasets.by_kind(dataset)
     frames, total, _ = photos.video_frames(path, "--video")
-    sampled = ((name, frame) for index, (name, frame) in enumerate(frames) if index % every == 0)
+    read = [0]  # frames read so far: the video's length once the loop ends
+
+    def sampled():
+        for index, (name, frame) in enumerate(frames):
+            read[0] = index + 1
+            if index % every == 0:
+                yield name, frame
+
     bar = tqdm(
-        following.track_everyone(estimator, sampled),
+        following.track_everyone(estimator, sampled()),
         total=None if total is None else -(-total // every),
         unit="frame",
         desc=path.name,
         disable=not show_progress,
     )
-    tracks, dropped, count, anybody = {}, [], 0, False
+    tracks, dropped, few_joints, count, anybody = {}, [], [], 0, False
     for number, (_, frame, found) in enumerate(bar):
         frame_index = number * every
         count += 1
@@ -122,6 +140,7 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
                     f"{path} frame {frame_index} track {track}: {joints} joints "
                     f"(fewer than --min_joints={min_joints})"
                 )
+                few_joints.append(frame_index)
                 continue
             framed = photos.person_in_model_frame(frame, person, layout.img_H, layout.img_W)
             crop_name = f"t{track:04d}_f{frame_index:07d}.png"
@@ -130,7 +149,8 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
             tracks.setdefault(str(track), []).append([frame_index, crop_name, keypoints_rc])
     if not anybody:
         raise DataError(f"--video={path}: no person found in any of its {count} sampled frames")
-    record = {**key, "tracks": tracks, "dropped": dropped, "frames": count}
+    record = {**key, "tracks": tracks, "dropped": dropped, "few_joints_frames": few_joints,
+              "frames": count, "video_frames": read[0]}  # fmt: skip
     atomic.write_text(done, json.dumps(record))
     return record
 
@@ -138,7 +158,8 @@ def track_video(path: Path, stage: Path, dataset: str, every: int, min_joints: i
 def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAULT_EVERY,
             min_track: int = DEFAULT_MIN_TRACK, min_joints: int = DEFAULT_MIN_JOINTS,
             workers: int | None = None, records_per_shard: int = 1000,
-            show_progress: bool = True, estimator=None, log=print) -> Path:  # fmt: skip
+            show_progress: bool = True, estimator=None, log=print,
+            window: tuple[float, float] = (0.0, 1.0), work: Path | None = None) -> Path:  # fmt: skip
     """Writes the records of the people in ``videos`` (see the module docstring).
 
     Args:
@@ -154,12 +175,16 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         show_progress: show a progress bar.
         estimator: the pose estimator, or None for a new BlazePose one.
         log: receives the summary lines.
+        window: ``(start, end)``, shares of each video's frames in [0, 1]: only the frames
+            ``start * length <= frame < end * length`` are kept (``end`` 1 keeps the last).
+        work: the folder of the videos' stages, or None for ``out_dir/work``.
 
     Returns:
         ``out_dir``.
 
     Raises:
-        ConfigError: unknown dataset or split, no video, more than 9 videos, a count below 1.
+        ConfigError: unknown dataset or split, no video, more than 9 videos, a count below 1,
+            a window that is not ``0 <= start < end <= 1``.
         DataError: a video that cannot be read, has nobody in it or no track long enough.
     """
     from pg2_tf.people import photos
@@ -180,6 +205,9 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
     ):
         if value < 1:
             raise ConfigError(f"{flag}={value} must be at least 1")
+    start, end = window
+    if not 0.0 <= start < end <= 1.0:
+        raise ConfigError(f"--window={start}:{end} must be START:END with 0 <= START < END <= 1")
     for video in videos:  # every file is checked before any work
         if not video.is_file():
             raise DataError(f"--video={video} does not exist")
@@ -190,12 +218,38 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         estimator = blazepose.KeypointEstimator()
     out_dir = Path(out_dir)
     records = []
+    counts = {"videos": len(videos), "window": [start, end], "frames_in_window": 0,
+              "tracks_found": 0, "tracks_kept": 0, "crops_kept": 0,
+              "crops_dropped": {"fewer_joints": 0, "short_track": 0}, "tracks_dropped_short": 0,
+              "kept_tracks": {}}  # fmt: skip
     for camera, video in enumerate(videos, start=1):
-        stage = out_dir / "work" / str(camera)
+        stage = Path(work or out_dir / "work") / str(camera)
         record = track_video(video, stage, dataset, every, min_joints, estimator, show_progress)
+        first, last = window_frames(record["video_frames"], window)
+        counts["frames_in_window"] += last - first
+        record["tracks"] = {
+            track: in_window
+            for track, crops in record["tracks"].items()
+            if (in_window := [crop for crop in crops if first <= crop[0] < last])
+        }
+        record["dropped"] = [
+            line
+            for line, frame in zip(record["dropped"], record["few_joints_frames"], strict=True)
+            if first <= frame < last
+        ]
         kept = {
             track: crops for track, crops in record["tracks"].items() if len(crops) >= min_track
         }
+        counts["tracks_found"] += len(record["tracks"])
+        counts["tracks_kept"] += len(kept)
+        counts["crops_dropped"]["fewer_joints"] += len(record["dropped"])
+        for track, crops in record["tracks"].items():
+            if track in kept:
+                counts["crops_kept"] += len(crops)
+                counts["kept_tracks"][f"{camera}:{track}"] = [crop[0] for crop in crops]
+            else:
+                counts["tracks_dropped_short"] += 1
+                counts["crops_dropped"]["short_track"] += len(crops)
         if not kept:
             raise DataError(
                 f"--video={video}: no track has {min_track} crops (--min_track); "
@@ -228,12 +282,46 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
     pairs = from_photos.convert_raw(
         raw_dir, out_dir, dataset, split, workers, records_per_shard, show_progress
     )
-    crops = sum(len(crops) for *_, kept in records for crops in kept.values())
+    counts.update(identities=person, pairs=int(pairs.strip().split(":")[-1]))
+    atomic.write_text(out_dir / f"summary_{split}.json", json.dumps(counts, indent=1))
     log(
-        f"{person} identities ({crops} crops) from {len(videos)} video(s); "
+        f"{person} identities ({counts['crops_kept']} crops) from {len(videos)} video(s); "
         f"{len(dropped_lines)} dropped, listed in {out_dir / f'dropped_{split}.txt'}; records {pairs}"
     )
     return out_dir
+
+
+def window_frames(length: int, window: tuple[float, float]) -> tuple[int, int]:
+    """The frames of a video that a ``--window`` keeps.
+
+    Args:
+        length: the video's number of frames.
+        window: ``(start, end)``, shares of the video in [0, 1].
+
+    Returns:
+        ``(first, last)``: frames ``first <= frame < last`` are kept (``end`` 1: all to the end).
+    """
+    start, end = window
+    return round(start * length), length if end >= 1.0 else round(end * length)
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """A ``--window`` value.
+
+    Args:
+        text: ``START:END``, two shares of a video in [0, 1], e.g. ``0.75:1``.
+
+    Returns:
+        ``(start, end)`` as floats (checked by :func:`convert`).
+
+    Raises:
+        ConfigError: not two numbers separated by a colon.
+    """
+    try:
+        start, end = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise ConfigError(f"--window={text} must be START:END, e.g. 0:0.75 or 0.75:1") from None
+    return start, end
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -251,12 +339,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="drop tracks with fewer crops (default %(default)s)")  # fmt: skip
     parser.add_argument("--min_joints", type=int, default=DEFAULT_MIN_JOINTS,
                         help="drop poses with fewer of the 18 joints (default %(default)s)")  # fmt: skip
+    parser.add_argument("--window", default="0:1",
+                        help="START:END, the share of each video kept (default %(default)s)")  # fmt: skip
+    parser.add_argument("--work", type=Path, default=None,
+                        help="folder of the videos' stages (default OUT/work)")  # fmt: skip
     common.add_writer_args(parser)
     args = parser.parse_args(argv)
     convert(
         args.video, args.out, args.dataset, args.split, args.every, args.min_track,
         args.min_joints, args.workers, args.records_per_shard, show_progress=not args.quiet,
-        log=lambda line: print(line, file=sys.stderr),
+        log=lambda line: print(line, file=sys.stderr), window=parse_window(args.window),
+        work=args.work,
     )  # fmt: skip
 
 

@@ -5,6 +5,8 @@ real background, one walking right behind the other walking left; the second vid
 same clip mirrored (another camera).
 """
 
+import json
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -114,3 +116,44 @@ def test_counts_below_one_and_too_many_videos_are_refused(tmp_path):
         from_video.convert([tmp_path / "x.mp4"] * 10, tmp_path, "market", "train")
     with pytest.raises(DataError, match=r"^--video=.*x\.mp4 does not exist$"):
         from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "train")
+
+
+def test_a_window_keeps_the_frames_of_that_share_of_each_video_from_the_same_stages(
+    converted, videos, tmp_path
+):
+    out, _ = converted
+    folder, _ = videos
+
+    class Refusing:
+        def detect(self, *args, **kwargs):
+            raise AssertionError("a video tracked for another split was searched again")
+
+        landmarks_in_roi = detect
+
+    from_video.convert(
+        [folder / "crossing.mp4", folder / "mirrored.mp4"], tmp_path, "market", "test",
+        every=2, min_track=2, workers=1, show_progress=False, estimator=Refusing(),
+        log=lambda line: None, window=(0.5, 1.0), work=out / "work",
+    )  # fmt: skip
+    summary = json.loads((tmp_path / "summary_test.json").read_text())
+    stages = {
+        camera: json.loads((out / "work" / camera / "done.json").read_text()) for camera in "12"
+    }
+    length = stages["1"]["video_frames"]
+    expected = {
+        f"{camera}:{track}": [frame for frame, *_ in crops if frame >= round(length / 2)]
+        for camera, stage in stages.items()
+        for track, crops in stage["tracks"].items()
+    }
+    expected = {key: frames for key, frames in expected.items() if len(frames) >= 2}
+    assert summary["kept_tracks"] == expected
+    assert summary["frames_in_window"] == 2 * (length - round(length / 2))
+    assert summary["crops_kept"] == sum(map(len, expected.values()))
+    assert summary["pairs"] == sum(len(f) * (len(f) - 1) for f in expected.values())
+
+
+def test_a_window_outside_zero_to_one_is_refused(tmp_path):
+    from pg2_tf.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--window=0.75:0.5 must be START:END with 0 <= START"):
+        from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "test", window=(0.75, 0.5))
