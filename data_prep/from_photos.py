@@ -173,7 +173,7 @@ def write_raw_layout(
     """
     from pg2_tf.people import finder as people_module
 
-    picker = people_module.PersonPicker(estimator, choice)
+    picker = people_module.PersonPicker(estimator, choice, one_person=True)
     layout = datasets.by_kind(dataset)
     raw_dir = raw_root / layout.raw_folder
     sets = raw_layout.prepare_image_sets(raw_dir, layout, split)

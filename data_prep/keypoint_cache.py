@@ -30,7 +30,9 @@ from pg2_tf.core.errors import ConfigError, DataError, first_line
 SYNC_EVERY = 64  # lines
 SYNC_SECONDS = 2.0
 CHUNK_SIZE = 8  # images per task sent to a worker
-VERSION = 1
+# 2: crops the detector misses are read whole (pg2_tf.people.regions); the "no person found" of
+# a version-1 file are estimated again, its keypoints kept.
+VERSION = 2
 
 _worker_estimate: Callable | None = None
 
@@ -63,7 +65,10 @@ class KeypointCache:
             except ValueError:
                 break  # a torn or garbled line: it and everything after it is dropped
             if number == 0:
-                if {k: row.get(k) for k in self.header} != self.header:
+                older = row.get("version", 1) < VERSION
+                if {k: row.get(k) for k in self.header if k != "version"} != {
+                    k: v for k, v in self.header.items() if k != "version"
+                }:
                     raise ConfigError(
                         f"{self.path} holds the keypoints of another run ({row}); give --out "
                         "another folder or delete that file"
@@ -72,6 +77,9 @@ class KeypointCache:
                 keypoints = row.get("keypoints_rc")
                 if keypoints is not None:
                     keypoints = np.asarray(keypoints, np.float64).reshape(pose.NUM_KEYPOINTS, 2)
+                elif older:
+                    good_end += len(line) + 1
+                    continue  # an older version found nobody: estimated again
                 self.rows.setdefault(row["image"], (keypoints, row.get("reason")))
             good_end += len(line) + 1
         if good_end == 0:  # not even the header survived
@@ -208,14 +216,15 @@ def estimate_image(estimator, path: str) -> tuple:
 
 @dataclasses.dataclass(frozen=True)
 class BlazePose:
-    """Picklable factory of :func:`estimate_image` with a BlazePose estimator (one per worker)."""
+    """Picklable factory of :func:`estimate_image` with a BlazePose estimator (one per worker)
+    that reads a release image as a crop of one person
+    (:class:`pg2_tf.people.regions.CropReader`)."""
 
     model_dir: str | None = None
     threads: int | None = None
 
     def __call__(self):
-        from pg2_tf.people import blazepose
+        from pg2_tf.people import blazepose, regions
 
-        return functools.partial(
-            estimate_image, blazepose.KeypointEstimator(self.model_dir, self.threads)
-        )
+        estimator = blazepose.KeypointEstimator(self.model_dir, self.threads)
+        return functools.partial(estimate_image, regions.CropReader(estimator))

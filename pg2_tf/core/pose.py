@@ -297,3 +297,47 @@ def check_keypoints(keypoints_rc) -> np.ndarray:
     if keypoints_rc.shape != (NUM_KEYPOINTS, 2):
         raise ValueError(f"keypoints must have shape [18, 2] (row, col), got {keypoints_rc.shape}")
     return keypoints_rc
+
+
+# A person is upright when their torso (hips centre -> shoulders centre) is within this angle of
+# pointing straight up, in degrees.
+UPRIGHT_TORSO_DEGREES = 45.0
+
+
+def torso_angle(keypoints_rc: np.ndarray) -> float | None:
+    """How far a person's torso leans from upright.
+
+    Args:
+      keypoints_rc: float [18, 2] (row, col), missing joints -1.
+
+    Returns:
+      The angle in degrees, in [0, 180], between the hips-centre -> shoulders-centre vector and
+      straight up (0: standing, 90: lying, 180: upside down); None when both shoulders or both
+      hips are missing.
+    """
+    keypoints_rc = np.asarray(keypoints_rc, np.float64)
+    present = ~missing_joints(keypoints_rc)
+    shoulders = [j for j in (2, 5) if present[j]]
+    hips = [j for j in (8, 11) if present[j]]
+    if not shoulders or not hips:
+        return None
+    up = keypoints_rc[hips].mean(axis=0) - keypoints_rc[shoulders].mean(axis=0)  # rows grow down
+    length = float(np.hypot(*up))
+    if length == 0:
+        return None
+    return float(np.degrees(np.arccos(np.clip(up[0] / length, -1.0, 1.0))))
+
+
+def is_upright(keypoints_rc: np.ndarray) -> bool:
+    """Whether a person stands or walks upright (PG2's people do), within
+    :data:`UPRIGHT_TORSO_DEGREES`.
+
+    Args:
+      keypoints_rc: float [18, 2] (row, col), missing joints -1.
+
+    Returns:
+      True when :func:`torso_angle` is at most :data:`UPRIGHT_TORSO_DEGREES`, or unknown (no
+      shoulder or no hip).
+    """
+    angle = torso_angle(keypoints_rc)
+    return angle is None or angle <= UPRIGHT_TORSO_DEGREES

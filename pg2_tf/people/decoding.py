@@ -17,6 +17,7 @@ MIN_DETECTION_SCORE = 0.5
 MIN_PRESENCE_SCORE = 0.5
 LANDMARK_SIZE = 256  # the landmark model's input side
 _NUM_LANDMARKS = 39  # 33 pose landmarks + 6 auxiliary ones
+_AUX_END = 35  # auxiliary landmarks 33 and 34: the hips centre and the full-body point
 _ROI_SCALE = 1.25
 _NMS_IOU = 0.3
 # 9 (the calculator's default): the graph in the repository says 7, but mediapipe 0.10.21's own
@@ -114,11 +115,31 @@ class Detection:
         """(centre_xy, side, rotation): the landmark model's square, as MediaPipe's
         pose_detection_to_roi: centred on the hips, side 2 x |full-body point - hips| x 1.25,
         turned so that hips -> full-body point points up (rotation in radians, clockwise)."""
-        hips, full_body = self.keypoints_xy[0], self.keypoints_xy[1]
-        rotation = np.pi / 2 - np.arctan2(-(full_body[1] - hips[1]), full_body[0] - hips[0])
-        rotation = rotation - 2 * np.pi * np.floor((rotation + np.pi) / (2 * np.pi))
-        side = 2 * np.hypot(*(full_body - hips)) * _ROI_SCALE
-        return hips, side, rotation
+        return roi_of_points(self.keypoints_xy[0], self.keypoints_xy[1])
+
+
+def roi_of_points(hips_xy, full_body_xy):
+    """The landmark model's square around a body, from its hips centre and full-body point.
+
+    MediaPipe computes it so from a detection (pose_detection_to_roi) and, in video mode, from
+    the previous frame's two auxiliary landmarks (pose_landmarks_to_roi): the same alignment
+    points, scale 1.25, square.
+
+    Args:
+      hips_xy: float [2], the hips centre in photo pixels.
+      full_body_xy: float [2], the point on the circle round the whole body, above the head.
+
+    Returns:
+      ``(centre_xy float64 [2], side, rotation)``: the square's centre (the hips), its side in
+      pixels (2 x |full body - hips| x 1.25) and its rotation in radians in [-pi, pi), clockwise,
+      that turns hips -> full-body point upright.
+    """
+    hips = np.asarray(hips_xy, np.float64)
+    full_body = np.asarray(full_body_xy, np.float64)
+    rotation = np.pi / 2 - np.arctan2(-(full_body[1] - hips[1]), full_body[0] - hips[0])
+    rotation = rotation - 2 * np.pi * np.floor((rotation + np.pi) / (2 * np.pi))
+    side = 2 * np.hypot(*(full_body - hips)) * _ROI_SCALE
+    return hips, float(side), float(rotation)
 
 
 def decode_landmarks(outputs, roi):
@@ -130,9 +151,10 @@ def decode_landmarks(outputs, roi):
       roi: the ``(centre_xy, side, rotation)`` the crop was taken from (:meth:`Detection.roi`).
 
     Returns:
-      ``(landmarks, presence)``: float64 [33, 3] x, y in photo pixels and visibility in [0, 1],
-      and the pose presence in (0.5, 1]; None when the presence is not above
-      :data:`MIN_PRESENCE_SCORE`.
+      ``(landmarks, presence, next_roi)``: float64 [33, 3] x, y in photo pixels and visibility
+      in [0, 1]; the pose presence in (0.5, 1]; and the region of interest of the two auxiliary
+      landmarks (:func:`roi_of_points`), where MediaPipe's video mode looks in the next frame.
+      None when the presence is not above :data:`MIN_PRESENCE_SCORE`.
     """
     centre, side, rotation = roi
     presence = float(outputs["presence"].reshape(-1)[0])
@@ -140,8 +162,10 @@ def decode_landmarks(outputs, roi):
         return None
     raw = outputs["landmarks"].reshape(_NUM_LANDMARKS, 5).astype(np.float64)
     normalised = refine_with_heatmap(raw[:, :2] / LANDMARK_SIZE, outputs["heatmap"][0])
-    local = (normalised[:33] - 0.5) * side
+    local = (normalised[:_AUX_END] - 0.5) * side
     cos, sin = np.cos(rotation), np.sin(rotation)
     x = centre[0] + local[:, 0] * cos - local[:, 1] * sin
     y = centre[1] + local[:, 0] * sin + local[:, 1] * cos
-    return np.stack([x, y, _sigmoid(raw[:33, 3])], axis=1), presence
+    landmarks = np.stack([x[:33], y[:33], _sigmoid(raw[:33, 3])], axis=1)
+    next_roi = roi_of_points((x[33], y[33]), (x[34], y[34]))
+    return landmarks, presence, next_roi

@@ -32,7 +32,7 @@ import numpy as np
 
 from pg2_tf.core import pose_files
 from pg2_tf.core.errors import ConfigError, DataError
-from pg2_tf.people import blazepose, geometry
+from pg2_tf.people import blazepose, bodies, geometry, regions
 
 TILE_SIDE = 256
 TILE_OVERLAP = 1 / 3
@@ -162,13 +162,21 @@ def find_people(estimator, image_rgb, name="photo", tiles: str = "auto") -> list
     height, width = image.shape[:2]
     whole = estimator.detect(image)
     people = people_of_detections(estimator, image, merge_detections(whole), [])
-    if _needs_tiles(tiles, people, height, width):
+    scene = _needs_tiles(tiles, people, height, width)
+    if scene:
         detections = list(whole)
         for window in tile_windows(height, width):
             detections += estimator.detect(image, window)
         done = merge_detections(whole)
         fresh = [d for d in merge_detections(detections) if not _covered(d, done, people)]
         people = people_of_detections(estimator, image, fresh, people, refine=True)
+    # Bodies without a face: people of any size in a scene, the large ones in a portrait.
+    if scene:
+        min_height, min_score = bodies.MIN_PERSON_HEIGHT, bodies.MIN_BOX_SCORE
+    else:
+        min_height, min_score = PORTRAIT_HEIGHT * height, bodies.PORTRAIT_BOX_SCORE
+    for person in regions.people_of_body_boxes(estimator, image, people, min_height, min_score):
+        people = _with_person(people, person)
     return sorted(people, key=lambda person: -box_area(person.box_xyxy))
 
 
@@ -229,21 +237,26 @@ def people_of_detections(estimator, image, detections, people, refine: bool = Fa
                 found = estimator.landmarks_in_roi(image, again.roi())
         if found is None:
             continue
-        person = blazepose.person_from_landmarks(*found, height, width)
+        person = blazepose.person_from_landmarks(found, height, width)
         if not (person.keypoints_xyc[:, 2] > 0).any():
             continue
-        same = [
-            index
-            for index, other in enumerate(people)
-            if geometry.box_iou(np.array(person.box_xyxy), np.array([other.box_xyxy]))[0]
-            > PERSON_IOU
-        ]
-        if not same:
-            people.append(person)
-        elif all(people[index].score < person.score for index in same):
-            people = [other for index, other in enumerate(people) if index not in same]
-            people.append(person)
+        people = _with_person(people, person)
     return people
+
+
+def _with_person(people, person) -> list:
+    """``people`` with ``person`` added; of two with 33-landmark boxes overlapping by more than
+    :data:`PERSON_IOU`, the one of higher presence stays."""
+    same = [
+        index
+        for index, other in enumerate(people)
+        if geometry.box_iou(np.array(person.box_xyxy), np.array([other.box_xyxy]))[0] > PERSON_IOU
+    ]
+    if not same:
+        return [*people, person]
+    if all(people[index].score < person.score for index in same):
+        return [other for index, other in enumerate(people) if index not in same] + [person]
+    return list(people)
 
 
 def openpose_json(people) -> dict:
@@ -386,24 +399,29 @@ def choose_person(people, choice: PersonChoice, name: str = "photo"):
 class PersonPicker:
     """A pose estimator that answers with the chosen person: called like a
     :class:`pg2_tf.people.blazepose.KeypointEstimator` (``picker(image, name)`` ->
-    PersonKeypoints), it finds every person (:func:`find_people`) and returns the one ``choice``
+    PersonKeypoints), it finds every person (:func:`find_person`) and returns the one ``choice``
     picks, raising as :func:`choose_person` does. What the commands pass where one person of a
-    photo is needed."""
+    photo is needed; ``one_person`` as :func:`find_person`."""
 
-    def __init__(self, estimator, choice: PersonChoice | None = None, tiles: str = "auto"):
+    def __init__(self, estimator, choice=None, tiles: str = "auto", one_person=None):
         self.estimator = estimator
         self.choice = choice or PersonChoice()
         self.tiles = tiles
+        self.one_person = one_person
 
     def __call__(self, image_rgb, name: str = "photo"):
-        return find_person(self.estimator, image_rgb, self.choice, name, self.tiles)[1]
+        found = find_person(
+            self.estimator, image_rgb, self.choice, name, self.tiles, self.one_person
+        )
+        return found[1]
 
 
-def find_person(estimator, image_rgb, choice: PersonChoice, name: str = "photo", tiles="auto"):
-    """:func:`find_people` then :func:`choose_person`.
+def find_person(estimator, image_rgb, choice, name="photo", tiles="auto", one_person=None):
+    """:func:`find_people` then :func:`choose_person`; a crop of one person is read whole.
 
-    A choice of ``largest`` or index 0 in a photo with one person costs what one person does
-    (tiles only when needed); an index or point needs every person, so tiles run as needed.
+    When nobody is found, the largest person is asked for and the photo is a crop of one person
+    (``one_person``; None: the photo is shaped like one, :func:`pg2_tf.people.regions.fits_a_person`),
+    the landmark model reads the whole photo (:func:`pg2_tf.people.regions.person_in_crop`).
 
     Args:
       estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
@@ -411,9 +429,13 @@ def find_person(estimator, image_rgb, choice: PersonChoice, name: str = "photo",
       choice: the PersonChoice.
       name: names the photo in messages.
       tiles: as :func:`find_people`.
+      one_person: True, False or None (by the photo's shape), as above.
 
     Returns:
       ``(index, PersonKeypoints)`` as :func:`choose_person`, which raises as it does.
     """
     people = find_people(estimator, image_rgb, name, tiles)
+    if not people and choice.largest:
+        if one_person or (one_person is None and regions.fits_a_person(*image_rgb.shape[:2])):
+            return 0, regions.person_in_crop(estimator, image_rgb, name)
     return choose_person(people, choice, name)

@@ -18,9 +18,9 @@ import os
 
 import numpy as np
 
-from pg2_tf.core import atomic
+from pg2_tf.core import atomic, pose
 from pg2_tf.core.errors import DataError
-from pg2_tf.people import blazepose, tracks
+from pg2_tf.people import blazepose, regions, tracks
 from pg2_tf.people.finder import (
     PersonChoice,
     box_area,
@@ -41,7 +41,10 @@ class PersonFollower:
     """Follows one person from frame to frame (pg2-animate, from_video's tracks).
 
     The first frame where anybody is found is searched whole (:func:`find_people`, tiles as
-    needed) and ``choice`` picks the person there. In each later frame the detector runs on the
+    needed) and ``choice`` picks the person there. In each later frame the landmark model reads
+    the region the person's landmarks gave in the frame before (MediaPipe's video mode: no
+    detector; :func:`pg2_tf.people.regions.person_in_region`), and the tracker below must agree
+    that it is the followed person. When that fails, the detector runs on the
     whole frame and on a square around the followed person's predicted position
     (:data:`FOLLOW_WINDOW` x their region of interest: re-detection near the last position, which
     finds them however small they are), the landmark model runs per detection, and a
@@ -58,6 +61,7 @@ class PersonFollower:
         self.tracker = tracks.PersonTracker()
         self.followed = None  # the followed track's id, once chosen
         self.chosen_index = None  # the index the choice picked in the first frame
+        self.last = None  # the followed person in the last frame, None when not seen there
 
     def __call__(self, frame_rgb, name: str = "frame"):
         """The followed person in the next frame: a PersonKeypoints, or None when not found.
@@ -70,12 +74,22 @@ class PersonFollower:
             ids = self._track(image, found)
             if not found:
                 return None
-            self.chosen_index, _ = choose_person(found, self.choice, name)
+            self.chosen_index, self.last = choose_person(found, self.choice, name)
             self.followed = ids[self.chosen_index]
-            return found[self.chosen_index]
+            return self.last
+        if self.last is not None and self.last.roi is not None:
+            # MediaPipe's video mode: the landmark model where the person was, no detector.
+            person = regions.person_in_region(
+                self.estimator, image, self.last.roi, check_body=False, reread=False
+            )
+            if person is not None:
+                ids = self._track(image, [person])
+                self.last = person if ids[0] == self.followed else None
+                return self.last
         found = self._search(image)
         ids = self._track(image, found)
-        return found[ids.index(self.followed)] if self.followed in ids else None
+        self.last = found[ids.index(self.followed)] if self.followed in ids else None
+        return self.last
 
     def _track(self, image, found) -> list:
         boxes = np.reshape([person.box_xyxy for person in found], (-1, 4))
@@ -101,8 +115,12 @@ class PersonFollower:
 
 
 def track_everyone(estimator, frames, tiles: str = "auto"):
-    """Everyone in a sequence of frames, with a track id each (one id per person, for as long as
-    :class:`pg2_tf.people.tracks.PersonTracker` can follow them).
+    """Everyone standing or walking in a sequence of frames, with a track id each (one id per
+    person, for as long as :class:`pg2_tf.people.tracks.PersonTracker` can follow them).
+
+    People who are not upright (:func:`pg2_tf.core.pose.is_upright`: PG2's people stand or
+    walk) are left out: on OpenCV's vtest.avi a yellow jacket lying on the grass reads as a
+    person lying down (presence 0.95, torso 80 degrees from upright).
 
     Args:
       estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
@@ -116,6 +134,7 @@ def track_everyone(estimator, frames, tiles: str = "auto"):
     for name, frame in frames:
         image = blazepose.check_image(frame, name)
         found = find_people(estimator, image, name, tiles)
+        found = [person for person in found if pose.is_upright(person.keypoints_rc())]
         ids = tracker.update(
             np.reshape([person.box_xyxy for person in found], (-1, 4)),
             np.reshape([person.keypoints_xyc for person in found], (-1, 18, 3)),

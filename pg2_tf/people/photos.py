@@ -126,28 +126,46 @@ def video_frames(path, flag: str = "--video", default_fps: float = 10.0):
       default_fps: the frame rate when the file has none.
 
     Returns:
-      ``(frames, total, fps)``: an iterator of ``(name, uint8 [H, W, 3])`` with names
-      ``"<path> frame <i>"`` (decoded as they are read), the frame count from the duration (None
-      when unknown) and the frame rate.
+      ``(frames, total, fps)``: an iterator of ``(name, uint8 [H, W, 3])`` named ``"<path> frame
+      <i>"`` (decoded as read), the frame count from the duration (None: unknown), the rate.
 
     Raises:
-      DataError: naming ``flag`` when ffmpeg cannot read the file.
+      DataError: naming ``flag``: no such file, a folder, unreadable, or cut short (an AVI).
     """
     import imageio.v3 as iio
 
     path = os.fspath(path)
+    if os.path.isdir(path) or not os.path.exists(path):
+        what = "is a folder" if os.path.isdir(path) else "does not exist"
+        raise DataError(f"{flag}={path} {what}; give a video file")
     try:
         meta = iio.immeta(path, plugin="FFMPEG")
     except Exception as error:  # imageio raises many kinds for a file ffmpeg cannot read
         raise DataError(
-            f"{flag}={path} is not a video ffmpeg can read "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            f"{flag}={path} is not a video ffmpeg can read, or is cut short (no frame could be "
+            f"read: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
         ) from None
     fps = float(meta.get("fps") or default_fps)
     duration = meta.get("duration")
     total = round(duration * fps) if duration else None
+    announced = _avi_frames(path)
+    if announced and total and total < announced:
+        raise DataError(
+            f"{flag}={path} is cut short: {total} of the {announced} frames its header announces "
+            "could be read; copy the whole file again, or cut it to the frames read"
+        )
     frames = iio.imiter(path, plugin="FFMPEG")
     return ((f"{path} frame {index}", frame) for index, frame in enumerate(frames)), total, fps
+
+
+def _avi_frames(path) -> int | None:
+    """The frame count an AVI file's main header (``avih``: dwTotalFrames) announces."""
+    with open(path, "rb") as handle:
+        head = handle.read(256)
+    start = head.find(b"avih")
+    if head[:4] != b"RIFF" or head[8:12] != b"AVI " or start < 0 or len(head) < start + 28:
+        return None
+    return int.from_bytes(head[start + 24 : start + 28], "little") or None
 
 
 @dataclasses.dataclass(frozen=True)
