@@ -17,7 +17,9 @@ An image of another size than the model's is scaled and padded to the model's si
 alike); ``--restore_size`` crops the padding away and resizes the result back to the input image's
 size. Joints outside the image are left out with a warning naming them. ``--pose_from=PHOTO``
 takes the target pose from another person's photo instead: both photos are cropped to their
-person at the model's aspect ratio. How: :mod:`pg2_tf.apps.generation`.
+person at the model's aspect ratio. ``--proportions=source|target`` keeps the person's own bone
+lengths (default with ``--pose_from``) or the keypoints as given (default with ``--keypoints``);
+``--background=source`` keeps the background of ``--image``. How: :mod:`pg2_tf.apps.generation`.
 
 Rule: flags in, one call of :func:`pg2_tf.apps.generation.generate`, one line per image written.
 """
@@ -54,7 +56,17 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         (flags.DEFINE_string, "pose_person", "largest",
          "The person of --pose_from whose pose is taken (as --person)."),
         (flags.DEFINE_string, "out", None, "Output PNG for G2."),
-        (flags.DEFINE_bool, "save_all", False, "Also write <out>_G1.png and <out>_diff_map.png."),
+        (flags.DEFINE_string, "proportions", None,
+         "source: the person of --image keeps their bone lengths, the target pose gives the "
+         "joint angles; target: the keypoints as given. Default: source with --pose_from, "
+         "target with --keypoints."),
+        (flags.DEFINE_string, "background", "generated",
+         "generated: G2's own background; source: the person pasted onto the background of "
+         "--image, its person removed and inpainted."),
+        (flags.DEFINE_bool, "save_all", False,
+         "Also write <out>_G1.png, <out>_diff_map.png and the poses in the model's frame as "
+         "OpenPose JSON: <out>_source_pose.json (the person of --image) and <out>_pose.json (the "
+         "pose the model was given); with --background=source also <out>_background.png."),
         (flags.DEFINE_bool, "restore_size", False,
          "Crop the padding and resize outputs back to the input image's size (default: the "
          "model's size)."),
@@ -86,6 +98,8 @@ def main(argv) -> None:
         precision=flag_values.precision,
         person=flag_values.person,
         pose_person=flag_values.pose_person,
+        proportions=flag_values.proportions,
+        background=flag_values.background,
     )
     for name, path in paths.items():
         print(f"wrote {name} to {path}")

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from pg2_tf.apps import generation
+from pg2_tf.core import pose_files
 from pg2_tf.core.errors import CheckpointError, ConfigError, DataError
 from pg2_tf.people import photos
 
@@ -144,24 +145,30 @@ def test_narrower_image_is_only_padded_with_its_edge_columns():
 
 
 def test_openpose_json_writes_the_from_keypoints_outputs(
-    saved_model, signatures, person_png, tmp_path
+    saved_model, signatures, person_png, blazepose_estimator, tmp_path
 ):
     keypoints = _openpose_json(tmp_path / "target.json", TARGET_RC)
-    messages = []
+    messages, warnings = [], []
     paths = generation.generate(
-        saved_model, person_png, keypoints, tmp_path / "out.png", save_all=True, log=messages.append
-    )
+        saved_model, person_png, keypoints, tmp_path / "out.png", save_all=True,
+        estimator=blazepose_estimator, log=messages.append, warn=warnings.append,
+    )  # fmt: skip
     assert paths == {
         "G2": str(tmp_path / "out.png"),
         "G1": str(tmp_path / "out_G1.png"),
         "diff_map": str(tmp_path / "out_diff_map.png"),
+        "pose": str(tmp_path / "out_pose.json"),
     }
+    # BlazePose finds nobody in this 128x64 record crop: the source pose alone is left out.
+    assert warnings == [f"no person found in {person_png}: no source pose written"]
     assert messages == ["image is 128x64, the model's size: used as is"]
     expected = signatures["from_keypoints"](
         image=_read(person_png)[None], keypoints=TARGET_RC[None]
     )
-    for name, path in paths.items():
-        np.testing.assert_array_equal(_read(path), expected[name].numpy()[0])
+    for name in ("G2", "G1", "diff_map"):
+        np.testing.assert_array_equal(_read(paths[name]), expected[name].numpy()[0])
+    # --keypoints: the pose as given (--proportions=target).
+    np.testing.assert_allclose(pose_files.read_openpose_json(paths["pose"]), TARGET_RC)
 
 
 def test_csv_row_gives_the_same_image_as_the_equivalent_json(saved_model, person_png, tmp_path):
@@ -416,6 +423,7 @@ def test_pose_from_photo_crops_both_people_and_uses_the_cameramans_pose(
     paths = generation.generate(
         saved_model, real_photos["astronaut"], None, tmp_path / "out.png",
         pose_from=real_photos["cameraman"], estimator=blazepose_estimator, log=lines.append,
+        proportions="target",  # the astronaut's photo ends above her hips: nothing to measure
     )  # fmt: skip
     assert lines == [
         f"person of {real_photos['astronaut']} and pose of {real_photos['cameraman']} each "
@@ -442,6 +450,7 @@ def test_command_line_pose_from_gives_rgb_of_a_128x64_inputs_size(
         f"--image={real_photos['small']}",
         f"--pose_from={real_photos['cameraman']}",
         f"--out={out}",
+        "--proportions=target",
     )
     assert stdout[-1] == f"wrote G2 to {out}"
     with Image.open(out) as image:
@@ -480,3 +489,103 @@ def test_keypoints_and_pose_from_together_are_refused(saved_model, person_png, t
         generation.generate(
             saved_model, person_png, keypoints, tmp_path / "o.png", pose_from=person_png
         )
+
+
+# ---- --proportions, --background and the poses written with --save_all -------------------------
+
+# A woman seen whole, sitting on a sofa (labelme-examples, a VOC 2011 photo): shoulders and hips.
+SITTING = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_annotated/2011_000006.jpg"
+needs_sitting = pytest.mark.skipif(
+    not os.path.exists(SITTING), reason="Debian's labelme-examples is not installed (the photo)"
+)
+
+
+def _in_model_frame(path, estimator):
+    """A photo's largest person in the 128x64 frame, as pg2-generate --pose_from takes them."""
+    from pg2_tf.people import finder
+
+    picker = finder.PersonPicker(estimator, finder.parse_person("largest", "--person"))
+    return photos.person_in_model_frame(*photos.find_person(path, picker), 128, 64)
+
+
+@needs_sitting
+def test_pose_from_keeps_the_persons_bones_and_writes_both_poses(
+    saved_model, signatures, real_photos, blazepose_estimator, tmp_path
+):
+    from pg2_tf.core import retarget
+
+    paths = generation.generate(
+        saved_model, SITTING, None, tmp_path / "out.png", pose_from=real_photos["cameraman"],
+        save_all=True, estimator=blazepose_estimator, log=lambda line: None,
+    )  # fmt: skip
+    source = _in_model_frame(SITTING, blazepose_estimator)
+    cameraman = _in_model_frame(real_photos["cameraman"], blazepose_estimator)
+    source_pose = pose_files.read_openpose_json(paths["source_pose"])
+    np.testing.assert_allclose(source_pose, source.keypoints_rc, atol=1e-3)
+    drawn = pose_files.read_openpose_json(paths["pose"])
+    # Her bones, his angles: each bone both have is her length in his direction.
+    lengths = retarget.source_bone_lengths(source.keypoints_rc)
+    for parent, child in [(1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 0)]:
+        if (cameraman.keypoints_rc[[parent, child]] < 0).any():
+            continue
+        bone = drawn[child] - drawn[parent]
+        assert abs(np.linalg.norm(bone) - lengths[child]) < 0.01
+        his = cameraman.keypoints_rc[child] - cameraman.keypoints_rc[parent]
+        assert np.dot(bone, his) / np.linalg.norm(bone) / np.linalg.norm(his) > 0.9999
+    expected = signatures["from_keypoints"](
+        image=source.image[None], keypoints=drawn[None].astype(np.float32)
+    )
+    np.testing.assert_array_equal(_read(paths["G2"]), expected["G2"].numpy()[0])
+
+
+@needs_sitting
+def test_kept_background_outside_the_mask_and_g2_inside_it(
+    saved_model, signatures, real_photos, blazepose_estimator, tmp_path
+):
+    from pg2_tf.apps import background
+
+    paths = generation.generate(
+        saved_model, SITTING, None, tmp_path / "out.png", pose_from=real_photos["cameraman"],
+        background="source", save_all=True, estimator=blazepose_estimator, log=lambda line: None,
+    )  # fmt: skip
+    source = _in_model_frame(SITTING, blazepose_estimator)
+    kept = background.source_background(source.image, source.keypoints_rc, blazepose_estimator)
+    np.testing.assert_array_equal(_read(paths["background"]), kept.image)
+    drawn = pose_files.read_openpose_json(paths["pose"]).astype(np.float32)
+    g2 = signatures["from_keypoints"](image=source.image[None], keypoints=drawn[None])["G2"]
+    alpha = background.paste_alpha(drawn, 128, 64)
+    out = _read(paths["G2"])
+    assert (alpha == 0).mean() > 0.1 and (alpha == 1).mean() > 0.1
+    np.testing.assert_array_equal(out[alpha == 0], kept.image[alpha == 0])
+    np.testing.assert_array_equal(out[alpha == 1], g2.numpy()[0][alpha == 1])
+
+
+def test_a_source_without_hips_names_the_flag_to_change(saved_model, real_photos, tmp_path):
+    assert _generate_cli_lines(
+        f"--saved_model={saved_model}",
+        f"--image={real_photos['astronaut']}",
+        f"--pose_from={real_photos['cameraman']}",
+        f"--out={tmp_path / 'o.png'}",
+        status=2,
+    ) == [
+        "error: --image: the person's shoulders and hips must be visible to measure their body "
+        "(2 of the 4 are not found); choose a photo showing the whole torso, or give "
+        "--proportions=target"
+    ]
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--proportions=tall", "--proportions=tall must be source or target"),
+     ("--background=blur", "--background=blur must be one of generated, source")],
+)  # fmt: skip
+def test_unknown_proportions_or_background_is_one_line(
+    saved_model, person_png, tmp_path, flag, message
+):
+    keypoints = _openpose_json(tmp_path / "t.json", TARGET_RC)
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        generation.generate(
+            saved_model, person_png, keypoints, tmp_path / "o.png",
+            **dict([flag[2:].split("=")]),
+        )  # fmt: skip

@@ -15,17 +15,26 @@ person in both photos, each photo is cropped to its person's box at the model's 
 (:func:`pg2_tf.people.photos.person_crop`), and the target keypoints are carried into the model's
 frame; the output is the model's size. A photo without a person is refused in one line naming it.
 
+``proportions`` (:mod:`pg2_tf.core.retarget`): ``source`` keeps the source person's bone lengths
+with the target's joint angles, ``target`` uses the keypoints as given; the default is ``source``
+with ``pose_from`` (another person's pose) and ``target`` with a keypoint file. ``background``
+(:mod:`pg2_tf.apps.background`): ``source`` pastes G2's person onto the source crop's own
+background, its person removed and inpainted; ``generated`` keeps G2's. Both need the source
+person's keypoints: with a keypoint file BlazePose then also runs on the image.
+
 Rule: plain values in, image files out; the flags are :mod:`pg2_tf.generate`'s.
 """
 
+import json
 import os
 import sys
 
 import numpy as np
 from PIL import Image
 
-from pg2_tf.core import pose_files
-from pg2_tf.core.errors import ConfigError
+from pg2_tf.apps import background as backgrounds
+from pg2_tf.core import atomic, pose_files, retarget
+from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import photos
 from pg2_tf.serving import contract
 
@@ -46,6 +55,8 @@ def generate(
     restore_size: bool = False,
     person: str = "largest",
     pose_person: str = "largest",
+    proportions: str | None = None,
+    background: str = "generated",
     estimator=None,
     precision="float32",
     log=print,
@@ -67,13 +78,22 @@ def generate(
             pose estimator of :mod:`pg2_tf.people.blazepose`) and the outputs are the model's
             size.
         keypoints_row: the row name of a CSV ``keypoints_path`` (None: its only row).
-        save_all: also write G1 and diff_map.
+        save_all: also write G1 and diff_map, and the two poses in the model's frame as
+            OpenPose JSON: ``<stem>_source_pose.json`` (the source person's keypoints; with a
+            keypoint file only when BlazePose finds the person of ``image_path``) and
+            ``<stem>_pose.json`` (the pose the model was given); with ``background="source"``
+            also ``<stem>_background.png`` (the inpainted background).
         restore_size: crop the padding and resize outputs back to the input image's size
             (``keypoints_path`` only).
         person: which person of ``image_path`` (``pose_from`` only): ``largest``, an index as
             pg2-keypoints lists them, or ``x,y`` (the person nearest that pixel); see
             :func:`pg2_tf.people.finder.parse_person`.
         pose_person: which person of ``pose_from`` (the same kinds of values).
+        proportions: ``source`` (the source's bone lengths, the target's angles:
+            :func:`pg2_tf.core.retarget.retarget_sequence`), ``target`` (the keypoints as
+            given), or None: ``source`` with ``pose_from``, ``target`` with ``keypoints_path``.
+        background: ``generated`` (G2's own) or ``source`` (G2's person pasted onto the source
+            crop's background: :mod:`pg2_tf.apps.background`; G1 and diff_map are unchanged).
         estimator: the pose estimator for ``pose_from`` (default: a new
             :class:`pg2_tf.people.blazepose.KeypointEstimator`).
         precision: ``--precision`` or a :class:`pg2_tf.serving.engines.Precision` (see
@@ -82,13 +102,15 @@ def generate(
         warn: receives one line naming joints left out.
 
     Returns:
-        ``{output name: path written}``: ``G2`` always, ``G1`` and ``diff_map`` with
-        ``save_all``; each an RGB image of the model's size (``img_H x img_W``), or of the input
-        image's with ``restore_size``.
+        ``{output name: path written}``: ``G2`` always, ``G1``, ``diff_map``, ``pose`` and
+        ``source_pose`` (and ``background``) with ``save_all``; each image RGB of the model's
+        size (``img_H x img_W``), or of the input image's with ``restore_size``.
 
     Raises:
         DataError / ConfigError / CheckpointError with a one-line message on bad input
-        (NoPersonFound, a DataError, for a photo without a person).
+        (NoPersonFound, a DataError, for a photo without a person; a source without both
+        shoulders and hips with ``proportions="source"``; nothing to remove with
+        ``background="source"``).
     """
     from pg2_tf.serving import engines
 
@@ -105,6 +127,11 @@ def generate(
         raise ConfigError(
             "--restore_size and --keypoints_row apply to --keypoints, not --pose_from"
         )
+    if proportions is None:
+        proportions = "target" if pose_from is None else "source"
+    if proportions not in retarget.PROPORTIONS_CHOICES:
+        raise ConfigError(f"--proportions={proportions} must be source or target")
+    backgrounds.check_background(background)
     from pg2_tf.people import finder
 
     source_choice = finder.parse_person(person, "--person")
@@ -126,11 +153,20 @@ def generate(
             image, keypoints_rc, img_H, img_W
         )
         log(placement.describe())
+        source_rc, needed = None, proportions == "source" or background == "source"
+        if needed or save_all:
+            try:
+                estimator = _estimator(estimator)
+                found = estimator(image, name=os.fspath(image_path))
+            except DataError as error:  # then only --save_all's source pose is left out
+                if needed:
+                    raise
+                found = None
+                warn(f"{error}: no source pose written")
+            if found is not None:
+                source_rc = photos.fit_to_model(image, found.keypoints_rc(), img_H, img_W)[1]
     else:
-        if estimator is None:
-            from pg2_tf.people import blazepose
-
-            estimator = blazepose.KeypointEstimator()
+        estimator = _estimator(estimator)
         # Both people are found before the model is loaded: a photo without one fails fast.
         source_photo, source_person = photos.find_person(
             image_path, finder.PersonPicker(estimator, source_choice)
@@ -139,7 +175,8 @@ def generate(
             pose_from, finder.PersonPicker(estimator, target_choice)
         )
         loaded, (img_H, img_W) = contract.load_export(saved_model)
-        model_image = photos.person_in_model_frame(source_photo, source_person, img_H, img_W).image
+        source = photos.person_in_model_frame(source_photo, source_person, img_H, img_W)
+        model_image, source_rc = source.image, source.keypoints_rc
         target = photos.person_in_model_frame(target_photo, target_person, img_H, img_W)
         source_name = f"--pose_from={os.fspath(pose_from)}"
         model_keypoints = pose_files.keep_joints_inside(
@@ -150,18 +187,53 @@ def generate(
             f"person of {os.fspath(image_path)} and pose of {os.fspath(pose_from)} each cropped "
             f"to their box at {img_H}x{img_W}"
         )
+    if proportions == "source":
+        model_keypoints, scale = retarget.retarget_sequence(
+            source_rc, model_keypoints, img_H, img_W
+        )
+        log(f"pose retargeted to the source person's proportions (scale {scale:.3g})")
+    kept = None
+    if background == "source":  # before the model runs: a bad mask fails fast
+        kept = backgrounds.source_background(model_image, source_rc, estimator)
     # One image: no warm-up, its first call is the only one.
     engine = engines.Engine(saved_model, loaded, precision, warm_up=False)
-    outputs = engine.generate(model_image[None], model_keypoints[None])
+    outputs = {name: value[0] for name, value in engine.generate(
+        model_image[None], model_keypoints[None]).items()}  # fmt: skip
+    if kept is not None:
+        alpha = backgrounds.paste_alpha(model_keypoints, img_H, img_W)
+        outputs["G2"] = backgrounds.paste(kept.image, outputs["G2"], alpha)
+        outputs["background"] = kept.image
+        log("G2's person pasted onto the source's background, its person removed and inpainted")
 
     paths = {"G2": out_path}
     if save_all:
-        paths.update({name: f"{stem}_{name}{extension}" for name in ("G1", "diff_map")})
+        names = ("G1", "diff_map") + (("background",) if kept is not None else ())
+        paths.update({name: f"{stem}_{name}{extension}" for name in names})
     parent = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(parent, exist_ok=True)
     for name, path in paths.items():
-        picture = outputs[name][0]
+        picture = outputs[name]
         if restore_size:
             picture = photos.restore_input_size(picture, placement)
         Image.fromarray(picture).save(path)
+    if save_all:
+        poses = {"source_pose": source_rc, "pose": model_keypoints}
+        for name, keypoints_rc in poses.items():
+            if keypoints_rc is not None:
+                paths[name] = f"{stem}_{name}.json"
+                _write_pose(paths[name], keypoints_rc)
     return paths
+
+
+def _estimator(estimator):
+    if estimator is None:
+        from pg2_tf.people import blazepose
+
+        estimator = blazepose.KeypointEstimator()
+    return estimator
+
+
+def _write_pose(path: str, keypoints_rc) -> None:
+    """One pose as OpenPose JSON (COCO-18), written whole."""
+    document = pose_files.openpose_document(pose_files.keypoints_to_triples(keypoints_rc))
+    atomic.write_text(path, json.dumps(document) + "\n")

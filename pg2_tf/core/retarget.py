@@ -196,7 +196,8 @@ def retarget_sequence(source_rc, targets_rc, img_H: int, img_W: int, flag: str =
         flag: the flag naming the source, for the error message.
 
     Returns:
-        ``(poses, scale)``: float32 like ``targets_rc`` (row, col), -1 exactly where the target's
+        ``(poses, scale)``: float32 like ``targets_rc`` (row, col; rounded to 3 decimals, as OpenPose
+        JSON is written), -1 exactly where the target's
         joint is missing; each bone ``scale * source length`` long in the target bone's
         direction (a joint whose parent is missing in the target hangs from its nearest present
         ancestor, in that direction, by the bones between), rooted at the target's hip centre
@@ -213,5 +214,7 @@ def retarget_sequence(source_rc, targets_rc, img_H: int, img_W: int, flag: str =
     scale = fitting_scale(roots, offsets[:, :NUM_KEYPOINTS], img_H, img_W)
     poses = roots[:, None, :] + scale * offsets[:, :NUM_KEYPOINTS]
     poses = np.where(np.isnan(poses).any(axis=-1, keepdims=True), float(MISSING), poses)
-    poses = poses.astype(np.float32)
+    # Rounded as OpenPose JSON keeps them (pose_files.openpose_document): a pose written with
+    # --save_all and read back is the pose the model was given.
+    poses = np.round(poses, 3).astype(np.float32)
     return (poses[0] if single else poses), scale
