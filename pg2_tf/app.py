@@ -43,6 +43,10 @@ def define_flags(flag_values=flags.FLAGS) -> None:
         (flags.DEFINE_float, "max_upload_mb", page_service.DEFAULT_MAX_UPLOAD_MB,
          "Largest photo accepted, in MB (2**20 bytes)."),
         (flags.DEFINE_string, "precision", "auto", engines.PRECISION_HELP),
+        (flags.DEFINE_string, "proportions", None,
+         "The page's proportions at start: source (the person keeps their bone lengths) or "
+         "target (the pose as given); default: source when the pose comes from another "
+         "person's photo, target for the source's own pose and the test records."),
         (flags.DEFINE_string, "keypoint_model_dir", None,
          "BlazePose model files (default: pg2_tf.keypoints' cache; python -m pg2_tf.keypoints "
          "--fetch_model gets them)."),
@@ -69,12 +73,15 @@ def config_from_flags(flag_values=flags.FLAGS) -> page_service.AppConfig:
     if not (math.isfinite(flag_values.max_upload_mb) and flag_values.max_upload_mb > 0):
         raise ConfigError(f"--max_upload_mb={flag_values.max_upload_mb} must be a positive number")
     engines.check_precision(flag_values.precision)
+    if flag_values.proportions not in (None, "source", "target"):
+        raise ConfigError(f"--proportions={flag_values.proportions} must be source or target")
     return page_service.AppConfig(
         saved_model=flag_values.saved_model,
         data_dir=flag_values.data_dir,
         max_upload_bytes=int(flag_values.max_upload_mb * 2**20),
         keypoint_model_dir=flag_values.keypoint_model_dir,
         precision=flag_values.precision,
+        proportions=flag_values.proportions,
     )
 
 

@@ -36,6 +36,7 @@ from pg2_tf.people import photos
 from pg2_tf.serving import export_lib
 
 RECORD = 3  # a fixture record (its source and target differ in pose)
+WHOLE = 0  # a fixture record whose source shows both shoulders and both hips
 
 
 def decode_data_url(url: str) -> np.ndarray:
@@ -124,6 +125,7 @@ def test_info_gives_the_exports_size_and_the_test_records(client):
     assert len(info["joint_names"]) == 18 and info["joint_names"][4] == "right_wrist"
     assert len(info["records"]) == 24
     assert info["records"][0]["name_0"].endswith(".jpg")
+    assert info["proportions"] is None  # the page chooses by where the pose comes from
 
 
 def test_a_test_record_gives_its_images_and_the_pose_its_pose_map_was_drawn_from(
@@ -173,6 +175,66 @@ def test_pose_json_and_source_png_give_the_same_g2_through_pg2_generate(
     triples = np.reshape(answer["openpose"]["people"][0]["pose_keypoints_2d"], (18, 3))
     np.testing.assert_array_equal(triples[17], [0, 0, 0])
     np.testing.assert_array_equal(triples[4], [keypoints[4, 1], keypoints[4, 0], 1])
+
+
+def test_proportions_source_draws_the_target_pose_with_the_sources_bones(client, signatures):
+    from pg2_tf.core import retarget
+
+    record = client.get(f"/api/records/{WHOLE}").json()
+    answer = client.post("/api/generate", json={
+        "image": record["source"], "keypoints": record["target_keypoints"],
+        "source_keypoints": record["source_keypoints"], "proportions": "source",
+    }).json()  # fmt: skip
+    drawn, _ = retarget.retarget_sequence(
+        record["source_keypoints"], record["target_keypoints"], 128, 64
+    )
+    np.testing.assert_allclose(answer["keypoints"], drawn, atol=1e-4)
+    expected = saved_model_outputs(signatures, decode_data_url(record["source"]), drawn)
+    np.testing.assert_array_equal(decode_data_url(answer["G2"]), expected["G2"])
+
+
+def test_the_sources_background_is_kept_outside_the_person(client, signatures, blazepose_estimator):
+    from pg2_tf.apps import background
+
+    record = client.get(f"/api/records/{WHOLE}").json()
+    answer = client.post("/api/generate", json={
+        "image": record["source"], "keypoints": record["target_keypoints"],
+        "source_keypoints": record["source_keypoints"], "background": "source",
+    }).json()  # fmt: skip
+    image = decode_data_url(record["source"])
+    kept = background.source_background(image, record["source_keypoints"], blazepose_estimator)
+    alpha = background.paste_alpha(np.array(record["target_keypoints"]), 128, 64)
+    g2 = saved_model_outputs(signatures, image, record["target_keypoints"])["G2"]
+    out = decode_data_url(answer["G2"])
+    np.testing.assert_array_equal(out[alpha == 0], kept.image[alpha == 0])
+    np.testing.assert_array_equal(out[alpha == 1], g2[alpha == 1])
+    for name in ("G1", "diff_map"):  # untouched
+        np.testing.assert_array_equal(
+            decode_data_url(answer[name]),
+            saved_model_outputs(signatures, image, record["target_keypoints"])[name],
+        )
+
+
+def test_a_source_that_cannot_be_measured_or_emptied_is_answered_in_one_line(client):
+    record = client.get(f"/api/records/{WHOLE}").json()
+    no_hips = np.array(record["source_keypoints"])
+    no_hips[[8, 11]] = -1
+    grey = page_requests.png_data_url(np.full((128, 64, 3), 128, np.uint8))
+    nobody = [[-1, -1]] * 18
+    for image, source, option, message in [
+        (record["source"], no_hips.tolist(), {"proportions": "source"},
+         "the source person's shoulders and hips must be visible to keep their proportions"),
+        (grey, nobody, {"background": "source"}, "no person found in the source to remove"),
+        (record["source"], None, {"background": "source"}, "'source_keypoints' must be 18"),
+        (record["source"], None, {"proportions": "own"}, "'proportions' must be"),
+    ]:  # fmt: skip
+        response = client.post("/api/generate", json={
+            "image": image, "keypoints": record["target_keypoints"], "source_keypoints": source,
+            **option,
+        })  # fmt: skip
+        assert response.status_code == 422
+        assert response.json()["error"].startswith(message)
+        assert "\n" not in response.json()["error"]
 
 
 @pytest.mark.parametrize(
@@ -419,6 +481,8 @@ def test_flags_become_the_apps_config():
     assert config == page_service.AppConfig(
         saved_model="sm", data_dir="records", max_upload_bytes=int(2.5 * 2**20), precision="auto"
     )
+    chosen = pg2_app.config_from_flags(parsed_flags("--saved_model=sm", "--proportions=source"))
+    assert chosen.proportions == "source"
 
 
 @pytest.mark.parametrize(
@@ -431,6 +495,7 @@ def test_flags_become_the_apps_config():
             "--max_upload_mb=0.0 must be a positive number",
         ),
         (("--saved_model=sm", "--precision=half"), "--precision=half must be one of auto, float32"),
+        (("--saved_model=sm", "--proportions=tall"), "--proportions=tall must be source or target"),
     ],
 )
 def test_bad_flags_are_one_line_naming_the_flag(argv, message):

@@ -9,6 +9,7 @@ Rule: plain values in, plain values out; nothing here loads the model or TensorF
 
 import base64
 import binascii
+import dataclasses
 import io
 
 import numpy as np
@@ -88,12 +89,13 @@ def image_from_data_url(url, img_H: int, img_W: int) -> np.ndarray:
         raise unreadable from None
 
 
-def keypoints_from_request(value) -> np.ndarray:
+def keypoints_from_request(value, field: str = "keypoints") -> np.ndarray:
     """The target pose a request carries.
 
     Args:
         value: the request's ``keypoints`` (any JSON value): 18 ``[row, col]`` pairs of Python
             numbers (not booleans or strings), ``[-1, -1]`` for a missing joint.
+        field: the request's field, for the message (``keypoints`` or ``source_keypoints``).
 
     Returns:
         float32 ``[18, 2]`` (row, col) in the model frame's pixels; a joint with a -1 row or
@@ -116,11 +118,49 @@ def keypoints_from_request(value) -> np.ndarray:
     except OverflowError:  # an integer beyond float64
         keypoints = np.full((pose.NUM_KEYPOINTS, 2), np.inf)
     if keypoints is None:
-        raise RequestError(f"'keypoints' must be {pose.NUM_KEYPOINTS} [row, col] pairs")
+        raise RequestError(f"'{field}' must be {pose.NUM_KEYPOINTS} [row, col] pairs")
     if not np.all(np.isfinite(keypoints)):
-        raise RequestError("'keypoints' must be finite numbers ([-1, -1] for a missing joint)")
+        raise RequestError(f"'{field}' must be finite numbers ([-1, -1] for a missing joint)")
     keypoints[pose.missing_joints(keypoints)] = pose.MISSING
     return keypoints.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationOptions:
+    """How a generation request wants its answer (issue 32's options)."""
+
+    proportions: str = "target"  # "source": the source person's bone lengths; "target": as given
+    background: str = "generated"  # "source": the source photo's background kept
+    source_keypoints: np.ndarray | None = None  # float32 [18, 2]: the source person's own pose
+
+
+def generation_options(document: dict) -> GenerationOptions:
+    """The options of a generation request.
+
+    Args:
+        document: the request's JSON object; ``proportions`` (``target``, default, or
+            ``source``), ``background`` (``generated``, default, or ``source``) and
+            ``source_keypoints`` (as ``keypoints``; needed by either ``source``).
+
+    Returns:
+        :class:`GenerationOptions`.
+
+    Raises:
+        RequestError: (422) an unknown value, or ``source_keypoints`` missing or malformed where
+            it is needed.
+    """
+    proportions = document.get("proportions", "target")
+    background = document.get("background", "generated")
+    if proportions not in ("source", "target"):
+        raise RequestError('\'proportions\' must be "source" or "target"')
+    if background not in ("generated", "source"):
+        raise RequestError('\'background\' must be "generated" or "source"')
+    source_keypoints = None
+    if "source" in (proportions, background):
+        source_keypoints = keypoints_from_request(
+            document.get("source_keypoints"), "source_keypoints"
+        )
+    return GenerationOptions(proportions, background, source_keypoints)
 
 
 def standing_pose(img_H: int, img_W: int) -> np.ndarray:

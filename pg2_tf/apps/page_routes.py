@@ -10,7 +10,9 @@ it). Every change asks the server for a new result; G2 downloads as PNG and the 
 JSON.
 
 Requests are stateless: a generation request carries its own source image (a model-size PNG) and
-keypoints, so concurrent users never see each other's results. Inference goes through the
+keypoints, so concurrent users never see each other's results; with ``proportions: "source"``
+(the source person's bone lengths) or ``background: "source"`` (the source's own background) it
+also carries the source's own keypoints. Inference goes through the
 SavedModel's ``from_keypoints`` signature (:class:`pg2_tf.apps.page_service.PoseService`); the
 model size is read from the export, so Market (128x64) and DeepFashion (256x256) exports work
 alike. Bad input (not an image, a file over the upload limit, no person in the photo, a malformed
@@ -126,6 +128,7 @@ def create_app(config: page_service.AppConfig) -> Starlette:
                 "limbs": [list(limb) for limb in pose.SKELETON_LIMBS],
                 "default_pose": page_requests.keypoints_json(service.default_pose),
                 "max_upload_bytes": config.max_upload_bytes,
+                "proportions": config.proportions,
                 "records": [
                     {"index": index, "name_0": pair.name_0, "name_1": pair.name_1}
                     for index, pair in enumerate(service.records)
@@ -189,7 +192,8 @@ def create_app(config: page_service.AppConfig) -> Starlette:
             document.get("image"), service.img_H, service.img_W
         )
         keypoints_rc = page_requests.keypoints_from_request(document.get("keypoints"))
-        answer = await run_in_threadpool(service.generate_answer, image, keypoints_rc)
+        options = page_requests.generation_options(document)
+        answer = await run_in_threadpool(service.generate_answer, image, keypoints_rc, options)
         return JSONResponse(answer)
 
     async def user_error(request, error: Pg2Error):

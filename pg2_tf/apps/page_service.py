@@ -10,18 +10,22 @@ TensorFlow's record reader loads only when test records are asked for.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
+import threading
 
 import numpy as np
 
+from pg2_tf.apps import background as backgrounds
 from pg2_tf.apps import page_requests
-from pg2_tf.core import datasets, pose, pose_files
+from pg2_tf.core import datasets, pose, pose_files, retarget
 from pg2_tf.core.errors import DataError
 from pg2_tf.people import blazepose, finder, model_files, photos
 from pg2_tf.serving import contract, engines, inference_queue
 
 DEFAULT_MAX_UPLOAD_MB = 10
+KEPT_BACKGROUNDS = 8  # inpainted source backgrounds kept (one per source a user works on)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +45,8 @@ class AppConfig:
         pays for the engine (:attr:`pg2_tf.serving.engines.Engine.batch_limit`: 8 for TensorFlow,
         1 for LiteRT); 1: one at a time, each answer then bit for bit the same whoever else is
         asking.
+    proportions: ``--proportions``: the page's choice at start (None: by where the pose comes
+        from, source for another person's photo, target otherwise).
     """
 
     saved_model: str
@@ -50,6 +56,7 @@ class AppConfig:
     max_records: int = 200
     precision: str = "float32"
     max_batch: int | None = None
+    proportions: str | None = None
 
 
 def find_test_records(data_dir: str, kind: str) -> tuple[str, list[str]]:
@@ -121,6 +128,8 @@ class PoseService:
                 config.data_dir, self.kind, self.img_H, self.img_W, config.max_records
             )
         self.default_pose = page_requests.standing_pose(self.img_H, self.img_W)
+        self._backgrounds = {}  # the last inpainted backgrounds, by source image and pose
+        self._backgrounds_lock = threading.Lock()
         self.warm_up_answers()
 
     # -- inference --
@@ -129,16 +138,66 @@ class PoseService:
         """uint8 [H, W, 3] + float32 [18, 2] -> {"G1", "G2", "diff_map"}: uint8 [H, W, 3] each."""
         return self.queue.submit(image, keypoints_rc).result()
 
-    def generate_answer(self, image: np.ndarray, keypoints_rc: np.ndarray) -> dict:
+    def generate_answer(self, image: np.ndarray, keypoints_rc: np.ndarray, options=None) -> dict:
         """/api/generate's answer: G1, G2 and diff_map as PNG data URLs, the keypoints [[row,
-        col]] x 18 and the pose as an OpenPose document."""
+        col]] x 18 the model was given and that pose as an OpenPose document.
+
+        ``options`` (:class:`pg2_tf.apps.page_requests.GenerationOptions`, default: as given,
+        G2's background): ``proportions="source"`` retargets the pose to the source person's
+        bone lengths (:mod:`pg2_tf.core.retarget`), ``background="source"`` pastes G2's person
+        onto the source image's background (:mod:`pg2_tf.apps.background`). A source that
+        cannot be measured, or with no person to remove, raises RequestError (422)."""
+        options = options or page_requests.GenerationOptions()
+        if options.proportions == "source":
+            try:
+                keypoints_rc, _ = retarget.retarget_sequence(
+                    options.source_keypoints, keypoints_rc, self.img_H, self.img_W, "the source"
+                )
+            except DataError:
+                raise page_requests.RequestError(
+                    "the source person's shoulders and hips must be visible to keep their "
+                    "proportions: choose proportions 'as given' or another photo"
+                ) from None
+        kept = None
+        if options.background == "source":
+            kept = self.source_background(image, options.source_keypoints)
         outputs = self.generate(image, keypoints_rc)
+        if kept is not None:
+            alpha = backgrounds.paste_alpha(keypoints_rc, self.img_H, self.img_W)
+            outputs = {**outputs, "G2": backgrounds.paste(kept, outputs["G2"], alpha)}
         answer = {name: page_requests.png_data_url(picture) for name, picture in outputs.items()}
         answer["keypoints"] = page_requests.keypoints_json(keypoints_rc)
         answer["openpose"] = pose_files.openpose_document(
             pose_files.keypoints_to_triples(keypoints_rc)
         )
         return answer
+
+    def source_background(self, image: np.ndarray, source_rc: np.ndarray) -> np.ndarray:
+        """The source image's background, its person removed and inpainted (uint8 [H, W, 3]);
+        the last few are kept, so that dragging joints does not inpaint again. Without the
+        BlazePose files PG2's pose mask alone finds the person. Raises RequestError (422) when
+        there is no person to remove."""
+        key = hashlib.sha256(image.tobytes() + np.asarray(source_rc, np.float32).tobytes())
+        key = key.hexdigest()
+        with self._backgrounds_lock:
+            if key in self._backgrounds:
+                return self._backgrounds[key]
+        try:
+            estimator = blazepose.cached_estimator(self.config.keypoint_model_dir)
+        except model_files.ModelFilesMissing:
+            estimator = None
+        try:
+            kept = backgrounds.source_background(image, source_rc, estimator, "the source")
+        except DataError:
+            raise page_requests.RequestError(
+                "no person found in the source to remove from its background: choose the "
+                "generated background"
+            ) from None
+        with self._backgrounds_lock:
+            self._backgrounds[key] = kept.image
+            while len(self._backgrounds) > KEPT_BACKGROUNDS:
+                self._backgrounds.pop(next(iter(self._backgrounds)))
+        return kept.image
 
     def warm_up_answers(self) -> None:
         """One request's whole path (PNG in, the model, PNGs and JSON out) before the first user:

@@ -1,5 +1,6 @@
 // pg2-app page: source | target pose (draggable skeleton) | G1 | G2 | difference map.
-// Every request is stateless: /api/generate gets the model-size source PNG and the 18 joints.
+// Every request is stateless: /api/generate gets the model-size source PNG and the 18 joints
+// (and the source's own joints, for its proportions and its background).
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -203,7 +204,13 @@ async function requestGenerate() {
     const result = await callApi("/api/generate", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ image: state.source, keypoints: state.keypoints }),
+      body: JSON.stringify({
+        image: state.source,
+        keypoints: state.keypoints,
+        source_keypoints: state.sourceKeypoints,
+        proportions: $("proportions").value,
+        background: $("keep-background").checked ? "source" : "generated",
+      }),
     });
     if (id < state.shown) return; // a later change has already been answered
     state.shown = id;
@@ -223,6 +230,14 @@ async function requestGenerate() {
   } finally {
     if (id === state.sent) document.body.classList.remove("busy");
   }
+}
+
+// The proportions follow where the pose comes from (another person's photo: the source's own
+// bone lengths; the source's own pose or a test record: as given), unless pg2-app
+// --proportions chose them; the user may change them at any time.
+function proportionsFor(origin) {
+  if (state.info.proportions) return;
+  $("proportions").value = origin === "another person" ? "source" : "target";
 }
 
 // realTarget: the test record's target image (shown beside G2), or null for a photo.
@@ -301,6 +316,7 @@ function setupControls() {
       const result = await uploadPhoto("/api/source", file);
       if (!result) return;
       showMessage(result.notice || "", "notice");
+      proportionsFor("own");
       setSource(result.image, result.keypoints, result.keypoints);
     } catch (error) {
       showMessage(error.message);
@@ -315,6 +331,7 @@ function setupControls() {
       const result = await uploadPhoto("/api/pose", file);
       if (!result) return;
       showMessage("");
+      proportionsFor("another person");
       state.keypoints = copyPose(result.keypoints);
       drawSkeleton();
       if (!state.source) showMessage("now choose a person photo to put in this pose", "notice");
@@ -328,6 +345,7 @@ function setupControls() {
     try {
       const result = await callApi(`/api/records/${event.target.value}`);
       showMessage("");
+      proportionsFor("record");
       setSource(result.source, result.source_keypoints, result.target_keypoints, result.target);
     } catch (error) {
       showMessage(error.message);
@@ -338,6 +356,8 @@ function setupControls() {
     drawSkeleton();
     requestGenerate();
   });
+  $("proportions").addEventListener("change", () => requestGenerate());
+  $("keep-background").addEventListener("change", () => requestGenerate());
   $("show-diff").addEventListener("change", (event) => {
     $("diff-panel").hidden = !event.target.checked;
   });
@@ -372,6 +392,7 @@ async function start() {
     }
     $("record-picker").hidden = false;
   }
+  if (state.info.proportions) $("proportions").value = state.info.proportions;
   state.keypoints = copyPose(state.info.default_pose);
   buildJointList();
   setupDragging();
