@@ -4,15 +4,15 @@ BlazePose's detector proposes people by their face; the landmark model reads a b
 side once it is given a region of interest. Here the region comes from elsewhere:
 
 * a **crop** known to hold one person (a Market box, an In-shop photo, a photo shaped like a
-  person: :func:`fits_a_person`): the whole crop (:func:`person_in_crop`), when the detector finds
-  nobody in it;
+  person: :func:`fits_a_person`): the whole crop, read once (:func:`person_in_crop`), when the
+  detector finds nobody in it;
 * a **body box** of OpenCV's HOG people detector (:func:`people_of_body_boxes`), for scenes;
 * the **previous frame's** landmarks (``PersonKeypoints.roi``), as MediaPipe's video mode does:
   :class:`pg2_tf.people.following.PersonFollower` uses :func:`person_in_region` with it.
 
-Each region is read twice, as MediaPipe's video mode would on a still picture: the landmark model
-on the region, then on the region its auxiliary landmarks give (the person centred and upright at
-the model's scale). A person read so is accepted only when the landmark model's presence exceeds
+A body box is read twice, as MediaPipe's video mode would on a still picture: the landmark model
+on the box's region, then on the region its auxiliary landmarks give (the person centred and
+upright at the model's scale). A person read so is accepted only when the landmark model's presence exceeds
 0.5 (MediaPipe's own threshold) and the body is upright-person shaped to OpenCV's HOG detector
 (:func:`is_body`): the presence alone accepts some textures (a post with a sign on a pavement:
 0.998; docs/performance.md, "Keypoints: people from any side").
@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from pg2_tf.core import pose
 from pg2_tf.people import blazepose, bodies, geometry
 
 # A photo whose height is at least this many times its width is taken to be a crop of one
@@ -133,7 +134,9 @@ def person_in_crop(estimator, image_rgb, name: str = "photo"):
 
     The detector runs on the whole crop, and its best detection is read as MediaPipe reads it
     (so a person it finds gets exactly MediaPipe's keypoints). When it finds nobody, or the
-    landmark model rejects its region, the whole crop is the region (:func:`person_in_region`).
+    person read there is not upright (:func:`pg2_tf.core.pose.is_upright`) or neither confident
+    (:data:`CONFIDENT_PRESENCE`) nor body-shaped (:func:`is_body`), the whole crop is the region
+    (:func:`person_in_region`), and the person read there must be upright too.
 
     Args:
       estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
@@ -153,12 +156,18 @@ def person_in_crop(estimator, image_rgb, name: str = "photo"):
         found = estimator.landmarks_in_roi(image, detections[0].roi())
         if found is not None:
             person = blazepose.person_from_landmarks(found, height, width)
-            # A texture the detector took for a face (a tripod: presence 0.90, HOG -4.2).
-            if person.score >= CONFIDENT_PRESENCE or is_body(image, person):
+            # Not a texture the detector took for a face (a tripod: presence 0.90, HOG -4.2),
+            # nor a body read upside down from a weak detection (presence 0.9998).
+            if pose.is_upright(person.keypoints_rc()) and (
+                person.score >= CONFIDENT_PRESENCE or is_body(image, person)
+            ):
                 return person
     whole = (np.array([width / 2, height / 2]), float(max(height, width)), 0.0)
-    person = person_in_region(estimator, image, whole)
-    if person is None:
+    # One reading: the person fills the crop about as the model's region holds them; reading
+    # again where the landmarks say moved the ankles of walking people seen in profile by up to
+    # 14 % of their height (tests/fixtures/any_side, marked by hand).
+    person = person_in_region(estimator, image, whole, reread=False)
+    if person is None or not pose.is_upright(person.keypoints_rc()):
         raise blazepose.NoPersonFound(f"no person found in {name}")
     return person
 
