@@ -10,10 +10,12 @@
 2. recipe: :func:`benchmarks.own_footage_recipe.make_recipe` (width, batch, mixed precision,
    stage split, rates), measured on this machine for ``--minutes`` of training;
 3. training (:func:`pg2_tf.training.loop.train`, what ``pg2_tf.main`` runs) in segments that end
-   after 15, 30 and 60 minutes (those below ``--minutes``, and ``--minutes``); each segment's
-   steps are predicted from the step times measured so far;
-4. after each segment: test mode on the test split and the scores of the model and of the two
-   baselines (*copy the source image*, *G1 alone*) under the ``pg2`` protocol;
+   after 15, 30 and 60 minutes (those below ``--minutes``, and ``--minutes``), after a first
+   unscored tenth of the budget (budgets of 5 minutes or more) whose real step rate sizes the
+   rest: each segment's steps are predicted from the step times measured so far;
+4. then test mode on the test split with each milestone's checkpoint, and the scores of the
+   model and of the two baselines (*copy the source image*, *G1 alone*) under the ``pg2``
+   protocol;
 5. an export (``pg2-export``) and ``pg2-animate`` of a held-out person in another's poses;
 6. ``DIR/summary.png`` (source | target pose | G1 | G2 | target), ``DIR/train_crops.png``
    (32 training crops with their skeletons) and ``DIR/report.json``.
@@ -35,8 +37,15 @@ from benchmarks import measure, own_footage_recipe, own_footage_report
 from pg2_tf.core import atomic
 
 MILESTONES = (15, 30, 60)  # minutes of training after which the model is scored
+# The first segment of a budget of CALIBRATE_FROM minutes or more is this share of it, not
+# scored: its real step rate (the machine's load now, the input pipeline) sizes the next ones.
+CALIBRATE_FROM, CALIBRATION_SHARE = 5.0, 0.1
 TRAIN, TEST = "Market_footage_train_data", "Market_footage_test_data"
 REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+class Interrupted(Exception):
+    """Training stopped by a signal (its checkpoint written): the run stops, a re-run resumes."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -115,6 +124,7 @@ def _train_config(recipe: dict, out: Path, max_step: int):
         log_step=max(flags["max_step"] // 20, 1),
         save_step=max(flags["max_step"] // 10, 1),
         num_log_samples=8,
+        max_to_keep=100,  # the milestones' checkpoints are scored after the whole run
         model_dir=str(out / "model"),
         data_path=str(out / "data" / TRAIN),
         split="train",
@@ -138,7 +148,10 @@ def train_segments(out: Path, recipe: dict, minutes: float) -> list[dict]:
         if (m["conv_hidden_num"], m["batch_size"]) == (flags["conv_hidden_num"], flags["batch_size"])
     )  # fmt: skip
     stage1_s, stage2_s = measured["stage1_s"], measured["stage2_s"]
-    for index, milestone in enumerate(milestones(minutes)):
+    plan = milestones(minutes)
+    if minutes >= CALIBRATE_FROM:
+        plan = [round(minutes * CALIBRATION_SHARE, 2)] + plan
+    for index, milestone in enumerate(plan):
         if index < len(segments) and "reached_step" in segments[index]:
             continue
         finished = [s for s in segments if "reached_step" in s]
@@ -154,7 +167,12 @@ def train_segments(out: Path, recipe: dict, minutes: float) -> list[dict]:
             )
             # predicted_s: the time the step times measured at the start give these steps.
             segments.append(
-                {"minutes": milestone, "target_step": start + steps, "predicted_s": seconds}
+                {
+                    "minutes": milestone,
+                    "target_step": start + steps,
+                    "predicted_s": seconds,
+                    "scored": milestone in milestones(minutes),
+                }
             )
             _save(path, segments)
         segment = segments[index]
@@ -166,6 +184,8 @@ def train_segments(out: Path, recipe: dict, minutes: float) -> list[dict]:
         began = time.monotonic()
         params = {**flags, "max_step": segment["target_step"]}
         result = loop.train(config, params=params)
+        if result.stopped_by != "max_step":  # SIGINT/SIGTERM: checkpointed; a re-run resumes
+            raise Interrupted(f"training stopped by {result.stopped_by} at step {result.step}")
         segment.update(
             reached_step=result.step,
             seconds=round(time.monotonic() - began, 1),
@@ -347,7 +367,7 @@ def run(args) -> dict:
 def train_segments_with_scores(out, recipe, minutes, timed):
     """Steps 3 and 4: each segment trained, then scored (a generator of milestone results)."""
     segments = timed("train_s", lambda: train_segments(out, recipe, minutes))
-    for segment in segments:
+    for segment in (s for s in segments if s["scored"]):
         result = timed("evaluate_s", lambda segment=segment: evaluate(out, recipe, segment))
         scores = result["scores"]
         print(
@@ -379,6 +399,9 @@ def main(argv=None) -> int:
     except (ConfigError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"{stop}; run the same command again to resume", file=sys.stderr)
+        return 1
     scores = report["scores"]
     print(
         f"\nDone: {report['steps']} steps in {report['minutes']} min; look at {args.out / 'summary.png'}, {args.out / 'train_crops.png'}, {report['animation']['gif']}"

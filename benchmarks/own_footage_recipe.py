@@ -25,7 +25,7 @@ STAGE1_SHARE = demo.DEMO_STAGE1_FRACTION
 G_LR = demo.DEMO_G_LR
 D_LR = demo.DEMO_D_LR
 IMG_H, IMG_W = 128, 64
-TIMED_STEPS, WARMUP = 3, 1
+TIMED_STEPS, WARMUP = 5, 1
 
 
 def mixed_precision() -> tuple[bool, str]:
