@@ -121,3 +121,26 @@ def test_the_removal_mask_covers_a_hand_drawn_outline(blazepose_estimator):
     assert recall(seg) > recall(pg2) + 0.2
     assert recall(removed) > 0.95
     assert (removed & ~truth).sum() / removed.sum() < 0.2  # little background taken with him
+
+
+SITTING = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_annotated/2011_000006.jpg"
+
+
+@pytest.mark.skipif(not os.path.exists(SITTING), reason="Debian's labelme-examples is missing")
+def test_the_benchmark_measures_retargeting_and_the_backgrounds_share_of_a_frame(
+    market_saved_model, blazepose_model_dir, tmp_path
+):
+    from benchmarks import background as benchmark
+
+    results = benchmark.main([
+        "--parts=retarget,animate", f"--saved_model={market_saved_model}", "--frames=3",
+        "--rounds=1", "--precision=float32", f"--work_dir={tmp_path}",
+        f"--json={tmp_path / 'out.json'}",
+    ])  # fmt: skip
+    assert json.loads((tmp_path / "out.json").read_text())["retarget"] == results["retarget"]
+    assert 0 < results["retarget"]["ms_per_frame"] < 1  # the budget
+    runs = results["animate"]["runs"]
+    assert runs["generated"][0]["background_ms_per_frame"] < 0.01  # nothing to do
+    source = runs["source"][0]
+    share = source["background_ms_per_frame"] / source["frame_ms"]
+    assert results["animate"]["background_share_of_a_frame"] == pytest.approx(share, rel=1e-3)

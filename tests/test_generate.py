@@ -514,24 +514,29 @@ def test_pose_from_keeps_the_persons_bones_and_writes_both_poses(
 ):
     from pg2_tf.core import retarget
 
+    lines = []
     paths = generation.generate(
         saved_model, SITTING, None, tmp_path / "out.png", pose_from=real_photos["cameraman"],
-        save_all=True, estimator=blazepose_estimator, log=lambda line: None,
+        save_all=True, estimator=blazepose_estimator, log=lines.append,
     )  # fmt: skip
     source = _in_model_frame(SITTING, blazepose_estimator)
     cameraman = _in_model_frame(real_photos["cameraman"], blazepose_estimator)
     source_pose = pose_files.read_openpose_json(paths["source_pose"])
     np.testing.assert_allclose(source_pose, source.keypoints_rc, atol=1e-3)
     drawn = pose_files.read_openpose_json(paths["pose"])
-    # Her bones, his angles: each bone both have is her length in his direction.
+    # Her bones, his angles: each bone both have is her length (at one scale, so that the
+    # skeleton fits the frame) in his direction.
     lengths = retarget.source_bone_lengths(source.keypoints_rc)
+    scales = []
     for parent, child in [(1, 2), (2, 3), (3, 4), (1, 5), (5, 6), (6, 7), (1, 0)]:
         if (cameraman.keypoints_rc[[parent, child]] < 0).any():
             continue
         bone = drawn[child] - drawn[parent]
-        assert abs(np.linalg.norm(bone) - lengths[child]) < 0.01
+        scales.append(np.linalg.norm(bone) / lengths[child])
         his = cameraman.keypoints_rc[child] - cameraman.keypoints_rc[parent]
         assert np.dot(bone, his) / np.linalg.norm(bone) / np.linalg.norm(his) > 0.9999
+    assert len(scales) >= 5 and max(scales) - min(scales) < 1e-3 and max(scales) <= 1
+    assert f"(scale {np.mean(scales):.3g})" in lines[-1]
     expected = signatures["from_keypoints"](
         image=source.image[None], keypoints=drawn[None].astype(np.float32)
     )

@@ -94,12 +94,41 @@ def test_a_skeleton_too_big_for_the_frame_shrinks_by_one_scale_to_fit():
 
 def test_a_bone_missing_in_the_source_takes_the_table_length_from_the_torso():
     source = _person(100, 30)
-    source[[3, 4]] = pose.MISSING  # the right arm hidden
+    source[[3, 4, 6, 7]] = pose.MISSING  # both arms hidden
     out, _ = retarget.retarget_sequence(source, _dancer(), IMG_H, IMG_W)
-    torso = np.linalg.norm((source[2] + source[5]) / 2 - (source[8] + source[11]) / 2)
-    body_height = torso / (0.818 - 0.530)  # Drillis & Contini: shoulder and hip heights
-    assert np.linalg.norm(out[3] - out[2]) == pytest.approx(0.186 * body_height, rel=1e-4)
-    assert np.linalg.norm(out[4] - out[3]) == pytest.approx(0.146 * body_height, rel=1e-4)
+    body_height = _torso(source) / (0.818 - 0.530)  # Drillis & Contini: shoulder, hip heights
+    for upper, lower in [(3, 4), (6, 7)]:
+        shoulder = upper - 1
+        assert np.linalg.norm(out[upper] - out[shoulder]) == pytest.approx(
+            0.186 * body_height, rel=1e-4
+        )
+        assert np.linalg.norm(out[lower] - out[upper]) == pytest.approx(
+            0.146 * body_height, rel=1e-4
+        )
+
+
+def _torso(keypoints):
+    return np.linalg.norm((keypoints[2] + keypoints[5]) / 2 - (keypoints[8] + keypoints[11]) / 2)
+
+
+def test_a_limb_takes_the_longer_of_its_right_and_left_lengths():
+    source = _person(100, 30)
+    source[4] = source[3] + 0.7 * (source[4] - source[3])  # the right forearm turned away
+    out, _ = retarget.retarget_sequence(source, _dancer(), IMG_H, IMG_W)
+    left_forearm = np.linalg.norm(source[7] - source[6])
+    assert np.linalg.norm(out[4] - out[3]) == pytest.approx(left_forearm, abs=0.01)
+
+
+def test_a_limb_far_shorter_than_typical_counts_as_pointing_at_the_camera():
+    source = _person(100, 30)
+    for hip, knee, ankle in [(8, 9, 10), (11, 12, 13)]:  # sitting, thighs towards the camera
+        shift = 0.7 * (source[knee] - source[hip])
+        source[[knee, ankle]] -= shift
+    out, _ = retarget.retarget_sequence(source, _dancer(), IMG_H, IMG_W)
+    body_height = _torso(source) / (0.818 - 0.530)
+    for hip, knee in [(8, 9), (11, 12)]:
+        thigh = np.linalg.norm(out[knee] - out[hip])
+        assert thigh == pytest.approx((0.530 - 0.285) * body_height, rel=1e-4)
 
 
 def test_joints_missing_in_the_target_stay_missing():

@@ -5,10 +5,9 @@ with the source crop's own:
 
 1. The source person's mask (:func:`removal_mask`): BlazePose's person segmentation (the landmark
    model's segmentation output, :meth:`pg2_tf.people.blazepose.KeypointEstimator.segmentation_in_roi`)
-   run on the model-size crop itself and taken within :data:`SEGMENTATION_REACH` pixels of the
-   person's joints, united with PG2's morphological pose mask of the source keypoints
-   (:func:`pg2_tf.core.pose.pose_mask`, holes filled), then grown by :data:`REMOVAL_GROW`
-   pixels (sizes per 128 rows). Measured against labelme-examples' person polygons
+   run on the model-size crop itself, its connected parts that touch PG2's morphological pose
+   mask of the source keypoints (:func:`pg2_tf.core.pose.pose_mask`, holes filled) united with
+   that mask, then grown by :data:`REMOVAL_GROW` pixels per 128 rows. Measured against labelme-examples' person polygons
    (docs/photos.md), the segmentation finds far more of the person than PG2's mask, and the union
    more than either; for removal what the mask misses matters (it stays as a ghost).
 2. The hole inpainted with scikit-image's biharmonic inpainting
@@ -35,7 +34,6 @@ from pg2_tf.core.errors import ConfigError, DataError
 # Grown sizes, in pixels per 128 rows of the model's frame (Market 128x64: as given; 256x256
 # DeepFashion: doubled).
 REMOVAL_GROW = 2  # the removed source person's mask
-SEGMENTATION_REACH = 16  # the segmentation is taken this near PG2's mask of the person's joints
 CORE_GROW = 3  # the pasted person's mask, where G2's output is taken whole
 FEATHER = 4  # then G2's output fades into the background over this many pixels
 # The landmark model looks at a square this much larger than the crop's longer side (MediaPipe's
@@ -118,9 +116,10 @@ def removal_mask(image, source_rc, estimator) -> np.ndarray:
     mask = filled_pose_mask(source_rc, img_H, img_W)
     if estimator is not None and mask.any():
         # The segmentation also answers where there is nobody (half of a plain grey crop is
-        # "person"): only what lies near the person's own joints is taken.
-        near = ndimage.binary_dilation(mask, iterations=_pixels(SEGMENTATION_REACH, img_H))
-        mask |= segmentation_mask(image, estimator) & near
+        # "person"): only its parts that touch the person's own joints' mask are taken.
+        parts, _ = ndimage.label(segmentation_mask(image, estimator))
+        touching = np.unique(parts[mask & (parts > 0)])
+        mask |= np.isin(parts, touching)
     return ndimage.binary_dilation(mask, iterations=_pixels(REMOVAL_GROW, img_H))
 
 

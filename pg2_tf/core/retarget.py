@@ -9,8 +9,12 @@ frame.
 One scale serves the whole sequence: 1 (the source's own size in its crop) unless some frame's
 skeleton would leave the frame, then the largest scale that keeps every frame inside.
 
-A bone missing in the source (a joint hidden or outside the photo) takes its length from the
-source's torso (shoulder centre to hip centre) and :data:`PROPORTIONS_OF_HEIGHT`, typical
+The source is measured in its photo, where a limb that points at the camera looks short. So a
+limb (upper arm, forearm, thigh, shank) takes the longer of its right and left lengths, and a
+limb still shorter than :data:`FORESHORTENED` of its typical length counts as not measured. A
+bone missing in the source (a joint hidden or outside the photo) or not measured takes its
+length from the source's torso (shoulder centre to hip centre) and
+:data:`PROPORTIONS_OF_HEIGHT`, typical
 segment lengths as fractions of body height from Drillis & Contini (1966), "Body segment
 parameters", Report 1166-03, New York University, as reprinted in D. A. Winter, "Biomechanics
 and Motor Control of Human Movement" (4th ed., 2009), Fig. 4.1. The face (nose, eyes, ears) is
@@ -78,6 +82,11 @@ PROPORTIONS_OF_HEIGHT = {
     17: 0.035,
 }
 TORSO_OF_HEIGHT = PROPORTIONS_OF_HEIGHT[NECK]
+# The limbs, right and left (keyed by the bone's child joint): upper arm, forearm, thigh, shank.
+LIMB_PAIRS = ((3, 6), (4, 7), (9, 12), (10, 13))
+# A limb measured shorter than this fraction of its typical length is taken as pointing at the
+# camera (a sitting person's thighs measure 0.3-0.5 of it in the photos of docs/photos.md).
+FORESHORTENED = 0.6
 
 
 def _with_hip_centre(keypoints_rc: np.ndarray) -> np.ndarray:
@@ -96,9 +105,10 @@ def source_bone_lengths(source_rc, flag: str = "--image") -> np.ndarray:
 
     Returns:
         float64 ``[19]`` indexed by the bone's child joint (index 18, the hip centre, unused:
-        0): the measured length in pixels where both joints are present, else
-        ``PROPORTIONS_OF_HEIGHT[child] * torso / TORSO_OF_HEIGHT`` with ``torso`` the source's
-        shoulder centre to hip centre distance.
+        0): the measured length in pixels where both joints are present (for a limb, the longer
+        of right and left), else, and for a limb shorter than ``FORESHORTENED`` of its typical
+        length, ``PROPORTIONS_OF_HEIGHT[child] * torso / TORSO_OF_HEIGHT`` with ``torso`` the
+        source's shoulder centre to hip centre distance.
 
     Raises:
         DataError: the source lacks a shoulder or a hip (one line naming ``flag``).
@@ -116,10 +126,15 @@ def source_bone_lengths(source_rc, flag: str = "--image") -> np.ndarray:
     height = np.linalg.norm(shoulder_centre - points[HIP_CENTRE]) / TORSO_OF_HEIGHT
     lengths = np.zeros(NUM_KEYPOINTS + 1)
     for parent, child in BONES:
-        measured = np.linalg.norm(points[child] - points[parent])
-        lengths[child] = (
-            measured if np.isfinite(measured) else PROPORTIONS_OF_HEIGHT[child] * height
-        )
+        lengths[child] = np.linalg.norm(points[child] - points[parent])  # NaN: not measured
+    for right, left in LIMB_PAIRS:  # a limb turned towards the camera looks short
+        lengths[[right, left]] = np.fmax(lengths[right], lengths[left])
+        for child in (right, left):
+            if lengths[child] < FORESHORTENED * PROPORTIONS_OF_HEIGHT[child] * height:
+                lengths[child] = np.nan
+    for _, child in BONES:
+        if not np.isfinite(lengths[child]):
+            lengths[child] = PROPORTIONS_OF_HEIGHT[child] * height
     return lengths
 
 
