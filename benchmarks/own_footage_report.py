@@ -198,14 +198,19 @@ def shared_identities(train_summary: dict, test_summary: dict) -> dict:
         train_summary, test_summary: the splits' ``summary_<split>.json``.
 
     Returns:
-        ``{"test_identities", "also_in_train", "tracks"}``: the shared tracks'
-        ``"camera:track"`` labels.
+        ``{"test_identities", "also_in_train", "tracks", "same_track_in_train"}``: the test
+        identities, those that are a training identity too (the same track, uncut, on both
+        sides of the boundary) with their ``"camera:track"`` labels, and those whose track
+        before from_video cut it at a gap (``"camera:track.piece"``) has a piece in training.
     """
     shared = sorted(set(train_summary["kept_tracks"]) & set(test_summary["kept_tracks"]))
+    train_tracks = {key.split(".")[0] for key in train_summary["kept_tracks"]}
+    same_track = [key for key in test_summary["kept_tracks"] if key.split(".")[0] in train_tracks]
     return {
         "test_identities": len(test_summary["kept_tracks"]),
         "also_in_train": len(shared),
         "tracks": shared,
+        "same_track_in_train": len(same_track),
     }
 
 

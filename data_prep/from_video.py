@@ -57,6 +57,7 @@ SPLITS = from_photos.SPLITS
 DEFAULT_EVERY = 5
 DEFAULT_MIN_TRACK = 3
 DEFAULT_MIN_JOINTS = 10
+DEFAULT_MAX_GAP = 2
 MAX_VIDEOS = 9  # Market names hold the camera in one digit
 _DONE = "done.json"
 
@@ -159,7 +160,8 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
             min_track: int = DEFAULT_MIN_TRACK, min_joints: int = DEFAULT_MIN_JOINTS,
             workers: int | None = None, records_per_shard: int = 1000,
             show_progress: bool = True, estimator=None, log=print,
-            window: tuple[float, float] = (0.0, 1.0), work: Path | None = None) -> Path:  # fmt: skip
+            window: tuple[float, float] = (0.0, 1.0), work: Path | None = None,
+            max_gap: int = DEFAULT_MAX_GAP) -> Path:  # fmt: skip
     """Writes the records of the people in ``videos`` (see the module docstring).
 
     Args:
@@ -178,6 +180,8 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         window: ``(start, end)``, shares of each video's frames in [0, 1]: only the frames
             ``start * length <= frame < end * length`` are kept (``end`` 1 keeps the last).
         work: the folder of the videos' stages, or None for ``out_dir/work``.
+        max_gap: a track is cut where more than this many sampled frames pass unseen
+            (:func:`split_tracks`).
 
     Returns:
         ``out_dir``.
@@ -202,6 +206,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         ("--every", every),
         ("--min_track", min_track),
         ("--min_joints", min_joints),
+        ("--max_gap", max_gap),
     ):
         if value < 1:
             raise ConfigError(f"{flag}={value} must be at least 1")
@@ -220,7 +225,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
     records = []
     counts = {"videos": len(videos), "window": [start, end], "frames_in_window": 0,
               "tracks_found": 0, "tracks_kept": 0, "crops_kept": 0,
-              "crops_dropped": {"fewer_joints": 0, "short_track": 0}, "tracks_dropped_short": 0,
+              "crops_dropped": {"fewer_joints": 0, "other_person": 0, "short_track": 0}, "tracks_dropped_short": 0,
               "kept_tracks": {}}  # fmt: skip
     for camera, video in enumerate(videos, start=1):
         stage = Path(work or out_dir / "work") / str(camera)
@@ -237,12 +242,19 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
             for line, frame in zip(record["dropped"], record["few_joints_frames"], strict=True)
             if first <= frame < last
         ]
+        counts["tracks_found"] += len(record["tracks"])
+        record["tracks"], other_person = split_tracks(record["tracks"], stage, every * max_gap)
+        counts["crops_dropped"]["other_person"] += len(other_person)
+        record["dropped"] += [
+            f"{video} frame {frame} track {track}: unlike the track's other crops "
+            f"(clothes colour {distance:.2f} from their median)"
+            for track, frame, distance in other_person
+        ]
         kept = {
             track: crops for track, crops in record["tracks"].items() if len(crops) >= min_track
         }
-        counts["tracks_found"] += len(record["tracks"])
         counts["tracks_kept"] += len(kept)
-        counts["crops_dropped"]["fewer_joints"] += len(record["dropped"])
+        counts["crops_dropped"]["fewer_joints"] += len(record["dropped"]) - len(other_person)
         for track, crops in record["tracks"].items():
             if track in kept:
                 counts["crops_kept"] += len(crops)
@@ -268,7 +280,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
                 dropped_lines.append(
                     f"{video} track {track}: {len(crops)} crop(s) (fewer than --min_track={min_track})"
                 )
-        for track, crops in sorted(kept.items(), key=lambda item: int(item[0])):
+        for track, crops in sorted(kept.items(), key=lambda item: item[1][0][0]):
             person += 1
             frames = [frame for frame, _, _ in crops]
             identity_lines.append(f"{person} {video} track {track} frames {frames}")
@@ -289,6 +301,59 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         f"{len(dropped_lines)} dropped, listed in {out_dir / f'dropped_{split}.txt'}; records {pairs}"
     )
     return out_dir
+
+
+def split_tracks(tracks: dict, stage: Path, max_gap_frames: int) -> tuple[dict, list]:
+    """Tracks cut where their person may have changed: a gap, or a crop of someone else.
+
+    The tracker continues a track after its person was unseen for a while, and in a crowd it
+    can hand one sampled frame to a passer-by. So a track is cut where more than
+    ``max_gap_frames`` frames pass between two crops (the pieces are ``"<track>.<k>"``), and a
+    crop whose clothes colour (:func:`pg2_tf.people.following.appearance` of the crop) is further
+    from its piece's median colour than :data:`pg2_tf.people.tracks.TRACK_MAX_APPEARANCE` (the
+    tracker's own bound between two people) is dropped.
+
+    Args:
+        tracks: ``{track id: [[frame, crop file, keypoints_rc], ...]}`` in frame order.
+        stage: the folder of the crop files.
+        max_gap_frames: the longest run of frames between two crops of one piece.
+
+    Returns:
+        ``(pieces, dropped)``: the pieces as ``tracks``, and ``[(piece, frame, colour
+        distance)]`` of each crop dropped as someone else's.
+    """
+    from pg2_tf.people import following
+    from pg2_tf.people import tracks as people_tracks
+    from pg2_tf.people.blazepose import PersonKeypoints
+
+    pieces, dropped = {}, []
+    for track, crops in tracks.items():
+        runs = [[crops[0]]]
+        for previous, crop in zip(crops, crops[1:], strict=False):
+            if crop[0] - previous[0] > max_gap_frames:
+                runs.append([])
+            runs[-1].append(crop)
+        for number, run in enumerate(runs, start=1):
+            name = track if len(runs) == 1 else f"{track}.{number}"
+            colours = []
+            for _, crop_name, keypoints_rc in run:
+                rc = np.asarray(keypoints_rc, np.float64)
+                xyc = np.zeros((len(rc), 3), np.float32)
+                present = (rc >= 0).all(axis=1)
+                xyc[present] = np.column_stack(
+                    [rc[present, 1], rc[present, 0], np.ones(present.sum())]
+                )
+                image = np.asarray(Image.open(stage / crop_name).convert("RGB"))
+                colours.append(following.appearance(image, PersonKeypoints(xyc, (0, 0, 1, 1))))
+            median = np.median(colours, axis=0)
+            median /= max(median.sum(), 1e-12)
+            distances = 1.0 - np.sqrt(np.asarray(colours) * median).sum(axis=1)
+            far = distances > people_tracks.TRACK_MAX_APPEARANCE
+            dropped += [
+                (name, crop[0], d) for crop, d, f in zip(run, distances, far, strict=True) if f
+            ]
+            pieces[name] = [crop for crop, f in zip(run, far, strict=True) if not f]
+    return {name: crops for name, crops in pieces.items() if crops}, dropped
 
 
 def window_frames(length: int, window: tuple[float, float]) -> tuple[int, int]:
@@ -339,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="drop tracks with fewer crops (default %(default)s)")  # fmt: skip
     parser.add_argument("--min_joints", type=int, default=DEFAULT_MIN_JOINTS,
                         help="drop poses with fewer of the 18 joints (default %(default)s)")  # fmt: skip
+    parser.add_argument("--max_gap", type=int, default=DEFAULT_MAX_GAP,
+                        help="cut a track unseen for more sampled frames (default %(default)s)")  # fmt: skip
     parser.add_argument("--window", default="0:1",
                         help="START:END, the share of each video kept (default %(default)s)")  # fmt: skip
     parser.add_argument("--work", type=Path, default=None,
@@ -349,7 +416,7 @@ def main(argv: list[str] | None = None) -> None:
         args.video, args.out, args.dataset, args.split, args.every, args.min_track,
         args.min_joints, args.workers, args.records_per_shard, show_progress=not args.quiet,
         log=lambda line: print(line, file=sys.stderr), window=parse_window(args.window),
-        work=args.work,
+        work=args.work, max_gap=args.max_gap,
     )  # fmt: skip
 
 

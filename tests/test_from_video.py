@@ -157,3 +157,27 @@ def test_a_window_outside_zero_to_one_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match=r"^--window=0.75:0.5 must be START:END with 0 <= START"):
         from_video.convert([tmp_path / "x.mp4"], tmp_path, "market", "test", window=(0.75, 0.5))
+
+
+def test_tracks_are_cut_at_long_gaps_and_lose_crops_of_someone_else(tmp_path):
+    keypoints = np.full((18, 2), -1.0)
+    keypoints[[1, 8, 11, 10, 13]] = [[20, 32], [60, 28], [60, 36], [110, 28], [110, 36]]
+    crops = []
+    for frame, colour in (
+        (0, "red"),
+        (5, "red"),
+        (10, "blue"),
+        (15, "red"),
+        (40, "red"),
+        (45, "red"),
+    ):
+        name = f"f{frame}.png"
+        Image.new("RGB", (64, 128), colour).save(tmp_path / name)
+        crops.append([frame, name, keypoints.tolist()])
+    pieces, dropped = from_video.split_tracks({"7": crops}, tmp_path, max_gap_frames=10)
+    # 15 -> 40 is a gap of 25 frames: two pieces; the blue crop is someone else.
+    assert {name: [c[0] for c in run] for name, run in pieces.items()} == {
+        "7.1": [0, 5, 15],
+        "7.2": [40, 45],
+    }
+    assert [(name, frame) for name, frame, _ in dropped] == [("7.1", 10)]
