@@ -169,7 +169,28 @@ def make_recipe(minutes: float, width: int = 0, batch: int = 0, log=print) -> di
                 f"{timing['stage1_s']:.3f} s/step, stage 2 {timing['stage2_s']:.3f} s/step "
                 f"(CPU share {timing['cpu_share']:.2f})"
             )
-    chosen = choose(measured, seconds)
+            if total_steps(seconds, timing["stage1_s"], timing["stage2_s"]) < MIN_STEPS:
+                break  # a larger batch is slower still
+        if measured and measured[-1]["conv_hidden_num"] == candidate_width:
+            smallest = [m for m in measured if m["conv_hidden_num"] == candidate_width][0]
+            if total_steps(seconds, smallest["stage1_s"], smallest["stage2_s"]) < MIN_STEPS:
+                break  # a wider model is slower still
+    return recipe_from(measured, minutes, mixed, reason)
+
+
+def recipe_from(measured: list[dict], minutes: float, mixed: bool, reason: str) -> dict:
+    """The recipe of measured candidates (see :func:`make_recipe`).
+
+    Args:
+        measured: candidates as returned by :func:`measure_step_seconds`.
+        minutes: the training budget.
+        mixed: ``--mixed_precision``.
+        reason: why (or why not) mixed precision.
+
+    Returns:
+        As :func:`make_recipe`.
+    """
+    chosen = choose(measured, minutes * 60)
     steps = chosen["steps"]
     flags = {
         "conv_hidden_num": chosen["conv_hidden_num"],
@@ -192,7 +213,8 @@ def make_recipe(minutes: float, width: int = 0, batch: int = 0, log=print) -> di
         "rule": (
             f"widest of {list(WIDTHS)} (then larger batch of {list(BATCHES)}) with at least "
             f"{MIN_STEPS} steps in {minutes:g} min; rates and {STAGE1_SHARE:.0%} in stage 1: "
-            "the demo's (docs/performance.md)"
+            "the demo's (docs/performance.md); a candidate short of them ends the search "
+            "(larger batches and wider models are slower)"
         ),
         "load_average": [round(value, 2) for value in os.getloadavg()],
     }
