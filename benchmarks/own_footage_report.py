@@ -104,7 +104,8 @@ def kept_crops(work: Path, summary: dict) -> list[tuple[str, dict]]:
         if camera not in stages:
             stages[camera] = json.loads((work / camera / "done.json").read_text())
         wanted = set(frames)
-        for frame, name, keypoints_rc in stages[camera]["tracks"][track]:
+        # (a piece "<track>.<k>" of a track that from_video cut at a gap)
+        for frame, name, keypoints_rc in stages[camera]["tracks"][track.split(".")[0]]:
             if frame in wanted:
                 crops.append(
                     (
