@@ -82,10 +82,16 @@ def synthetic_figure(rng, img_H: int, img_W: int, identity: int) -> np.ndarray:
     return synthetic_people.render_person(keypoints_rc, look, rng, img_H, img_W)
 
 
-def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:
-    """Writes a fake release of ``images`` train images under ``root``; returns its folder."""
+def make_release(
+    dataset: str, root: Path, images: int, seed: int = 0, real: str = "photos"
+) -> Path:
+    """Writes a fake release of ``images`` train images under ``root``; returns its folder.
+
+    ``real``: ``photos`` (jittered crops of the people of skimage's and labelme-examples'
+    photos) or ``pedestrians`` (:func:`benchmarks.pedestrians.pedestrian_crops` of vtest.avi, in
+    order, as many as there are, for the even images)."""
     marker = root / ".fake_release.json"
-    spec = json.dumps({"dataset": dataset, "images": images, "seed": seed})
+    spec = json.dumps({"dataset": dataset, "images": images, "seed": seed, "real": real})
     if marker.is_file() and marker.read_text() == spec:
         return root
     if root.exists():
@@ -93,12 +99,18 @@ def make_release(dataset: str, root: Path, images: int, seed: int = 0) -> Path:
     img_H, img_W = datasets.by_kind(dataset).img_H, datasets.by_kind(dataset).img_W
     photos = person_photos()
     rng = np.random.default_rng(seed)
+    if real == "pedestrians":
+        from benchmarks import pedestrians
+
+        walking = [crop for _, _, crop in pedestrians.pedestrian_crops(img_H=img_H, img_W=img_W)]
     per_identity = 17 if dataset == "market" else 4
     partition = []
     for index in range(images):
         identity = 1 + index // per_identity
         shot = index % per_identity
-        if index % 2 == 0:
+        if index % 2 == 0 and real == "pedestrians":
+            pixels = walking[(index // 2) % len(walking)]
+        elif index % 2 == 0:
             pixels = real_crop(photos, rng, img_H, img_W)
         else:
             pixels = synthetic_figure(rng, img_H, img_W, identity)
@@ -192,6 +204,7 @@ def joint_statistics(cache_path: Path) -> dict:
 
     found = {"real": [], "synthetic": []}
     images = {"real": 0, "synthetic": 0}
+    reasons = {"real": {}, "synthetic": {}}
     for line in cache_path.read_text().splitlines()[1:]:
         row = json.loads(line)
         stem = Path(row["image"]).stem
@@ -204,12 +217,17 @@ def joint_statistics(cache_path: Path) -> dict:
         images[kind] += 1
         if row["keypoints_rc"] is not None:
             found[kind].append(~pose.missing_joints(np.asarray(row["keypoints_rc"])))
+        else:
+            reason = row.get("reason") or "unknown"
+            reasons[kind][reason] = reasons[kind].get(reason, 0) + 1
     result = {}
     for kind, present in found.items():
         present = np.asarray(present).reshape(-1, pose.NUM_KEYPOINTS)
         result[kind] = {
             "images": images[kind],
             "person_found": len(present),
+            "found_percent": round(100 * len(present) / max(images[kind], 1), 1),
+            "skipped_by_reason": reasons[kind],
             "joint_present_rate": dict(
                 zip(pose.KEYPOINT_NAMES, np.round(present.mean(axis=0), 3).tolist(), strict=True)
             )
@@ -267,12 +285,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/pg2_from_release_bench"))
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--picture", type=Path, help="market: draw 8 real crops' keypoints here")
+    parser.add_argument(
+        "--real",
+        choices=("photos", "pedestrians"),
+        default="photos",
+        help="the real half: crops of photos' people, or pedestrians of vtest.avi (opencv-doc)",
+    )
     args = parser.parse_args()
 
     flags = sorted(hardware.cpu_flags(hardware.read_cpuinfo("/proc/cpuinfo") or ""))
     shown = [flag for flag in flags if flag.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))]
     result = {"dataset": args.dataset, "images": args.images, "workers": args.workers,
-              "cpu_count": os.cpu_count(), "cpu_flags": shown}  # fmt: skip
+              "cpu_count": os.cpu_count(), "cpu_flags": shown, "real": args.real}  # fmt: skip
     phases = (
         ("keypoints", args.images, ["--annotations_only"]),
         ("records", args.records_images, []),
@@ -282,7 +306,10 @@ def main() -> None:
             continue
         started = time.perf_counter()
         release_dir = make_release(
-            args.dataset, args.work / f"release_{args.dataset}_{images}", images
+            args.dataset,
+            args.work / f"release_{args.dataset}_{args.real}_{images}",
+            images,
+            real=args.real,
         )
         generated = time.perf_counter() - started
         out = args.work / f"out_{args.dataset}_{phase}"

@@ -16,12 +16,20 @@ same-run ratios mean something; the load average and the CPU flags are printed):
   of two people crossing: frames per second.
 * ``--sweep``: the tile scheme measurement: people the detector finds in the scenes (before the
   landmark model) and detector time, for tile sides 512 ... 128 px.
+* people from any side (with Debian's opencv-doc): ``find_people`` with OpenCV's HOG body boxes
+  against without them (as before them), alternated in the same run: ms for the single people
+  above (target: at most 1.2x) and for the 768x576 vtest.avi frame with the most moving people
+  (target: at most 1.5x); on 16 vtest frames, the moving people (background subtraction:
+  :mod:`benchmarks.pedestrians`) found and the people listed outside them; following the
+  largest person through 120 frames from the previous frame's landmarks against with the
+  detector every frame (frames per second).
 
 Needs the model files (``python -m pg2_tf.keypoints --fetch_model``) and Debian's
 labelme-examples (the photos of the scenes).
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -33,8 +41,9 @@ from pathlib import Path
 
 import skimage.data
 
+from benchmarks import pedestrians
 from pg2_tf.core import hardware
-from pg2_tf.people import blazepose, finder, following
+from pg2_tf.people import blazepose, finder, following, regions
 
 TARGET_RATIO = 1.5
 SCENES_FILE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "people" / "scenes.py"
@@ -117,6 +126,94 @@ def tile_sweep(estimator, scenes) -> list:
     return rows
 
 
+@contextlib.contextmanager
+def without_body_boxes():
+    """``find_people`` as before OpenCV's HOG body boxes: none proposed."""
+    original = regions.people_of_body_boxes
+    regions.people_of_body_boxes = lambda *args, **kwargs: []
+    try:
+        yield
+    finally:
+        regions.people_of_body_boxes = original
+
+
+def _find_without_body_boxes(estimator, image):
+    with without_body_boxes():
+        return finder.find_people(estimator, image)
+
+
+def any_side(estimator, singles: dict, repeats: int) -> dict:
+    """People from any side: cost and recall of the HOG body boxes (see the module doc)."""
+    figures = {}
+    for name, photo in singles.items():
+        times = alternated(
+            {
+                "before": lambda photo=photo: _find_without_body_boxes(estimator, photo),
+                "after": lambda photo=photo: finder.find_people(estimator, photo),
+            },
+            repeats,
+        )
+        before, after = (statistics.median(times[key]) for key in ("before", "after"))
+        print(f"{name}: without body boxes {before:.1f} ms, with {after:.1f} ms: ratio "
+              f"{after / before:.2f} (target 1.2)")  # fmt: skip
+        figures[name] = {"before_ms": before, "after_ms": after}
+    frames = pedestrians.frames()
+    empty = pedestrians.empty_street()
+    busiest = max(
+        range(0, len(frames), 5), key=lambda i: len(pedestrians.foreground_boxes(frames[i], empty))
+    )
+    scene = frames[busiest]
+    times = alternated(
+        {
+            "before": lambda: _find_without_body_boxes(estimator, scene),
+            "after": lambda: finder.find_people(estimator, scene),
+        },
+        max(3, repeats // 2),
+    )
+    before, after = (statistics.median(times[key]) for key in ("before", "after"))
+    moving = len(pedestrians.foreground_boxes(scene, empty))
+    print(f"vtest frame {busiest} ({moving} moving people): without body boxes {before:.0f} ms, "
+          f"with {after:.0f} ms: ratio {after / before:.2f} (target 1.5)")  # fmt: skip
+    figures["scene"] = {"frame": busiest, "moving": moving, "before_ms": before, "after_ms": after}
+    recall = {"moving": 0, "before": 0, "after": 0, "before_outside": 0, "after_outside": 0}
+    for index in range(13, len(frames), 50):
+        boxes = pedestrians.foreground_boxes(frames[index], empty)
+        recall["moving"] += len(boxes)
+        for key, people in (
+            ("before", _find_without_body_boxes(estimator, frames[index])),
+            ("after", finder.find_people(estimator, frames[index])),
+        ):
+            hips = [(p.keypoints_xyc[8, :2] + p.keypoints_xyc[11, :2]) / 2 for p in people]
+            inside = [
+                any(x <= h[0] <= x + w and y <= h[1] <= y + h_ for h in hips)
+                for x, y, w, h_ in boxes
+            ]
+            recall[key] += sum(inside)
+            recall[f"{key}_outside"] += sum(
+                not any(x <= h[0] <= x + w and y <= h[1] <= y + h_ for x, y, w, h_ in boxes)
+                for h in hips
+            )
+    print(f"16 vtest frames: {recall['moving']} moving people; found {recall['before']} without "
+          f"body boxes, {recall['after']} with; people listed outside the moving ones (standing "
+          f"still, or false): {recall['before_outside']} and {recall['after_outside']}")  # fmt: skip
+    figures["recall"] = recall
+    clip = frames[100:220]
+    rates = {}
+    for key in ("detector every frame", "previous landmarks"):
+        follower = following.PersonFollower(estimator)
+        start = time.perf_counter()
+        seen = 0
+        for frame in clip:
+            if key == "detector every frame":
+                follower.last = None
+            seen += follower(frame) is not None
+        rates[key] = len(clip) / (time.perf_counter() - start)
+        print(f"following the largest person, 120 vtest frames, {key}: {rates[key]:.1f} frames/s, "
+              f"found in {seen}")  # fmt: skip
+    figures["follow_fps"] = rates
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -178,6 +275,8 @@ def main() -> None:
     )
     results["follow"] = {"fps": fps, "frames": len(frames), "found": seen}
 
+    if pedestrians.VTEST.is_file():
+        results["any_side"] = any_side(estimator, single_person_photos(scenes), args.repeats)
     if args.sweep:
         print("tile sweep (detector only, before the landmark model):")
         results["sweep"] = tile_sweep(estimator, scenes)

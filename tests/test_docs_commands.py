@@ -57,7 +57,12 @@ RUN_BY = {
 }  # fmt: skip
 # Benchmarks whose every run takes minutes even at a tiny size (benchmarks.run at width 4, batch
 # 2, one step: 152 s on the 2 shared cores): only their module and flags are checked here.
-MEASURED_BY_HAND = {"benchmarks.schedules", "benchmarks.serving", "benchmarks.keypoints"}
+MEASURED_BY_HAND = {
+    "benchmarks.schedules",
+    "benchmarks.serving",
+    "benchmarks.keypoints",
+    "benchmarks.from_release",
+}
 # Commands that take positional arguments only (no parser: --help would be read as a path).
 NO_FLAGS = {"data_prep.read_records"}
 

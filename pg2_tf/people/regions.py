@@ -34,9 +34,10 @@ CROP_ASPECT = 1.4
 # The region of a head-to-feet box: centred on the box, its side this many times its height
 # (a detection's region holds the body with a 25 % margin).
 BOX_REGION = 1.25
-# The HOG score a person read without the face detector must reach (is_body); measured on
-# pedestrian crops (people -0.3 to 6) and on background crops read as people (-1.5 and lower).
-MIN_BODY_SCORE = -1.0
+# The HOG score a person read without the face detector must reach (is_body): the SVM's own
+# boundary; measured on real pedestrian crops (at least 0.7) and on background crops the landmark
+# model reads as people (at most -0.9).
+MIN_BODY_SCORE = 0.0
 # A person the detector proposed in a crop is taken without the body check from this presence
 # (pedestrians 0.93 to 1.0; a tripod read as a person: 0.90).
 CONFIDENT_PRESENCE = 0.95
