@@ -3,8 +3,8 @@
 Usage::
 
     python -m data_prep.from_video --video=F [--video=G ...] --out=DIR --dataset=market|deepfashion
-        --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--window=START:END]
-        [--work=DIR] [--workers N] [--quiet]
+        --split=train|test [--every=N] [--min_track=N] [--min_joints=N] [--max_gap=N]
+        [--window=START:END] [--work=DIR] [--workers N] [--quiet]
 
 Every ``--every``-th frame of each video (anything ffmpeg reads) is searched for people
 (:func:`pg2_tf.people.finder.find_people`: BlazePose on the whole frame and, for small people, on zoomed
@@ -22,8 +22,12 @@ written in the ORIGINAL raw layout under ``OUT/raw`` and converted as
 the mirrored copies). Video k is Market's camera k (1-9), so several videos are several
 cameras; ``OUT/tracks_<split>.txt`` maps each identity number to its video, track and frames.
 
-``OUT/summary_<split>.json`` counts what was found and kept: tracks found, tracks and crops
-kept, crops dropped by reason, identities and pairs, and the frames of each kept track.
+Tracks are cut where their person was unseen for more than ``--max_gap`` sampled frames, and
+crops unlike the rest of their track (clothes colour) are dropped: the tracker may have handed
+them to someone else (:func:`split_tracks`).
+``OUT/summary_<split>.json`` counts what was found and kept: tracks found (and the pieces they
+were cut into), tracks and crops kept, crops dropped by reason, identities and pairs, and the
+frames of each kept track.
 
 Resumable: each video's crops are kept under ``OUT/work/<k>`` (or ``--work``, which several
 splits of the same videos can share) and marked finished (with the video's size and time,
@@ -224,7 +228,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
     out_dir = Path(out_dir)
     records = []
     counts = {"videos": len(videos), "window": [start, end], "frames_in_window": 0,
-              "tracks_found": 0, "tracks_kept": 0, "crops_kept": 0,
+              "tracks_found": 0, "track_pieces": 0, "tracks_kept": 0, "crops_kept": 0,
               "crops_dropped": {"fewer_joints": 0, "other_person": 0, "short_track": 0}, "tracks_dropped_short": 0,
               "kept_tracks": {}}  # fmt: skip
     for camera, video in enumerate(videos, start=1):
@@ -245,6 +249,7 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         counts["tracks_found"] += len(record["tracks"])
         record["tracks"], other_person = split_tracks(record["tracks"], stage, every * max_gap)
         counts["crops_dropped"]["other_person"] += len(other_person)
+        counts["track_pieces"] += len(record["tracks"])
         record["dropped"] += [
             f"{video} frame {frame} track {track}: unlike the track's other crops "
             f"(clothes colour {distance:.2f} from their median)"
