@@ -145,3 +145,22 @@ def test_a_source_without_shoulders_and_hips_is_refused_naming_the_flag(hidden):
     with pytest.raises(DataError, match=r"^--image: .*--proportions=target") as error:
         retarget.retarget_sequence(source, _dancer(), IMG_H, IMG_W)
     assert "\n" not in str(error.value)
+
+
+def test_a_target_without_hips_hangs_from_its_neck():
+    source, target = _person(100, 30), _dancer()
+    target[[8, 11]] = pose.MISSING  # the driver's hips hidden: knees hang from the neck
+    out, scale = retarget.retarget_sequence(source, target, IMG_H, IMG_W)
+    np.testing.assert_allclose(out[1], target[1], atol=1e-3)  # placed at the driver's neck
+    for parent, child in [(1, 2), (2, 3), (3, 4), (1, 0), (9, 10)]:
+        got = np.linalg.norm(out[child] - out[parent])
+        want = scale * np.linalg.norm(source[child] - source[parent])
+        assert got == pytest.approx(want, abs=0.01)
+    # The knee hangs from the neck by torso + half the hips + thigh, in the driver's direction.
+    torso = np.linalg.norm(source[1] - (source[8] + source[11]) / 2)
+    half_hips = np.linalg.norm(source[8] - source[11]) / 2
+    thigh = np.linalg.norm(source[9] - source[8])
+    knee = out[9] - out[1]
+    assert np.linalg.norm(knee) == pytest.approx(scale * (torso + half_hips + thigh), abs=0.01)
+    driver = target[9] - target[1]
+    assert np.dot(knee, driver) / np.linalg.norm(knee) / np.linalg.norm(driver) > 0.9999

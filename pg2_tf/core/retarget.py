@@ -153,7 +153,9 @@ def _unit_skeletons(targets_rc: np.ndarray, lengths: np.ndarray):
         neighbours[child].append((parent, lengths[child]))
     offsets = np.full(points.shape, np.nan)
     roots = np.full((frames, 2), np.nan)
-    for t in range(frames):
+    rooted = present[:, HIP_CENTRE]
+    roots[rooted], offsets[rooted] = _hip_rooted(points[rooted], present[rooted], lengths)
+    for t in np.flatnonzero(~rooted):  # rare: the walk from another root
         start = int(root[t])
         if not present[t, start]:
             continue
@@ -178,6 +180,26 @@ def _unit_skeletons(targets_rc: np.ndarray, lengths: np.ndarray):
                 else:
                     stack.append((other, anchor, distance + length))
     return roots, offsets
+
+
+def _hip_rooted(points, present, lengths):
+    """:func:`_unit_skeletons` for frames with both hips, all frames at once: :data:`BONES`
+    lists every parent before its children, so each joint's nearest present ancestor and the
+    length of bones down to it are known when it is reached."""
+    frames = np.arange(len(points))
+    offsets = np.full(points.shape, np.nan)
+    offsets[:, HIP_CENTRE] = 0.0
+    anchor = np.full((len(points), NUM_KEYPOINTS + 1), HIP_CENTRE)
+    pending = np.zeros((len(points), NUM_KEYPOINTS + 1))  # bone length since the anchor
+    for parent, child in BONES:
+        anchor[:, child] = np.where(present[:, parent], parent, anchor[:, parent])
+        pending[:, child] = np.where(present[:, parent], 0.0, pending[:, parent]) + lengths[child]
+        direction = points[:, child] - points[frames, anchor[:, child]]
+        norm = np.linalg.norm(direction, axis=-1, keepdims=True)
+        unit = np.divide(direction, norm, out=np.zeros_like(direction), where=norm > 0)
+        placed = offsets[frames, anchor[:, child]] + unit * pending[:, child, None]
+        offsets[:, child] = np.where(present[:, child, None], placed, np.nan)
+    return points[:, HIP_CENTRE], offsets
 
 
 def fitting_scale(roots, offsets, img_H: int, img_W: int) -> float:
