@@ -64,6 +64,7 @@ def main(argv) -> None:
     from absl import flags
 
     from pg2_tf import cli
+    from pg2_tf.core import pose_files
     from pg2_tf.core.errors import ConfigError
     from pg2_tf.people import blazepose, drawing, finder, model_files, photos
 
@@ -79,11 +80,11 @@ def main(argv) -> None:
         raise ConfigError("give --json=OUT.json and/or --draw=OUT.png")
     estimator = blazepose.KeypointEstimator(values.cache_dir)
     image = photos.load_photo(values.image)
-    found = finder.find_people(estimator, image, values.image, values.tiles)
+    found = finder.people_or_crop(estimator, image, values.image, values.tiles)
     if not found:
         raise blazepose.NoPersonFound(f"no person found in {values.image}")
     if values.json:
-        document = finder.openpose_json(found)
+        document = pose_files.openpose_document([person.keypoints_xyc for person in found])
         _write(values.json, "--json", lambda path: _write_json(path, document))
     if values.draw:
         from PIL import Image

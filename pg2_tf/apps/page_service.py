@@ -223,7 +223,7 @@ class PoseService:
         DataError (answered 422) for an index beyond the people found.
         """
         estimator = blazepose.cached_estimator(self.config.keypoint_model_dir)
-        found = finder.find_people(estimator, photo, name)
+        found = finder.people_or_crop(estimator, photo, name)
         if person is None and len(found) > 1:
             return page_requests.people_to_choose(photo, found)
         _, chosen = finder.choose_person(found, finder.PersonChoice("person", person), name)

@@ -30,7 +30,6 @@ import dataclasses
 
 import numpy as np
 
-from pg2_tf.core import pose_files
 from pg2_tf.core.errors import ConfigError, DataError
 from pg2_tf.people import blazepose, bodies, geometry, regions
 
@@ -259,18 +258,6 @@ def _with_person(people, person) -> list:
     return list(people)
 
 
-def openpose_json(people) -> dict:
-    """OpenPose's JSON of several people (:func:`pg2_tf.core.pose_files.openpose_document`).
-
-    Args:
-      people: PersonKeypoints, in the order written (largest first from :func:`find_people`).
-
-    Returns:
-      ``{"people": [{"pose_keypoints_2d": [x, y, c] * 18}, ...]}`` in photo pixels.
-    """
-    return pose_files.openpose_document([person.keypoints_xyc for person in people])
-
-
 # ---- choosing one person --------------------------------------------------------------------
 
 
@@ -416,12 +403,34 @@ class PersonPicker:
         return found[1]
 
 
-def find_person(estimator, image_rgb, choice, name="photo", tiles="auto", one_person=None):
-    """:func:`find_people` then :func:`choose_person`; a crop of one person is read whole.
+def people_or_crop(estimator, image_rgb, name="photo", tiles="auto", one_person=None) -> list:
+    """:func:`find_people`; when they find nobody in a crop of one person, that person read whole.
 
-    When nobody is found, the largest person is asked for and the photo is a crop of one person
-    (``one_person``; None: the photo is shaped like one, :func:`pg2_tf.people.regions.fits_a_person`),
-    the landmark model reads the whole photo (:func:`pg2_tf.people.regions.person_in_crop`).
+    Args:
+      estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
+      image_rgb: uint8 [H, W, 3].
+      name: names the photo in messages.
+      tiles: as :func:`find_people`.
+      one_person: whether the photo is a crop of one person; None: when it is shaped like one
+        (:func:`pg2_tf.people.regions.fits_a_person`, the documented rule).
+
+    Returns:
+      list of PersonKeypoints as :func:`find_people`, or the one of
+      :func:`pg2_tf.people.regions.person_in_crop`; [] when neither finds anybody.
+    """
+    people = find_people(estimator, image_rgb, name, tiles)
+    if people or one_person is False:
+        return people
+    if one_person or regions.fits_a_person(*np.shape(image_rgb)[:2]):
+        try:
+            return [regions.person_in_crop(estimator, image_rgb, name)]
+        except blazepose.NoPersonFound:
+            return []
+    return people
+
+
+def find_person(estimator, image_rgb, choice, name="photo", tiles="auto", one_person=None):
+    """:func:`people_or_crop` then :func:`choose_person`.
 
     Args:
       estimator: a :class:`pg2_tf.people.blazepose.KeypointEstimator`.
@@ -429,13 +438,10 @@ def find_person(estimator, image_rgb, choice, name="photo", tiles="auto", one_pe
       choice: the PersonChoice.
       name: names the photo in messages.
       tiles: as :func:`find_people`.
-      one_person: True, False or None (by the photo's shape), as above.
+      one_person: as :func:`people_or_crop`.
 
     Returns:
       ``(index, PersonKeypoints)`` as :func:`choose_person`, which raises as it does.
     """
-    people = find_people(estimator, image_rgb, name, tiles)
-    if not people and choice.largest:
-        if one_person or (one_person is None and regions.fits_a_person(*image_rgb.shape[:2])):
-            return 0, regions.person_in_crop(estimator, image_rgb, name)
+    people = people_or_crop(estimator, image_rgb, name, tiles, one_person)
     return choose_person(people, choice, name)

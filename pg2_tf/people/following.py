@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from pg2_tf.core import atomic, pose
+from pg2_tf.core import atomic, pose, pose_files
 from pg2_tf.core.errors import DataError
 from pg2_tf.people import blazepose, regions, tracks
 from pg2_tf.people.finder import (
@@ -28,7 +28,6 @@ from pg2_tf.people.finder import (
     find_people,
     joints_box,
     merge_detections,
-    openpose_json,
     people_of_detections,
 )
 
@@ -232,7 +231,8 @@ def write_pose_folder(folder, people) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
         for index, person in enumerate(people):
-            document = openpose_json([] if person is None else [person])
+            people = [] if person is None else [person.keypoints_xyc]
+            document = pose_files.openpose_document(people)
             atomic.write_text(
                 os.path.join(folder, f"{index:06d}.json"), json.dumps(document) + "\n"
             )
