@@ -13,8 +13,8 @@ with the source crop's own:
 2. The hole inpainted with scikit-image's biharmonic inpainting
    (:func:`skimage.restoration.inpaint_biharmonic`): :func:`source_background`.
 3. G2's output pasted with a soft mask (:func:`paste_alpha`, :func:`paste`): 1 on the target
-   pose's own mask (PG2's, holes filled, grown by :data:`CORE_GROW`), falling linearly to 0 over
-   :data:`FEATHER` pixels outside it. Where the mask is 0 the output is the inpainted background
+   pose's own mask (PG2's, holes filled) and up to :data:`CORE_GROW` pixels from it, falling
+   linearly to 0 over the next :data:`FEATHER` + 1 pixels. Where the mask is 0 the output is the inpainted background
    exactly, where it is 1 G2's output exactly.
 
 An animation computes the background once (the source does not move), so its pixels are the same
@@ -96,7 +96,16 @@ def filled_pose_mask(keypoints_rc, img_H: int, img_W: int) -> np.ndarray:
         bool ``[img_H, img_W]``.
     """
     mask = pose.pose_mask(keypoints_rc, img_H, img_W).astype(bool)
-    mask |= pose.render_pose_map(keypoints_rc, img_H, img_W).max(axis=-1) > 0
+    missing = pose.missing_joints(keypoints_rc)
+    in_limbs = {
+        joint for limb in pose.MASK_LIMBS if not missing[list(limb)].any() for joint in limb
+    }
+    alone = [j for j in range(pose.NUM_KEYPOINTS) if not missing[j] and j not in in_limbs]
+    if alone:  # a joint without a limb drawn: its disc (the pose map's)
+        mask |= pose.render_pose_map(
+            np.where(np.isin(np.arange(pose.NUM_KEYPOINTS), alone)[:, None], keypoints_rc, -1),
+            img_H, img_W,
+        ).max(axis=-1) > 0  # fmt: skip
     return ndimage.binary_fill_holes(mask)
 
 
@@ -174,18 +183,17 @@ def paste_alpha(target_rc, img_H: int, img_W: int) -> np.ndarray:
         img_H, img_W: the model's size.
 
     Returns:
-        float32 ``[img_H, img_W]`` in [0, 1]: exactly 1 on :func:`filled_pose_mask` grown by
-        :data:`CORE_GROW` pixels (per 128 rows), ``1 - d / (FEATHER + 1)`` at distance ``d``
-        outside it, exactly 0 from ``FEATHER + 1`` pixels on; all 0 for a pose without joints.
+        float32 ``[img_H, img_W]`` in [0, 1]: at Euclidean distance ``d`` from
+        :func:`filled_pose_mask`, exactly 1 up to :data:`CORE_GROW` pixels (per 128 rows), then
+        ``1 - (d - CORE_GROW) / (FEATHER + 1)``, exactly 0 from ``CORE_GROW + FEATHER + 1``
+        pixels on; all 0 for a pose without joints.
     """
-    core = ndimage.binary_dilation(
-        filled_pose_mask(target_rc, img_H, img_W), iterations=_pixels(CORE_GROW, img_H)
-    )
-    if not core.any():
+    body = filled_pose_mask(target_rc, img_H, img_W)
+    if not body.any():
         return np.zeros((img_H, img_W), np.float32)
-    distance = ndimage.distance_transform_edt(~core)
+    beyond = ndimage.distance_transform_edt(~body) - _pixels(CORE_GROW, img_H)
     feather = _pixels(FEATHER, img_H) + 1
-    return np.clip(1 - distance / feather, 0, 1).astype(np.float32)
+    return np.clip(1 - beyond / feather, 0, 1).astype(np.float32)
 
 
 def paste(background, generated, alpha) -> np.ndarray:
