@@ -236,18 +236,22 @@ def convert(videos, out_dir: Path, dataset: str, split: str, every: int = DEFAUL
         record = track_video(video, stage, dataset, every, min_joints, estimator, show_progress)
         first, last = window_frames(record["video_frames"], window)
         counts["frames_in_window"] += last - first
+        counts["tracks_found"] += sum(
+            any(first <= crop[0] < last for crop in crops) for crops in record["tracks"].values()
+        )
+        # Cut before the window, so that both splits name the pieces of a track alike.
+        pieces, other_person = split_tracks(record["tracks"], stage, every * max_gap)
         record["tracks"] = {
             track: in_window
-            for track, crops in record["tracks"].items()
+            for track, crops in pieces.items()
             if (in_window := [crop for crop in crops if first <= crop[0] < last])
         }
+        other_person = [drop for drop in other_person if first <= drop[1] < last]
         record["dropped"] = [
             line
             for line, frame in zip(record["dropped"], record["few_joints_frames"], strict=True)
             if first <= frame < last
         ]
-        counts["tracks_found"] += len(record["tracks"])
-        record["tracks"], other_person = split_tracks(record["tracks"], stage, every * max_gap)
         counts["crops_dropped"]["other_person"] += len(other_person)
         counts["track_pieces"] += len(record["tracks"])
         record["dropped"] += [

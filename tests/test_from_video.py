@@ -133,7 +133,7 @@ def test_a_window_keeps_the_frames_of_that_share_of_each_video_from_the_same_sta
     from_video.convert(
         [folder / "crossing.mp4", folder / "mirrored.mp4"], tmp_path, "market", "test",
         every=2, min_track=2, workers=1, show_progress=False, estimator=Refusing(),
-        log=lambda line: None, window=(0.5, 1.0), work=out / "work",
+        log=lambda line: None, window=(0.5, 1.0), work=out / "work", max_gap=100,
     )  # fmt: skip
     summary = json.loads((tmp_path / "summary_test.json").read_text())
     stages = {
