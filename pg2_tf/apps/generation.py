@@ -174,6 +174,8 @@ def generate(
         target_photo, target_person = photos.find_person(
             pose_from, finder.PersonPicker(estimator, target_choice)
         )
+        if proportions == "source":  # a source that cannot be measured fails before the model
+            retarget.source_bone_lengths(source_person.keypoints_rc())
         loaded, (img_H, img_W) = contract.load_export(saved_model)
         source = photos.person_in_model_frame(source_photo, source_person, img_H, img_W)
         model_image, source_rc = source.image, source.keypoints_rc
