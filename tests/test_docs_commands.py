@@ -54,6 +54,7 @@ RUN_BY = {
     "./run_DF_test.sh": "tests/test_deepfashion.py::test_run_df_test_script_with_an_original_format_checkpoint",
     "benchmarks.step_parity": "tests/test_step_parity.py::test_the_original_schedule_matches_the_original_graph_step_for_step",
     "benchmarks.run": "tests/test_benchmarks.py::test_profile_table_counts_each_op_of_the_profiled_calls",
+    "benchmarks.background": "tests/test_background.py::test_the_benchmark_measures_retargeting_and_the_backgrounds_share_of_a_frame",
 }  # fmt: skip
 # Benchmarks whose every run takes minutes even at a tiny size (benchmarks.run at width 4, batch
 # 2, one step: 152 s on the 2 shared cores): only their module and flags are checked here.
