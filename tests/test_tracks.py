@@ -105,3 +105,21 @@ def test_tracker_never_hands_a_person_of_other_clothes_to_a_lost_track():
     assert tracker.update(boxes, joints, [blue]) == [1]
     boxes, joints = _frame(_standing(600, 50))  # far from everyone
     assert tracker.update(boxes, joints, [red]) == [2]
+
+
+def test_a_walker_half_hidden_for_a_frame_keeps_their_track_after_a_gap():
+    # Poses only (no clothes): legs hidden behind someone for one frame, then 3 frames unseen.
+    tracker = tracks.PersonTracker()
+    ids = []
+    for t in range(12):
+        box, joints = _standing(100 + 25 * t, 50)
+        if t == 6:  # the legs hidden: the box is 60 % of the walker's height
+            keep = joints[:, 1] <= 50 + 60
+            joints[~keep] = 0.0
+            box = np.array([box[0], 50.0, box[2], 110.0])
+        if t in (7, 8, 9):
+            ids.append(tracker.update(np.zeros((0, 4)), np.zeros((0, 18, 3))))
+            continue
+        ids.append(tracker.update(*_frame((box, joints))))
+
+    assert ids[6] == [0] and ids[10] == [0] and ids[11] == [0]

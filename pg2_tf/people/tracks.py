@@ -111,6 +111,10 @@ TRACK_APPEARANCE_WEIGHT = 2.0
 # Frames a track may go unseen and still be continued (a person behind another, a missed frame).
 TRACK_MAX_LOST = 30
 _VELOCITY_SMOOTHING = 0.5
+# A track's height for the gates is its tallest recent box, fading by this factor a frame: a
+# person half hidden for a frame (their legs behind someone) keeps their size, and a person
+# walking away still shrinks within the size gate.
+HEIGHT_MEMORY = 0.9
 
 
 class PersonTracker:
@@ -133,6 +137,7 @@ class PersonTracker:
         self.last_seen = {}  # track id -> frame index
         self.first_seen = {}
         self.features = {}  # track id -> appearance, averaged over the frames it was seen
+        self.heights = {}  # track id -> its tallest recent box height (HEIGHT_MEMORY)
         self.frame = -1
 
     def live_tracks(self) -> list:
@@ -166,8 +171,9 @@ class PersonTracker:
             shift = self.velocity[track] * (self.frame - self.last_seen[track])
             for index in range(len(boxes)):
                 cost = _association_cost(
-                    predicted, self.joints[track], shift, boxes[index], joints[index]
-                )
+                    predicted, self.joints[track], shift, boxes[index], joints[index],
+                    self.heights[track],
+                )  # fmt: skip
                 if cost is not None and features is not None:
                     difference = _appearance_distance(self.features[track], features[index])
                     cost = None if difference > TRACK_MAX_APPEARANCE else (
@@ -199,6 +205,10 @@ class PersonTracker:
                 self.features[track] = feature if previous is None else (
                     _VELOCITY_SMOOTHING * previous + (1 - _VELOCITY_SMOOTHING) * feature
                 )  # fmt: skip
+            remembered = self.heights.get(track, 0.0)
+            if track in self.last_seen:
+                remembered *= HEIGHT_MEMORY ** (self.frame - self.last_seen[track])
+            self.heights[track] = max(float(boxes[index][3] - boxes[index][1]), remembered)
             self.boxes[track] = boxes[index]
             self.joints[track] = joints[index]
             self.last_seen[track] = self.frame
@@ -225,9 +235,9 @@ def _box_iou(a, b) -> float:
     return float(intersection / union) if union > 0 else 0.0
 
 
-def _association_cost(predicted_box, track_joints, shift, box, joints):
+def _association_cost(predicted_box, track_joints, shift, box, joints, track_height):
     """The cost of continuing a track with a person, or None outside the gates."""
-    track_height = max(predicted_box[3] - predicted_box[1], 1.0)
+    track_height = max(track_height, 1.0)
     height = max(box[3] - box[1], 1.0)
     if not 1 / TRACK_MAX_SIZE_RATIO <= height / track_height <= TRACK_MAX_SIZE_RATIO:
         return None
