@@ -106,20 +106,26 @@ def main(argv) -> None:
 
 
 def frame_rate_line(made: dict) -> str:
-    """The line pg2-animate ends with: frames generated per second, and in which precision.
+    """The line pg2-animate ends with: the whole pipeline's frame rate, its parts, the precision.
 
     Args:
-        made: what :func:`pg2_tf.apps.animation.animate` returned (its ``generated``,
-            ``generate_seconds`` and ``precision``).
+        made: what :func:`pg2_tf.apps.animation.animate` returned.
 
     Returns:
-        ``generated N frames in S s: R frames per second (PRECISION: reason)``.
+        ``made N frames in S s from the first frame read to the file written: R frames per
+        second (keypoints K s, generation G s for n frames, writing W s, retargeting and
+        background B s; start-up left out) (PRECISION: reason)``.
     """
-    seconds, precision = made["generate_seconds"], made["precision"]
-    rate = made["generated"] / seconds if seconds > 0 else float("inf")
+    seconds = animation.pipeline_seconds(made)
+    rate = made["frames"] / seconds if seconds > 0 else float("inf")
+    precision = made["precision"]
+    other = made["retarget_seconds"] + made["background_seconds"]
     return (
-        f"generated {made['generated']} frames in {seconds:.1f} s: {rate:.2f} frames per second "
-        f"({precision.name}: {precision.reason})"
+        f"made {made['frames']} frames in {seconds:.1f} s from the first frame read to the file "
+        f"written: {rate:.2f} frames per second (keypoints {made['keypoints_seconds']:.1f} s, "
+        f"generation {made['generate_seconds']:.1f} s for {made['generated']} frames, writing "
+        f"{made['write_seconds']:.1f} s, retargeting and background {other:.1f} s; start-up "
+        f"left out) ({precision.name}: {precision.reason})"
     )
 
 

@@ -281,7 +281,12 @@ def animate(
         "scale": the skeleton's scale (1.0 with ``proportions="target"``), "poses": float32
         ``[T, 18, 2]`` the poses the model was given (model frame, -1 missing), "retarget_seconds",
         "background_seconds": the wall time of retargeting and of the background (its
-        inpainting and every frame's paste)}``.
+        inpainting and every frame's paste), "keypoints_seconds": reading the poses (the video
+        decoded and the person followed, or the JSON files read), "write_seconds": encoding and
+        writing the file, "engine_seconds": preparing the engine (a one-time LiteRT conversion,
+        the warm-up)}``. Together keypoints, retargeting, background, generation and writing are
+        the pipeline a user waits for once the model is loaded
+        (:func:`pipeline_seconds`).
 
     Raises:
         ConfigError / DataError / CheckpointError with a one-line message on bad input.
@@ -317,7 +322,9 @@ def animate(
     if proportions == "source":  # a source that cannot be measured fails before the video
         retarget.source_bone_lengths(source_person.keypoints_rc())
     # Every input is read before the SavedModel loads (seconds), so that bad input fails fast.
+    started = time.perf_counter()
     sequence = read_pose_sequence(poses, estimator, progress_bar, target_choice)
+    keypoints_seconds = time.perf_counter() - started
     if save_poses is not None:
         if sequence.people is None:
             raise ConfigError(f"--save_poses needs frames or a video as --poses, not {poses}")
@@ -351,7 +358,9 @@ def animate(
     if background == "source":
         kept = backgrounds.source_background(source.image, source.keypoints_rc, estimator)
     background_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     engine = engines.Engine(saved_model, loaded, precision)
+    engine_seconds = time.perf_counter() - started
     precision = engine.precision
     wanted = np.flatnonzero(~empty)
     generated = {}
@@ -381,7 +390,9 @@ def animate(
         previous = generated.get(t, previous)
         if previous is not None:  # frames before the first pose are left out
             frames.append(previous)
+    started = time.perf_counter()
     write_animation(np.stack(frames), out_path, fps)
+    write_seconds = time.perf_counter() - started
     height, width = frames[0].shape[:2]
     log(f"wrote {len(frames)} frames of {height}x{width} at {fps:g} fps to {out_path}")
     return {
@@ -397,7 +408,26 @@ def animate(
         "poses": model_tracks,
         "retarget_seconds": retarget_seconds,
         "background_seconds": background_seconds,
+        "keypoints_seconds": keypoints_seconds,
+        "write_seconds": write_seconds,
+        "engine_seconds": engine_seconds,
     }
+
+
+PIPELINE_PARTS = ("keypoints", "retarget", "background", "generate", "write")
+
+
+def pipeline_seconds(made: dict) -> float:
+    """The wall time from the first frame read to the file written, start-up left out.
+
+    Args:
+        made: what :func:`animate` returned.
+
+    Returns:
+        Seconds: the sum of its keypoints, retargeting, background, generation and writing times
+        (loading the photo's person, the SavedModel and the engine are left out).
+    """
+    return float(sum(made[f"{part}_seconds"] for part in PIPELINE_PARTS))
 
 
 def _write_model_frame_poses(folder: str, model_tracks) -> None:
