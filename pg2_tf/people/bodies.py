@@ -8,10 +8,11 @@ inside the ``opencv-python-headless`` wheel; nothing is downloaded):
 
 * :func:`body_boxes`: every upright person in a photo, as boxes (the scene candidates of
   :func:`pg2_tf.people.finder.find_people`);
-* :func:`body_score`: the detector's score of one box, a body-shape check that needs no face. The
-  landmark model's presence alone accepts some textures as people (a post with a sign: presence
-  0.998); a candidate the face detector did not propose must also score at least
-  :data:`pg2_tf.people.regions.MIN_BODY_SCORE` here. Measured in docs/performance.md ("Keypoints: people from any side").
+* :func:`body_score`: the detector's best score about one box, a body-shape check that needs no
+  face. The landmark model's presence alone accepts some textures as people (a kerb with
+  bollards: presence 0.998); a candidate the face detector did not propose must also score at
+  least :data:`pg2_tf.people.regions.MIN_BODY_SCORE` here. Measured in docs/performance.md
+  ("Keypoints: people from any side").
 
 The detector's window is 64 x 128 pixels with the person about 96 pixels tall in it (INRIA
 person, the data it was trained on), so a person shorter than about 100 pixels is found only on an

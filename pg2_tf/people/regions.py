@@ -12,10 +12,10 @@ side once it is given a region of interest. Here the region comes from elsewhere
 
 A body box is read twice, as MediaPipe's video mode would on a still picture: the landmark model
 on the box's region, then on the region its auxiliary landmarks give (the person centred and
-upright at the model's scale). A person read so is accepted only when the landmark model's presence exceeds
-0.5 (MediaPipe's own threshold) and the body is upright-person shaped to OpenCV's HOG detector
-(:func:`is_body`): the presence alone accepts some textures (a post with a sign on a pavement:
-0.998; docs/performance.md, "Keypoints: people from any side").
+upright at the model's scale). A person read without the face detector is accepted only when the
+landmark model's presence exceeds 0.5 (MediaPipe's own threshold) and the body is shaped like an
+upright person to OpenCV's HOG detector (:func:`is_body`): the presence alone accepts some
+textures (a kerb with bollards: 0.998; docs/performance.md, "Keypoints: people from any side").
 
 Rule: builds on the engine (:mod:`pg2_tf.people.blazepose`) and :mod:`pg2_tf.people.bodies`;
 never imports the finder (which imports this).
