@@ -1,5 +1,6 @@
 """data_prep.from_release: records, annotations and skipped lists from the official releases."""
 
+import json
 import os
 import pickle
 import resource
@@ -200,6 +201,23 @@ def test_torn_last_cache_line_is_cut_and_each_image_stays_once(tmp_path):
     cache.add("c.jpg", None, "no person found")
     cache.close()
     assert cache_images(path) == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_an_older_caches_no_person_found_is_estimated_again_and_its_keypoints_kept(tmp_path):
+    # Version 1 read crops MediaPipe's way only; version 2 reads a crop whole when that fails.
+    path = tmp_path / "keypoints_train.jsonl"
+    rows = [
+        {"dataset": "market", "version": 1},
+        {"image": "a.jpg", "keypoints_rc": np.ones((18, 2)).tolist(), "reason": None},
+        {"image": "b.jpg", "keypoints_rc": None, "reason": "no person found"},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    cache = keypoint_cache.KeypointCache(path, {"dataset": "market"}).open()
+
+    assert keypoint_cache.VERSION == 2 and sorted(cache.rows) == ["a.jpg"]
+    np.testing.assert_array_equal(cache.rows["a.jpg"][0], np.ones((18, 2)))
+    cache.close()
 
 
 def _subprocess_run(release: Path, out: Path, delay: float, workers: int, preexec=None):
