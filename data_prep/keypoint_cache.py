@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pg2_tf.core import pose
+from pg2_tf.core import atomic, pose
 from pg2_tf.core.errors import ConfigError, DataError, first_line
 
 SYNC_EVERY = 64  # lines
@@ -78,12 +78,24 @@ class KeypointCache:
                 if keypoints is not None:
                     keypoints = np.asarray(keypoints, np.float64).reshape(pose.NUM_KEYPOINTS, 2)
                 elif older:
-                    good_end += len(line) + 1
                     continue  # an older version found nobody: estimated again
                 self.rows.setdefault(row["image"], (keypoints, row.get("reason")))
             good_end += len(line) + 1
         if good_end == 0:  # not even the header survived
             self.path.write_bytes(json.dumps(self.header).encode() + b"\n")
+            return
+        if older:  # rewritten whole under this version's header, without the rows to redo
+            lines = [json.dumps(self.header)] + [
+                json.dumps(
+                    {
+                        "image": image,
+                        "keypoints_rc": np.asarray(keypoints).tolist(),
+                        "reason": reason,
+                    }
+                )  # fmt: skip
+                for image, (keypoints, reason) in self.rows.items()
+            ]
+            atomic.write_text(str(self.path), "\n".join(lines) + "\n")
             return
         if good_end < len(data):
             with open(self.path, "r+b") as handle:

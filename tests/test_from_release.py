@@ -217,7 +217,12 @@ def test_an_older_caches_no_person_found_is_estimated_again_and_its_keypoints_ke
 
     assert keypoint_cache.VERSION == 2 and sorted(cache.rows) == ["a.jpg"]
     np.testing.assert_array_equal(cache.rows["a.jpg"][0], np.ones((18, 2)))
+    cache.add("b.jpg", None, "no person found")  # this version's answer: kept from now on
     cache.close()
+    again = keypoint_cache.KeypointCache(path, {"dataset": "market"}).open()
+    assert sorted(again.rows) == ["a.jpg", "b.jpg"]
+    assert again.rows["b.jpg"] == (None, "no person found")
+    again.close()
 
 
 def _subprocess_run(release: Path, out: Path, delay: float, workers: int, preexec=None):
