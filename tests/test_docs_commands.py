@@ -55,6 +55,7 @@ RUN_BY = {
     "benchmarks.step_parity": "tests/test_step_parity.py::test_the_original_schedule_matches_the_original_graph_step_for_step",
     "benchmarks.run": "tests/test_benchmarks.py::test_profile_table_counts_each_op_of_the_profiled_calls",
     "benchmarks.background": "tests/test_background.py::test_the_benchmark_measures_retargeting_and_the_backgrounds_share_of_a_frame",
+    "benchmarks.own_footage": "tests/test_own_footage.py::test_the_report_holds_the_issues_keys_and_each_variants_four_scores",
 }  # fmt: skip
 # Benchmarks whose every run takes minutes even at a tiny size (benchmarks.run at width 4, batch
 # 2, one step: 152 s on the 2 shared cores): only their module and flags are checked here.
