@@ -49,6 +49,14 @@ class Interrupted(Exception):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The command line's flags (the module docstring).
+
+    Args:
+        argv: the arguments after the program name, or None for ``sys.argv[1:]``.
+
+    Returns:
+        The parsed flags.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--video", action="append", type=Path, required=True, help="a video; repeat for several"
