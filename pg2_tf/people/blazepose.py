@@ -268,17 +268,7 @@ class KeypointEstimator:
         Returns ``(landmarks float64 [33, 3] x, y in photo pixels and visibility, presence
         score, next region of interest)`` (:func:`pg2_tf.people.decoding.decode_landmarks`), or
         None when the model's pose-presence output is not above 0.5."""
-        image = np.asarray(image_rgb)
-        centre, side, rotation = roi
-        crop = geometry.warp_rect(
-            image, centre, (side, side), rotation, decoding.LANDMARK_SIZE, True
-        )
-        with self._lock:
-            landmarker = self._landmarker
-            landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
-            landmarker.invoke()
-            outputs = {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
-        return decoding.decode_landmarks(outputs, roi)
+        return decoding.decode_landmarks(self._landmark_outputs_in_roi(image_rgb, roi), roi)
 
     def segmentation_in_roi(self, image_rgb, roi) -> np.ndarray:
         """The landmark model's person segmentation on one region of interest (MediaPipe's
@@ -292,17 +282,20 @@ class KeypointEstimator:
           float32 [256, 256] logits over the ROI's square (row 0 at its top edge): > 0 is the
           person.
         """
-        image = np.asarray(image_rgb)
+        segmentation = self._landmark_outputs_in_roi(image_rgb, roi)["segmentation"]
+        return segmentation[0, :, :, 0].astype(np.float32)
+
+    def _landmark_outputs_in_roi(self, image_rgb, roi) -> dict:
+        """The landmark model's raw outputs by name on the ROI's square, resampled to 256x256."""
         centre, side, rotation = roi
         crop = geometry.warp_rect(
-            image, centre, (side, side), rotation, decoding.LANDMARK_SIZE, True
+            np.asarray(image_rgb), centre, (side, side), rotation, decoding.LANDMARK_SIZE, True
         )
         with self._lock:
             landmarker = self._landmarker
             landmarker.set_tensor(landmarker.get_input_details()[0]["index"], (crop / 255.0)[None])
             landmarker.invoke()
-            index = dict(self._landmark_outputs)["segmentation"]
-            return landmarker.get_tensor(index)[0, :, :, 0].astype(np.float32)
+            return {key: landmarker.get_tensor(index) for key, index in self._landmark_outputs}
 
 
 def person_from_landmarks(found, height: int, width: int) -> PersonKeypoints:
