@@ -70,19 +70,26 @@ def test_records_pair_crops_of_one_identity_only(converted):
         assert bytes(record["image_name_0"][0])[:4] == bytes(record["image_name_1"][0])[:4]
 
 
+class Refusing:
+    """An estimator that fails the test when it is asked anything: the work was already done."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def detect(self, *args, **kwargs):
+        raise AssertionError(self.why)
+
+    landmarks_in_roi = detect
+
+
 def test_a_rerun_skips_finished_videos(converted, videos, blazepose_estimator):
     out, _ = converted
     folder, _ = videos
 
-    class Refusing:
-        def detect(self, *args, **kwargs):
-            raise AssertionError("a finished video was searched again")
-
-        landmarks_in_roi = detect
-
     from_video.convert(
         [folder / "crossing.mp4", folder / "mirrored.mp4"], out, "market", "test", every=2,
-        min_track=3, workers=1, show_progress=False, estimator=Refusing(), log=lambda line: None,
+        min_track=3, workers=1, show_progress=False, log=lambda line: None,
+        estimator=Refusing("a finished video was searched again"),
     )  # fmt: skip
     assert len((out / "tracks_test.txt").read_text().splitlines()) == 4
 
@@ -124,15 +131,10 @@ def test_a_window_keeps_the_frames_of_that_share_of_each_video_from_the_same_sta
     out, _ = converted
     folder, _ = videos
 
-    class Refusing:
-        def detect(self, *args, **kwargs):
-            raise AssertionError("a video tracked for another split was searched again")
-
-        landmarks_in_roi = detect
-
     from_video.convert(
         [folder / "crossing.mp4", folder / "mirrored.mp4"], tmp_path, "market", "test",
-        every=2, min_track=2, workers=1, show_progress=False, estimator=Refusing(),
+        every=2, min_track=2, workers=1, show_progress=False,
+        estimator=Refusing("a video tracked for another split was searched again"),
         log=lambda line: None, window=(0.5, 1.0), work=out / "work", max_gap=100,
     )  # fmt: skip
     summary = json.loads((tmp_path / "summary_test.json").read_text())
