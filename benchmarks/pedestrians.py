@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 FIXTURE_MAKER = (
@@ -23,6 +22,7 @@ FIXTURE_MAKER = (
 )
 
 
+@functools.cache
 def _maker():
     spec = importlib.util.spec_from_file_location("any_side_fixture", FIXTURE_MAKER)
     module = importlib.util.module_from_spec(spec)
@@ -47,7 +47,7 @@ def foreground_boxes(frame, empty) -> list:
 
 def empty_street() -> np.ndarray:
     """uint8 [576, 768, 3]: the per-pixel median of every 25th frame (nobody in it)."""
-    return np.median(np.stack(frames()[::25]), axis=0).astype(np.uint8)
+    return _maker().empty_street(frames())
 
 
 def pedestrian_crops(every: int = 10, img_H: int = 128, img_W: int = 64) -> list:
@@ -67,10 +67,6 @@ def pedestrian_crops(every: int = 10, img_H: int = 128, img_W: int = 64) -> list
         for x, y, w, h in foreground_boxes(frame, empty):
             if y <= 1 or x <= 1 or y + h >= frame.shape[0] - 1 or x + w >= frame.shape[1] - 1:
                 continue  # cut by the frame's edge
-            centre_x, centre_y, height = x + w / 2, y + h / 2, h * 1.1
-            width = height * img_W / img_H
-            box = (centre_x - width / 2, centre_y - height / 2)
-            box = (*box, box[0] + width, box[1] + height)
-            crop = Image.fromarray(frame).resize((img_W, img_H), Image.Resampling.BILINEAR, box=box)
-            crops.append((index, (x, y, w, h), np.asarray(crop)))
+            crop = _maker().market_crop(frame, (x, y, w, h), img_H, img_W)
+            crops.append((index, (x, y, w, h), crop))
     return crops
