@@ -152,17 +152,15 @@ def person_in_crop(estimator, image_rgb, name: str = "photo"):
     """
     image = blazepose.check_image(image_rgb, name)
     height, width = image.shape[:2]
-    detections = estimator.detect(image)
-    if detections:
-        found = estimator.landmarks_in_roi(image, detections[0].roi())
-        if found is not None:
-            person = blazepose.person_from_landmarks(found, height, width)
-            # Not a texture the detector took for a face (a tripod: presence 0.90, HOG -4.2),
-            # nor a body read upside down from a weak detection (presence 0.9998).
-            if pose.is_upright(person.keypoints_rc()) and (
-                person.score >= CONFIDENT_PRESENCE or is_body(image, person)
-            ):
-                return person
+    try:
+        person = estimator(image, name)  # MediaPipe's single-person graph
+    except blazepose.NoPersonFound:
+        person = None
+    # Not a texture the detector took for a face (a tripod: presence 0.90, HOG -4.2), nor a
+    # body read upside down from a weak detection (presence 0.9998).
+    if person is not None and pose.is_upright(person.keypoints_rc()):
+        if person.score >= CONFIDENT_PRESENCE or is_body(image, person):
+            return person
     whole = (np.array([width / 2, height / 2]), float(max(height, width)), 0.0)
     # One reading: the person fills the crop about as the model's region holds them; reading
     # again where the landmarks say moved the ankles of walking people seen in profile by up to
